@@ -1,0 +1,76 @@
+import { z } from 'zod';
+
+// The manifest is the contract between `kiln build` and its consumers (serve, installer, diff,
+// verify). It is validated on read so a consumer fails clearly on a foreign or damaged file.
+
+export const fileEntrySchema = z.strictObject({
+  path: z.string(), // absolute inside the filesystem, e.g. /etc/hostname
+  type: z.enum(['file', 'dir', 'symlink', 'char', 'block', 'fifo', 'socket', 'hardlink']),
+  mode: z.string(), // octal permission bits incl. setuid/sticky, e.g. "0755"
+  uid: z.number().int(),
+  gid: z.number().int(),
+  size: z.number().int(),
+  mtime: z.number().int(),
+  sha256: z.string().optional(), // regular files only
+  target: z.string().optional(), // symlink target, or the path a hardlink points at
+});
+export type FileEntry = z.infer<typeof fileEntrySchema>;
+
+export const partitionSchema = z.strictObject({
+  index: z.number().int().min(1).max(4),
+  /** MBR partition type byte, e.g. 0x0c FAT32 LBA, 0x83 Linux. */
+  type: z.number().int(),
+  bootable: z.boolean(),
+  startSector: z.number().int(),
+  sectors: z.number().int(),
+  offset: z.number().int(),
+  size: z.number().int(),
+  sha256: z.string(),
+  filesystem: z.enum(['vfat', 'ext4']),
+  label: z.string(),
+  /** FAT volume id (8 hex digits) or ext4 UUID. */
+  fsId: z.string(),
+  /** ext4 directory hash seed (UUID form); absent for FAT. */
+  hashSeed: z.string().optional(),
+  partuuid: z.string(),
+});
+export type PartitionInfo = z.infer<typeof partitionSchema>;
+
+export const manifestSchema = z.strictObject({
+  manifestVersion: z.literal(1),
+  kilnVersion: z.string(),
+  name: z.string(),
+  sourceDateEpoch: z.number().int(),
+  image: z.strictObject({
+    file: z.string(),
+    size: z.number().int(),
+    sha256: z.string(),
+    zst: z.strictObject({ file: z.string(), size: z.number().int(), sha256: z.string() }),
+    bmap: z.strictObject({ file: z.string(), sha256: z.string(), mappedBytes: z.number().int() }),
+  }),
+  /** MBR disk identifier, 8 hex digits; the root partition is PARTUUID=<diskId>-02. */
+  diskId: z.string(),
+  partitions: z.array(partitionSchema),
+  spec: z.strictObject({ file: z.string(), sha256: z.string(), packagesHash: z.string() }),
+  lock: z.strictObject({ file: z.string(), sha256: z.string() }),
+  artifacts: z.array(
+    z.strictObject({
+      name: z.string(),
+      description: z.string(),
+      version: z.string(),
+      url: z.string(),
+      sha256: z.string(),
+      size: z.number().int(),
+      install: z.string(),
+    }),
+  ),
+  packages: z.array(z.strictObject({ name: z.string(), version: z.string(), arch: z.string(), sha256: z.string() })),
+  /** Versions of the host tools that shaped the bytes; a diff shows these when images differ. */
+  hostTools: z.record(z.string(), z.string()),
+  /** Stage cache keys: equal keys mean equal stage inputs. */
+  stages: z.record(z.string(), z.string()),
+  files: z.strictObject({ boot: z.array(fileEntrySchema), root: z.array(fileEntrySchema) }),
+  /** Extra build products beside the image (e.g. the installer), by role. */
+  extras: z.record(z.string(), z.strictObject({ file: z.string(), size: z.number().int(), sha256: z.string() })).default({}),
+});
+export type Manifest = z.infer<typeof manifestSchema>;

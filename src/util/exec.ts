@@ -1,0 +1,94 @@
+import { execa, type Options } from 'execa';
+
+export class ToolError extends Error {
+  constructor(
+    readonly tool: string,
+    readonly args: readonly string[],
+    readonly exitCode: number | undefined,
+    readonly stderrTail: string,
+  ) {
+    super(
+      `${tool} ${args.map(quote).join(' ')} failed` +
+        (exitCode === undefined ? '' : ` (exit ${exitCode})`) +
+        (stderrTail ? `:\n${stderrTail}` : ''),
+    );
+    this.name = 'ToolError';
+  }
+}
+
+function quote(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`;
+}
+
+export function tail(text: string, lines = 20): string {
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+export interface RunOptions {
+  cwd?: string;
+  env?: Record<string, string | undefined>;
+  input?: string | Buffer;
+  /** Stream the tool's stderr lines to this callback (progress of long runs). */
+  onStderrLine?: (line: string) => void;
+  /** Keep stdout as a Buffer instead of a string. */
+  binary?: boolean;
+  timeoutMs?: number;
+}
+
+export interface RunResult {
+  stdout: string;
+  stdoutBuffer: Buffer;
+  stderr: string;
+}
+
+/**
+ * Runs an external tool with an argument array (never a shell string). Failure raises a ToolError
+ * naming the tool, its arguments and the end of its stderr.
+ */
+export async function run(tool: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const options: Options = {
+    cwd: opts.cwd,
+    env: opts.env,
+    extendEnv: true,
+    input: opts.input,
+    reject: false,
+    encoding: opts.binary ? 'buffer' : 'utf8',
+    stripFinalNewline: false,
+    timeout: opts.timeoutMs,
+    maxBuffer: 1024 * 1024 * 1024,
+  };
+  const child = execa(tool, args, options);
+  if (opts.onStderrLine && child.stderr) {
+    let pending = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('utf8');
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const l of lines) opts.onStderrLine?.(l);
+    });
+  }
+  const r = await child;
+  const stderr = toText(r.stderr);
+  if (r.failed) {
+    const why = r.exitCode === undefined ? `${r.shortMessage}\n${stderr}` : stderr;
+    throw new ToolError(tool, args, r.exitCode, tail(why));
+  }
+  const stdoutBuffer = Buffer.isBuffer(r.stdout) ? r.stdout : Buffer.from(toText(r.stdout));
+  return { stdout: toText(r.stdout), stdoutBuffer, stderr };
+}
+
+function toText(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8');
+  return '';
+}
+
+/** First line of `tool --version` style output, for the manifest's host tool list. */
+export async function toolVersion(tool: string, args: readonly string[] = ['--version']): Promise<string> {
+  try {
+    const r = await execa(tool, args, { reject: false, all: true });
+    return (String(r.all ?? '').split('\n').find((l) => l.trim()) ?? 'unknown').trim();
+  } catch {
+    return 'not found';
+  }
+}
