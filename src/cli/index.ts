@@ -16,8 +16,8 @@ export const kilnVersion: string = (
 export function buildProgram(): Command {
   const program = new Command('kiln')
     .description(
-      'Reproducible ARM64 Debian images with k3s for Raspberry Pi fleets: build them, serve them over\n' +
-        'netboot so a Pi with a dead disk reinstalls itself, and prove two builds are the same bytes.',
+      'Reproducible ARM64 Debian images with k3s for Raspberry Pi fleets: build them, serve them ' +
+        'over netboot so a Pi with a dead disk reinstalls itself, and prove two builds are the same bytes.',
     )
     .version(kilnVersion)
     .showHelpAfterError();

@@ -1,0 +1,218 @@
+// Pure boot planning: given what the registry knows about a node and what a client asked for,
+// decide what to serve. No I/O here, so every branch is unit-tested.
+import type { ImageInfo } from './images.js';
+import type { NodeRecord } from './nodes/model.js';
+
+/** OUIs of Raspberry Pi Ltd / Foundation network interfaces. */
+const PI_OUIS = ['b8:27:eb', 'dc:a6:32', 'e4:5f:01', 'd8:3a:dd', '28:cd:c1', '2c:cf:67', '88:a2:9e'];
+
+export interface DhcpClient {
+  mac: string;
+  serial?: string;
+  /** FourCC from option 97 (`RPi4`, `RPi5`), when present. */
+  fourcc?: string;
+  vendorClass?: string;
+}
+
+export function isRaspberryPi(c: DhcpClient): boolean {
+  return c.fourcc !== undefined || PI_OUIS.some((o) => c.mac.startsWith(o));
+}
+
+export function isPxeClient(c: DhcpClient): boolean {
+  return c.vendorClass?.startsWith('PXEClient') ?? false;
+}
+
+export type DhcpMode = 'proxy' | 'full';
+
+export type DhcpDecision =
+  | { action: 'serve'; node: NodeRecord; image: ImageInfo; menu: string }
+  | { action: 'discover'; reason: string }
+  | { action: 'ignore'; reason: string; node?: NodeRecord };
+
+/**
+ * Whether to answer a DHCP client. Only nodes whose plan is `install` and whose image exists get an
+ * answer; a `local` node is declined so it boots its own disk; unknown Pis are only recorded.
+ */
+export function decideDhcp(
+  node: NodeRecord | undefined,
+  client: DhcpClient,
+  image: ImageInfo | undefined,
+  opts: { mode: DhcpMode; discovery: boolean },
+): DhcpDecision {
+  if (!node) {
+    if (isRaspberryPi(client) && opts.discovery) return { action: 'discover', reason: 'unknown Raspberry Pi' };
+    return { action: 'ignore', reason: 'unknown client' };
+  }
+  if (node.plan === 'discovered') return { action: 'ignore', reason: 'discovered, not registered', node };
+  if (node.plan === 'local') return { action: 'ignore', reason: 'plan local: boots its own disk', node };
+  // A proxy must not answer ordinary DHCP clients of the home network, only netbooting ones.
+  if (opts.mode === 'proxy' && !isPxeClient(client)) return { action: 'ignore', reason: 'not a PXE client', node };
+  if (!image) return { action: 'ignore', reason: `image ${node.image ?? '(none)'} not found`, node };
+  // Pi 3B ROM matches the menu string with three trailing spaces; Pi 4/5 send option 97.
+  const menu = client.fourcc === undefined && !client.serial ? 'Raspberry Pi Boot   ' : 'Raspberry Pi Boot';
+  return { action: 'serve', node, image, menu };
+}
+
+// ---------------------------------------------------------------------------------------------
+// TFTP
+
+export const MAX_TFTP_PATH = 255;
+
+export type PathCheck = { ok: true; segments: string[] } | { ok: false; reason: string };
+
+/** Rejects anything that could leave the served roots or that no Pi or U-Boot would ask for. */
+export function checkTftpPath(raw: string): PathCheck {
+  if (raw.length === 0) return { ok: false, reason: 'empty path' };
+  if (raw.length > MAX_TFTP_PATH) return { ok: false, reason: 'path too long' };
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f\\]/.test(raw)) return { ok: false, reason: 'control character or backslash in path' };
+  if (raw.startsWith('/')) return { ok: false, reason: 'absolute path' };
+  const segments = raw.split('/').filter((s) => s !== '' && s !== '.');
+  if (segments.some((s) => s === '..')) return { ok: false, reason: 'parent directory in path' };
+  if (segments.some((s) => s.startsWith('.'))) return { ok: false, reason: 'hidden file in path' };
+  if (segments.length === 0) return { ok: false, reason: 'empty path' };
+  return { ok: true, segments };
+}
+
+export interface TftpLookup {
+  /** A node by TFTP prefix: Pi serial (8 hex digits) or MAC with dashes. */
+  byPrefix(prefix: string): NodeRecord | undefined;
+  byIp(ip: string): NodeRecord | undefined;
+  imageOf(node: NodeRecord): ImageInfo | undefined;
+  /** Image whose generic firmware answers prefix-less requests of unidentified Pis (Pi 3 ROM). */
+  defaultImage(): ImageInfo | undefined;
+}
+
+export interface RenderContext {
+  /** Base URL of kiln's HTTP server as the node reaches it, e.g. http://192.168.1.2:8080 */
+  httpBase: string;
+}
+
+export type TftpPlan =
+  | { kind: 'file'; root: string; rel: string[]; node?: NodeRecord }
+  | { kind: 'render'; data: Buffer; node: NodeRecord }
+  | { kind: 'refuse'; code: 'notfound' | 'denied'; reason: string };
+
+const SERIAL_RE = /^[0-9a-f]{8}$/;
+const MAC_DASH_RE = /^([0-9a-f]{2}-){5}[0-9a-f]{2}$/;
+/** Files a Pi ROM fetches without a prefix before it knows its own (Pi 3 family). */
+const PREFIXLESS_FIRMWARE = new Set(['bootcode.bin']);
+
+export function planTftp(raw: string, clientIp: string, lookup: TftpLookup, ctx: RenderContext): TftpPlan {
+  const check = checkTftpPath(raw);
+  if (!check.ok) return { kind: 'refuse', code: 'denied', reason: check.reason };
+  const segs = check.segments;
+  const first = segs[0] ?? '';
+
+  if (first === 'pxelinux.cfg') {
+    if (segs.length !== 2) return { kind: 'refuse', code: 'notfound', reason: 'no such pxelinux file' };
+    const name = segs[1] ?? '';
+    const node = name.startsWith('01-') ? lookup.byPrefix(name.slice(3).toLowerCase()) : lookup.byIp(clientIp);
+    return renderFor(node, (n, img) => renderPxelinux(n, img, ctx));
+  }
+
+  const key = first.toLowerCase();
+  if (segs.length > 1 && (SERIAL_RE.test(key) || MAC_DASH_RE.test(key))) {
+    const node = lookup.byPrefix(key);
+    return nodeFile(node, segs.slice(1), lookup, ctx);
+  }
+
+  // No prefix: a node we can recognise by address gets its own files, others only generic firmware.
+  const byIp = lookup.byIp(clientIp);
+  if (byIp && byIp.plan === 'install') return nodeFile(byIp, segs, lookup, ctx);
+  const dflt = lookup.defaultImage();
+  if (segs.length === 1 && PREFIXLESS_FIRMWARE.has(first) && dflt) return { kind: 'file', root: dflt.bootDir, rel: segs };
+  return { kind: 'refuse', code: 'notfound', reason: 'not a node path' };
+
+  function renderFor(node: NodeRecord | undefined, render: (n: NodeRecord, img: ImageInfo) => string): TftpPlan {
+    if (!node) return { kind: 'refuse', code: 'notfound', reason: 'unknown node' };
+    if (node.plan !== 'install') return { kind: 'refuse', code: 'notfound', reason: `plan ${node.plan}` };
+    const img = lookup.imageOf(node);
+    if (!img) return { kind: 'refuse', code: 'notfound', reason: 'image not found' };
+    return { kind: 'render', data: Buffer.from(render(node, img)), node };
+  }
+}
+
+function nodeFile(node: NodeRecord | undefined, rest: string[], lookup: TftpLookup, ctx: RenderContext): TftpPlan {
+  if (!node) return { kind: 'refuse', code: 'notfound', reason: 'unknown node' };
+  if (node.plan !== 'install') return { kind: 'refuse', code: 'notfound', reason: `plan ${node.plan}` };
+  const img = lookup.imageOf(node);
+  if (!img) return { kind: 'refuse', code: 'notfound', reason: 'image not found' };
+  const path = rest.join('/');
+  if (path === 'config.txt') return { kind: 'render', data: Buffer.from(renderConfigTxt(img)), node };
+  if (path === 'cmdline.txt') return { kind: 'render', data: Buffer.from(`${renderCmdline(node, img, ctx)}\n`), node };
+  if (rest[0] === 'installer') {
+    if (!img.installerDir) return { kind: 'refuse', code: 'notfound', reason: 'image has no installer' };
+    return { kind: 'file', root: img.installerDir, rel: rest.slice(1), node };
+  }
+  return { kind: 'file', root: img.bootDir, rel: rest, node };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering of per-node boot files
+
+const CGROUP_ARGS = ['cgroup_memory=1', 'cgroup_enable=memory'];
+
+export function imageUrls(img: ImageInfo, ctx: RenderContext): { zst: string; bmap: string; img: string } {
+  const base = `${ctx.httpBase}/images/${encodeURIComponent(img.name)}`;
+  return { img: `${base}/${img.files.img}`, zst: `${base}/${img.files.zst}`, bmap: `${base}/${img.files.bmap}` };
+}
+
+export function seedUrl(node: NodeRecord, ctx: RenderContext): string {
+  return `${ctx.httpBase}/seed/${node.name}/`;
+}
+
+/**
+ * The node's kernel command line: the image's generic arguments, the cgroup flags k3s needs, the
+ * NoCloud seed, and, when the image has an installer, what the installer needs to write the disk.
+ */
+export function renderCmdline(node: NodeRecord, img: ImageInfo, ctx: RenderContext): string {
+  const drop = (t: string): boolean =>
+    t.startsWith('root=') || t.startsWith('ds=') || t.startsWith('kiln.') || t.startsWith('cgroup_') || t === 'ip=dhcp';
+  const args = img.cmdline.split(/\s+/).filter((t) => t !== '' && !drop(t));
+  if (img.installerDir) {
+    const u = imageUrls(img, ctx);
+    args.push(
+      'ip=dhcp',
+      `kiln.node=${node.name}`,
+      `kiln.image=${u.zst}`,
+      `kiln.bmap=${u.bmap}`,
+      `kiln.sha256=${img.sha256}`,
+      `kiln.events=${ctx.httpBase}/api/nodes/${node.name}/events`,
+    );
+  } else {
+    args.unshift(`root=PARTUUID=${img.diskId}-02`);
+  }
+  args.push(...CGROUP_ARGS, `ds=nocloud;s=${seedUrl(node, ctx)}`);
+  return args.join(' ');
+}
+
+/** The image's config.txt; with an installer, its kernel and initramfs replace the image's. */
+export function renderConfigTxt(img: ImageInfo): string {
+  const base = img.configTxt.endsWith('\n') || img.configTxt === '' ? img.configTxt : `${img.configTxt}\n`;
+  if (!img.installerDir) return base;
+  const kept = base
+    .split('\n')
+    .filter((l) => !/^\s*(kernel|initramfs|auto_initramfs)\b/.test(l))
+    .join('\n');
+  return `${kept.trimEnd()}\n\n# kiln: netboot the installer\n[all]\nkernel=installer/vmlinuz\ninitramfs installer/initrd.img followkernel\n`;
+}
+
+export function macDashes(mac: string): string {
+  return mac.toLowerCase().replaceAll(':', '-');
+}
+
+/** U-Boot `pxe get` config for the same plan as the Pi firmware path. */
+export function renderPxelinux(node: NodeRecord, img: ImageInfo, ctx: RenderContext): string {
+  const prefix = node.mac ? macDashes(node.mac) : (node.serial ?? node.name);
+  const dir = img.installerDir ? `${prefix}/installer` : prefix;
+  return [
+    `# kiln: ${node.name} (${img.name})`,
+    'default kiln',
+    'label kiln',
+    `  kernel ${dir}/vmlinuz`,
+    `  initrd ${dir}/initrd.img`,
+    `  append ${renderCmdline(node, img, ctx)}`,
+    '',
+  ].join('\n');
+}
