@@ -1,10 +1,35 @@
 import type { Command } from 'commander';
+import { build } from '../build/pipeline.js';
+import { jsonReporter, textReporter } from '../build/progress.js';
+import { verifyReproducible } from '../build/reproducible.js';
+import { defaultCacheDir } from '../util/paths.js';
+import { kilnVersion } from './version.js';
 
 export function registerBuild(program: Command): void {
   program
     .command('build')
-    .description('(being written)')
-    .action(() => {
-      throw new Error('kiln build is not implemented yet');
+    .argument('<spec>', 'image spec, e.g. images/pi-k3s.yaml')
+    .description(
+      'Build the image a spec describes, from its lock, into <out>/<name>/: <name>.img (MBR: FAT32 boot,\n' +
+        'ext4 root), .img.zst, .bmap, manifest.json, an SPDX SBOM, SHA256SUMS and boot/ (the boot\n' +
+        'partition files, for netboot). Stages are cached by their inputs; output appears only when\n' +
+        'complete. Same spec + lock => same bytes.',
+    )
+    .option('-o, --out <dir>', 'output directory', 'dist')
+    .option('--cache <dir>', 'cache directory (debs, artifacts, stage outputs)', defaultCacheDir())
+    .option('--lock <file>', 'lock file (default: <spec>.lock.json)')
+    .option('--json', 'print machine-readable progress events (one JSON object per line) on stdout')
+    .option('--no-stage-cache', 'rebuild every stage, ignoring cached outputs (blobs are still reused)')
+    .option('--verify-reproducible', 'after building, build again cold (no stage cache) with another TZ, umask, locale and directory, and compare')
+    .addHelpText('after', '\nExamples:\n  kiln lock images/pi-k3s.yaml && kiln build images/pi-k3s.yaml\n  kiln build --json images/pi-k3s-test.yaml > build-events.jsonl\n')
+    .action(async (spec: string, o: { out: string; cache: string; lock?: string; json?: boolean; stageCache: boolean; verifyReproducible?: boolean }) => {
+      const report = o.json ? jsonReporter() : textReporter();
+      const r = await build({ specFile: spec, lockFile: o.lock, outDir: o.out, cacheRoot: o.cache, report, noStageCache: !o.stageCache, kilnVersion });
+      if (!o.json) process.stdout.write(`${r.upToDate ? 'up to date: ' : ''}${r.outDir}/${r.manifest.image.file}  sha256 ${r.manifest.image.sha256}\n`);
+      if (o.verifyReproducible) {
+        const v = await verifyReproducible({ spec, lock: o.lock, cache: o.cache, first: r.manifest, report });
+        process.stdout.write(`first build:  ${v.first}\nsecond build: ${v.second} (cold, ${v.env})\n${v.same ? 'REPRODUCIBLE: identical images' : 'NOT REPRODUCIBLE: images differ; run kiln diff on the two builds'}\n`);
+        if (!v.same) process.exitCode = 1;
+      }
     });
 }

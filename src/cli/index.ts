@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import { registerBuild } from './build.js';
 import { registerLock } from './lock.js';
 import { registerCache } from './cache.js';
@@ -9,9 +8,7 @@ import { registerServe } from './serve.js';
 import { registerNode } from './node.js';
 import { registerInventory } from './inventory.js';
 
-export const kilnVersion: string = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+import { kilnVersion } from './version.js';
 
 export function buildProgram(): Command {
   const program = new Command('kiln')

@@ -30,6 +30,7 @@ export interface RunOptions {
   input?: string | Buffer;
   /** Stream the tool's stderr lines to this callback (progress of long runs). */
   onStderrLine?: (line: string) => void;
+  onStdoutLine?: (line: string) => void;
   /** Keep stdout as a Buffer instead of a string. */
   binary?: boolean;
   timeoutMs?: number;
@@ -58,15 +59,8 @@ export async function run(tool: string, args: readonly string[], opts: RunOption
     maxBuffer: 1024 * 1024 * 1024,
   };
   const child = execa(tool, args, options);
-  if (opts.onStderrLine && child.stderr) {
-    let pending = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      pending += chunk.toString('utf8');
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const l of lines) opts.onStderrLine?.(l);
-    });
-  }
+  if (opts.onStderrLine && child.stderr) forEachLine(child.stderr, opts.onStderrLine);
+  if (opts.onStdoutLine && child.stdout) forEachLine(child.stdout, opts.onStdoutLine);
   const r = await child;
   const stderr = toText(r.stderr);
   if (r.failed) {
@@ -75,6 +69,16 @@ export async function run(tool: string, args: readonly string[], opts: RunOption
   }
   const stdoutBuffer = Buffer.isBuffer(r.stdout) ? r.stdout : Buffer.from(toText(r.stdout));
   return { stdout: toText(r.stdout), stdoutBuffer, stderr };
+}
+
+function forEachLine(stream: NodeJS.ReadableStream, fn: (line: string) => void): void {
+  let pending = '';
+  stream.on('data', (chunk: Buffer | string) => {
+    pending += chunk.toString();
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const l of lines) fn(l);
+  });
 }
 
 function toText(v: unknown): string {

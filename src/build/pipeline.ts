@@ -1,0 +1,243 @@
+import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { loadSpec, type LoadedSpec } from '../spec/load.js';
+import { lockPathFor, readLock, type Lock } from '../lock/lockfile.js';
+import { BlobStore } from '../cache/store.js';
+import { fetchMissing } from '../cache/fetch.js';
+import { writeDirAtomically } from '../util/atomic.js';
+import { hashOf, sha256File } from '../util/hash.js';
+import { run } from '../util/exec.js';
+import { stage, type Reporter } from './progress.js';
+import { ensureArtifacts } from './artifacts.js';
+import { hostToolVersions } from './host-tools.js';
+import { imageIds } from './ids.js';
+import { buildRootfs } from './stages/rootfs.js';
+import { extractTar, scanTree, clampTimes } from './stages/tree.js';
+import { overlayFor } from './stages/overlay-files.js';
+import { writeOverlayTar } from './stages/overlay.js';
+import { collectBootFiles } from './stages/bootfiles.js';
+import { makeFat } from './stages/fat.js';
+import { makeExt4 } from './stages/ext4.js';
+import { assembleDisk, BLOCK } from './stages/disk.js';
+import { renderBmap } from './bmap.js';
+import { renderSbom } from './sbom.js';
+import { manifestSchema, type FileEntry, type Manifest } from './manifest.js';
+import { partUuid, parseDiskId } from '../disk/mbr.js';
+
+export interface BuildOptions {
+  specFile: string;
+  lockFile?: string;
+  outDir: string;
+  cacheRoot: string;
+  report: Reporter;
+  /** Ignore cached stage outputs (the rootfs); blobs are still reused. */
+  noStageCache?: boolean;
+  kilnVersion: string;
+}
+
+export interface BuildResult {
+  outDir: string;
+  manifest: Manifest;
+  upToDate: boolean;
+}
+
+/** Bump when the stages after the rootfs change the bytes they write. */
+const RECIPE = 1;
+
+export class LockMismatchError extends Error {
+  override name = 'LockMismatchError';
+}
+
+async function loadInputs(opts: BuildOptions): Promise<{ loaded: LoadedSpec; lock: Lock; lockPath: string; lockSha: string }> {
+  const loaded = await loadSpec(opts.specFile);
+  const lockPath = resolve(opts.lockFile ?? lockPathFor(loaded.path));
+  const lock = await readLock(lockPath);
+  if (lock.packagesHash !== loaded.packagesHash) {
+    throw new LockMismatchError(
+      `${lockPath} was made from a different package set or mirror than ${loaded.path} now declares; run: kiln lock ${opts.specFile}`,
+    );
+  }
+  return { loaded, lock, lockPath, lockSha: await sha256File(lockPath) };
+}
+
+export async function build(opts: BuildOptions): Promise<BuildResult> {
+  const t0 = Date.now();
+  const report = opts.report;
+  const store = new BlobStore(opts.cacheRoot);
+  const { loaded, lock, lockPath, lockSha } = await stage(report, 'inputs', async () => {
+    const r = await loadInputs(opts);
+    return { ...r, detail: `${r.loaded.spec.name}: ${r.lock.packages.length} locked packages, ${Object.keys(r.loaded.spec.artifacts).length} artifacts` };
+  });
+  const { spec } = loaded;
+  const finalDir = resolve(opts.outDir, spec.name);
+  const cachedStages: string[] = [];
+
+  const fetched = await stage(report, 'fetch', async () => {
+    const items = lock.packages.map((p) => ({ what: `${p.name} ${p.version}`, url: `${lock.mirror}/${p.filename}`, sha256: p.sha256, size: p.size }));
+    const r = await fetchMissing(store, items, { concurrency: 4 }).catch((err: Error) => {
+      if (/HTTP 404/.test(err.message)) {
+        throw new Error(`${err.message}\nThe mirror no longer has a locked package (the lock saw the archive as of ${lock.releaseDate}); run: kiln lock ${opts.specFile}`);
+      }
+      throw err;
+    });
+    const artifacts = await ensureArtifacts(loaded, store);
+    return { artifacts, cached: r.fetched === 0, detail: `${r.fetched} .debs downloaded (${(r.bytes / 1048576).toFixed(1)} MiB), ${artifacts.length} artifacts verified` };
+  });
+  if (fetched.cached) cachedStages.push('fetch');
+
+  const tools = await hostToolVersions();
+  const rootfs = await stage(report, 'rootfs', () =>
+    buildRootfs({
+      spec,
+      lock,
+      store,
+      cacheRoot: opts.cacheRoot,
+      noCache: opts.noStageCache,
+      onLine: (line) => {
+        if (/^(Setting up|Processing triggers for|I: )/.test(line)) report({ event: 'progress', stage: 'rootfs', message: line });
+      },
+    }),
+  );
+  if (rootfs.cached) cachedStages.push('rootfs');
+
+  const ids = imageIds(loaded.sha256);
+  const finalKey = hashOf({ recipe: RECIPE, kiln: opts.kilnVersion, rootfs: rootfs.key, spec: loaded.sha256, lock: lockSha, artifacts: fetched.artifacts, tools });
+  const existing = await upToDate(finalDir, finalKey);
+  if (existing && !opts.noStageCache) {
+    report({ event: 'done', outDir: finalDir, sha256: existing.image.sha256, seconds: (Date.now() - t0) / 1000, cachedStages: [...cachedStages, 'image'] });
+    return { outDir: finalDir, manifest: existing, upToDate: true };
+  }
+
+  await mkdir(join(opts.cacheRoot, 'work'), { recursive: true });
+  const work = await mkdtemp(join(opts.cacheRoot, 'work', `${spec.name}-`));
+  try {
+    const manifest = await writeDirAtomically(finalDir, async (out) => {
+      const tree = join(work, 'tree');
+      await stage(report, 'tree', async () => {
+        await mkdir(tree);
+        await extractTar(rootfs.tar, tree);
+        return {};
+      });
+      await stage(report, 'overlay', async () => {
+        const ov = overlayFor(spec, ids.diskId);
+        const blobs = fetched.artifacts.map((a) => ({ path: a.install, mode: Number.parseInt(spec.artifacts[a.name]!.mode, 8), source: store.blobPath(a.sha256) }));
+        const tar = join(work, 'overlay.tar');
+        const n = await writeOverlayTar({ ...ov, blobs, mtime: spec.sourceDateEpoch }, tar);
+        await extractTar(tar, tree, { keepDirs: true });
+        return { detail: `${n} entries` };
+      });
+      const bootDir = join(work, 'boot');
+      const boot = await stage(report, 'boot', async () => {
+        const files = await collectBootFiles(tree, spec, ids.diskId, bootDir);
+        await makeFat({
+          image: join(work, 'boot.img'),
+          sizeMiB: spec.disk.bootSizeMiB,
+          label: spec.disk.bootLabel,
+          volumeId: ids.fatVolumeId,
+          srcDir: bootDir,
+          files: files.files,
+          sourceDateEpoch: spec.sourceDateEpoch,
+        });
+        return { ...files, detail: `kernel ${files.kernelVersion}, ${files.files.length} files` };
+      });
+      const rootFiles = await stage(report, 'root-fs', async () => {
+        const entries = await scanTree(tree, spec.sourceDateEpoch);
+        await clampTimes(tree, entries);
+        await makeExt4({
+          image: join(work, 'root.img'),
+          sizeMiB: spec.disk.rootSizeMiB,
+          label: spec.disk.rootLabel,
+          uuid: ids.rootUuid,
+          hashSeed: ids.rootHashSeed,
+          srcDir: tree,
+          sourceDateEpoch: spec.sourceDateEpoch,
+          workDir: work,
+        });
+        const bytes = entries.reduce((n, e) => n + e.size, 0);
+        return { entries, detail: `${entries.length} entries, ${(bytes / 1048576).toFixed(0)} MiB of files` };
+      });
+      const imgName = `${spec.name}.img`;
+      const disk = await stage(report, 'disk', async () => {
+        const r = await assembleDisk(join(out, imgName), ids.diskId, [
+          { path: join(work, 'boot.img'), type: 0x0c, bootable: true, sizeBytes: spec.disk.bootSizeMiB << 20 },
+          { path: join(work, 'root.img'), type: 0x83, bootable: false, sizeBytes: spec.disk.rootSizeMiB << 20 },
+        ]);
+        return { ...r, detail: `${(r.size / 1048576).toFixed(0)} MiB, ${((r.mappedBlocks * BLOCK) / 1048576).toFixed(0)} MiB mapped, sha256 ${r.sha256.slice(0, 16)}…` };
+      });
+      await rm(tree, { recursive: true, force: true });
+      const zst = await stage(report, 'compress', async () => {
+        await run('zstd', ['-q', '-T2', '-6', '--no-progress', join(out, imgName), '-o', join(out, `${imgName}.zst`)]);
+        const size = (await stat(join(out, `${imgName}.zst`))).size;
+        return { file: `${imgName}.zst`, size, sha256: await sha256File(join(out, `${imgName}.zst`)), detail: `${(size / 1048576).toFixed(0)} MiB` };
+      });
+      return stage(report, 'manifest', async () => {
+        const bmapText = renderBmap(disk.size, BLOCK, disk.ranges);
+        const bmapName = `${spec.name}.bmap`;
+        await writeFile(join(out, bmapName), bmapText);
+        await cp(bootDir, join(out, 'boot'), { recursive: true, preserveTimestamps: true });
+        const bootEntries = await scanTree(bootDir, spec.sourceDateEpoch);
+        const diskNum = parseDiskId(ids.diskId);
+        const manifest: Manifest = {
+          manifestVersion: 1,
+          kilnVersion: opts.kilnVersion,
+          name: spec.name,
+          sourceDateEpoch: spec.sourceDateEpoch,
+          image: {
+            file: imgName,
+            size: disk.size,
+            sha256: disk.sha256,
+            zst: { file: zst.file, size: zst.size, sha256: zst.sha256 },
+            bmap: { file: bmapName, sha256: (await import('../util/hash.js')).sha256(bmapText), mappedBytes: disk.mappedBlocks * BLOCK },
+          },
+          diskId: ids.diskId,
+          partitions: disk.partitions.map((p) => ({
+            ...p,
+            filesystem: p.index === 1 ? ('vfat' as const) : ('ext4' as const),
+            label: p.index === 1 ? spec.disk.bootLabel : spec.disk.rootLabel,
+            fsId: p.index === 1 ? ids.fatVolumeId : ids.rootUuid,
+            ...(p.index === 2 ? { hashSeed: ids.rootHashSeed } : {}),
+            partuuid: partUuid(diskNum, p.index),
+          })),
+          spec: { file: relative(process.cwd(), loaded.path), sha256: loaded.sha256, packagesHash: loaded.packagesHash },
+          lock: { file: relative(process.cwd(), lockPath), sha256: lockSha },
+          artifacts: fetched.artifacts,
+          packages: lock.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })),
+          hostTools: tools,
+          stages: { rootfs: rootfs.key, final: finalKey },
+          files: { boot: bootEntries.map(fatEntry), root: rootFiles.entries },
+          extras: {},
+        };
+        manifestSchema.parse(manifest);
+        await writeFile(join(out, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
+        await writeFile(join(out, `${spec.name}.spdx.json`), renderSbom(spec, lock, disk.sha256, fetched.artifacts));
+        const sums: string[] = [];
+        for (const f of [imgName, zst.file, bmapName, 'manifest.json', `${spec.name}.spdx.json`]) sums.push(`${await sha256File(join(out, f))}  ${f}`);
+        await writeFile(join(out, 'SHA256SUMS'), sums.join('\n') + '\n');
+        return { ...manifest, detail: `${rootFiles.entries.length} root entries, ${bootEntries.length} boot entries` };
+      });
+    });
+    const { detail: _d, ...clean } = manifest as Manifest & { detail?: string };
+    report({ event: 'done', outDir: finalDir, sha256: clean.image.sha256, seconds: (Date.now() - t0) / 1000, cachedStages });
+    return { outDir: finalDir, manifest: clean, upToDate: false };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+    if (opts.noStageCache) await rm(dirname(rootfs.tar), { recursive: true, force: true });
+  }
+}
+
+/** FAT has no owners or modes: record what the filesystem will report for every file. */
+function fatEntry(e: FileEntry): FileEntry {
+  return { ...e, uid: 0, gid: 0, mode: e.type === 'dir' ? '0755' : '0644' };
+}
+
+async function upToDate(dir: string, key: string): Promise<Manifest | undefined> {
+  try {
+    const m = manifestSchema.parse(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')));
+    if (m.stages.final !== key) return undefined;
+    if ((await stat(join(dir, m.image.file))).size !== m.image.size) return undefined;
+    await stat(join(dir, m.image.zst.file));
+    return m;
+  } catch {
+    return undefined;
+  }
+}

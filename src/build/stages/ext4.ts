@@ -1,0 +1,53 @@
+import { writeFile } from 'node:fs/promises';
+import { run } from '../../util/exec.js';
+
+// kiln's own mke2fs.conf, so the feature set does not depend on the build host's /etc/mke2fs.conf.
+const MKE2FS_CONF = `[defaults]
+	base_features = sparse_super,large_file,filetype,resize_inode,dir_index,ext_attr
+	default_mntopts = acl,user_xattr
+	blocksize = 4096
+	inode_size = 256
+	inode_ratio = 16384
+[fs_types]
+	ext4 = {
+		features = has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize
+	}
+`;
+
+export const ext4Config = MKE2FS_CONF;
+
+/** Makes the ext4 root from a directory with every choice mke2fs would randomise or date pinned. */
+export async function makeExt4(opts: {
+  image: string;
+  sizeMiB: number;
+  label: string;
+  uuid: string;
+  hashSeed: string;
+  srcDir: string;
+  sourceDateEpoch: number;
+  workDir: string;
+}): Promise<void> {
+  const conf = `${opts.workDir}/mke2fs.conf`;
+  await writeFile(conf, MKE2FS_CONF);
+  const env = {
+    MKE2FS_CONFIG: conf,
+    E2FSPROGS_FAKE_TIME: String(opts.sourceDateEpoch),
+    SOURCE_DATE_EPOCH: String(opts.sourceDateEpoch),
+    TZ: 'UTC',
+    LC_ALL: 'C.UTF-8',
+  };
+  await run(
+    'mke2fs',
+    [
+      '-q', '-F', '-t', 'ext4',
+      '-L', opts.label,
+      '-U', opts.uuid,
+      '-E', `hash_seed=${opts.hashSeed},root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0,nodiscard`,
+      '-d', opts.srcDir,
+      opts.image, `${opts.sizeMiB}M`,
+    ],
+    { env },
+  );
+  // -f forces a full check; -n never changes the image
+  await run('e2fsck', ['-fn', opts.image], { env });
+}

@@ -1,0 +1,43 @@
+import { utimes } from 'node:fs/promises';
+import { join, dirname } from 'node:path';
+import { run } from '../../util/exec.js';
+
+/**
+ * Makes the FAT32 boot partition image. mkfs.fat --invariant with a fixed volume id; files are copied
+ * one directory at a time in sorted order (mcopy -s would follow the host's readdir order), with
+ * their mtimes set to SOURCE_DATE_EPOCH first so mcopy -m records that time.
+ */
+export async function makeFat(opts: {
+  image: string;
+  sizeMiB: number;
+  label: string;
+  volumeId: string;
+  srcDir: string;
+  files: string[];
+  sourceDateEpoch: number;
+}): Promise<void> {
+  const env = { SOURCE_DATE_EPOCH: String(opts.sourceDateEpoch), MTOOLS_SKIP_CHECK: '1', TZ: 'UTC', LC_ALL: 'C.UTF-8' };
+  await run('mkfs.fat', ['-F', '32', '-n', opts.label, '-i', opts.volumeId, '--invariant', '-C', opts.image, String(opts.sizeMiB * 1024)], { env });
+  const t = opts.sourceDateEpoch;
+  for (const f of opts.files) await utimes(join(opts.srcDir, f), t, t);
+  const byDir = new Map<string, string[]>();
+  for (const f of [...opts.files].sort()) {
+    const d = dirname(f);
+    byDir.set(d, [...(byDir.get(d) ?? []), f]);
+  }
+  for (const d of [...byDir.keys()].sort()) {
+    if (d !== '.') {
+      // parents first: sorted order guarantees a/ precedes a/b/
+      const parts = d.split('/');
+      for (let i = 1; i <= parts.length; i++) {
+        const sub = parts.slice(0, i).join('/');
+        await run('mmd', ['-D', 's', '-i', opts.image, `::/${sub}`], { env }).catch((err: Error) => {
+          if (!/already exists/i.test(err.message)) throw err;
+        });
+      }
+    }
+    const files = byDir.get(d)!;
+    await run('mcopy', ['-m', '-o', '-i', opts.image, ...files.map((f) => join(opts.srcDir, f)), d === '.' ? '::/' : `::/${d}/`], { env });
+  }
+  await run('fsck.fat', ['-n', opts.image]);
+}

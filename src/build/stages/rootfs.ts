@@ -1,0 +1,134 @@
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile, chmod, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ImageSpec } from '../../spec/schema.js';
+import type { Lock } from '../../lock/lockfile.js';
+import type { BlobStore } from '../../cache/store.js';
+import { run, toolVersion } from '../../util/exec.js';
+import { hashOf, sha256File } from '../../util/hash.js';
+import { customizeHook, dpkgExcludes, essentialHook } from './rootfs-hooks.js';
+
+export interface RootfsResult {
+  tar: string;
+  key: string;
+  cached: boolean;
+  detail: string;
+}
+
+/** Bump when the way the rootfs is made changes in a way the other inputs do not capture. */
+const RECIPE = 3;
+
+export async function rootfsKey(spec: ImageSpec, lock: Lock): Promise<string> {
+  return hashOf({
+    recipe: RECIPE,
+    debs: lock.packages.map((p) => p.sha256).sort(),
+    include: [...spec.packages].sort(),
+    suite: spec.debian.suite,
+    sourceDateEpoch: spec.sourceDateEpoch,
+    mmdebstrap: await toolVersion('mmdebstrap'),
+    hooks: [essentialHook, customizeHook, dpkgExcludes],
+  });
+}
+
+interface StageMeta {
+  sha256: string;
+  size: number;
+}
+
+/**
+ * The slow stage (minutes, nearly all emulated maintainer scripts): mmdebstrap for arm64 from a local
+ * repository holding exactly the locked .debs, so nothing outside the lock can enter the image.
+ * Cached by its inputs; a cached tar is re-hashed before use.
+ */
+export async function buildRootfs(opts: {
+  spec: ImageSpec;
+  lock: Lock;
+  store: BlobStore;
+  cacheRoot: string;
+  /** Rebuild even when a cached rootfs exists (the reproducibility check's cold build). */
+  noCache?: boolean;
+  onLine?: (line: string) => void;
+}): Promise<RootfsResult> {
+  const key = await rootfsKey(opts.spec, opts.lock);
+  const dir = join(opts.cacheRoot, 'stages', 'rootfs', opts.noCache ? `${key}.cold-${process.pid}` : key);
+  const tar = join(dir, 'rootfs.tar');
+  const cached = opts.noCache ? undefined : await readCached(dir);
+  if (cached) return { tar, key, cached: true, detail: `rootfs ${key.slice(0, 12)} (${mib(cached.size)})` };
+
+  await mkdir(join(opts.cacheRoot, 'stages', 'rootfs'), { recursive: true });
+  const work = await mkdtemp(join(opts.cacheRoot, 'stages', 'rootfs', '.work-'));
+  try {
+    const repo = join(work, 'repo');
+    await makeLocalRepo(repo, opts.lock, opts.store);
+    const hooks = join(work, 'hooks');
+    await mkdir(hooks);
+    await writeFile(join(hooks, 'essential.sh'), essentialHook);
+    await writeFile(join(hooks, 'customize.sh'), customizeHook);
+    await chmod(join(hooks, 'essential.sh'), 0o755);
+    await chmod(join(hooks, 'customize.sh'), 0o755);
+    const out = join(work, 'rootfs.tar');
+    await run(
+      'mmdebstrap',
+      [
+        '--arch=arm64',
+        '--variant=apt',
+        '--mode=root',
+        '--format=tar',
+        '--aptopt=APT::Install-Recommends "false"',
+        ...dpkgExcludes.map((d) => `--dpkgopt=${d}`),
+        '--hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount',
+        `--essential-hook=${join(hooks, 'essential.sh')}`,
+        `--customize-hook=${join(hooks, 'customize.sh')}`,
+        `--include=${[...opts.spec.packages].sort().join(',')}`,
+        opts.spec.debian.suite,
+        out,
+        `deb [trusted=yes] file://${repo} ./`,
+      ],
+      {
+        env: { SOURCE_DATE_EPOCH: String(opts.spec.sourceDateEpoch), LC_ALL: 'C.UTF-8', TZ: 'UTC', TMPDIR: work },
+        onStderrLine: opts.onLine,
+      },
+    );
+    const meta: StageMeta = { sha256: await sha256File(out), size: (await stat(out)).size };
+    await mkdir(join(work, 'final'));
+    await rename(out, join(work, 'final', 'rootfs.tar'));
+    await writeFile(join(work, 'final', 'meta.json'), JSON.stringify(meta));
+    await rm(dir, { recursive: true, force: true });
+    await rename(join(work, 'final'), dir);
+    return { tar, key, cached: false, detail: `rootfs ${key.slice(0, 12)} (${mib(meta.size)})` };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function readCached(dir: string): Promise<StageMeta | undefined> {
+  let meta: StageMeta;
+  try {
+    meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as StageMeta;
+  } catch {
+    return undefined;
+  }
+  const actual = await sha256File(join(dir, 'rootfs.tar')).catch(() => '');
+  if (actual !== meta.sha256) {
+    await rm(dir, { recursive: true, force: true });
+    return undefined;
+  }
+  return meta;
+}
+
+/**
+ * A flat apt repository of exactly the locked .debs: pool/ holds links into the blob store (each
+ * verified on the way), Packages is generated from the .debs themselves by apt-ftparchive.
+ */
+export async function makeLocalRepo(repo: string, lock: Lock, store: BlobStore): Promise<void> {
+  await mkdir(join(repo, 'pool'), { recursive: true });
+  for (const p of lock.packages) {
+    await store.open(p.sha256, `${p.name} ${p.version}`);
+    await store.linkTo(p.sha256, join(repo, 'pool', p.filename.split('/').pop()!));
+  }
+  const r = await run('apt-ftparchive', ['packages', 'pool'], { cwd: repo });
+  await writeFile(join(repo, 'Packages'), r.stdout);
+}
+
+function mib(n: number): string {
+  return `${(n / 1048576).toFixed(0)} MiB`;
+}

@@ -1,0 +1,69 @@
+import fastifyStatic from '@fastify/static';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { log } from '../../util/log.js';
+import { RegistryError } from '../nodes/registry.js';
+import { registerApiRoutes } from './api.js';
+import { HttpError } from './auth.js';
+import type { HttpDeps } from './deps.js';
+import { registerImageRoutes } from './images.js';
+import { registerSeedRoutes } from './seed.js';
+
+export const BODY_LIMIT = 64 * 1024;
+
+const REGISTRY_STATUS = { 'not-found': 404, conflict: 409, forbidden: 403 } as const;
+
+function kindOf(url: string): string {
+  if (url.startsWith('/images/')) return 'image';
+  if (url.startsWith('/seed/')) return 'seed';
+  if (url.startsWith('/api/')) return 'api';
+  return 'other';
+}
+
+export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    // The process's one pino logger, typed as fastify's base logger so routes get plain instances.
+    loggerInstance: log as FastifyBaseLogger,
+    // One log line per refused request (below) instead of two lines for every request.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    trustProxy: false,
+  });
+  await app.register(fastifyStatic, { root: deps.imagesDir, serve: false });
+
+  app.setErrorHandler((err: unknown, req, reply) => {
+    let status = 500;
+    let message = 'internal error';
+    if (err instanceof HttpError) [status, message] = [err.statusCode, err.message];
+    else if (err instanceof RegistryError) [status, message] = [REGISTRY_STATUS[err.code], err.message];
+    else if (err && typeof err === 'object' && 'statusCode' in err && typeof err.statusCode === 'number' && err.statusCode < 500) {
+      // fastify's own refusals: bad JSON, too large, wrong content type
+      status = err.statusCode;
+      message = err instanceof Error ? err.message : 'bad request';
+    } else req.log.error({ err }, 'http: handler failed');
+    return reply.code(status).send({ error: message });
+  });
+  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'no such route' }));
+
+  app.addHook('onResponse', (req, reply, done) => {
+    const m = deps.metrics;
+    const status = reply.statusCode;
+    if (status >= 400) {
+      m.httpRefused.inc({ status: String(status) });
+      req.log.info({ method: req.method, url: req.url.slice(0, 200), client: req.ip, status }, 'http: refused');
+    } else if (req.method === 'GET') {
+      const len = Number(reply.getHeader('content-length') ?? 0);
+      if (Number.isFinite(len) && len > 0) m.httpBytes.inc({ kind: kindOf(req.url) }, len);
+      if (kindOf(req.url) === 'image') m.transferSeconds.observe({ protocol: 'http' }, reply.elapsedTime / 1000);
+    }
+    done();
+  });
+
+  app.get('/health', () => ({ ok: true, images: deps.lookup.allImages().length, nodes: deps.registry.list().length }));
+  app.get('/metrics', async (_req, reply) =>
+    reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),
+  );
+  registerImageRoutes(app, deps);
+  registerSeedRoutes(app, deps);
+  registerApiRoutes(app, deps);
+  return app;
+}

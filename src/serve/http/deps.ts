@@ -1,0 +1,19 @@
+import type { RenderContext } from '../bootplan.js';
+import type { Templates } from '../cloudinit.js';
+import type { ServeLookup } from '../lookup.js';
+import type { ServeMetrics } from '../metrics.js';
+import type { NodeRegistry } from '../nodes/registry.js';
+
+/** Everything the HTTP routes need, passed in explicitly (no globals) so tests build their own. */
+export interface HttpDeps {
+  registry: NodeRegistry;
+  lookup: ServeLookup;
+  metrics: ServeMetrics;
+  imagesDir: string;
+  apiToken: string;
+  k3sToken: string;
+  templates: Templates;
+  ctx: RenderContext;
+  /** Operator's k3s server URL; otherwise derived from the cluster-init server's address. */
+  k3sServerUrl?: string;
+}

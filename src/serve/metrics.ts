@@ -1,0 +1,68 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+// One registry per service instance (not prom-client's global one) so tests can run several.
+
+export class ServeMetrics {
+  readonly registry = new Registry();
+  readonly boots = new Counter({
+    name: 'kiln_boots_total',
+    help: 'Netboot offers made to nodes (DHCP answers that start a boot)',
+    labelNames: ['mode'] as const,
+    registers: [this.registry],
+  });
+  readonly dhcpDrops = new Counter({
+    name: 'kiln_dhcp_drops_total',
+    help: 'DHCP packets not answered, by reason (malformed, unknown client, plan local, ...)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly tftpRequests = new Counter({
+    name: 'kiln_tftp_requests_total',
+    help: 'TFTP read requests by outcome (ok, aborted, notfound, denied, malformed, error)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly tftpBytes = new Counter({
+    name: 'kiln_tftp_bytes_total',
+    help: 'Bytes handed to TFTP transfers',
+    registers: [this.registry],
+  });
+  readonly httpBytes = new Counter({
+    name: 'kiln_http_bytes_total',
+    help: 'Response body bytes sent over HTTP, by route kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly httpRefused = new Counter({
+    name: 'kiln_http_refused_total',
+    help: 'HTTP requests refused, by status code',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+  readonly transferSeconds = new Histogram({
+    name: 'kiln_transfer_duration_seconds',
+    help: 'Duration of completed file transfers',
+    labelNames: ['protocol'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900],
+    registers: [this.registry],
+  });
+  private countStates: () => Record<string, number> = () => ({});
+  readonly nodeStates = (() => {
+    const counts = (): Record<string, number> => this.countStates();
+    return new Gauge({
+      name: 'kiln_nodes',
+      help: 'Registered nodes by state',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      // Read from the registry at scrape time rather than tracked incrementally.
+      collect() {
+        this.reset();
+        for (const [state, n] of Object.entries(counts())) this.set({ state }, n);
+      },
+    });
+  })();
+
+  bindNodeStates(count: () => Record<string, number>): void {
+    this.countStates = count;
+  }
+}

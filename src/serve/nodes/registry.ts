@@ -1,0 +1,371 @@
+import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import {
+  stateAfter,
+  type EventType,
+  type NodeEvent,
+  type NodeInput,
+  type NodeRecord,
+  type NodeState,
+  type Plan,
+  type Role,
+} from './model.js';
+
+// The node registry: SQLite in the state dir. Every change is one transaction that also appends
+// to the event log, so the timeline and the node table never disagree.
+
+export class RegistryError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'not-found' | 'conflict' | 'forbidden',
+  ) {
+    super(message);
+    this.name = 'RegistryError';
+  }
+}
+
+interface NodeRow {
+  name: string;
+  serial: string | null;
+  mac: string | null;
+  role: string;
+  image: string | null;
+  plan: string;
+  state: string;
+  ssh_keys: string;
+  cluster_init: number;
+  ip: string | null;
+  last_seen: string | null;
+  source: string;
+  report_token: string;
+}
+
+interface EventRow {
+  id: number;
+  node: string;
+  type: string;
+  at: string;
+  data: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS nodes (
+  name TEXT PRIMARY KEY,
+  serial TEXT UNIQUE,
+  mac TEXT UNIQUE,
+  role TEXT NOT NULL CHECK (role IN ('server','agent')),
+  image TEXT,
+  plan TEXT NOT NULL CHECK (plan IN ('install','local','discovered')),
+  state TEXT NOT NULL,
+  ssh_keys TEXT NOT NULL DEFAULT '[]',
+  cluster_init INTEGER NOT NULL DEFAULT 0,
+  ip TEXT,
+  last_seen TEXT,
+  source TEXT NOT NULL DEFAULT 'db',
+  report_token TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS nodes_ip ON nodes(ip);
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  node TEXT NOT NULL,
+  type TEXT NOT NULL,
+  at TEXT NOT NULL,
+  data TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS events_node ON events(node, id);
+CREATE TRIGGER IF NOT EXISTS events_append_only_u BEFORE UPDATE ON events
+  BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_append_only_d BEFORE DELETE ON events
+  BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+`;
+
+function toRecord(r: NodeRow): NodeRecord {
+  return {
+    name: r.name,
+    serial: r.serial,
+    mac: r.mac,
+    role: r.role as Role,
+    image: r.image,
+    plan: r.plan as Plan,
+    state: r.state as NodeState,
+    sshKeys: JSON.parse(r.ssh_keys) as string[],
+    clusterInit: r.cluster_init === 1,
+    ip: r.ip,
+    lastSeen: r.last_seen,
+    source: r.source === 'yaml' ? 'yaml' : 'db',
+  };
+}
+
+export interface RegistryOptions {
+  now?: () => Date;
+}
+
+export class NodeRegistry {
+  private readonly db: Database.Database;
+  private readonly now: () => Date;
+
+  constructor(path: string, opts: RegistryOptions = {}) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    // WAL lets `kiln node ...` change the registry while `kiln serve` reads it.
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private stamp(): string {
+    return this.now().toISOString();
+  }
+
+  /** Runs several changes as one transaction (nested changes become savepoints). */
+  batch<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  list(): NodeRecord[] {
+    return (this.db.prepare('SELECT * FROM nodes ORDER BY name').all() as NodeRow[]).map(toRecord);
+  }
+
+  get(name: string): NodeRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM nodes WHERE name = ?').get(name) as NodeRow | undefined;
+    return r && toRecord(r);
+  }
+
+  mustGet(name: string): NodeRecord {
+    const n = this.get(name);
+    if (!n) throw new RegistryError(`no node named ${name}`, 'not-found');
+    return n;
+  }
+
+  byMac(mac: string): NodeRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM nodes WHERE mac = ?').get(mac.toLowerCase()) as NodeRow | undefined;
+    return r && toRecord(r);
+  }
+
+  bySerial(serial: string): NodeRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM nodes WHERE serial = ?').get(serial.toLowerCase()) as NodeRow | undefined;
+    return r && toRecord(r);
+  }
+
+  byIp(ip: string): NodeRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM nodes WHERE ip = ? ORDER BY last_seen DESC LIMIT 1').get(ip) as
+      | NodeRow
+      | undefined;
+    return r && toRecord(r);
+  }
+
+  /** TFTP prefix: serial (8 hex digits) or MAC with dashes. */
+  byPrefix(prefix: string): NodeRecord | undefined {
+    const p = prefix.toLowerCase();
+    return /^[0-9a-f]{8}$/.test(p) ? this.bySerial(p) : this.byMac(p.replaceAll('-', ':'));
+  }
+
+  /** Finds the node a DHCP client is: a registered MAC first, then the serial from option 97. */
+  find(mac: string, serial?: string): NodeRecord | undefined {
+    return this.byMac(mac) ?? (serial ? this.bySerial(serial) : undefined);
+  }
+
+  reportToken(name: string): string {
+    const r = this.db.prepare('SELECT report_token FROM nodes WHERE name = ?').get(name) as
+      | { report_token: string }
+      | undefined;
+    if (!r) throw new RegistryError(`no node named ${name}`, 'not-found');
+    return r.report_token;
+  }
+
+  private checkIdentityFree(name: string, serial: string | undefined, mac: string | undefined): void {
+    const clash = (col: 'serial' | 'mac', v: string | undefined): void => {
+      if (!v) return;
+      const r = this.db.prepare(`SELECT name, plan FROM nodes WHERE ${col} = ? AND name != ?`).get(v, name) as
+        | { name: string; plan: string }
+        | undefined;
+      if (!r) return;
+      // A discovered placeholder gives way to the registered node with the same identity.
+      if (r.plan === 'discovered') {
+        this.db.prepare('DELETE FROM nodes WHERE name = ?').run(r.name);
+        return;
+      }
+      throw new RegistryError(`${col} ${v} already belongs to node ${r.name}`, 'conflict');
+    };
+    clash('serial', serial);
+    clash('mac', mac);
+  }
+
+  /** Creates or updates a node from operator input; `yaml` entries lock their fields against the API. */
+  upsert(input: NodeInput, source: 'db' | 'yaml' = 'db'): NodeRecord {
+    const tx = this.db.transaction((): NodeRecord => {
+      const existing = this.get(input.name);
+      if (existing && existing.source === 'yaml' && source === 'db') {
+        throw new RegistryError(`node ${input.name} is declared in nodes.yaml; change it there`, 'forbidden');
+      }
+      this.checkIdentityFree(input.name, input.serial, input.mac);
+      const at = this.stamp();
+      if (!existing) {
+        this.db
+          .prepare(
+            `INSERT INTO nodes (name, serial, mac, role, image, plan, state, ssh_keys, cluster_init, source, report_token, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, 'registered', ?, ?, ?, ?, ?)`,
+          )
+          .run(
+            input.name,
+            input.serial ?? null,
+            input.mac ?? null,
+            input.role,
+            input.image ?? null,
+            input.plan ?? 'install',
+            JSON.stringify(input.sshKeys),
+            input.clusterInit ? 1 : 0,
+            source,
+            randomBytes(32).toString('hex'),
+            at,
+          );
+        this.appendEvent(input.name, 'registered', { source }, at);
+      } else {
+        const plan = input.plan ?? (existing.plan === 'discovered' ? 'install' : existing.plan);
+        this.db
+          .prepare(
+            `UPDATE nodes SET serial = ?, mac = ?, role = ?, image = ?, plan = ?, ssh_keys = ?, cluster_init = ?, source = ?,
+             state = CASE WHEN state = 'discovered' THEN 'registered' ELSE state END WHERE name = ?`,
+          )
+          .run(
+            input.serial ?? null,
+            input.mac ?? null,
+            input.role,
+            input.image ?? null,
+            plan,
+            JSON.stringify(input.sshKeys),
+            input.clusterInit ? 1 : 0,
+            source,
+            input.name,
+          );
+        if (changed(existing, input, plan)) this.appendEvent(input.name, 'updated', { source }, at);
+      }
+      return this.mustGet(input.name);
+    });
+    return tx.immediate();
+  }
+
+  /** Marks a node to be reinstalled at its next netboot. */
+  reprovision(name: string): NodeRecord {
+    const tx = this.db.transaction((): NodeRecord => {
+      const n = this.mustGet(name);
+      if (n.plan === 'discovered') throw new RegistryError(`node ${name} is only discovered; register it first`, 'forbidden');
+      this.db.prepare("UPDATE nodes SET plan = 'install', state = 'registered' WHERE name = ?").run(name);
+      this.appendEvent(name, 'reprovision', {}, this.stamp());
+      return this.mustGet(name);
+    });
+    return tx.immediate();
+  }
+
+  setPlan(name: string, plan: 'install' | 'local'): NodeRecord {
+    const tx = this.db.transaction((): NodeRecord => {
+      this.mustGet(name);
+      this.db.prepare('UPDATE nodes SET plan = ? WHERE name = ?').run(plan, name);
+      this.appendEvent(name, 'updated', { plan }, this.stamp());
+      return this.mustGet(name);
+    });
+    return tx.immediate();
+  }
+
+  remove(name: string): void {
+    const tx = this.db.transaction(() => {
+      const n = this.mustGet(name);
+      if (n.source === 'yaml') throw new RegistryError(`node ${name} is declared in nodes.yaml; remove it there`, 'forbidden');
+      this.db.prepare('DELETE FROM nodes WHERE name = ?').run(name);
+      this.appendEvent(name, 'removed', {}, this.stamp());
+    });
+    tx.immediate();
+  }
+
+  /** Records an unknown Pi once; later sightings only refresh last-seen. */
+  recordDiscovered(mac: string, serial: string | undefined, ip: string | null): NodeRecord {
+    const tx = this.db.transaction((): NodeRecord => {
+      const known = this.find(mac, serial);
+      const at = this.stamp();
+      if (known) {
+        this.db.prepare('UPDATE nodes SET last_seen = ? WHERE name = ?').run(at, known.name);
+        return this.mustGet(known.name);
+      }
+      const name = serial ? `pi-${serial}` : `pi-${mac.replaceAll(':', '')}`;
+      this.db
+        .prepare(
+          `INSERT INTO nodes (name, serial, mac, role, image, plan, state, source, report_token, created_at, ip, last_seen)
+           VALUES (?, ?, ?, 'agent', NULL, 'discovered', 'discovered', 'db', ?, ?, ?, ?)`,
+        )
+        .run(name, serial ?? null, mac, randomBytes(32).toString('hex'), at, ip, at);
+      this.appendEvent(name, 'discovered', { mac, serial: serial ?? null }, at);
+      return this.mustGet(name);
+    });
+    return tx.immediate();
+  }
+
+  /** Remembers where a node was seen; the seed endpoints answer only from that address. */
+  touch(name: string, ip: string | null): void {
+    this.db.prepare('UPDATE nodes SET last_seen = ?, ip = COALESCE(?, ip) WHERE name = ?').run(this.stamp(), ip, name);
+  }
+
+  /** Appends an event and applies the state change it implies, atomically. */
+  record(name: string, type: EventType, data: Record<string, unknown> = {}): NodeEvent {
+    const tx = this.db.transaction((): NodeEvent => {
+      const n = this.mustGet(name);
+      const at = this.stamp();
+      const next = stateAfter(type, n.state);
+      if (next !== n.state) this.db.prepare('UPDATE nodes SET state = ? WHERE name = ?').run(next, name);
+      // Once installed, netboot must not reinstall it again on the next power cycle.
+      if (type === 'installed') this.db.prepare("UPDATE nodes SET plan = 'local' WHERE name = ?").run(name);
+      return this.appendEvent(name, type, data, at);
+    });
+    return tx.immediate();
+  }
+
+  private appendEvent(node: string, type: EventType, data: Record<string, unknown>, at: string): NodeEvent {
+    const r = this.db
+      .prepare('INSERT INTO events (node, type, at, data) VALUES (?, ?, ?, ?)')
+      .run(node, type, at, JSON.stringify(data));
+    return { id: Number(r.lastInsertRowid), node, type, at, data };
+  }
+
+  events(filter: { node?: string; afterId?: number; limit?: number } = {}): NodeEvent[] {
+    const limit = Math.min(Math.max(filter.limit ?? 100, 1), 1000);
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM events WHERE (? IS NULL OR node = ?) AND id > ? ORDER BY id DESC LIMIT ?`,
+      )
+      .all(filter.node ?? null, filter.node ?? null, filter.afterId ?? 0, limit) as EventRow[];
+    return rows.reverse().map((r) => ({
+      id: r.id,
+      node: r.node,
+      type: r.type as EventType,
+      at: r.at,
+      data: JSON.parse(r.data) as Record<string, unknown>,
+    }));
+  }
+
+  countByState(): Record<string, number> {
+    const rows = this.db.prepare('SELECT state, COUNT(*) AS n FROM nodes GROUP BY state').all() as {
+      state: string;
+      n: number;
+    }[];
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+  }
+}
+
+function changed(n: NodeRecord, i: NodeInput, plan: Plan): boolean {
+  return (
+    n.serial !== (i.serial ?? null) ||
+    n.mac !== (i.mac ?? null) ||
+    n.role !== i.role ||
+    n.image !== (i.image ?? null) ||
+    n.plan !== plan ||
+    n.clusterInit !== i.clusterInit ||
+    JSON.stringify(n.sshKeys) !== JSON.stringify(i.sshKeys)
+  );
+}

@@ -1,0 +1,198 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { loadTemplates } from '../../../src/serve/cloudinit.js';
+import { buildHttp } from '../../../src/serve/http/app.js';
+import { loadImages } from '../../../src/serve/images.js';
+import { ServeLookup } from '../../../src/serve/lookup.js';
+import { ServeMetrics } from '../../../src/serve/metrics.js';
+import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
+import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
+import { makeFixtureImages } from '../../fixtures/serve/make-images.js';
+import { http } from './http-client.js';
+
+// fastify on a real socket (127.0.0.1:0); requests from distinct loopback addresses stand in for
+// distinct nodes.
+let work: string;
+let app: FastifyInstance;
+let base: string;
+let registry: NodeRegistry;
+let imgPath: string;
+const API = 'a'.repeat(64);
+const K3S = 'K10fixturetoken';
+const metrics = new ServeMetrics();
+const auth = { authorization: `Bearer ${API}` };
+const json = { 'content-type': 'application/json' };
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'kiln-http-'));
+  const imagesDir = join(work, 'dist');
+  const { dir, name } = makeFixtureImages(imagesDir);
+  imgPath = join(dir, `${name}.img`);
+  registry = new NodeRegistry(join(work, 'kiln.db'));
+  registry.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd', role: 'server', clusterInit: true, sshKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKey op@laptop'] }));
+  registry.upsert(nodeInputSchema.parse({ name: 'pi-02', serial: '0badf00d' }));
+  registry.touch('pi-01', '127.0.0.2');
+  registry.touch('pi-02', '127.0.0.3');
+  const lookup = new ServeLookup(registry, await loadImages(imagesDir));
+  metrics.bindNodeStates(() => registry.countByState());
+  app = await buildHttp({
+    registry,
+    lookup,
+    metrics,
+    imagesDir,
+    apiToken: API,
+    k3sToken: K3S,
+    templates: await loadTemplates(join(process.cwd(), 'cloud-init')),
+    ctx: { httpBase: 'http://127.0.0.1:8080' },
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+});
+
+afterAll(async () => {
+  await app?.close();
+  registry?.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('images over HTTP', () => {
+  it('serves the whole image and byte ranges', async () => {
+    const whole = readFileSync(imgPath);
+    const full = await http(base, 'GET', '/images/fixture-image/fixture-image.img');
+    expect(full.status).toBe(200);
+    expect(full.headers['accept-ranges']).toBe('bytes');
+    expect(full.body.equals(whole)).toBe(true);
+    const part = await http(base, 'GET', '/images/fixture-image/fixture-image.img', { headers: { range: 'bytes=1000-5999' } });
+    expect(part.status).toBe(206);
+    expect(part.headers['content-range']).toBe(`bytes 1000-5999/${whole.length}`);
+    expect(part.body.equals(whole.subarray(1000, 6000))).toBe(true);
+    const tail = await http(base, 'GET', '/images/fixture-image/fixture-image.img', { headers: { range: 'bytes=-100' } });
+    expect(tail.body.equals(whole.subarray(whole.length - 100))).toBe(true);
+    const bad = await http(base, 'GET', '/images/fixture-image/fixture-image.img', { headers: { range: `bytes=${whole.length + 10}-` } });
+    expect(bad.status).toBe(416);
+    expect((await http(base, 'GET', '/images/fixture-image/fixture-image.bmap')).status).toBe(200);
+  });
+
+  it('serves only the files the manifest names', async () => {
+    for (const p of ['/images/fixture-image/boot', '/images/fixture-image/..%2F..%2Fetc%2Fpasswd', '/images/nope/nope.img', '/images/fixture-image/%2e%2e']) {
+      expect((await http(base, 'GET', p)).status).toBe(404);
+    }
+  });
+
+  it('serves ten concurrent downloads', async () => {
+    const whole = readFileSync(imgPath);
+    const all = await Promise.all(Array.from({ length: 10 }, () => http(base, 'GET', '/images/fixture-image/fixture-image.img')));
+    for (const r of all) expect(r.body.equals(whole)).toBe(true);
+  });
+});
+
+describe('NoCloud seed', () => {
+  it('answers a node for its own record with the contracted user-data', async () => {
+    const r = await http(base, 'GET', '/seed/pi-01/user-data', { from: '127.0.0.2' });
+    expect(r.status).toBe(200);
+    const text = r.body.toString();
+    expect(text.startsWith('#cloud-config\n')).toBe(true);
+    const doc = parse(text) as { hostname: string; ssh_authorized_keys: string[]; write_files: { path: string; permissions: string; content: string }[] };
+    expect(doc.hostname).toBe('pi-01');
+    expect(doc.ssh_authorized_keys).toEqual(['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKey op@laptop']);
+    const k3s = doc.write_files.find((f) => f.path === '/etc/rancher/k3s/config.yaml');
+    expect(k3s?.permissions).toBe('0600');
+    expect(parse(k3s?.content ?? '')).toEqual({ token: K3S, 'node-name': 'pi-01', 'cluster-init': true });
+    const env = doc.write_files.find((f) => f.path === '/etc/kiln/node.env');
+    expect(env?.permissions).toBe('0600');
+    expect(env?.content).toContain('KILN_ROLE=server');
+    expect(env?.content).toContain("KILN_EVENTS_URL='http://127.0.0.1:8080/api/nodes/pi-01/events'");
+    expect(env?.content).toContain(`KILN_REPORT_TOKEN='${registry.reportToken('pi-01')}'`);
+    const meta = await http(base, 'GET', '/seed/pi-01/meta-data', { from: '127.0.0.2' });
+    expect(parse(meta.body.toString())).toMatchObject({ 'local-hostname': 'pi-01' });
+    expect((await http(base, 'GET', '/seed/pi-01/network-config', { from: '127.0.0.2' })).status).toBe(200);
+  });
+
+  it('gives a joining agent the server URL and the token', async () => {
+    const r = await http(base, 'GET', '/seed/pi-02/user-data', { from: '127.0.0.3' });
+    const doc = parse(r.body.toString()) as { write_files: { path: string; content: string }[] };
+    const k3s = parse(doc.write_files[0]?.content ?? '') as Record<string, unknown>;
+    expect(k3s).toEqual({ token: K3S, 'node-name': 'pi-02', server: 'https://127.0.0.2:6443' });
+  });
+
+  it('refuses one node the seed of another, and unknown nodes', async () => {
+    expect((await http(base, 'GET', '/seed/pi-01/user-data', { from: '127.0.0.3' })).status).toBe(403);
+    expect((await http(base, 'GET', '/seed/pi-01/user-data', { from: '127.0.0.9' })).status).toBe(403);
+    const other = registry.reportToken('pi-02');
+    expect((await http(base, 'GET', '/seed/pi-01/user-data', { from: '127.0.0.3', headers: { authorization: `Bearer ${other}` } })).status).toBe(403);
+    const own = registry.reportToken('pi-01');
+    expect((await http(base, 'GET', '/seed/pi-01/user-data', { from: '127.0.0.9', headers: { authorization: `Bearer ${own}` } })).status).toBe(200);
+    expect((await http(base, 'GET', '/seed/pi-99/user-data', { from: '127.0.0.2' })).status).toBe(404);
+    expect((await http(base, 'GET', '/seed/pi-01/passwd', { from: '127.0.0.2' })).status).toBe(404);
+  });
+});
+
+describe('API', () => {
+  it('needs the token for every change', async () => {
+    const body = JSON.stringify({ name: 'pi-03', mac: 'dc:a6:32:00:00:03' });
+    expect((await http(base, 'POST', '/api/nodes', { body, headers: json })).status).toBe(401);
+    expect((await http(base, 'POST', '/api/nodes', { body, headers: { ...json, authorization: 'Bearer nope' } })).status).toBe(403);
+    const ok = await http(base, 'POST', '/api/nodes', { body, headers: { ...json, ...auth } });
+    expect(ok.status).toBe(201);
+    expect(ok.json<{ node: { plan: string } }>().node.plan).toBe('install');
+    expect((await http(base, 'DELETE', '/api/nodes/pi-03')).status).toBe(401);
+    expect((await http(base, 'POST', '/api/nodes/pi-03/reprovision')).status).toBe(401);
+    expect((await http(base, 'DELETE', '/api/nodes/pi-03', { headers: auth })).status).toBe(204);
+    expect((await http(base, 'GET', '/api/nodes/pi-03')).status).toBe(404);
+  });
+
+  it('refuses invalid, malformed and oversized bodies, naming the field', async () => {
+    const bad = await http(base, 'POST', '/api/nodes', { body: JSON.stringify({ name: 'pi-04', mac: 'zz' }), headers: { ...json, ...auth } });
+    expect(bad.status).toBe(400);
+    expect(bad.json<{ error: string }>().error).toMatch(/^mac:/);
+    expect((await http(base, 'POST', '/api/nodes', { body: '{"name":', headers: { ...json, ...auth } })).status).toBe(400);
+    const huge = JSON.stringify({ name: 'pi-05', mac: 'dc:a6:32:00:00:05', pad: 'x'.repeat(200_000) });
+    expect((await http(base, 'POST', '/api/nodes', { body: huge, headers: { ...json, ...auth } })).status).toBe(413);
+    expect((await http(base, 'POST', '/api/nodes/pi-99/reprovision', { headers: auth })).status).toBe(404);
+    const conflict = await http(base, 'POST', '/api/nodes', { body: JSON.stringify({ name: 'pi-06', serial: '1234abcd' }), headers: { ...json, ...auth } });
+    expect(conflict.status).toBe(409);
+    expect((await http(base, 'GET', '/api/events?limit=abc')).status).toBe(400);
+  });
+
+  it('takes node reports only with that node\'s token and moves its state', async () => {
+    const body = JSON.stringify({ type: 'first-boot' });
+    expect((await http(base, 'POST', '/api/nodes/pi-02/events', { body, headers: json })).status).toBe(401);
+    const wrong = { authorization: `Bearer ${registry.reportToken('pi-01')}` };
+    expect((await http(base, 'POST', '/api/nodes/pi-02/events', { body, headers: { ...json, ...wrong } })).status).toBe(403);
+    const own = { authorization: `Bearer ${registry.reportToken('pi-02')}` };
+    const r = await http(base, 'POST', '/api/nodes/pi-02/events', { body, headers: { ...json, ...own }, from: '127.0.0.3' });
+    expect(r.status).toBe(201);
+    expect(registry.get('pi-02')?.state).toBe('booted');
+    expect((await http(base, 'POST', '/api/nodes/pi-02/events', { body: '{"type":"pwned"}', headers: { ...json, ...own } })).status).toBe(400);
+    const ev = (await http(base, 'GET', '/api/events?node=pi-02')).json<{ events: { type: string }[] }>();
+    expect(ev.events.map((e) => e.type)).toContain('first-boot');
+  });
+
+  it('lists images, builds and an Ansible inventory', async () => {
+    const images = (await http(base, 'GET', '/api/images')).json<{ images: { name: string }[] }>();
+    expect(images.images.map((i) => i.name)).toEqual(['fixture-image']);
+    expect((await http(base, 'GET', '/api/builds')).status).toBe(200);
+    const inv = (await http(base, 'GET', '/api/inventory')).json<{
+      server: { hosts: string[] };
+      agent: { hosts: string[] };
+      _meta: { hostvars: Record<string, Record<string, unknown>> };
+    }>();
+    expect(inv.server.hosts).toEqual(['pi-01']);
+    expect(inv.agent.hosts).toContain('pi-02');
+    expect(inv._meta.hostvars['pi-02']).toMatchObject({ ansible_host: '127.0.0.3', kiln_serial: '0badf00d', k3s_server_url: 'https://127.0.0.2:6443' });
+  });
+
+  it('exposes health and Prometheus metrics, and refusals are counted', async () => {
+    expect((await http(base, 'GET', '/health')).json()).toMatchObject({ ok: true, images: 1 });
+    const text = (await http(base, 'GET', '/metrics')).body.toString();
+    expect(text).toMatch(/kiln_http_refused_total\{status="403"\} \d+/);
+    expect(text).toMatch(/kiln_http_bytes_total\{kind="image"\} \d+/);
+    expect(text).toMatch(/kiln_nodes\{state="registered"\} \d/);
+    expect(text).toContain('kiln_transfer_duration_seconds_bucket');
+  });
+});
