@@ -21,6 +21,7 @@ import { makeExt4 } from './stages/ext4.js';
 import { assembleDisk, BLOCK } from './stages/disk.js';
 import { renderBmap } from './bmap.js';
 import { renderSbom } from './sbom.js';
+import { scanBytes, scanFileList } from './secret-scan.js';
 import { manifestSchema, type FileEntry, type Manifest } from './manifest.js';
 import { partUuid, parseDiskId } from '../disk/mbr.js';
 
@@ -165,6 +166,12 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         return { ...r, detail: `${(r.size / 1048576).toFixed(0)} MiB, ${((r.mappedBlocks * BLOCK) / 1048576).toFixed(0)} MiB mapped, sha256 ${r.sha256.slice(0, 16)}…` };
       });
       await rm(tree, { recursive: true, force: true });
+      await stage(report, 'secret-scan', async () => {
+        const bootEntries = await scanTree(bootDir, spec.sourceDateEpoch);
+        const found = [...scanFileList(rootFiles.entries), ...scanFileList(bootEntries), ...(await scanBytes(join(out, imgName)))];
+        if (found.length) throw new Error(`the image holds secrets or per-node data:\n${found.map((f) => `  ${f.where}: ${f.what}`).join('\n')}`);
+        return { detail: 'no keys, tokens or per-node files' };
+      });
       const zst = await stage(report, 'compress', async () => {
         await run('zstd', ['-q', '-T2', '-6', '--no-progress', join(out, imgName), '-o', join(out, `${imgName}.zst`)]);
         const size = (await stat(join(out, `${imgName}.zst`))).size;

@@ -1,11 +1,31 @@
 import type { Command } from 'commander';
+import { defaultStateDir } from '../serve/defaults.js';
+import { buildInventory } from '../serve/inventory.js';
+import { NodeRegistry } from '../serve/nodes/registry.js';
+import { registryPath } from '../serve/service.js';
 
-// Placeholder until the inventory command lands; keeps the CLI wiring in one place.
 export function registerInventory(program: Command): void {
   program
     .command('inventory')
-    .description('(not yet implemented)')
-    .action(() => {
-      throw new Error('kiln inventory is not implemented yet');
+    .summary('print the fleet as an Ansible script inventory (JSON)')
+    .description(
+      'Print the registered nodes in Ansible\'s script-inventory format: groups `server` and `agent`,\n' +
+        'host variables (ansible_host, kiln_serial, kiln_mac, kiln_role, kiln_state, k3s_server_url)\n' +
+        'under _meta.hostvars. ansible/inventory/kiln runs this (or GET /api/inventory when KILN_URL is set).\n' +
+        'Discovered-but-unregistered Pis are left out.',
+    )
+    .option('--state-dir <dir>', 'state dir holding the registry ($KILN_STATE)', defaultStateDir())
+    .option('--list', 'the whole inventory (the default; accepted for Ansible compatibility)')
+    .option('--host <name>', 'only the variables of one host')
+    .option('--k3s-server-url <url>', 'server URL for joining nodes (default: https://<cluster-init server>:6443)')
+    .action((o: { stateDir: string; host?: string; k3sServerUrl?: string }) => {
+      const r = new NodeRegistry(registryPath(o.stateDir));
+      try {
+        const inv = buildInventory(r.list(), o.k3sServerUrl);
+        const out = o.host ? (inv._meta.hostvars[o.host] ?? {}) : inv;
+        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      } finally {
+        r.close();
+      }
     });
 }

@@ -1,11 +1,123 @@
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { defaultStateDir } from '../serve/defaults.js';
+import { nodeInputSchema, type NodeRecord } from '../serve/nodes/model.js';
+import { NodeRegistry } from '../serve/nodes/registry.js';
+import { registryPath } from '../serve/service.js';
 
-// Placeholder until the node command lands; keeps the CLI wiring in one place.
+// `kiln node ...` works on the registry file directly (SQLite WAL), so it works with or without a
+// running `kiln serve`, which sees the change at the next packet.
+
+function open(stateDir: string): NodeRegistry {
+  return new NodeRegistry(registryPath(stateDir));
+}
+
+async function withRegistry<T>(stateDir: string, fn: (r: NodeRegistry) => T | Promise<T>): Promise<T> {
+  const r = open(stateDir);
+  try {
+    return await fn(r);
+  } finally {
+    r.close();
+  }
+}
+
+function line(n: NodeRecord): string {
+  return [n.name, n.role, n.plan, n.state, n.serial ?? '-', n.mac ?? '-', n.image ?? '(default)', n.ip ?? '-', n.lastSeen ?? '-'].join('\t');
+}
+
+function collect(v: string, prev: string[] = []): string[] {
+  return [...prev, v];
+}
+
 export function registerNode(program: Command): void {
-  program
+  const node = program
     .command('node')
-    .description('(not yet implemented)')
-    .action(() => {
-      throw new Error('kiln node is not implemented yet');
+    .summary('register, list, reprovision and remove Pis in the node registry')
+    .description(
+      'Manage the node registry that `kiln serve` answers from (SQLite in --state-dir).\n' +
+        'A node is found on the network by its serial (option 97 / TFTP prefix) or MAC. Its plan decides\n' +
+        'what happens when it netboots: `install` serves the installer and the image, `local` declines so it\n' +
+        'boots its own disk. Nodes declared in a nodes.yaml (kiln serve --nodes) are changed there instead.',
+    );
+  const stateOpt = ['--state-dir <dir>', 'state dir holding the registry ($KILN_STATE)', defaultStateDir()] as const;
+
+  node
+    .command('add <name>')
+    .description('Register a node (or update one you added before). New nodes get plan `install`.')
+    .option(...stateOpt)
+    .option('--serial <hex>', 'board serial, 8 hex digits (as the Pi prints it / its TFTP prefix)')
+    .option('--mac <mac>', 'Ethernet MAC address')
+    .option('--role <role>', 'k3s role: server or agent', 'agent')
+    .option('--image <name>', 'image from the images dir (default: the serve default image)')
+    .option('--plan <plan>', 'install (reinstall at next netboot) or local')
+    .option('--cluster-init', 'this server starts a new cluster (exactly one server should)')
+    .option('--ssh-key <key>', 'authorized SSH public key line (repeatable)', collect)
+    .option('--ssh-key-file <file>', 'file of authorized SSH public keys, one per line')
+    .action(async (name: string, o: Record<string, string | string[] | boolean | undefined>) => {
+      const keys = [...((o.sshKey as string[] | undefined) ?? [])];
+      if (typeof o.sshKeyFile === 'string') {
+        keys.push(...(await readFile(o.sshKeyFile, 'utf8')).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
+      }
+      const parsed = nodeInputSchema.safeParse({
+        name,
+        serial: o.serial,
+        mac: o.mac,
+        role: o.role,
+        image: o.image,
+        plan: o.plan,
+        clusterInit: o.clusterInit === true,
+        sshKeys: keys,
+      });
+      if (!parsed.success) {
+        const i = parsed.error.issues[0];
+        throw new Error(`${i?.path.join('.') || 'node'}: ${i?.message ?? 'invalid'}`);
+      }
+      const n = await withRegistry(o.stateDir as string, (r) => r.upsert(parsed.data));
+      process.stdout.write(`${line(n)}\n`);
+    });
+
+  node
+    .command('list')
+    .description('List nodes: name, role, plan, state, serial, MAC, image, last address, last seen.')
+    .option(...stateOpt)
+    .option('--json', 'print JSON')
+    .action(async (o: { stateDir: string; json?: boolean }) => {
+      const nodes = await withRegistry(o.stateDir, (r) => r.list());
+      if (o.json) process.stdout.write(`${JSON.stringify(nodes, null, 2)}\n`);
+      else process.stdout.write(['NAME\tROLE\tPLAN\tSTATE\tSERIAL\tMAC\tIMAGE\tIP\tLAST SEEN', ...nodes.map(line)].join('\n') + '\n');
+    });
+
+  node
+    .command('show <name>')
+    .description('Show one node and its event timeline (DHCP seen, files fetched, install progress, ...).')
+    .option(...stateOpt)
+    .option('--json', 'print JSON')
+    .action(async (name: string, o: { stateDir: string; json?: boolean }) => {
+      const { n, events } = await withRegistry(o.stateDir, (r) => ({ n: r.mustGet(name), events: r.events({ node: name, limit: 1000 }) }));
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify({ node: n, events }, null, 2)}\n`);
+        return;
+      }
+      const out = Object.entries(n).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.length + ' key(s)' : String(v)}`);
+      out.push('', 'events:', ...events.map((e) => `  ${e.at}  ${e.type}  ${JSON.stringify(e.data)}`));
+      process.stdout.write(`${out.join('\n')}\n`);
+    });
+
+  node
+    .command('reprovision <name>')
+    .description('Set the plan to `install`: at its next netboot the node is reinstalled from its image.')
+    .option(...stateOpt)
+    .action(async (name: string, o: { stateDir: string }) => {
+      const n = await withRegistry(o.stateDir, (r) => r.reprovision(name));
+      process.stdout.write(`${n.name}: plan install; it reinstalls at its next network boot\n`);
+    });
+
+  node
+    .command('remove <name>')
+    .description('Remove a node from the registry (its event history is kept).')
+    .option(...stateOpt)
+    .action(async (name: string, o: { stateDir: string }) => {
+      await withRegistry(o.stateDir, (r) => r.remove(name));
+      process.stdout.write(`${name}: removed\n`);
     });
 }

@@ -1,11 +1,124 @@
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { parseServeConfig } from '../serve/config.js';
+import { defaultImagesDir, defaultStateDir, defaultTemplatesDir } from '../serve/defaults.js';
+import { startService } from '../serve/service.js';
+import { log } from '../util/log.js';
 
-// Placeholder until the serve command lands; keeps the CLI wiring in one place.
+interface ServeFlags {
+  stateDir: string;
+  imagesDir: string;
+  templatesDir: string;
+  nodes?: string;
+  mode: string;
+  interface?: string;
+  advertise?: string;
+  listen: string;
+  httpPort: string;
+  tftpPort: string;
+  dhcpPort: string;
+  dhcp: boolean;
+  tftp: boolean;
+  discovery?: boolean;
+  pool?: string;
+  netmask?: string;
+  router?: string;
+  dns?: string[];
+  leaseTime?: string;
+  k3sTokenFile?: string;
+  k3sServerUrl?: string;
+  defaultImage?: string;
+  tftpMaxBlksize: string;
+}
+
+function num(v: string | undefined): number | undefined {
+  return v === undefined ? undefined : Number(v);
+}
+
+function collect(v: string, prev: string[] = []): string[] {
+  return [...prev, v];
+}
+
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('(not yet implemented)')
-    .action(() => {
-      throw new Error('kiln serve is not implemented yet');
+    .summary('answer netbooting Pis: DHCP (proxy or full), TFTP boot files, HTTP image + cloud-init')
+    .description(
+      'Serve the builds in the images dir to Raspberry Pis that netboot (BOOT_ORDER 0xf21: SD, then network).\n\n' +
+        'DHCP proxy mode (default) coexists with your router: it answers only registered Pis whose plan is\n' +
+        '`install`, with no address, just the PXE options the Pi firmware needs. Full mode leases addresses\n' +
+        'from --pool on an isolated provisioning network (needed for U-Boot clients).\n' +
+        'TFTP serves <serial>/... and <mac-with-dashes>/... from the node\'s image with per-node config.txt and\n' +
+        'cmdline.txt. HTTP serves the image (Range), the per-node NoCloud seed, the JSON API (/api/...),\n' +
+        '/metrics and /health. State (SQLite registry, API token, k3s token; mode 0600) lives in --state-dir.\n\n' +
+        'Ports 67 (DHCP) and 69 (TFTP) need root or CAP_NET_BIND_SERVICE.\n' +
+        'SIGHUP re-reads the images dir and --nodes.',
+    )
+    .option('--state-dir <dir>', 'registry, tokens and leases ($KILN_STATE)', defaultStateDir())
+    .option('--images-dir <dir>', 'builds to serve: <dir>/<name>/manifest.json ($KILN_IMAGES)', defaultImagesDir())
+    .option('--templates-dir <dir>', 'cloud-init templates', defaultTemplatesDir())
+    .option('--nodes <file>', 'nodes.yaml kept in Git; wins over the registry for what it declares')
+    .option('--mode <mode>', 'DHCP mode: proxy (beside a router) or full (isolated network)', 'proxy')
+    .option('--interface <name>', 'provisioning interface; its IPv4 address is advertised to nodes')
+    .option('--advertise <ip>', 'address nodes reach kiln at (DHCP option 54, TFTP, HTTP URLs)')
+    .option('--listen <ip>', 'address TFTP and HTTP bind to', '0.0.0.0')
+    .option('--http-port <port>', 'HTTP port', '8080')
+    .option('--tftp-port <port>', 'TFTP port', '69')
+    .option('--dhcp-port <port>', 'DHCP server port', '67')
+    .option('--no-dhcp', 'do not run DHCP (another DHCP server points Pis at kiln)')
+    .option('--no-tftp', 'do not run TFTP')
+    .option('--discovery', 'record unknown Raspberry Pis as `discovered` (they are still not answered)')
+    .option('--pool <start-end>', 'full mode: address range to lease, e.g. 10.42.0.100-10.42.0.150')
+    .option('--netmask <mask>', 'full mode: subnet mask', '255.255.255.0')
+    .option('--router <ip>', 'full mode: default gateway to hand out')
+    .option('--dns <ip>', 'full mode: DNS server to hand out (repeatable)', collect)
+    .option('--lease-time <seconds>', 'full mode: lease length', '3600')
+    .option('--k3s-token-file <file>', 'cluster join token (default: generated once into the state dir)')
+    .option('--k3s-server-url <url>', 'server URL joining nodes use (default: https://<cluster-init server>:6443)')
+    .option('--default-image <name>', 'image for nodes without one (default: the only image, if one)')
+    .option('--tftp-max-blksize <n>', 'largest TFTP blksize granted', '1468')
+    .action(async (f: ServeFlags) => {
+      const [start, end] = f.pool ? f.pool.split('-') : [];
+      if (f.pool && (!start || !end)) throw new Error('--pool: expected START-END, e.g. 10.42.0.100-10.42.0.150');
+      const cfg = parseServeConfig({
+        stateDir: f.stateDir,
+        imagesDir: f.imagesDir,
+        templatesDir: f.templatesDir,
+        nodesFile: f.nodes,
+        mode: f.mode,
+        interface: f.interface,
+        advertise: f.advertise,
+        listen: f.listen,
+        httpPort: num(f.httpPort),
+        tftpPort: num(f.tftpPort),
+        dhcpPort: num(f.dhcpPort),
+        dhcp: f.dhcp,
+        tftp: f.tftp,
+        discovery: f.discovery ?? false,
+        pool: f.pool
+          ? { start, end, mask: f.netmask, router: f.router, dns: f.dns ?? [], leaseSeconds: num(f.leaseTime) }
+          : undefined,
+        k3sToken: f.k3sTokenFile ? (await readFile(f.k3sTokenFile, 'utf8')).trim() : undefined,
+        k3sServerUrl: f.k3sServerUrl,
+        defaultImage: f.defaultImage,
+        tftpMaxBlockSize: num(f.tftpMaxBlksize),
+      });
+      const svc = await startService(cfg);
+      process.stdout.write(`kiln serve: ${svc.httpUrl} (state ${cfg.stateDir})\n`);
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          void svc.close().then(resolve);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+        process.on('SIGHUP', () => {
+          svc.reload().then(
+            () => log.info('reloaded images and nodes file'),
+            (err: Error) => log.error({ err: err.message }, 'reload failed; keeping the previous state'),
+          );
+        });
+      });
     });
 }

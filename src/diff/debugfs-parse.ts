@@ -25,7 +25,8 @@ export function parseLsP(text: string): LsEntry[] {
     const [ino, mode, uid, gid] = parts;
     const size = parts[parts.length - 1] ?? '';
     const name = parts.slice(4, -1).join('/');
-    if (name === '.' || name === '..') continue;
+    // Unused directory slots (e.g. the preallocated blocks of lost+found) list as inode 0.
+    if (name === '.' || name === '..' || name === '' || Number(ino) === 0) continue;
     out.push({
       inode: Number(ino),
       mode: Number.parseInt(mode ?? '0', 8),
@@ -147,6 +148,8 @@ export function parseStat(text: string): InodeStat {
   return st;
 }
 
+const NUMERIC = new Set(['mountCount', 'inodeCount', 'blockCount', 'reservedBlocks', 'freeBlocks', 'freeInodes', 'blockSize', 'inodeSize']);
+
 /** Superblock fields from `stats -h` that a rebuild must reproduce, keyed for the report. */
 export function parseSuperblock(text: string): Record<string, Scalar> {
   const want: Record<string, string> = {
@@ -187,7 +190,7 @@ export function parseSuperblock(text: string): Record<string, Scalar> {
     const key = want[m[1].trim()];
     if (!key || key in out) continue;
     const value = (m[2] ?? '').trim();
-    out[key] = /^\d+$/.test(value) ? Number(value) : value;
+    out[key] = NUMERIC.has(key) && /^\d+$/.test(value) ? Number(value) : value;
   }
   return out;
 }

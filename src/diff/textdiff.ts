@@ -133,7 +133,8 @@ export function unifiedDiff(textA: string, textB: string, labelA: string, labelB
     }
     out.push(`@@ -${range(aLine, aCount)} +${range(bLine, bCount)} @@`, ...body);
   }
-  if (!textA.endsWith('\n') || !textB.endsWith('\n')) out.push('\\ (one side has no newline at end of file)');
+  const unterminated = (t: string): boolean => t !== '' && !t.endsWith('\n');
+  if (unterminated(textA) || unterminated(textB)) out.push('\\ (one side has no newline at end of file)');
   return out.join('\n') + '\n';
 }
 

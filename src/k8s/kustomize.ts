@@ -150,7 +150,8 @@ function labelRules(raw: JsonObject, file: string): LabelRule[] {
 function patchList(value: Json | undefined, dir: string, file: string): Patch[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw new ManifestError(file, 'patches must be a list');
-  return value.map((p, i) => {
+  // A patch file may hold several documents (each names its own object); flatten them.
+  return value.flatMap((p, i): Patch[] => {
     const where = `${relative(process.cwd(), file)} patches[${i}]`;
     if (!isObject(p)) throw new ManifestError(file, `patches[${i}] must be a mapping`);
     for (const key of Object.keys(p)) {
@@ -161,9 +162,11 @@ function patchList(value: Json | undefined, dir: string, file: string): Patch[] 
     else if (typeof p.patch === 'string') text = p.patch;
     else throw new ManifestError(file, `patches[${i}] needs path or patch`);
     const docs = parseManifests(text, where);
-    if (docs.length !== 1 || !docs[0]) throw new ManifestError(file, `patches[${i}] must hold one strategic-merge document (JSON 6902 patches are not supported)`);
     const target = p.target === undefined ? undefined : parseTarget(p.target, `patches[${i}].target`, file);
-    return { body: docs[0], target, source: where };
+    if (docs.length === 0 || (target && docs.length > 1)) {
+      throw new ManifestError(file, `patches[${i}] must hold strategic-merge documents, one per patch when it has a target`);
+    }
+    return docs.map((body) => ({ body, target, source: where }));
   });
 }
 

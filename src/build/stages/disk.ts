@@ -75,8 +75,14 @@ export async function assembleDisk(out: string, diskId: string, parts: readonly 
         const buf = Buffer.alloc(1 << 20);
         let done = 0;
         while (done < src.sizeBytes) {
-          const { bytesRead } = await rh.read(buf, 0, Math.min(buf.length, src.sizeBytes - done), null);
-          if (bytesRead === 0) throw new Error(`${src.path} is shorter than its partition (${done} of ${src.sizeBytes} bytes)`);
+          const want = Math.min(buf.length, src.sizeBytes - done);
+          let got = 0;
+          while (got < want) {
+            const { bytesRead } = await rh.read(buf, got, want - got, done + got);
+            if (bytesRead === 0) throw new Error(`${src.path} is shorter than its partition (${done + got} of ${src.sizeBytes} bytes)`);
+            got += bytesRead;
+          }
+          const bytesRead = got;
           const chunk = buf.subarray(0, bytesRead);
           ph.update(chunk);
           for (let o = 0; o < chunk.length; o += BLOCK) await w.block(chunk.subarray(o, o + BLOCK));

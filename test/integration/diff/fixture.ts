@@ -147,14 +147,37 @@ export interface BuiltFixture {
   img: string;
 }
 
+// Filesystem images by their inputs, so a test file builds each distinct partition once.
+const fsCache = new Map<string, Promise<string>>();
+let cacheDir: Promise<string> | undefined;
+
+function cachedFs(kind: string, key: unknown, make: (out: string) => Promise<void>): Promise<string> {
+  const id = createHash('sha256').update(JSON.stringify([kind, key])).digest('hex').slice(0, 16);
+  let p = fsCache.get(id);
+  if (!p) {
+    cacheDir ??= mkdtemp(join(tmpdir(), 'kiln-fixture-cache-'));
+    p = cacheDir.then(async (dir) => {
+      const out = join(dir, `${kind}-${id}`);
+      await make(out);
+      return out;
+    });
+    fsCache.set(id, p);
+  }
+  return p;
+}
+
 /** Builds `<outDir>/<spec.name>/` (img only, or the full set of build products). */
 export async function buildFixture(outDir: string, spec: FixtureSpec, opts: { products?: boolean } = {}): Promise<BuiltFixture> {
   const work = await mkdtemp(join(tmpdir(), 'kiln-fixture-'));
   try {
-    await materialize(join(work, 'boot'), spec.boot, spec.epoch);
-    await materialize(join(work, 'root'), spec.root, spec.epoch);
-    await buildFat(join(work, 'boot'), join(work, 'boot.fat'), spec);
-    await buildExt4(join(work, 'root'), join(work, 'root.ext4'), spec);
+    const fat = await cachedFs('fat', [spec.boot, spec.fatId, spec.epoch], async (out) => {
+      await materialize(join(work, 'boot'), spec.boot, spec.epoch);
+      await buildFat(join(work, 'boot'), out, spec);
+    });
+    const ext = await cachedFs('ext4', [spec.root, spec.fsUuid, spec.hashSeed, spec.epoch], async (out) => {
+      await materialize(join(work, 'root'), spec.root, spec.epoch);
+      await buildExt4(join(work, 'root'), out, spec);
+    });
     const dir = join(outDir, spec.name);
     await mkdir(dir, { recursive: true });
     const img = join(dir, `${spec.name}.img`);
@@ -167,8 +190,8 @@ export async function buildFixture(outDir: string, spec: FixtureSpec, opts: { pr
     try {
       await fh.truncate(total);
       await fh.write(serializeMbr({ diskId: spec.diskId, partitions: parts }), 0, SECTOR, 0);
-      await place(fh, join(work, 'boot.fat'), BOOT_START * SECTOR);
-      await place(fh, join(work, 'root.ext4'), ROOT_START * SECTOR);
+      await place(fh, fat, BOOT_START * SECTOR);
+      await place(fh, ext, ROOT_START * SECTOR);
     } finally {
       await fh.close();
     }

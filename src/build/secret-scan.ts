@@ -1,0 +1,66 @@
+import { createReadStream } from 'node:fs';
+import type { FileEntry } from './manifest.js';
+
+// An image is shared by the whole fleet, so anything unique to a node or secret to the cluster must
+// never be in it. This scan runs on every build (the build fails on a finding) and in the tests.
+
+/** Paths that would carry per-node identity or cluster secrets. */
+const FORBIDDEN_PATHS: { re: RegExp; why: string; unlessEmpty?: boolean }[] = [
+  { re: /^\/etc\/ssh\/ssh_host_.*key(\.pub)?$/, why: 'ssh host key (made per node at first boot)' },
+  { re: /^\/etc\/machine-id$/, why: 'machine-id must be empty in an image', unlessEmpty: true },
+  { re: /^\/var\/lib\/systemd\/random-seed$/, why: 'random seed' },
+  { re: /^\/etc\/rancher\/k3s\/config\.yaml$/, why: 'k3s node config (token, server URL) comes from cloud-init' },
+  { re: /^\/var\/lib\/rancher\/k3s\/server\/(token|node-token|cred|tls)(\/|$)/, why: 'k3s cluster secret' },
+  { re: /^\/etc\/kiln\/node\.env$/, why: 'per-node kiln credentials come from cloud-init' },
+  { re: /^\/var\/lib\/cloud\/instances?\//, why: 'cloud-init instance data from a previous boot' },
+  { re: /^\/root\/\.ssh\/(id_|authorized_keys)/, why: 'root ssh keys' },
+  { re: /^\/home\/[^/]+\/\.ssh\/(id_|authorized_keys)/, why: 'user ssh keys' },
+];
+
+/** Byte patterns of secrets: private keys in PEM/OpenSSH form, k3s join tokens. */
+export const SECRET_PATTERNS: { name: string; re: RegExp }[] = [
+  { name: 'OpenSSH private key', re: /-----BEGIN OPENSSH PRIVATE KEY-----[\r\n]+[A-Za-z0-9+/=]{20}/ },
+  { name: 'PEM private key', re: /-----BEGIN (RSA |EC |DSA |ENCRYPTED )?PRIVATE KEY-----[\r\n]+[A-Za-z0-9+/=]{20}/ },
+  { name: 'k3s token', re: /K10[0-9a-f]{40,}::(server|node):[0-9a-f]{8,}/ },
+];
+
+export interface Finding {
+  where: string;
+  what: string;
+}
+
+export function scanFileList(entries: readonly FileEntry[]): Finding[] {
+  const out: Finding[] = [];
+  for (const e of entries) {
+    for (const f of FORBIDDEN_PATHS) {
+      if (!f.re.test(e.path)) continue;
+      if (f.unlessEmpty && e.size === 0) continue;
+      out.push({ where: e.path, what: f.why });
+    }
+  }
+  return out;
+}
+
+/**
+ * Streams the raw bytes of a file (the whole disk image) through the secret patterns. Chunks overlap
+ * so a match across a chunk boundary is still seen. Reading as latin1 keeps one char per byte.
+ */
+export async function scanBytes(path: string, patterns = SECRET_PATTERNS): Promise<Finding[]> {
+  const out: Finding[] = [];
+  const overlap = 4096;
+  let carry = '';
+  let base = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 })) {
+    const text = carry + (chunk as Buffer).toString('latin1');
+    for (const p of patterns) {
+      const re = new RegExp(p.re.source, 'g');
+      for (const m of text.matchAll(re)) {
+        const at = base - carry.length + (m.index ?? 0);
+        if (!out.some((f) => f.where === `byte ${at}`)) out.push({ where: `byte ${at}`, what: p.name });
+      }
+    }
+    carry = text.slice(-overlap);
+    base += (chunk as Buffer).length;
+  }
+  return out;
+}

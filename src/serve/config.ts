@@ -1,0 +1,63 @@
+import { networkInterfaces } from 'node:os';
+import { z } from 'zod';
+
+// `kiln serve` settings, validated in one place so every error names the flag it came from.
+
+const ipv4 = z.ipv4();
+
+export const serveConfigSchema = z
+  .strictObject({
+    stateDir: z.string().min(1),
+    imagesDir: z.string().min(1),
+    templatesDir: z.string().min(1),
+    nodesFile: z.string().optional(),
+    mode: z.enum(['proxy', 'full']).default('proxy'),
+    interface: z.string().optional(),
+    advertise: ipv4.optional(),
+    listen: ipv4.default('0.0.0.0'),
+    httpPort: z.number().int().min(1).max(65535).default(8080),
+    tftpPort: z.number().int().min(1).max(65535).default(69),
+    dhcpPort: z.number().int().min(1).max(65535).default(67),
+    dhcp: z.boolean().default(true),
+    tftp: z.boolean().default(true),
+    discovery: z.boolean().default(false),
+    pool: z
+      .strictObject({
+        start: ipv4,
+        end: ipv4,
+        mask: ipv4.default('255.255.255.0'),
+        router: ipv4.optional(),
+        dns: z.array(ipv4).default([]),
+        leaseSeconds: z.number().int().min(60).default(3600),
+      })
+      .optional(),
+    k3sToken: z.string().min(8).optional(),
+    k3sServerUrl: z.url().optional(),
+    defaultImage: z.string().optional(),
+    tftpMaxBlockSize: z.number().int().min(512).max(65464).default(1468),
+  })
+  .refine((c) => !(c.dhcp && c.mode === 'full' && !c.pool), {
+    message: 'full mode needs an address pool (--pool START-END)',
+    path: ['pool'],
+  });
+export type ServeConfig = z.infer<typeof serveConfigSchema>;
+
+export function parseServeConfig(raw: unknown): ServeConfig {
+  const r = serveConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw new Error(`invalid serve settings: ${i ? `${i.path.join('.') || '(root)'}: ${i.message}` : 'unknown'}`);
+  }
+  return r.data;
+}
+
+/** The address nodes reach kiln at: --advertise, else the first IPv4 of --interface. */
+export function advertisedAddress(cfg: ServeConfig): string | undefined {
+  if (cfg.advertise) return cfg.advertise;
+  if (!cfg.interface) return cfg.listen !== '0.0.0.0' ? cfg.listen : undefined;
+  const addrs = networkInterfaces()[cfg.interface];
+  if (!addrs) throw new Error(`--interface ${cfg.interface}: no such network interface`);
+  const v4 = addrs.find((a) => a.family === 'IPv4' && !a.internal) ?? addrs.find((a) => a.family === 'IPv4');
+  if (!v4) throw new Error(`--interface ${cfg.interface} has no IPv4 address`);
+  return v4.address;
+}

@@ -1,0 +1,176 @@
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { log } from '../../util/log.js';
+import { decideDhcp, type DhcpClient, type DhcpMode } from '../bootplan.js';
+import type { ServeLookup } from '../lookup.js';
+import type { ServeMetrics } from '../metrics.js';
+import type { NodeRecord } from '../nodes/model.js';
+import type { NodeRegistry } from '../nodes/registry.js';
+import { RateLog } from '../ratelog.js';
+import { BOOTREQUEST, DhcpParseError, macOf, parseDhcp, serializeDhcp, type DhcpPacket } from './codec.js';
+import { MSG, decodePiGuid, messageType, requestedIp, serverId, vendorClass } from './options.js';
+import type { LeasePool } from './pool.js';
+import { buildReply, type LeaseInfo } from './reply.js';
+
+// The DHCP socket server: parse, decide (pure bootplan), answer. Proxy mode answers only PXE
+// clients kiln is to serve, with no address; full mode also leases addresses from a small pool.
+
+export interface DhcpServerOptions {
+  mode: DhcpMode;
+  /** Address the replies name as server (option 54); TFTP and HTTP must be reachable there. */
+  serverIp: string;
+  port?: number;
+  /** Where replies go; clients listen on 68. */
+  clientPort?: number;
+  bindAddress?: string;
+  discovery: boolean;
+  registry: NodeRegistry;
+  lookup: ServeLookup;
+  metrics: ServeMetrics;
+  pool?: { leases: LeasePool; mask: string; router?: string; dns?: string[]; leaseSeconds: number };
+}
+
+export class DhcpServer {
+  private socket: Socket | undefined;
+  private readonly rate = new RateLog();
+
+  constructor(private readonly o: DhcpServerOptions) {
+    if (o.mode === 'full' && !o.pool) throw new Error('full DHCP mode needs an address pool');
+  }
+
+  start(): Promise<void> {
+    const s = createSocket({ type: 'udp4', reuseAddr: true });
+    this.socket = s;
+    s.on('message', (msg, rinfo) => {
+      try {
+        this.onMessage(msg, rinfo);
+      } catch (err) {
+        // A bug must cost one packet, not the service.
+        this.drop('internal', { err: (err as Error).message });
+      }
+    });
+    return new Promise((resolve, reject) => {
+      s.once('error', reject);
+      s.bind(this.o.port ?? 67, this.o.bindAddress ?? '0.0.0.0', () => {
+        s.off('error', reject);
+        s.on('error', (err) => log.warn({ err: err.message }, 'dhcp: socket error'));
+        s.setBroadcast(true);
+        resolve();
+      });
+    });
+  }
+
+  stop(): Promise<void> {
+    const s = this.socket;
+    this.socket = undefined;
+    return new Promise((resolve) => (s ? s.close(() => resolve()) : resolve()));
+  }
+
+  private drop(reason: string, fields: Record<string, unknown> = {}): void {
+    this.o.metrics.dhcpDrops.inc({ reason });
+    this.rate.info(`dhcp:${reason}`, { reason, ...fields }, 'dhcp: not answered');
+  }
+
+  private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+    let p: DhcpPacket;
+    try {
+      p = parseDhcp(msg);
+    } catch (err) {
+      if (err instanceof DhcpParseError) return this.drop('malformed', { from: rinfo.address, why: err.reason });
+      throw err;
+    }
+    if (p.op !== BOOTREQUEST) return this.drop('not-a-request');
+    const type = messageType(p);
+    if (type === MSG.RELEASE) {
+      this.o.pool?.leases.release(macOf(p));
+      return;
+    }
+    if (type !== MSG.DISCOVER && type !== MSG.REQUEST) return this.drop('unsupported-type', { type });
+    if (p.htype !== 1 || p.hlen !== 6) return this.drop('not-ethernet');
+
+    const guid = decodePiGuid(p);
+    const client: DhcpClient = { mac: macOf(p), serial: guid?.serial, fourcc: guid?.fourcc, vendorClass: vendorClass(p) };
+    const { registry, lookup } = this.o;
+    const node = registry.find(client.mac, client.serial);
+    const decision = decideDhcp(node, client, node ? lookup.imageOf(node) : undefined, {
+      mode: this.o.mode,
+      discovery: this.o.discovery,
+    });
+    if (node && type === MSG.DISCOVER && node.plan !== 'discovered') {
+      registry.record(node.name, 'dhcp-seen', { mac: client.mac, vendorClass: client.vendorClass ?? null });
+    }
+    if (decision.action === 'discover') {
+      if (type === MSG.DISCOVER) registry.recordDiscovered(client.mac, client.serial, null);
+      return this.drop('discovered', { mac: client.mac });
+    }
+    if (decision.action === 'ignore') {
+      return this.drop(reasonLabel(decision.reason), { mac: client.mac, why: decision.reason });
+    }
+    const target = decision.node;
+    if (this.o.mode === 'proxy') return this.answerProxy(p, type, target, decision.menu);
+    return this.answerFull(p, type, target, decision.menu);
+  }
+
+  private answerProxy(p: DhcpPacket, type: number, node: NodeRecord, menu: string): void {
+    // The Pi's REQUEST goes to the router; kiln answers only one addressed to itself.
+    if (type === MSG.REQUEST && serverId(p) !== this.o.serverIp) return this.drop('request-for-other-server');
+    const reply = buildReply(p, { type: type === MSG.DISCOVER ? MSG.OFFER : MSG.ACK, serverIp: this.o.serverIp, menu });
+    this.send(reply, p);
+    if (type === MSG.DISCOVER) {
+      this.o.metrics.boots.inc({ mode: 'proxy' });
+      this.o.registry.record(node.name, 'dhcp-offered', { mode: 'proxy' });
+    }
+  }
+
+  private answerFull(p: DhcpPacket, type: number, node: NodeRecord, menu: string): void {
+    const pool = this.o.pool;
+    if (!pool) return;
+    const mac = macOf(p);
+    const lease = (ip: string): LeaseInfo => ({
+      ip,
+      mask: pool.mask,
+      router: pool.router,
+      dns: pool.dns,
+      seconds: pool.leaseSeconds,
+    });
+    if (type === MSG.DISCOVER) {
+      const ip = pool.leases.offer(mac, requestedIp(p));
+      if (!ip) return this.drop('pool-exhausted', { mac });
+      this.send(buildReply(p, { type: MSG.OFFER, serverIp: this.o.serverIp, menu, lease: lease(ip) }), p);
+      return;
+    }
+    const sid = serverId(p);
+    if (sid !== undefined && sid !== this.o.serverIp) {
+      pool.leases.release(mac);
+      return this.drop('request-for-other-server');
+    }
+    const want = requestedIp(p) ?? (p.ciaddr !== '0.0.0.0' ? p.ciaddr : undefined);
+    if (!want || !pool.leases.commit(mac, want)) {
+      this.send(buildReply(p, { type: MSG.NAK, serverIp: this.o.serverIp, menu }), p);
+      return this.drop('nak', { mac, requested: want ?? null });
+    }
+    this.send(buildReply(p, { type: MSG.ACK, serverIp: this.o.serverIp, menu, lease: lease(want) }), p);
+    this.o.metrics.boots.inc({ mode: 'full' });
+    this.o.registry.touch(node.name, want);
+    this.o.registry.record(node.name, 'dhcp-offered', { mode: 'full', ip: want });
+  }
+
+  private send(reply: DhcpPacket, req: DhcpPacket): void {
+    const buf = serializeDhcp(reply);
+    // Through a relay: back to the relay's server port; otherwise broadcast on the local segment.
+    const relayed = req.giaddr !== '0.0.0.0';
+    const to = relayed ? req.giaddr : '255.255.255.255';
+    const port = relayed ? (this.o.port ?? 67) : (this.o.clientPort ?? 68);
+    this.socket?.send(buf, port, to, (err) => {
+      if (err) log.warn({ err: err.message, to }, 'dhcp: send failed');
+    });
+  }
+}
+
+function reasonLabel(reason: string): string {
+  if (reason.startsWith('plan local')) return 'plan-local';
+  if (reason.startsWith('unknown')) return 'unknown-client';
+  if (reason.startsWith('not a PXE')) return 'not-pxe';
+  if (reason.startsWith('discovered')) return 'discovered';
+  if (reason.startsWith('image')) return 'no-image';
+  return 'other';
+}

@@ -1,0 +1,154 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { run } from '../../../src/util/exec.js';
+import { sha256File } from '../../../src/util/hash.js';
+import { manifestSchema, type Manifest } from '../../../src/build/manifest.js';
+import { parseMbr } from '../../../src/disk/mbr.js';
+import { defaultCacheDir } from '../../../src/util/paths.js';
+import { scanFileList } from '../../../src/build/secret-scan.js';
+
+// A real build of the small spec (test/fixtures/specs/kiln-mini.yaml) with the real tools: a fresh
+// lock from the mirror, mmdebstrap for arm64 under qemu-user, mkfs.fat, mke2fs, zstd. The rootfs is
+// cached in the normal cache (~/.cache/kiln) between runs; the reproducibility check always rebuilds
+// it cold. Needs root, binfmt and the network to Debian's archive (scripts/setup-host.sh).
+
+const kiln = resolve('bin/kiln.js');
+const spec = resolve('test/fixtures/specs/kiln-mini.yaml');
+let work: string;
+let out: string;
+let lock: string;
+let m: Manifest;
+let img: string;
+
+async function partitionFile(p: Manifest['partitions'][number], dest: string): Promise<string> {
+  await pipeline(createReadStream(img, { start: p.offset, end: p.offset + p.size - 1 }), createWriteStream(dest));
+  return dest;
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'kiln-it-build-'));
+  out = join(work, 'dist');
+  // Lock afresh: the mirror drops superseded versions, so a committed lock goes stale with time.
+  lock = join(work, 'kiln-mini.lock.json');
+  await run(process.execPath, [kiln, 'lock', spec, '-o', lock]);
+  const r = await run(process.execPath, [kiln, 'build', spec, '--lock', lock, '--out', out, '--cache', defaultCacheDir(), '--json']);
+  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; stage?: string });
+  expect(events.at(-1)?.event).toBe('done');
+  m = manifestSchema.parse(JSON.parse(await readFile(join(out, 'kiln-mini', 'manifest.json'), 'utf8')));
+  img = join(out, 'kiln-mini', m.image.file);
+});
+
+describe('kiln build (real tools, small spec)', () => {
+  it('writes every output and SHA256SUMS that checks', async () => {
+    const dir = join(out, 'kiln-mini');
+    for (const f of ['kiln-mini.img', 'kiln-mini.img.zst', 'kiln-mini.bmap', 'manifest.json', 'kiln-mini.spdx.json', 'SHA256SUMS']) {
+      expect((await stat(join(dir, f))).size).toBeGreaterThan(0);
+    }
+    await run('sha256sum', ['-c', 'SHA256SUMS'], { cwd: dir });
+    expect(await sha256File(img)).toBe(m.image.sha256);
+    expect((await stat(img)).size).toBe(m.image.size);
+    const sbom = JSON.parse(await readFile(join(dir, 'kiln-mini.spdx.json'), 'utf8')) as { spdxVersion: string; packages: { name: string }[] };
+    expect(sbom.spdxVersion).toBe('SPDX-2.3');
+    expect(sbom.packages.map((p) => p.name)).toContain('linux-image-arm64');
+  });
+
+  it('has the partition table the manifest says', async () => {
+    const fh = await (await import('node:fs/promises')).open(img, 'r');
+    const sector = Buffer.alloc(512);
+    await fh.read(sector, 0, 512, 0);
+    await fh.close();
+    const mbr = parseMbr(sector);
+    expect(mbr.diskId.toString(16).padStart(8, '0')).toBe(m.diskId);
+    expect(mbr.partitions.map((p) => ({ index: p.index, type: p.type, start: p.startLba, sectors: p.sectors, bootable: p.bootable }))).toEqual(
+      m.partitions.map((p) => ({ index: p.index, type: p.type, start: p.startSector, sectors: p.sectors, bootable: p.bootable })),
+    );
+    const sfdisk = JSON.parse((await run('sfdisk', ['--json', img])).stdout) as { partitiontable: { label: string; id: string; partitions: { start: number; type: string }[] } };
+    expect(sfdisk.partitiontable.label).toBe('dos');
+    expect(sfdisk.partitiontable.id).toBe(`0x${m.diskId}`);
+    expect(sfdisk.partitiontable.partitions.map((p) => p.type)).toEqual(['c', '83']);
+  });
+
+  it('has filesystems that pass fsck.vfat -n and e2fsck -fn, with the partition hashes recorded', async () => {
+    const [boot, root] = m.partitions;
+    const bootImg = await partitionFile(boot!, join(work, 'p1.img'));
+    const rootImg = await partitionFile(root!, join(work, 'p2.img'));
+    expect(await sha256File(bootImg)).toBe(boot!.sha256);
+    expect(await sha256File(rootImg)).toBe(root!.sha256);
+    await run('fsck.vfat', ['-n', bootImg]);
+    await run('e2fsck', ['-fn', rootImg]);
+    const dumpe2fs = (await run('dumpe2fs', ['-h', rootImg])).stdout;
+    expect(dumpe2fs).toMatch(new RegExp(`Filesystem UUID:\\s+${root!.fsId}`));
+    expect(dumpe2fs).toMatch(new RegExp(`Directory Hash Seed:\\s+${root!.hashSeed}`));
+    await rm(rootImg);
+  });
+
+  it('boot partition has the Pi firmware, kernel, initrd, Pi 4 device tree and the right root=', async () => {
+    const bootImg = join(work, 'p1.img');
+    const listing = (await run('mdir', ['-b', '-i', bootImg, '::/'], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout;
+    for (const f of ['start4.elf', 'fixup4.dat', 'bootcode.bin', 'vmlinuz', 'initrd.img', 'bcm2711-rpi-4-b.dtb', 'config.txt', 'cmdline.txt']) {
+      expect(listing).toContain(`::/${f}`);
+    }
+    const cmdline = (await run('mtype', ['-i', bootImg, '::/cmdline.txt'], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout;
+    expect(cmdline).toContain(`root=PARTUUID=${m.diskId}-02`);
+    expect(cmdline).toContain('cgroup_enable=memory');
+    const config = (await run('mtype', ['-i', bootImg, '::/config.txt'], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout;
+    expect(config).toMatch(/^kernel=vmlinuz$/m);
+    const extlinux = (await run('mtype', ['-i', bootImg, '::/extlinux/extlinux.conf'], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout;
+    expect(extlinux).toContain(`root=PARTUUID=${m.diskId}-02`);
+    // the boot/ copy served over TFTP is the same bytes as the partition's files
+    const fromImg = (await run('mtype', ['-i', bootImg, '::/start4.elf'], { env: { MTOOLS_SKIP_CHECK: '1' }, binary: true })).stdoutBuffer;
+    expect(fromImg.equals(await readFile(join(out, 'kiln-mini', 'boot', 'start4.elf')))).toBe(true);
+  });
+
+  it('manifest lists the root filesystem, the fixture artifact named as a fixture, and no secrets', () => {
+    const byPath = new Map(m.files.root.map((e) => [e.path, e]));
+    expect(byPath.get('/usr/local/bin/k3s')).toMatchObject({ type: 'file', mode: '0755', uid: 0, sha256: m.artifacts[0]!.sha256 });
+    expect(m.artifacts[0]!.description).toMatch(/TEST FIXTURE/);
+    expect(byPath.get('/etc/machine-id')?.size).toBe(0);
+    expect([...byPath.keys()].some((p) => p.startsWith('/etc/ssh/ssh_host_'))).toBe(false);
+    expect([...byPath.keys()].some((p) => p.endsWith('.pyc'))).toBe(false);
+    expect(byPath.get('/etc/fstab')?.sha256).toBeDefined();
+    expect(scanFileList(m.files.root)).toEqual([]);
+    expect(m.files.root.every((e) => e.mtime <= m.sourceDateEpoch)).toBe(true);
+    expect(m.packages.length).toBeGreaterThan(50);
+  });
+
+  it('bmaptool copy with our bmap reproduces the image bytes', async () => {
+    const dest = join(work, 'copy.img');
+    await run('bmaptool', ['copy', '--bmap', join(out, 'kiln-mini', 'kiln-mini.bmap'), img, dest]);
+    expect(await sha256File(dest)).toBe(m.image.sha256);
+    await rm(dest);
+    // and from the compressed image, as an operator would flash it
+    await run('bmaptool', ['copy', '--bmap', join(out, 'kiln-mini', 'kiln-mini.bmap'), `${img}.zst`, dest]);
+    expect(await sha256File(dest)).toBe(m.image.sha256);
+    await rm(dest);
+  });
+
+  it('a no-op rebuild is up to date and changes nothing', async () => {
+    const r = await run(process.execPath, [kiln, 'build', spec, '--lock', lock, '--out', out, '--json']);
+    const done = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; cachedStages?: string[]; sha256?: string }).at(-1);
+    expect(done?.cachedStages).toContain('image');
+    expect(done?.sha256).toBe(m.image.sha256);
+  });
+
+  it('refuses a lock that no longer matches the spec, and leaves no partial output', async () => {
+    const other = join(work, 'other.yaml');
+    const text = (await readFile(spec, 'utf8')).replace('  - zstd\n', '  - zstd\n  - curl\n').replace('url: ../k3s-fixture/', `url: ${resolve('test/fixtures/k3s-fixture')}/`);
+    await (await import('node:fs/promises')).writeFile(other, text);
+    const err = await run(process.execPath, [kiln, 'build', other, '--lock', lock, '--out', join(work, 'dist2')]).catch((e: Error) => e);
+    expect(String(err)).toMatch(/different package set.*kiln lock/s);
+    await expect(stat(join(work, 'dist2', 'kiln-mini'))).rejects.toThrow();
+  });
+
+  it('a second build, cold, with another TZ, umask, locale and directory, gives the same image', async () => {
+    const r = await run(process.execPath, [kiln, 'build', spec, '--lock', lock, '--out', out, '--verify-reproducible']);
+    expect(r.stdout).toMatch(/REPRODUCIBLE: identical images/);
+    const [first, second] = [...r.stdout.matchAll(/build:\s+([0-9a-f]{64})/g)].map((x) => x[1]);
+    expect(first).toBe(m.image.sha256);
+    expect(second).toBe(m.image.sha256);
+  });
+});

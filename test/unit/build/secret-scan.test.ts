@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { scanBytes, scanFileList } from '../../../src/build/secret-scan.js';
+import type { FileEntry } from '../../../src/build/manifest.js';
+
+const f = (path: string, size = 10): FileEntry => ({ path, type: 'file', mode: '0644', uid: 0, gid: 0, size, mtime: 0 });
+
+describe('secret scan', () => {
+  it('flags per-node files and accepts an empty machine-id', () => {
+    const found = scanFileList([f('/etc/ssh/ssh_host_ed25519_key'), f('/etc/machine-id', 0), f('/etc/rancher/k3s/config.yaml'), f('/etc/kiln/node.env'), f('/usr/bin/ls')]);
+    expect(found.map((x) => x.where)).toEqual(['/etc/ssh/ssh_host_ed25519_key', '/etc/rancher/k3s/config.yaml', '/etc/kiln/node.env']);
+    expect(scanFileList([f('/etc/machine-id', 33)])).toHaveLength(1);
+  });
+
+  it('finds a private key and a k3s token in raw bytes, also across a chunk boundary', async () => {
+    const d = await mkdtemp(join(tmpdir(), 'kiln-scan-'));
+    const key = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n';
+    const token = `K10${'ab'.repeat(32)}::server:${'cd'.repeat(16)}`;
+    const buf = Buffer.alloc(9 << 20);
+    buf.write(key, (4 << 20) - 20, 'latin1'); // straddles the first 4 MiB chunk
+    buf.write(token, 7 << 20, 'latin1');
+    await writeFile(join(d, 'img'), buf);
+    const found = await scanBytes(join(d, 'img'));
+    expect(found.map((x) => x.what).sort()).toEqual(['OpenSSH private key', 'k3s token']);
+    await writeFile(join(d, 'clean'), Buffer.alloc(1 << 20, 0x41));
+    expect(await scanBytes(join(d, 'clean'))).toEqual([]);
+  });
+});

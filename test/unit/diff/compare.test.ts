@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import type { Manifest } from '../../../src/build/manifest.js';
+import { compareFields, compareTrees, comparePaths, makeLayer } from '../../../src/diff/compare.js';
+import { compareManifests } from '../../../src/diff/manifest-compare.js';
+import type { TreeEntry } from '../../../src/diff/model.js';
+
+const file = (path: string, extra: Partial<TreeEntry> = {}): TreeEntry => ({ path, type: 'file', mode: '0644', uid: 0, gid: 0, size: 3, mtime: 1700000000, sha256: 'aa', ...extra });
+const tree = (...es: TreeEntry[]) => new Map(es.map((e) => [e.path, e]));
+
+describe('compareTrees', () => {
+  it('finds added, removed and changed entries in path order', () => {
+    const a = tree(file('/etc/b'), file('/etc/a'), file('/gone'));
+    const b = tree(file('/etc/a', { mode: '0600', mtime: 1 }), file('/etc/b'), file('/new', { sha256: 'bb' }));
+    const d = compareTrees(a, b);
+    expect(d.map((x) => [x.change, x.name])).toEqual([
+      ['changed', '/etc/a'],
+      ['removed', '/gone'],
+      ['added', '/new'],
+    ]);
+    expect(d[0]?.fields).toEqual([
+      { field: 'mode', a: '0644', b: '0600' },
+      { field: 'mtime', a: 1700000000, b: 1 },
+    ]);
+  });
+
+  it('reports symlink targets and type changes', () => {
+    const a = tree({ path: '/l', type: 'symlink', size: 1, target: 'x' }, file('/t'));
+    const b = tree({ path: '/l', type: 'symlink', size: 1, target: 'y' }, { path: '/t', type: 'dir', size: 0 });
+    const d = compareTrees(a, b);
+    expect(d[0]?.fields).toEqual([{ field: 'target', a: 'x', b: 'y' }]);
+    expect(d[1]?.kind).toBe('file→dir');
+  });
+
+  it('sorts a directory before its children', () => {
+    expect(['/a-b', '/a/c', '/a'].sort(comparePaths)).toEqual(['/a', '/a/c', '/a-b']);
+  });
+
+  it('is empty for equal trees and gives a same layer', () => {
+    expect(compareTrees(tree(file('/x')), tree(file('/x')))).toEqual([]);
+    expect(makeLayer('l', 'L', compareFields({ u: 1 }, { u: 1 }), []).status).toBe('same');
+    expect(makeLayer('l', 'L', compareFields({ u: 1 }, { u: 2 }), []).status).toBe('different');
+  });
+});
+
+function manifest(): Manifest {
+  return {
+    manifestVersion: 1,
+    kilnVersion: '0.1.0',
+    name: 'pi',
+    sourceDateEpoch: 1700000000,
+    image: { file: 'pi.img', size: 1, sha256: 'i', zst: { file: 'pi.img.zst', size: 1, sha256: 'z' }, bmap: { file: 'pi.bmap', sha256: 'b', mappedBytes: 1 } },
+    diskId: '4b494c4e',
+    partitions: [],
+    spec: { file: 'images/pi.yaml', sha256: 's', packagesHash: 'p' },
+    lock: { file: 'images/pi.lock.json', sha256: 'l' },
+    artifacts: [{ name: 'k3s', description: 'd', version: 'v1', url: 'u', sha256: 'k', size: 1, install: '/usr/local/bin/k3s' }],
+    packages: [
+      { name: 'bash', version: '5.2-1', arch: 'arm64', sha256: 'x' },
+      { name: 'curl', version: '8.0', arch: 'arm64', sha256: 'y' },
+    ],
+    hostTools: { mke2fs: '1.47.0' },
+    stages: { rootfs: 'r' },
+    files: { boot: [], root: [] },
+    extras: {},
+  };
+}
+
+describe('compareManifests', () => {
+  it('puts a package version change in the packages layer only', () => {
+    const a = manifest();
+    const b = manifest();
+    b.packages = [{ name: 'bash', version: '5.2-2', arch: 'arm64', sha256: 'x2' }, ...a.packages.slice(1)];
+    const layers = compareManifests(a, b);
+    const diff = layers.filter((l) => l.status === 'different').map((l) => l.id);
+    expect(diff).toEqual(['manifest:packages']);
+    const pkgs = layers.find((l) => l.id === 'manifest:packages');
+    expect(pkgs?.entries).toEqual([
+      {
+        name: 'bash:arm64',
+        change: 'changed',
+        kind: 'package',
+        fields: [
+          { field: 'version', a: '5.2-1', b: '5.2-2' },
+          { field: 'sha256', a: 'x', b: 'x2' },
+        ],
+      },
+    ]);
+  });
+
+  it('names lock, artifact and host tool differences in their own layers', () => {
+    const a = manifest();
+    const b = manifest();
+    b.lock.sha256 = 'l2';
+    b.artifacts = [{ ...a.artifacts[0]!, version: 'v2' }];
+    b.hostTools = { mke2fs: '1.47.2', 'mkfs.fat': '4.2' };
+    const byId = new Map(compareManifests(a, b).map((l) => [l.id, l]));
+    expect(byId.get('manifest:inputs')?.fields).toEqual([{ field: 'lock.sha256', a: 'l', b: 'l2' }]);
+    expect(byId.get('manifest:artifacts')?.entries[0]?.fields).toEqual([{ field: 'version', a: 'v1', b: 'v2' }]);
+    expect(byId.get('manifest:host-tools')?.entries.map((e) => [e.name, e.change])).toEqual([
+      ['mke2fs', 'changed'],
+      ['mkfs.fat', 'added'],
+    ]);
+  });
+});

@@ -1,0 +1,121 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { chartProblems, findKustomizations, imageProblems, loadImageTable, schemaProblems } from '../../../src/k8s/check.js';
+import { collectImages } from '../../../src/k8s/images.js';
+import { renderKustomization } from '../../../src/k8s/kustomize.js';
+import { sortObjects } from '../../../src/k8s/order.js';
+import { k8s131Subset } from '../../../src/k8s/schema/k8s-1.31.js';
+import { idOf, isObject, type JsonObject } from '../../../src/k8s/types.js';
+import { dumpManifests } from '../../../src/k8s/yaml.js';
+
+// Checks on everything under cluster/: it renders, validates, pulls only reviewed pinned arm64
+// images, keeps the policies we promise, and matches the committed snapshot in test/k8s-diff/.
+// After an intended change, regenerate the snapshots and review their diff:
+//   KILN_UPDATE_K8S_SNAPSHOTS=1 npx vitest run test/unit/k8s/cluster.test.ts
+
+const root = resolve(import.meta.dirname, '../../..');
+const clusterDir = join(root, 'cluster');
+const snapshotDir = join(root, 'test/k8s-diff');
+const update = process.env.KILN_UPDATE_K8S_SNAPSHOTS === '1';
+const table = loadImageTable(join(clusterDir, 'images.yaml'));
+const dirs = findKustomizations(clusterDir);
+const rendered = new Map(dirs.map((d) => [d, sortObjects(renderKustomization(join(clusterDir, d)))]));
+
+function snapshotName(dir: string): string {
+  return `${dir === '.' ? 'cluster' : dir.replaceAll('/', '__')}.yaml`;
+}
+
+describe('cluster/', () => {
+  it('has the kustomizations the GitOps layout promises', () => {
+    expect(dirs).toEqual(expect.arrayContaining(['.', 'bootstrap', 'base', 'apps', 'apps/example']));
+  });
+
+  describe.each(dirs)('kustomization %s', (dir) => {
+    const objects = rendered.get(dir) ?? [];
+
+    it('renders at least one object', () => {
+      expect(objects.length).toBeGreaterThan(0);
+    });
+
+    it('validates against the Kubernetes 1.31 schema subset', () => {
+      expect(schemaProblems(objects, k8s131Subset)).toEqual([]);
+    });
+
+    it('uses only pinned, reviewed, arm64 images and pinned charts', () => {
+      expect([...imageProblems(objects, table), ...chartProblems(objects, table)]).toEqual([]);
+    });
+
+    it('matches its committed snapshot (test/k8s-diff)', () => {
+      const file = join(snapshotDir, snapshotName(dir));
+      const header = `# Rendered from cluster/${dir === '.' ? '' : dir} by src/k8s (kiln's kustomize subset). Do not edit:\n# KILN_UPDATE_K8S_SNAPSHOTS=1 npx vitest run test/unit/k8s/cluster.test.ts\n`;
+      const text = header + dumpManifests(objects);
+      if (update || !existsSync(file)) {
+        mkdirSync(snapshotDir, { recursive: true });
+        writeFileSync(file, text);
+        if (!update) throw new Error(`${file} did not exist and was written: review and commit it`);
+      }
+      expect(text).toBe(readFileSync(file, 'utf8'));
+    });
+  });
+
+  it('has no snapshot left over from a removed kustomization', () => {
+    const expected = new Set(dirs.map(snapshotName));
+    const stale = readdirYaml(snapshotDir).filter((f) => !expected.has(f));
+    expect(stale).toEqual([]);
+  });
+
+  it('lists no image in cluster/images.yaml that nothing uses', () => {
+    const used = new Set([...rendered.values()].flatMap((objs) => collectImages(objs).map((u) => u.image)));
+    expect(table.images.map((i) => i.ref).filter((r) => !used.has(r))).toEqual([]);
+  });
+
+  describe('policies (full render of cluster/)', () => {
+    const all = rendered.get('.') ?? [];
+    const namespaces = all.filter((o) => o.kind === 'Namespace');
+
+    it('gives every namespace a pinned Pod Security enforce level', () => {
+      for (const ns of namespaces) {
+        const labels = isObject(ns.metadata) && isObject(ns.metadata.labels) ? ns.metadata.labels : {};
+        expect(labels['pod-security.kubernetes.io/enforce'], idOf(ns).name).toMatch(/^(restricted|baseline|privileged)$/);
+        expect(labels['pod-security.kubernetes.io/enforce-version'], idOf(ns).name).toBe('v1.31');
+      }
+    });
+
+    it('puts app namespaces at the restricted level', () => {
+      const demo = namespaces.find((n) => idOf(n).name === 'demo');
+      expect(demo && isObject(demo.metadata) && isObject(demo.metadata.labels) ? demo.metadata.labels['pod-security.kubernetes.io/enforce'] : undefined).toBe('restricted');
+    });
+
+    it('has a default-deny NetworkPolicy in every namespace that runs pods', () => {
+      const withPods = new Set(all.filter((o) => collectImages([o]).length > 0 && o.kind !== 'HelmChart').map((o) => idOf(o).namespace));
+      for (const ns of withPods) {
+        const denies = all.filter((o) => o.kind === 'NetworkPolicy' && idOf(o).namespace === ns && isDefaultDeny(o));
+        expect(denies.length, `default-deny in ${ns}`).toBe(1);
+      }
+    });
+
+    it('never lets a ServiceAccount or group read Secrets cluster-wide', () => {
+      for (const role of all.filter((o) => o.kind === 'ClusterRole')) {
+        const rules = Array.isArray(role.rules) ? role.rules : [];
+        for (const r of rules) {
+          const resources = isObject(r) && Array.isArray(r.resources) ? r.resources : [];
+          expect(resources, idOf(role).name).not.toContain('secrets');
+          expect(resources, idOf(role).name).not.toContain('*');
+        }
+      }
+    });
+  });
+});
+
+function isDefaultDeny(o: JsonObject): boolean {
+  const spec = isObject(o.spec) ? o.spec : {};
+  const selector = isObject(spec.podSelector) ? spec.podSelector : undefined;
+  const types = Array.isArray(spec.policyTypes) ? spec.policyTypes : [];
+  return selector !== undefined && Object.keys(selector).length === 0 && types.includes('Ingress') && types.includes('Egress') &&
+    spec.ingress === undefined && spec.egress === undefined;
+}
+
+function readdirYaml(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.yaml')) : [];
+}
