@@ -74,6 +74,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const cachedStages: string[] = [];
 
   const fetched = await stage(report, 'fetch', async () => {
+    // Artifacts first: a missing k3s should stop the build before minutes of .deb downloads.
+    const artifacts = await ensureArtifacts(loaded, store);
     const items = lock.packages.map((p) => ({ what: `${p.name} ${p.version}`, url: `${lock.mirror}/${p.filename}`, sha256: p.sha256, size: p.size }));
     const r = await fetchMissing(store, items, { concurrency: 4 }).catch((err: Error) => {
       if (/HTTP 404/.test(err.message)) {
@@ -81,7 +83,6 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       }
       throw err;
     });
-    const artifacts = await ensureArtifacts(loaded, store);
     return { artifacts, cached: r.fetched === 0, detail: `${r.fetched} .debs downloaded (${(r.bytes / 1048576).toFixed(1)} MiB), ${artifacts.length} artifacts verified` };
   });
   if (fetched.cached) cachedStages.push('fetch');
@@ -153,6 +154,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
           srcDir: tree,
           sourceDateEpoch: spec.sourceDateEpoch,
           workDir: work,
+          entries,
         });
         const bytes = entries.reduce((n, e) => n + e.size, 0);
         return { entries, detail: `${entries.length} entries, ${(bytes / 1048576).toFixed(0)} MiB of files` };

@@ -41,6 +41,7 @@ Examples:
       try {
         const textLimit = Number(flags.textLimit);
         if (!Number.isInteger(textLimit) || textLimit < 0) throw new Error(`--text-limit: "${flags.textLimit}" is not a byte count`);
+        if (flags.json && flags.html === true) throw new Error('--json and --html both want stdout: give --html a file name');
         const [sa, sb] = await Promise.all([resolveSource(a), resolveSource(b)]);
         const report = await diffSources(sa, sb, { textLimit, bytesOnly: flags.bytesOnly === true });
         if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');

@@ -9,10 +9,10 @@ export function registerInventory(program: Command): void {
     .command('inventory')
     .summary('print the fleet as an Ansible script inventory (JSON)')
     .description(
-      'Print the registered nodes in Ansible\'s script-inventory format: groups `server` and `agent`,\n' +
-        'host variables (ansible_host, kiln_serial, kiln_mac, kiln_role, kiln_state, k3s_server_url)\n' +
-        'under _meta.hostvars. ansible/inventory/kiln runs this (or GET /api/inventory when KILN_URL is set).\n' +
-        'Discovered-but-unregistered Pis are left out.',
+      [
+        "Print the registered nodes in Ansible's script-inventory format: groups `server` and `agent`, host variables (ansible_host, kiln_serial, kiln_mac, kiln_role, kiln_state, k3s_server_url) under _meta.hostvars.",
+        'ansible/inventory/kiln runs this command, or GET /api/inventory when KILN_URL is set. Discovered but unregistered Pis are left out.',
+      ].join('\n\n'),
     )
     .option('--state-dir <dir>', 'state dir holding the registry ($KILN_STATE)', defaultStateDir())
     .option('--list', 'the whole inventory (the default; accepted for Ansible compatibility)')

@@ -34,10 +34,10 @@ export function registerNode(program: Command): void {
     .command('node')
     .summary('register, list, reprovision and remove Pis in the node registry')
     .description(
-      'Manage the node registry that `kiln serve` answers from (SQLite in --state-dir).\n' +
-        'A node is found on the network by its serial (option 97 / TFTP prefix) or MAC. Its plan decides\n' +
-        'what happens when it netboots: `install` serves the installer and the image, `local` declines so it\n' +
-        'boots its own disk. Nodes declared in a nodes.yaml (kiln serve --nodes) are changed there instead.',
+      [
+        'Manage the node registry that `kiln serve` answers from (SQLite in --state-dir); works with or without a running server.',
+        'A node is found on the network by its serial (DHCP option 97, TFTP prefix) or its MAC. Its plan decides what happens when it netboots: `install` serves the installer and the image, `local` declines so it boots its own disk. Nodes declared in a nodes.yaml (kiln serve --nodes) are changed there instead.',
+      ].join('\n\n'),
     );
   const stateOpt = ['--state-dir <dir>', 'state dir holding the registry ($KILN_STATE)', defaultStateDir()] as const;
 

@@ -44,15 +44,12 @@ export function registerServe(program: Command): void {
     .command('serve')
     .summary('answer netbooting Pis: DHCP (proxy or full), TFTP boot files, HTTP image + cloud-init')
     .description(
-      'Serve the builds in the images dir to Raspberry Pis that netboot (BOOT_ORDER 0xf21: SD, then network).\n\n' +
-        'DHCP proxy mode (default) coexists with your router: it answers only registered Pis whose plan is\n' +
-        '`install`, with no address, just the PXE options the Pi firmware needs. Full mode leases addresses\n' +
-        'from --pool on an isolated provisioning network (needed for U-Boot clients).\n' +
-        'TFTP serves <serial>/... and <mac-with-dashes>/... from the node\'s image with per-node config.txt and\n' +
-        'cmdline.txt. HTTP serves the image (Range), the per-node NoCloud seed, the JSON API (/api/...),\n' +
-        '/metrics and /health. State (SQLite registry, API token, k3s token; mode 0600) lives in --state-dir.\n\n' +
-        'Ports 67 (DHCP) and 69 (TFTP) need root or CAP_NET_BIND_SERVICE.\n' +
-        'SIGHUP re-reads the images dir and --nodes.',
+      [
+        'Serve the builds in the images dir to Raspberry Pis that netboot (BOOT_ORDER 0xf21: SD card first, then network).',
+        'DHCP proxy mode (default) coexists with your router: it answers only registered Pis whose plan is `install`, with no address, just the PXE options the Pi firmware needs. Full mode leases addresses from --pool on an isolated provisioning network (needed for U-Boot clients).',
+        "TFTP serves <serial>/... and <mac-with-dashes>/... from the node's image, with per-node config.txt and cmdline.txt. HTTP serves the image (Range requests), the per-node NoCloud seed, the JSON API (/api/...), /metrics and /health.",
+        'State (SQLite registry, API token, k3s token; secrets mode 0600) lives in --state-dir. Ports 67 (DHCP) and 69 (TFTP) need root or CAP_NET_BIND_SERVICE. SIGHUP re-reads the images dir and --nodes.',
+      ].join('\n\n'),
     )
     .option('--state-dir <dir>', 'registry, tokens and leases ($KILN_STATE)', defaultStateDir())
     .option('--images-dir <dir>', 'builds to serve: <dir>/<name>/manifest.json ($KILN_IMAGES)', defaultImagesDir())

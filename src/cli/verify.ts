@@ -25,7 +25,8 @@ export function registerVerify(program: Command): void {
       'after',
       `
 Exit status: 0 every check passed (skipped checks are allowed), 1 a check failed, 2 error.
-A bare image without SHA256SUMS, manifest or .bmap beside it can only be checked for a sound table.
+A bare image without SHA256SUMS, manifest or .bmap beside it is checked for a sound table and
+readable filesystems (their ids are printed).
 
 Examples:
   kiln verify dist/pi-k3s

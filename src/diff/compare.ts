@@ -24,6 +24,7 @@ const TREE_FIELDS = [
   'size',
   'target',
   'device',
+  'xattrs',
   'sha256',
   'mtime',
   'ctime',

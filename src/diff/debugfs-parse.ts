@@ -99,6 +99,8 @@ export interface InodeStat {
   fastLinkTarget?: string;
   inlineDataSize?: number;
   device?: string;
+  /** Extended attributes (capabilities, ACLs, SELinux labels) as `name=value` lines, sorted. */
+  xattrs?: string;
   /** Data extents (or mapped block runs for block-mapped files) in file order. */
   extents: Extent[];
 }
@@ -135,6 +137,8 @@ export function parseStat(text: string): InodeStat {
   if (inline?.[1]) st.inlineDataSize = Number(inline[1]);
   const dev = /Device major\/minor number:\s+(\S+)/.exec(text);
   if (dev?.[1]) st.device = dev[1];
+  const xattrs = parseXattrs(text);
+  if (xattrs) st.xattrs = xattrs;
   const listStart = text.search(/^(EXTENTS|BLOCKS):/m);
   if (listStart >= 0) {
     const list = text.slice(listStart);
@@ -146,6 +150,20 @@ export function parseStat(text: string): InodeStat {
     }
   }
   return st;
+}
+
+// `Extended attributes:` is followed by indented `  name (len) = value` lines.
+function parseXattrs(text: string): string | undefined {
+  const lines = text.split('\n');
+  const start = lines.findIndex((l) => l.startsWith('Extended attributes:'));
+  if (start < 0) return undefined;
+  const out: string[] = [];
+  for (const l of lines.slice(start + 1)) {
+    if (!l.startsWith('  ')) break;
+    const m = /^\s+(\S+) \(\d+\)(?: = (.*))?$/.exec(l);
+    if (m?.[1]) out.push(`${m[1]}=${(m[2] ?? '').trim()}`);
+  }
+  return out.length > 0 ? out.sort().join('\n') : undefined;
 }
 
 const NUMERIC = new Set(['mountCount', 'inodeCount', 'blockCount', 'reservedBlocks', 'freeBlocks', 'freeInodes', 'blockSize', 'inodeSize']);

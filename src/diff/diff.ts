@@ -1,7 +1,7 @@
 import { formatDiskId, partUuid, partitionBytes, type MbrPartition } from '../disk/mbr.js';
 import { sha256 } from '../util/hash.js';
 import { log } from '../util/log.js';
-import { compareRanges, findFirstDifference, readAt, sha256OfFile } from './bytes.js';
+import { compareRanges, readAt } from './bytes.js';
 import { compareFields, compareTrees, makeLayer, notCompared } from './compare.js';
 import { readExt4 } from './ext4.js';
 import { readFat } from './fat.js';
@@ -13,7 +13,8 @@ import type { Source } from './source.js';
 import { looksLikeText, unifiedDiff } from './textdiff.js';
 
 // Walks the layers outside-in and stops descending wherever a layer is byte-identical: equal
-// images end after two hashes; an equal partition is never opened with debugfs or mtools.
+// images end after one streamed compare-and-hash pass; an equal partition is never opened with
+// debugfs or mtools.
 
 export interface DiffOptions {
   /** Text files up to this size get a unified diff; larger or binary ones get sizes and hashes. */
@@ -26,16 +27,16 @@ export interface DiffOptions {
 
 export async function diffSources(a: Source, b: Source, opts: DiffOptions = {}): Promise<DiffReport> {
   const [ia, ib] = await Promise.all([openImage(a.imagePath, a.label), openImage(b.imagePath, b.label)]);
-  const [shaA, shaB] = await Promise.all([sha256OfFile(ia.path), sha256OfFile(ib.path)]);
+  const whole = await compareRanges({ path: ia.path, offset: 0, length: ia.size }, { path: ib.path, offset: 0, length: ib.size });
+  const shaA = whole.sha256A;
+  const shaB = whole.sha256B;
   const layers: Layer[] = [];
 
   const imageFields = compareFields({ size: ia.size, sha256: shaA }, { size: ib.size, sha256: shaB });
-  if (imageFields.length > 0) {
-    const first = await findFirstDifference({ path: ia.path, offset: 0, length: ia.size }, { path: ib.path, offset: 0, length: ib.size });
-    if (first !== undefined) {
-      imageFields.push({ field: 'firstDifferenceOffset', a: first, b: first });
-      imageFields.push({ field: 'firstDifference', a: locate(ia, first), b: locate(ib, first) });
-    }
+  const first = whole.firstDifference;
+  if (first !== undefined) {
+    imageFields.push({ field: 'firstDifferenceOffset', a: first, b: first });
+    imageFields.push({ field: 'firstDifference', a: locate(ia, first), b: locate(ib, first) });
   }
   layers.push(makeLayer('image', 'Image bytes', imageFields, []));
 
@@ -107,12 +108,15 @@ async function partitionLayers(ia: OpenedImage, ib: OpenedImage, pa: MbrPartitio
   const bytesFields = compareFields({ sha256: cmp.sha256A, filesystem: ka }, { sha256: cmp.sha256B, filesystem: kb });
   if (cmp.firstDifference !== undefined) bytesFields.push({ field: 'firstDifferenceInPartition', a: cmp.firstDifference, b: cmp.firstDifference });
   const layers = [makeLayer(`partition${n}`, `Partition ${n}: bytes`, bytesFields, [])];
+  // One side readable and the other not is damage, not a difference worth a layer-by-layer report.
+  if (ka === 'unknown' && kb !== 'unknown') throw new Error(`${ia.label}: partition ${n} holds no recognizable filesystem (the other side has ${kb}): corrupt image`);
+  if (kb === 'unknown' && ka !== 'unknown') throw new Error(`${ib.label}: partition ${n} holds no recognizable filesystem (the other side has ${ka}): corrupt image`);
   if (ka !== kb || ka === 'unknown') {
     layers.push(notCompared(`partition${n}:filesystem`, `Partition ${n}: filesystem`, `cannot compare filesystems ${ka} and ${kb}`));
     return layers;
   }
   log.debug({ partition: n, fs: ka }, 'reading filesystems');
-  const [sa, sb] = await Promise.all([readFs(ka, ra), readFs(kb, rb)]);
+  const [sa, sb] = await readBoth(ka, ra, rb);
   try {
     const metaFields = compareFields(sa.tree.meta, sb.tree.meta);
     const files = compareTrees(sa.tree.entries, sb.tree.entries);
@@ -135,7 +139,19 @@ async function fsKind(img: OpenedImage, offset: number): Promise<FsKind> {
   return detectFs(await readAt(img.path, offset, 2048));
 }
 
-async function readFs(kind: FsKind, r: { path: string; offset: number; length: number }): Promise<{ tree: FsTree; content: ContentSource }> {
+/** Reads both sides; when one fails, the other's temporary files are still cleaned up. */
+async function readBoth(kind: FsKind, ra: PartRange, rb: PartRange): Promise<[FsReader, FsReader]> {
+  const [a, b] = await Promise.allSettled([readFs(kind, ra), readFs(kind, rb)]);
+  if (a.status === 'fulfilled' && b.status === 'fulfilled') return [a.value, b.value];
+  if (a.status === 'fulfilled') await a.value.content.dispose();
+  if (b.status === 'fulfilled') await b.value.content.dispose();
+  throw a.status === 'rejected' ? a.reason : (b as PromiseRejectedResult).reason;
+}
+
+type PartRange = { path: string; offset: number; length: number };
+type FsReader = { tree: FsTree; content: ContentSource };
+
+async function readFs(kind: FsKind, r: PartRange): Promise<FsReader> {
   const part = { imagePath: r.path, offset: r.offset, size: r.length };
   return kind === 'ext4' ? readExt4(part) : readFat(part);
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../util/exec.js';
@@ -53,6 +53,7 @@ export interface Ext4Reader {
 
 export async function readExt4(part: Ext4Partition): Promise<Ext4Reader> {
   const workDir = await mkdtemp(join(tmpdir(), 'kiln-ext4-'));
+  let data: InodeData | undefined;
   try {
     const nodes: Node[] = [{ path: '/', inode: 2, mode: 0o040755, uid: 0, gid: 0, size: 0 }];
     let level: Node[] = [nodes[0] as Node];
@@ -90,7 +91,8 @@ export async function readExt4(part: Ext4Partition): Promise<Ext4Reader> {
     const blockSize = Number(meta.blockSize);
     if (!Number.isInteger(blockSize) || blockSize <= 0) throw new Error(`ext4 at byte ${part.offset}: unreadable block size ${String(meta.blockSize)}`);
 
-    const data = new InodeData(part, blockSize, stats, workDir);
+    data = new InodeData(part, blockSize, stats, workDir);
+    const reader = data;
     const entries = new Map<string, TreeEntry>();
     for (const n of nodes) {
       const st = stats.get(n.inode);
@@ -110,22 +112,42 @@ export async function readExt4(part: Ext4Partition): Promise<Ext4Reader> {
         ...(st.atime !== undefined ? { atime: st.atime } : {}),
         ...(st.crtime !== undefined ? { crtime: st.crtime } : {}),
         ...(st.device ? { device: st.device } : {}),
+        ...(st.xattrs ? { xattrs: st.xattrs } : {}),
       };
-      if (type === 'file') e.sha256 = await data.hash(n.inode, n.size);
-      if (type === 'symlink') e.target = st.fastLinkTarget ?? (await data.read(n.inode, n.size)).toString('utf8');
+      if (type === 'symlink' && st.fastLinkTarget !== undefined) e.target = st.fastLinkTarget;
       entries.set(n.path, e);
     }
+    // Content: many small positional reads, so keep several in flight; hard links hash once.
+    const hashes = new Map<number, Promise<string>>();
+    await inPool(nodes, 16, async (n) => {
+      const e = entries.get(n.path);
+      if (!e) return;
+      if (e.type === 'file') {
+        let h = hashes.get(n.inode);
+        if (!h) {
+          h = reader.hash(n.inode, n.size);
+          hashes.set(n.inode, h);
+        }
+        e.sha256 = await h;
+      } else if (e.type === 'symlink' && e.target === undefined) {
+        e.target = (await reader.read(n.inode, n.size)).toString('utf8');
+      }
+    });
     const byPath = new Map(nodes.map((n) => [n.path, n]));
     const content: ContentSource = {
       read: async (path, maxBytes) => {
         const n = byPath.get(path);
         if (!n || typeFromMode(n.mode) !== 'file' || n.size > maxBytes) return undefined;
-        return data.read(n.inode, n.size);
+        return reader.read(n.inode, n.size);
       },
-      dispose: () => rm(workDir, { recursive: true, force: true }),
+      dispose: async () => {
+        await reader.close();
+        await rm(workDir, { recursive: true, force: true });
+      },
     };
     return { tree: { meta, entries }, content };
   } catch (err) {
+    await data?.close();
     await rm(workDir, { recursive: true, force: true });
     throw err;
   }
@@ -161,8 +183,8 @@ class InodeData {
       sink(await this.dump(inode));
       return;
     }
-    const fh = await open(this.part.imagePath, 'r');
-    try {
+    const fh = await this.handle();
+    {
       const extents = [...st.extents].sort((x, y) => x.logical - y.logical);
       let pos = 0;
       for (const ext of extents) {
@@ -185,9 +207,20 @@ class InodeData {
         }
       }
       if (pos < size) emitZeros(sink, pos, size);
-    } finally {
-      await fh.close();
     }
+  }
+
+  // One handle for all reads: tens of thousands of files must not mean as many open() calls.
+  private fh: Promise<FileHandle> | undefined;
+
+  private handle(): Promise<FileHandle> {
+    this.fh ??= open(this.part.imagePath, 'r');
+    return this.fh;
+  }
+
+  async close(): Promise<void> {
+    if (this.fh) await (await this.fh).close();
+    this.fh = undefined;
   }
 
   private async dump(inode: number): Promise<Buffer> {
@@ -199,6 +232,17 @@ class InodeData {
       await rm(out, { force: true });
     }
   }
+}
+
+async function inPool<T>(items: readonly T[], width: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
 }
 
 function emitZeros(sink: (chunk: Uint8Array) => void, from: number, to: number): number {

@@ -28,6 +28,8 @@ export interface TreeEntry {
   sha256?: string;
   /** Device numbers for char/block nodes. */
   device?: string;
+  /** Extended attributes as sorted `name=value` lines (ext4: file capabilities, ACLs). */
+  xattrs?: string;
 }
 
 export interface FsTree {

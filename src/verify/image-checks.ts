@@ -5,7 +5,7 @@ import { readExt4Superblock } from '../diff/ext4.js';
 import { parseFatBootSector } from '../diff/fat-bpb.js';
 import { detectFs } from '../diff/fstype.js';
 import type { OpenedImage } from '../diff/image.js';
-import { expectEqual, fail, ok, type Check } from './model.js';
+import { expectEqual, fail, ok, skip, type Check } from './model.js';
 
 // The image's own structure against what the manifest recorded: table, partition bytes and the
 // filesystem identities that boot configuration depends on (PARTUUID, UUID, hash seed, volume id).
@@ -59,5 +59,28 @@ async function checkFsIdentity(img: OpenedImage, offset: number, size: number, m
     expectEqual(`${subject} ext4 label`, mp.label, String(sb.label ?? '')),
   ];
   if (mp.hashSeed !== undefined) checks.push(expectEqual(`${subject} ext4 hash seed`, mp.hashSeed.toLowerCase(), String(sb.hashSeed).toLowerCase()));
+  return checks;
+}
+
+/** For a bare image: the table is sound and each filesystem opens; reports the ids it found. */
+export async function describeBareImage(img: OpenedImage): Promise<Check[]> {
+  const checks: Check[] = [
+    ok('partition table', `MBR, disk id ${formatDiskId(img.mbr.diskId)}, ${img.mbr.partitions.length} partition(s), all inside the image`),
+  ];
+  for (const p of img.mbr.partitions) {
+    const r = partitionBytes(p);
+    const head = await readAt(img.path, r.offset, 2048);
+    const kind = detectFs(head);
+    const subject = `partition ${p.index} filesystem`;
+    if (kind === 'vfat') {
+      const bs = parseFatBootSector(head.subarray(0, 512));
+      checks.push(bs ? ok(subject, `FAT (${bs.fsType}), volume id ${bs.volumeId}, label ${bs.label || '(none)'}`) : fail(subject, 'FAT boot sector unreadable'));
+    } else if (kind === 'ext4') {
+      const sb = await readExt4Superblock({ imagePath: img.path, offset: r.offset, size: r.size });
+      checks.push(ok(subject, `ext4, UUID ${String(sb.uuid)}, hash seed ${String(sb.hashSeed)}, label ${String(sb.label) || '(none)'}`));
+    } else {
+      checks.push(skip(subject, `no FAT or ext4 signature (type 0x${p.type.toString(16)})`));
+    }
+  }
   return checks;
 }

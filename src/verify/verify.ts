@@ -1,12 +1,13 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { run } from '../util/exec.js';
-import { fileSize, sha256OfFile, sha256Range } from '../diff/bytes.js';
+import { fileSize, sha256Range } from '../diff/bytes.js';
+import { sha256File } from '../util/hash.js';
 import { openImage, type OpenedImage } from '../diff/image.js';
 import type { Source } from '../diff/source.js';
 import { bmapSelfChecksumOk, parseBmap, rangeBytes, type Bmap } from './bmap.js';
 import { checkFileListings } from './files-check.js';
-import { checkImageAgainstManifest } from './image-checks.js';
+import { checkImageAgainstManifest, describeBareImage } from './image-checks.js';
 import { expectEqual, fail, ok, skip, type Check, type VerifyReport } from './model.js';
 import { parseSha256Sums } from './sha256sums.js';
 
@@ -31,7 +32,7 @@ export async function verifySource(src: Source, opts: VerifyOptions = {}): Promi
     return finish(src, checks, opts.device);
   }
 
-  const imageSha = await sha256OfFile(img.path);
+  const imageSha = await sha256File(img.path);
   checks.push(...(await checkSums(dir, img, imageSha)));
   if (src.manifest) {
     const m = src.manifest;
@@ -42,6 +43,7 @@ export async function verifySource(src: Source, opts: VerifyOptions = {}): Promi
     if (opts.files !== false) checks.push(...(await checkFileListings(img, m)));
   } else {
     checks.push(skip('manifest', 'bare image: no manifest.json to compare the partitions and files with'));
+    checks.push(...(await describeBareImage(img)));
   }
   const bmapPath = await findBmap(src, dir);
   if (bmapPath) checks.push(...(await checkBmapAgainst(bmapPath, img.path, img.size, 'image')));
@@ -70,7 +72,7 @@ async function checkSums(dir: string, img: OpenedImage, imageSha: string): Promi
     const path = join(dir, l.file);
     const st = await stat(path).catch(() => undefined);
     if (!st?.isFile()) checks.push(fail(subject, 'listed but missing'));
-    else checks.push(expectSum(subject, l.sha256, await sha256OfFile(path)));
+    else checks.push(expectSum(subject, l.sha256, await sha256File(path)));
   }
   return checks;
 }
@@ -83,7 +85,7 @@ async function checkFileHash(subject: string, path: string, sha: string, size?: 
   const st = await stat(path).catch(() => undefined);
   if (!st?.isFile()) return fail(subject, `missing: ${path}`);
   if (size !== undefined && st.size !== size) return fail(subject, `manifest says ${size} bytes, file has ${st.size}`);
-  return expectEqual(`${subject} sha256`, sha, await sha256OfFile(path));
+  return expectEqual(`${subject} sha256`, sha, await sha256File(path));
 }
 
 /** zstd's own frame checks, plus the decompressed size recorded in the frame header. */
@@ -146,7 +148,7 @@ async function checkDevice(img: OpenedImage, dir: string, src: Source, device: s
   if (bmapPath) return checkBmapAgainst(bmapPath, device, size, 'device');
   // No block map: the whole image must be on the device, byte for byte.
   if (size < img.size) return [fail('device size', `${size} bytes, smaller than the image (${img.size})`)];
-  const [want, got] = await Promise.all([sha256OfFile(img.path), sha256Range(device, 0, img.size)]);
+  const [want, got] = await Promise.all([sha256File(img.path), sha256Range(device, 0, img.size)]);
   return [
     skip('bmap', 'no block map found beside the image; comparing the whole image range'),
     want === got ? ok('device bytes 0..image size', want) : fail('device bytes 0..image size', `image ${want}, device ${got}`),

@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { run } from '../../util/exec.js';
+import type { FileEntry } from '../manifest.js';
 
 // kiln's own mke2fs.conf, so the feature set does not depend on the build host's /etc/mke2fs.conf.
 const MKE2FS_CONF = `[defaults]
@@ -26,6 +27,8 @@ export async function makeExt4(opts: {
   srcDir: string;
   sourceDateEpoch: number;
   workDir: string;
+  /** The tree's entries (scanTree), whose inode times are pinned after mke2fs. */
+  entries: readonly FileEntry[];
 }): Promise<void> {
   const conf = `${opts.workDir}/mke2fs.conf`;
   await writeFile(conf, MKE2FS_CONF);
@@ -48,6 +51,30 @@ export async function makeExt4(opts: {
     ],
     { env },
   );
+  await pinInodeTimes(opts.image, opts.entries, opts.sourceDateEpoch, opts.workDir);
   // -f forces a full check; -n never changes the image
   await run('e2fsck', ['-fn', opts.image], { env });
+}
+
+/**
+ * mke2fs -d copies each source file's ctime (which no tool can set: it is when the build touched the
+ * file) and its atime (which reading moves). Both are rewritten with debugfs in one run: ctime to
+ * SOURCE_DATE_EPOCH, atime to the file's clamped mtime.
+ */
+export function inodeTimeCommands(entries: readonly FileEntry[], sourceDateEpoch: number): string {
+  const lines = [`sif / ctime @${sourceDateEpoch}`, `sif / atime @${sourceDateEpoch}`];
+  for (const e of entries) {
+    if (/["\n\\]/.test(e.path)) throw new Error(`cannot pin times of ${JSON.stringify(e.path)}: debugfs cannot quote that name`);
+    lines.push(`sif "${e.path}" ctime @${sourceDateEpoch}`, `sif "${e.path}" atime @${e.mtime}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+async function pinInodeTimes(image: string, entries: readonly FileEntry[], sourceDateEpoch: number, workDir: string): Promise<void> {
+  const cmds = `${workDir}/debugfs-times.cmd`;
+  await writeFile(cmds, inodeTimeCommands(entries, sourceDateEpoch));
+  const r = await run('debugfs', ['-w', '-f', cmds, image]);
+  // debugfs reports a failed command on stderr but still exits 0
+  const errors = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('debugfs ') && !/^debugfs: sif /.test(l));
+  if (errors.length) throw new Error(`debugfs could not pin inode times:\n${errors.slice(0, 10).join('\n')}`);
 }

@@ -2,27 +2,38 @@
 // rootfs stage's cache key: editing one rebuilds the rootfs.
 
 /**
- * Before the spec's packages are installed: divert py3compile so Debian's python postinsts do not
- * byte-compile under emulation (slow, and kiln ships no .pyc files anyway: they are not reproducible
- * by default and python writes them at first use).
+ * Files replaced by no-ops while packages are configured: py3compile and each python's py_compile.py
+ * (which python3.X-minimal's postinst runs over the whole stdlib). Byte-compiling under emulation
+ * takes minutes, and kiln ships no .pyc files anyway (python writes them at first use).
  */
-export const essentialHook = `#!/bin/sh
+export function divertedDuringBuild(packageNames: readonly string[]): string[] {
+  const pythons = packageNames.flatMap((n) => /^libpython(3\.\d+)-minimal$/.exec(n)?.[1] ?? []).sort();
+  return ['/usr/bin/py3compile', '/usr/bin/pypy3compile', ...pythons.map((v) => `/usr/lib/python${v}/py_compile.py`)];
+}
+
+/** Before the spec's packages are installed: put the no-ops in place (dpkg installs beside them). */
+export function essentialHook(diverted: readonly string[]): string {
+  return `#!/bin/sh
 set -eu
-for f in /usr/bin/py3compile /usr/bin/pypy3compile; do
+for f in ${diverted.join(' ')}; do
   chroot "$1" dpkg-divert --quiet --local --rename --divert "$f.kiln-real" --add "$f"
-  printf '#!/bin/sh\\n# kiln build: byte-compiling is skipped while building the image\\nexit 0\\n' > "$1$f"
+  mkdir -p "$(dirname "$1$f")"
+  # a comment-only file: a no-op as a shell script and as a python module alike
+  printf '#!/bin/sh\\n# kiln build: byte-compiling is skipped while building the image\\n' > "$1$f"
   chmod 0755 "$1$f"
 done
 `;
+}
 
 /**
  * After installation: undo the diversion, then strip everything that makes two builds differ or that
  * must be unique per node (DESIGN.md, reproducibility checklist).
  */
-export const customizeHook = `#!/bin/sh
+export function customizeHook(diverted: readonly string[]): string {
+  return `#!/bin/sh
 set -eu
 r="$1"
-for f in /usr/bin/py3compile /usr/bin/pypy3compile; do
+for f in ${diverted.join(' ')}; do
   rm -f "$r$f"
   chroot "$r" dpkg-divert --quiet --local --rename --remove "$f"
 done
@@ -41,6 +52,14 @@ rm -f "$r/var/cache/ldconfig/aux-cache" "$r/var/cache/debconf/"*-old "$r/var/lib
 rm -rf "$r/var/lib/apt/lists/"* "$r/var/cache/apt/"*.bin "$r/var/log/"*
 find "$r" -xdev \\( -name __pycache__ -o -name '*.pyc' \\) -prune -exec rm -rf {} +
 `;
+}
+
+/**
+ * apt options inside the build. Recommends are off (the spec lists what it wants). debconf's
+ * pre-install hook is cleared: apt-extracttemplates over every .deb costs a minute under emulation,
+ * and with the noninteractive frontend the answers are the same at configure time.
+ */
+export const aptOptions = ['APT::Install-Recommends "false"', '#clear DPkg::Pre-Install-Pkgs'];
 
 /** dpkg filters: documentation and translations are dropped, licences are kept. */
 export const dpkgExcludes = [

@@ -5,7 +5,8 @@ import type { Lock } from '../../lock/lockfile.js';
 import type { BlobStore } from '../../cache/store.js';
 import { run, toolVersion } from '../../util/exec.js';
 import { hashOf, sha256File } from '../../util/hash.js';
-import { customizeHook, dpkgExcludes, essentialHook } from './rootfs-hooks.js';
+import { removeWorkDir } from '../../util/mounts.js';
+import { aptOptions, customizeHook, divertedDuringBuild, dpkgExcludes, essentialHook } from './rootfs-hooks.js';
 
 export interface RootfsResult {
   tar: string;
@@ -15,7 +16,7 @@ export interface RootfsResult {
 }
 
 /** Bump when the way the rootfs is made changes in a way the other inputs do not capture. */
-const RECIPE = 3;
+const RECIPE = 4;
 
 export async function rootfsKey(spec: ImageSpec, lock: Lock): Promise<string> {
   return hashOf({
@@ -25,8 +26,15 @@ export async function rootfsKey(spec: ImageSpec, lock: Lock): Promise<string> {
     suite: spec.debian.suite,
     sourceDateEpoch: spec.sourceDateEpoch,
     mmdebstrap: await toolVersion('mmdebstrap'),
-    hooks: [essentialHook, customizeHook, dpkgExcludes],
+    hooks: hookTexts(lock),
+    aptOptions,
+    dpkgExcludes,
   });
+}
+
+function hookTexts(lock: Lock): { essential: string; customize: string } {
+  const diverted = divertedDuringBuild(lock.packages.map((p) => p.name));
+  return { essential: essentialHook(diverted), customize: customizeHook(diverted) };
 }
 
 interface StageMeta {
@@ -61,8 +69,9 @@ export async function buildRootfs(opts: {
     await makeLocalRepo(repo, opts.lock, opts.store);
     const hooks = join(work, 'hooks');
     await mkdir(hooks);
-    await writeFile(join(hooks, 'essential.sh'), essentialHook);
-    await writeFile(join(hooks, 'customize.sh'), customizeHook);
+    const texts = hookTexts(opts.lock);
+    await writeFile(join(hooks, 'essential.sh'), texts.essential);
+    await writeFile(join(hooks, 'customize.sh'), texts.customize);
     await chmod(join(hooks, 'essential.sh'), 0o755);
     await chmod(join(hooks, 'customize.sh'), 0o755);
     const out = join(work, 'rootfs.tar');
@@ -73,7 +82,8 @@ export async function buildRootfs(opts: {
         '--variant=apt',
         '--mode=root',
         '--format=tar',
-        '--aptopt=APT::Install-Recommends "false"',
+        '--verbose',
+        ...aptOptions.map((o) => `--aptopt=${o}`),
         ...dpkgExcludes.map((d) => `--dpkgopt=${d}`),
         '--hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount',
         `--essential-hook=${join(hooks, 'essential.sh')}`,
@@ -96,7 +106,7 @@ export async function buildRootfs(opts: {
     await rename(join(work, 'final'), dir);
     return { tar, key, cached: false, detail: `rootfs ${key.slice(0, 12)} (${mib(meta.size)})` };
   } finally {
-    await rm(work, { recursive: true, force: true });
+    await removeWorkDir(work);
   }
 }
 

@@ -16,6 +16,8 @@ export interface ReplyOptions {
   serverIp: string;
   /** PXE boot-menu string for option 43 (Pi clients). */
   menu: string;
+  /** Whether the client is a PXE client (option 60 `PXEClient…`); others get no 43/60. */
+  pxe?: boolean;
   /** Full mode only; a proxy reply carries no address. */
   lease?: LeaseInfo;
 }
@@ -36,10 +38,12 @@ export function buildReply(req: DhcpPacket, o: ReplyOptions): DhcpPacket {
       // U-Boot and other non-Pi clients look for the TFTP server here.
       options.set(OPT.tftpServerName, Buffer.from(o.serverIp, 'latin1'));
     }
-    options.set(OPT.vendorClass, Buffer.from('PXEClient', 'latin1'));
-    const guid = req.options.get(OPT.clientGuid);
-    if (guid) options.set(OPT.clientGuid, guid);
-    options.set(OPT.vendorSpecific, pxeVendorOptions(o.menu));
+    if (o.pxe ?? true) {
+      options.set(OPT.vendorClass, Buffer.from('PXEClient', 'latin1'));
+      const guid = req.options.get(OPT.clientGuid);
+      if (guid) options.set(OPT.clientGuid, guid);
+      options.set(OPT.vendorSpecific, pxeVendorOptions(o.menu));
+    }
   }
   return {
     op: BOOTREPLY,

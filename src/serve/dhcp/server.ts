@@ -1,6 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { log } from '../../util/log.js';
-import { decideDhcp, type DhcpClient, type DhcpMode } from '../bootplan.js';
+import { decideDhcp, isPxeClient, type DhcpClient, type DhcpMode } from '../bootplan.js';
 import type { ServeLookup } from '../lookup.js';
 import type { ServeMetrics } from '../metrics.js';
 import type { NodeRecord } from '../nodes/model.js';
@@ -31,15 +31,25 @@ export interface DhcpServerOptions {
 
 export class DhcpServer {
   private socket: Socket | undefined;
+  /**
+   * Replies leave from a socket bound to the server address: Linux then sends the limited broadcast
+   * out of that address's interface, with no route needed and never out of another interface.
+   * It also receives unicast renewals addressed to the server.
+   */
+  private sender: Socket | undefined;
   private readonly rate = new RateLog();
 
   constructor(private readonly o: DhcpServerOptions) {
     if (o.mode === 'full' && !o.pool) throw new Error('full DHCP mode needs an address pool');
   }
 
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    this.socket = await this.open(this.o.bindAddress ?? '0.0.0.0');
+    this.sender = await this.open(this.o.serverIp);
+  }
+
+  private open(address: string): Promise<Socket> {
     const s = createSocket({ type: 'udp4', reuseAddr: true });
-    this.socket = s;
     s.on('message', (msg, rinfo) => {
       try {
         this.onMessage(msg, rinfo);
@@ -50,19 +60,20 @@ export class DhcpServer {
     });
     return new Promise((resolve, reject) => {
       s.once('error', reject);
-      s.bind(this.o.port ?? 67, this.o.bindAddress ?? '0.0.0.0', () => {
+      s.bind(this.o.port ?? 67, address, () => {
         s.off('error', reject);
         s.on('error', (err) => log.warn({ err: err.message }, 'dhcp: socket error'));
         s.setBroadcast(true);
-        resolve();
+        resolve(s);
       });
     });
   }
 
-  stop(): Promise<void> {
-    const s = this.socket;
+  async stop(): Promise<void> {
+    const all = [this.socket, this.sender];
     this.socket = undefined;
-    return new Promise((resolve) => (s ? s.close(() => resolve()) : resolve()));
+    this.sender = undefined;
+    await Promise.all(all.map((s) => new Promise<void>((resolve) => (s ? s.close(() => resolve()) : resolve()))));
   }
 
   private drop(reason: string, fields: Record<string, unknown> = {}): void {
@@ -107,21 +118,19 @@ export class DhcpServer {
     }
     const target = decision.node;
     if (this.o.mode === 'proxy') return this.answerProxy(p, type, target, decision.menu);
-    return this.answerFull(p, type, target, decision.menu);
+    return this.answerFull(p, type, target, decision.menu, isPxeClient(client));
   }
 
   private answerProxy(p: DhcpPacket, type: number, node: NodeRecord, menu: string): void {
-    // The Pi's REQUEST goes to the router; kiln answers only one addressed to itself.
-    if (type === MSG.REQUEST && serverId(p) !== this.o.serverIp) return this.drop('request-for-other-server');
-    const reply = buildReply(p, { type: type === MSG.DISCOVER ? MSG.OFFER : MSG.ACK, serverIp: this.o.serverIp, menu });
-    this.send(reply, p);
-    if (type === MSG.DISCOVER) {
-      this.o.metrics.boots.inc({ mode: 'proxy' });
-      this.o.registry.record(node.name, 'dhcp-offered', { mode: 'proxy' });
-    }
+    // The address comes from the router, so the REQUEST is the router's to answer. Acknowledging
+    // one that named kiln would hand a client that is not PXE-aware an empty lease.
+    if (type !== MSG.DISCOVER) return this.drop('proxy-request');
+    this.send(buildReply(p, { type: MSG.OFFER, serverIp: this.o.serverIp, menu }), p);
+    this.o.metrics.boots.inc({ mode: 'proxy' });
+    this.o.registry.record(node.name, 'dhcp-offered', { mode: 'proxy' });
   }
 
-  private answerFull(p: DhcpPacket, type: number, node: NodeRecord, menu: string): void {
+  private answerFull(p: DhcpPacket, type: number, node: NodeRecord, menu: string, pxe: boolean): void {
     const pool = this.o.pool;
     if (!pool) return;
     const mac = macOf(p);
@@ -135,7 +144,7 @@ export class DhcpServer {
     if (type === MSG.DISCOVER) {
       const ip = pool.leases.offer(mac, requestedIp(p));
       if (!ip) return this.drop('pool-exhausted', { mac });
-      this.send(buildReply(p, { type: MSG.OFFER, serverIp: this.o.serverIp, menu, lease: lease(ip) }), p);
+      this.send(buildReply(p, { type: MSG.OFFER, serverIp: this.o.serverIp, menu, pxe, lease: lease(ip) }), p);
       return;
     }
     const sid = serverId(p);
@@ -148,7 +157,7 @@ export class DhcpServer {
       this.send(buildReply(p, { type: MSG.NAK, serverIp: this.o.serverIp, menu }), p);
       return this.drop('nak', { mac, requested: want ?? null });
     }
-    this.send(buildReply(p, { type: MSG.ACK, serverIp: this.o.serverIp, menu, lease: lease(want) }), p);
+    this.send(buildReply(p, { type: MSG.ACK, serverIp: this.o.serverIp, menu, pxe, lease: lease(want) }), p);
     this.o.metrics.boots.inc({ mode: 'full' });
     this.o.registry.touch(node.name, want);
     this.o.registry.record(node.name, 'dhcp-offered', { mode: 'full', ip: want });
@@ -160,7 +169,7 @@ export class DhcpServer {
     const relayed = req.giaddr !== '0.0.0.0';
     const to = relayed ? req.giaddr : '255.255.255.255';
     const port = relayed ? (this.o.port ?? 67) : (this.o.clientPort ?? 68);
-    this.socket?.send(buf, port, to, (err) => {
+    this.sender?.send(buf, port, to, (err) => {
       if (err) log.warn({ err: err.message, to }, 'dhcp: send failed');
     });
   }

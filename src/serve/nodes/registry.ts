@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   stateAfter,
@@ -108,8 +108,10 @@ export class NodeRegistry {
   private readonly now: () => Date;
 
   constructor(path: string, opts: RegistryOptions = {}) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    // Report tokens live in this file: a new state dir is private, the database 0600.
+    if (path !== ':memory:' && !existsSync(dirname(path))) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     this.db = new Database(path);
+    if (path !== ':memory:') chmodSync(path, 0o600);
     // WAL lets `kiln node ...` change the registry while `kiln serve` reads it.
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 5000');

@@ -6,6 +6,7 @@ import { log } from '../../util/log.js';
 import { planTftp, type RenderContext, type TftpLookup } from '../bootplan.js';
 import type { ServeMetrics } from '../metrics.js';
 import type { NodeRecord } from '../nodes/model.js';
+import { RateLog } from '../ratelog.js';
 import { precheckTftp } from './precheck.js';
 
 // Read-only TFTP with virtual per-node paths, on top of the `tftp` package: the package does the
@@ -34,6 +35,7 @@ const ACCESS = 'Access violation';
 export class KilnTftpServer {
   private server: Server | undefined;
   private readonly active = new Set<GetStream>();
+  private readonly rate = new RateLog();
 
   constructor(private readonly opts: TftpServerOptions) {}
 
@@ -46,7 +48,15 @@ export class KilnTftpServer {
         blockSize: this.opts.maxBlockSize ?? 1468,
         windowSize: this.opts.maxWindowSize ?? 16,
       },
-      (req, res) => this.onRequest(req, res),
+      (req, res) => {
+        try {
+          this.onRequest(req, res);
+        } catch (err) {
+          // One failed request (e.g. the registry is locked) must not take the service down.
+          log.warn({ file: req.file, err: (err as Error).message }, 'tftp: request failed');
+          req.abort('I/O error');
+        }
+      },
     );
     this.server = server;
     // Count what the library refuses by itself (it answers with a TFTP error and moves on).
@@ -54,7 +64,7 @@ export class KilnTftpServer {
       const c = precheckTftp(msg);
       if (c.ok) return;
       this.opts.metrics.tftpRequests.inc({ result: c.reason });
-      log.info({ client: rinfo.address, reason: c.detail }, 'tftp: refused request');
+      this.rate.info(`tftp:${c.reason}`, { client: rinfo.address, reason: c.detail }, 'tftp: refused request');
     });
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => reject(err);
@@ -87,6 +97,8 @@ export class KilnTftpServer {
     let failed: Error | undefined;
     let aborted = false;
     let bytes = 0;
+    const plan = planTftp(req.file, ip, this.opts.lookup, this.opts.ctx);
+    const served = plan.kind === 'refuse' ? undefined : plan.node;
     this.active.add(req);
     req.on('abort', () => {
       aborted = true;
@@ -108,23 +120,21 @@ export class KilnTftpServer {
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         m.tftpRequests.inc({ result: 'ok' });
         m.transferSeconds.observe({ protocol: 'tftp' }, seconds);
-        if (served) this.opts.onServed?.(served, req.file, bytes, seconds);
+        if (served) this.notify(() => this.opts.onServed?.(served, req.file, bytes, seconds));
       });
     });
     res.on('error', () => undefined);
 
-    const plan = planTftp(req.file, ip, this.opts.lookup, this.opts.ctx);
-    let served: NodeRecord | undefined;
     const refuse = (code: 'notfound' | 'denied', reason: string): void => {
       m.tftpRequests.inc({ result: code });
       // Probes for files that do not exist are part of every Pi boot; keep them out of info logs.
-      const level = code === 'notfound' ? 'debug' : 'info';
-      log[level]({ client: ip, file: req.file, reason }, 'tftp: refused');
+      if (code === 'notfound') log.debug({ client: ip, file: req.file, reason }, 'tftp: not found');
+      else this.rate.info(`tftp:${reason}`, { client: ip, file: req.file.slice(0, 255), reason }, 'tftp: refused');
       req.abort(code === 'notfound' ? NOT_FOUND : ACCESS);
     };
     if (plan.kind === 'refuse') return refuse(plan.code, plan.reason);
-    if (plan.node) this.opts.onSeen?.(plan.node, ip);
-    served = plan.node;
+    const seen = plan.node;
+    if (seen) this.notify(() => this.opts.onSeen?.(seen, ip));
 
     if (plan.kind === 'render') {
       bytes = plan.data.length;
@@ -136,6 +146,15 @@ export class KilnTftpServer {
     void this.sendFile(plan.root, plan.rel, req, res, refuse).then((n) => {
       bytes = n;
     });
+  }
+
+  /** Callbacks record to the registry; a failure there is logged, never thrown into the socket. */
+  private notify(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'tftp: recording the transfer failed');
+    }
   }
 
   private async sendFile(
@@ -161,6 +180,10 @@ export class KilnTftpServer {
         return 0;
       }
       size = st.size;
+      // The Pi 5 bootloader has no block-number rollover: such a file fails part-way on a Pi 5.
+      if (size / req.stats.blockSize >= 65535) {
+        this.rate.info(`tftp:big:${req.file}`, { file: req.file, size, blockSize: req.stats.blockSize }, 'tftp: file needs block rollover (fails on a Pi 5): keep boot files under 64 MiB');
+      }
     } catch {
       refuse('notfound', 'no such file');
       return 0;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffSources } from '../../../src/diff/diff.js';
 import type { DiffReport, EntryChange } from '../../../src/diff/model.js';
 import { resolveSource } from '../../../src/diff/source.js';
-import { baseSpec, buildFixture, type FixtureSpec } from './fixture.js';
+import { baseSpec, buildFixture, cleanupFixtures, type FixtureSpec } from './fixture.js';
 
 // One root-filesystem difference per pair; each must land in the right layer and nowhere else.
 describe('kiln diff: ext4 root partition', () => {
@@ -18,6 +18,7 @@ describe('kiln diff: ext4 root partition', () => {
   });
   afterAll(async () => {
     await rm(work, { recursive: true, force: true });
+    await cleanupFixtures();
   });
 
   async function diffWith(change: (s: FixtureSpec) => void): Promise<DiffReport> {

@@ -27,6 +27,8 @@ export interface FixtureSpec {
   boot: Record<string, FixtureFile>;
   root: Record<string, FixtureFile>;
   packages: { name: string; version: string; arch: string; sha256: string }[];
+  /** A 4 MiB image (FAT12 boot, 2 MiB ext4) for tools that are slow on big inputs (diffoscope). */
+  small?: boolean;
 }
 
 export function baseSpec(): FixtureSpec {
@@ -62,9 +64,18 @@ export function baseSpec(): FixtureSpec {
 
 const SECTOR = 512;
 const BOOT_START = 2048;
-const BOOT_SECTORS = 69632; // 34 MiB: the smallest comfortable FAT32
-const ROOT_START = BOOT_START + BOOT_SECTORS;
-const ROOT_SECTORS = 16384; // 8 MiB
+
+function geometry(spec: FixtureSpec): { bootSectors: number; rootStart: number; rootSectors: number; fatBits: string; fatType: number } {
+  // 34 MiB is the smallest comfortable FAT32; the small layout uses FAT12 (type 0x01) instead.
+  const bootSectors = spec.small ? 2048 : 69632;
+  return {
+    bootSectors,
+    rootStart: BOOT_START + bootSectors,
+    rootSectors: spec.small ? 4096 : 16384,
+    fatBits: spec.small ? '12' : '32',
+    fatType: spec.small ? 0x01 : 0x0c,
+  };
+}
 
 async function materialize(base: string, files: Record<string, FixtureFile>, epoch: number): Promise<void> {
   await mkdir(base, { recursive: true });
@@ -109,7 +120,7 @@ async function buildExt4(src: string, out: string, spec: FixtureSpec): Promise<v
   const env = { E2FSPROGS_FAKE_TIME: String(spec.epoch), TZ: 'UTC' };
   await run(
     'mke2fs',
-    ['-q', '-F', '-t', 'ext4', '-d', src, '-U', spec.fsUuid, '-L', 'root', '-E', `hash_seed=${spec.hashSeed},root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0`, out, `${(ROOT_SECTORS * SECTOR) / 1024}k`],
+    ['-q', '-F', '-t', 'ext4', '-d', src, '-U', spec.fsUuid, '-L', 'root', '-E', `hash_seed=${spec.hashSeed},root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0`, out, `${(geometry(spec).rootSectors * SECTOR) / 1024}k`],
     { env },
   );
   // mke2fs copies each source inode's ctime, which no tool can set; pin it afterwards so two
@@ -127,7 +138,8 @@ async function buildExt4(src: string, out: string, spec: FixtureSpec): Promise<v
 
 async function buildFat(src: string, out: string, spec: FixtureSpec): Promise<void> {
   const env = { MTOOLS_SKIP_CHECK: '1', TZ: 'UTC', SOURCE_DATE_EPOCH: String(spec.epoch) };
-  await run('mkfs.fat', ['-C', '-F', '32', '--invariant', '-i', spec.fatId, '-n', 'BOOT', out, String((BOOT_SECTORS * SECTOR) / 1024)], { env });
+  const g = geometry(spec);
+  await run('mkfs.fat', ['-C', '-F', g.fatBits, '--invariant', '-i', spec.fatId, '-n', 'BOOT', out, String((g.bootSectors * SECTOR) / 1024)], { env });
   const top = (await readdir(src)).sort().map((n) => join(src, n));
   if (top.length > 0) await run('mcopy', ['-s', '-p', '-m', '-Q', '-i', out, ...top, '::/'], { env });
 }
@@ -166,32 +178,41 @@ function cachedFs(kind: string, key: unknown, make: (out: string) => Promise<voi
   return p;
 }
 
+/** Removes the partition cache; call from afterAll. */
+export async function cleanupFixtures(): Promise<void> {
+  const dir = await cacheDir;
+  cacheDir = undefined;
+  fsCache.clear();
+  if (dir) await rm(dir, { recursive: true, force: true });
+}
+
 /** Builds `<outDir>/<spec.name>/` (img only, or the full set of build products). */
 export async function buildFixture(outDir: string, spec: FixtureSpec, opts: { products?: boolean } = {}): Promise<BuiltFixture> {
   const work = await mkdtemp(join(tmpdir(), 'kiln-fixture-'));
   try {
-    const fat = await cachedFs('fat', [spec.boot, spec.fatId, spec.epoch], async (out) => {
+    const fat = await cachedFs('fat', [spec.boot, spec.fatId, spec.epoch, spec.small], async (out) => {
       await materialize(join(work, 'boot'), spec.boot, spec.epoch);
       await buildFat(join(work, 'boot'), out, spec);
     });
-    const ext = await cachedFs('ext4', [spec.root, spec.fsUuid, spec.hashSeed, spec.epoch], async (out) => {
+    const ext = await cachedFs('ext4', [spec.root, spec.fsUuid, spec.hashSeed, spec.epoch, spec.small], async (out) => {
       await materialize(join(work, 'root'), spec.root, spec.epoch);
       await buildExt4(join(work, 'root'), out, spec);
     });
     const dir = join(outDir, spec.name);
     await mkdir(dir, { recursive: true });
     const img = join(dir, `${spec.name}.img`);
-    const total = (ROOT_START + ROOT_SECTORS) * SECTOR;
+    const g = geometry(spec);
+    const total = (g.rootStart + g.rootSectors) * SECTOR;
     const parts = [
-      { index: 1, bootable: true, type: 0x0c, startLba: BOOT_START, sectors: BOOT_SECTORS },
-      { index: 2, bootable: false, type: 0x83, startLba: ROOT_START, sectors: ROOT_SECTORS },
+      { index: 1, bootable: true, type: g.fatType, startLba: BOOT_START, sectors: g.bootSectors },
+      { index: 2, bootable: false, type: 0x83, startLba: g.rootStart, sectors: g.rootSectors },
     ];
     const fh = await open(img, 'w');
     try {
       await fh.truncate(total);
       await fh.write(serializeMbr({ diskId: spec.diskId, partitions: parts }), 0, SECTOR, 0);
       await place(fh, fat, BOOT_START * SECTOR);
-      await place(fh, ext, ROOT_START * SECTOR);
+      await place(fh, ext, g.rootStart * SECTOR);
     } finally {
       await fh.close();
     }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kiln } from './cli.js';
-import { baseSpec, buildFixture, type BuiltFixture } from './fixture.js';
+import { baseSpec, buildFixture, cleanupFixtures, type BuiltFixture } from './fixture.js';
 
 // Two independent builds of the same inputs (separate source trees, separate runs).
 describe('kiln diff on identical builds', () => {
@@ -17,6 +17,7 @@ describe('kiln diff on identical builds', () => {
   });
   afterAll(async () => {
     await rm(work, { recursive: true, force: true });
+    await cleanupFixtures();
   });
 
   it('exits 0 and says IDENTICAL for two build directories', async () => {

@@ -11,9 +11,14 @@ import { run } from '../../../src/util/exec.js';
 // (compared as sorted object sets: the two print objects in different orders).
 const root = resolve(import.meta.dirname, '../../../cluster');
 const kubectl = process.env.KILN_KUBECTL ?? 'kubectl';
-const available = await run(kubectl, ['version', '--client']).then(() => true, () => false);
+// Only a kubectl with kustomize v5 or later counts: older ones (Debian 12's kubernetes-client is
+// 1.20, kustomize v2) lack components and `labels`, so a difference would say nothing about us.
+const kustomizeMajor = await run(kubectl, ['version', '--client']).then(
+  (r) => Number(/Kustomize Version: v(\d+)/.exec(r.stdout)?.[1] ?? 0),
+  () => 0,
+);
 
-describe.skipIf(!available)('src/k8s renderer matches `kubectl kustomize`', () => {
+describe.skipIf(kustomizeMajor < 5)('src/k8s renderer matches `kubectl kustomize`', () => {
   it.each(findKustomizations(root))('%s', async (dir) => {
     const { stdout } = await run(kubectl, ['kustomize', join(root, dir)]);
     const theirs = dumpManifests(sortObjects(parseManifests(stdout, `kubectl kustomize ${dir}`)));

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import { parseDhcp, serializeDhcp, type DhcpPacket } from '../../../src/serve/dh
 import { MSG, OPT, encodePiGuid, pxeVendorOptions, serverId } from '../../../src/serve/dhcp/options.js';
 import { run } from '../../../src/util/exec.js';
 import { makeFixtureImages } from '../../fixtures/serve/make-images.js';
+import { KilnProcess, compileKiln } from './kiln-process.js';
 import { Segment } from './netns.js';
 import { sleep } from './helpers.js';
 
@@ -21,18 +22,16 @@ const PI_SERIAL = '1a2b3c4d';
 const VC = 'PXEClient:Arch:00000:UNDI:002001';
 
 let work: string;
-let out: string;
 let seg: Segment;
 let routerNs: string;
 let kilnNs: string;
 let clientNs: string;
 let dnsmasq: ResultPromise | undefined;
-let kiln: ResultPromise | undefined;
-let kilnLog = '';
 
 function piDiscover(mac: string, serial: string, xid: number): DhcpPacket {
   return {
-    op: 1, htype: 1, hlen: 6, hops: 0, xid, secs: 0, flags: 0,
+    // broadcast flag: a client without an address (the probe uses the kernel stack) needs it
+    op: 1, htype: 1, hlen: 6, hops: 0, xid, secs: 0, flags: 0x8000,
     ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
     chaddr: Buffer.from(mac.replaceAll(':', ''), 'hex'), sname: '', file: '',
     options: new Map([
@@ -60,40 +59,21 @@ async function probe(packets: Buffer[], waitMs = 2500): Promise<Seen[]> {
     .map((j) => ({ from: j.from, packet: parseDhcp(Buffer.from(j.hex, 'hex')) }));
 }
 
-async function kilnGet(path: string): Promise<string> {
-  return (await run('ip', ['netns', 'exec', kilnNs, 'busybox', 'wget', '-q', '-O', '-', `http://127.0.0.1:8080${path}`], { timeoutMs: 10_000 })).stdout;
-}
+let kilnProc: KilnProcess;
+const kilnGet = (path: string): Promise<string> => kilnProc.get(path);
+const kilnLog = (): string => kilnProc.log;
 
 async function startKiln(args: string[]): Promise<void> {
-  kilnLog = '';
-  const entry = join(out, 'kiln-entry.mjs');
-  kiln = execa('ip', ['netns', 'exec', kilnNs, process.execPath, entry, 'serve', '--advertise', '10.77.0.2', '--state-dir', join(work, 'state'), '--images-dir', join(work, 'dist'), '--nodes', join(work, 'nodes.yaml'), ...args], { reject: false, all: true });
-  kiln.all?.on('data', (c: Buffer) => (kilnLog += c.toString()));
-  for (let i = 0; i < 100; i++) {
-    const ok = await kilnGet('/health').then(() => true, () => false);
-    if (ok) return;
-    if (kiln.exitCode !== null) break;
-    await sleep(100);
-  }
-  throw new Error(`kiln serve did not come up:\n${kilnLog}`);
+  await kilnProc.start(['--advertise', '10.77.0.2', '--state-dir', join(work, 'state'), '--images-dir', join(work, 'dist'), '--nodes', join(work, 'nodes.yaml'), ...args]);
 }
 
 async function stopKiln(): Promise<void> {
-  if (!kiln) return;
-  kiln.kill('SIGTERM');
-  await Promise.race([kiln, sleep(5000)]);
-  if (kiln.exitCode === null) kiln.kill('SIGKILL');
-  kiln = undefined;
+  await kilnProc?.stop();
 }
 
 beforeAll(async () => {
-  // Inside the repo so the compiled CLI resolves node_modules; gitignored and removed afterwards.
-  mkdirSync(join(repo, 'node_modules/.cache'), { recursive: true });
-  work = mkdtempSync(join(repo, 'node_modules/.cache/kiln-dhcp-'));
-  out = join(work, 'js');
-  // Compile src/ so the CLI can run as its own process inside the namespace.
-  await run(join(repo, 'node_modules/.bin/tsc'), ['-p', join(repo, 'tsconfig.json'), '--outDir', out]).catch(() => undefined);
-  writeFileSync(join(out, 'kiln-entry.mjs'), "import { main } from './cli/index.js';\nmain(process.argv).catch((e) => { console.error(String(e?.message ?? e)); process.exit(2); });\n");
+  const compiled = await compileKiln();
+  work = compiled.work;
   makeFixtureImages(join(work, 'dist'));
   const nodes = ['nodes:', `  - {name: pi-01, mac: "${PI_MAC}", serial: "${PI_SERIAL}", plan: install}`, '  - {name: pi-local, mac: "dc:a6:32:aa:bb:02", plan: local}'];
   for (let i = 0; i < 10; i++) nodes.push(`  - {name: rack-${i}, mac: "dc:a6:32:00:10:${i.toString(16).padStart(2, '0')}", plan: install}`);
@@ -105,7 +85,8 @@ beforeAll(async () => {
   routerNs = await seg.member('rt', '02:00:00:00:00:01', '10.77.0.1/24');
   kilnNs = await seg.member('ks', '02:00:00:00:00:02', '10.77.0.2/24');
   clientNs = await seg.member('cl', PI_MAC);
-  dnsmasq = execa('ip', ['netns', 'exec', routerNs, 'dnsmasq', '--keep-in-foreground', '--no-daemon', '--port=0', '--no-resolv', '--no-hosts', '--bind-interfaces', '--interface=eth0', '--dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h', `--dhcp-leasefile=${join(work, 'leases')}`, `--pid-file=${join(work, 'dnsmasq.pid')}`, '--dhcp-authoritative'], { reject: false, all: true });
+  kilnProc = new KilnProcess(kilnNs, compiled.entry);
+  dnsmasq = execa('ip', ['netns', 'exec', routerNs, 'dnsmasq', '--keep-in-foreground', '--no-daemon', '--port=0', '--no-resolv', '--no-hosts', '--bind-interfaces', '--interface=eth0', '--dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h', `--dhcp-leasefile=${join(work, 'leases')}`, `--pid-file=${join(work, 'dnsmasq.pid')}`, '--dhcp-authoritative', '--no-ping'], { reject: false, all: true });
   await sleep(500);
 }, 120_000);
 
@@ -125,7 +106,7 @@ describe('DHCP proxy mode beside the router\'s dnsmasq', () => {
     const router = offers.find((s) => serverId(s.packet) === '10.77.0.1');
     const ours = offers.find((s) => serverId(s.packet) === '10.77.0.2');
     expect(router?.packet.yiaddr).toMatch(/^10\.77\.0\.1\d\d$/);
-    expect(ours, kilnLog).toBeDefined();
+    expect(ours, kilnLog()).toBeDefined();
     const p = ours!.packet;
     expect(p.yiaddr).toBe('0.0.0.0');
     expect(p.options.get(OPT.messageType)).toEqual(Buffer.from([MSG.OFFER]));
@@ -149,6 +130,7 @@ describe('DHCP proxy mode beside the router\'s dnsmasq', () => {
     const outFile = join(work, 'udhcpc-proxy.txt');
     await run('ip', ['netns', 'exec', clientNs, 'busybox', 'udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '4', '-T', '1', '-V', VC, '-s', join(fixtures, 'udhcpc-script.sh')], { env: { KILN_UDHCPC_OUT: outFile }, timeoutMs: 30_000 });
     const text = readFileSync(outFile, 'utf8');
+    if (!/event=bound ip=10\.77\.0\.1\d\d /.test(text)) console.error(text);
     expect(text).toMatch(/event=bound ip=10\.77\.0\.1\d\d .*serverid=10\.77\.0\.1 /);
   });
 
@@ -195,5 +177,17 @@ describe('DHCP full mode on an isolated network', () => {
     const offers = seen.filter((s) => s.packet.xid >= 0x9000 && s.packet.xid < 0x9010 && s.packet.options.get(OPT.messageType)?.[0] === MSG.OFFER);
     expect(new Set(offers.map((o) => o.packet.xid)).size).toBe(10);
     expect(new Set(offers.map((o) => o.packet.yiaddr)).size).toBe(10);
+  });
+
+  it('re-reads nodes.yaml on SIGHUP', async () => {
+    const before = readFileSync(join(work, 'nodes.yaml'), 'utf8');
+    writeFileSync(join(work, 'nodes.yaml'), `${before}  - {name: late-01, mac: "dc:a6:32:00:20:01"}\n`);
+    kilnProc.signal('SIGHUP');
+    let names: string[] = [];
+    for (let i = 0; i < 50 && !names.includes('late-01'); i++) {
+      await sleep(100);
+      names = (JSON.parse(await kilnGet('/api/nodes')) as { nodes: { name: string }[] }).nodes.map((n) => n.name);
+    }
+    expect(names).toContain('late-01');
   });
 });

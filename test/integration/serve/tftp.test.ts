@@ -19,6 +19,7 @@ let port: number;
 let server: KilnTftpServer;
 let registry: NodeRegistry;
 let boot: string;
+let installerDir: string;
 const metrics = new ServeMetrics();
 const served: string[] = [];
 
@@ -26,12 +27,15 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'kiln-tftp-'));
   const images = join(work, 'dist');
   const { dir } = makeFixtureImages(images);
+  makeFixtureImages(images, { name: 'fixture-installer', withInstaller: true });
   boot = join(dir, 'boot');
   symlinkSync('/etc/passwd', join(boot, 'escape.txt'));
   registry = new NodeRegistry(join(work, 'state', 'kiln.db'));
   registry.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd', mac: 'dc:a6:32:01:02:03' }));
   registry.upsert(nodeInputSchema.parse({ name: 'pi-02', serial: '0badf00d', plan: 'local' }));
-  const lookup = new ServeLookup(registry, await loadImages(images));
+  registry.upsert(nodeInputSchema.parse({ name: 'pi-03', serial: 'abcdef03', image: 'fixture-installer' }));
+  installerDir = join(images, 'fixture-installer', 'installer');
+  const lookup = new ServeLookup(registry, await loadImages(images), 'fixture-image');
   port = await freeUdpPort();
   server = new KilnTftpServer({
     host: '127.0.0.1',
@@ -92,6 +96,18 @@ describe('TFTP with real clients', () => {
     expect((await atftpGet('1234abcd/config.txt')).toString()).toContain('arm_64bit=1');
     expect(registry.get('pi-01')?.ip).toBe('127.0.0.1');
     expect(served).toContain('pi-01:1234abcd/cmdline.txt');
+  });
+
+  it('serves the installer and points config.txt and cmdline.txt at it when the image has one', async () => {
+    expect((await atftpGet('abcdef03/installer/vmlinuz')).equals(readFileSync(join(installerDir, 'vmlinuz')))).toBe(true);
+    const config = (await atftpGet('abcdef03/config.txt')).toString();
+    expect(config).toContain('kernel=installer/vmlinuz\ninitramfs installer/initrd.img followkernel');
+    const cmdline = (await atftpGet('abcdef03/cmdline.txt')).toString();
+    expect(cmdline).not.toContain('root=');
+    expect(cmdline).toContain('kiln.image=http://127.0.0.1:8080/images/fixture-installer/fixture-installer.img.zst');
+    expect(cmdline).toContain('kiln.node=pi-03');
+    // an image without an installer: the path does not exist
+    await expect(atftpGet('1234abcd/installer/vmlinuz')).rejects.toThrow();
   });
 
   it('refuses unknown nodes, local-plan nodes, traversal and symlink escapes', async () => {

@@ -21,6 +21,9 @@ Fragment:  Address: 0    Number: 0    Size: 0
  mtime: 0x6553f100:0ee6b280 -- Tue Nov 14 22:13:20 2023
 crtime: 0x6553f100:00000000 -- Tue Nov 14 22:13:20 2023
 Size of extra inode fields: 32
+Extended attributes:
+  user.b (5) = "hello"
+  security.capability (20) = 01 00 00 02 00 20 00 00 00 00 00 00 00 00 00 00 00 00 00 00 
 Inode checksum: 0x1f869f42
 EXTENTS:
 (ETB0):1700, (0-255):2000-2255, (300-310[u]):3000-3010
@@ -48,6 +51,7 @@ describe('debugfs output parsers', () => {
     expect(st.size).toBe(300000);
     expect(st.links).toBe(1);
     expect(st.flags).toBe('0x80000');
+    expect(st.xattrs).toBe('security.capability=01 00 00 02 00 20 00 00 00 00 00 00 00 00 00 00 00 00 00 00\nuser.b="hello"');
     expect(st.ctime).toBe(1700000000);
     // 0x0ee6b280 >> 2 = 62500000 ns
     expect(st.mtime).toBe(1700000000.0625);

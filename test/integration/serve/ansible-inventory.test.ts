@@ -1,0 +1,79 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseServeConfig } from '../../../src/serve/config.js';
+import { startService, type RunningService } from '../../../src/serve/service.js';
+import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
+import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
+import { run } from '../../../src/util/exec.js';
+import { makeFixtureImages } from '../../fixtures/serve/make-images.js';
+import { freeTcpPort } from './helpers.js';
+import { compileKiln } from './kiln-process.js';
+
+// The inventory as Ansible itself reads it, through ansible/inventory/kiln: once via `kiln
+// inventory` (KILN_BIN), once via GET /api/inventory of a running service on loopback (KILN_URL).
+
+const repo = process.cwd();
+let work: string;
+let entry: string;
+let svc: RunningService | undefined;
+let port: number;
+
+interface AnsibleList {
+  server: { hosts: string[] };
+  agent: { hosts: string[] };
+  _meta: { hostvars: Record<string, Record<string, unknown>> };
+}
+
+beforeAll(async () => {
+  const c = await compileKiln();
+  work = c.work;
+  entry = c.entry;
+  makeFixtureImages(join(work, 'dist'));
+  const r = new NodeRegistry(join(work, 'state', 'kiln.db'));
+  r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd', role: 'server', clusterInit: true }));
+  r.upsert(nodeInputSchema.parse({ name: 'pi-02', serial: '0badf00d' }));
+  r.touch('pi-01', '192.0.2.11');
+  r.close();
+  port = await freeTcpPort();
+  svc = await startService(
+    parseServeConfig({
+      stateDir: join(work, 'state'),
+      imagesDir: join(work, 'dist'),
+      templatesDir: join(repo, 'cloud-init'),
+      listen: '127.0.0.1',
+      httpPort: port,
+      dhcp: false,
+      tftp: false,
+    }),
+  );
+}, 120_000);
+
+afterAll(async () => {
+  await svc?.close();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+async function ansibleList(env: Record<string, string>): Promise<AnsibleList> {
+  const r = await run('ansible-inventory', ['-i', join(repo, 'ansible/inventory/kiln'), '--list'], {
+    env: { ...env, ANSIBLE_CONFIG: join(repo, 'ansible/ansible.cfg') },
+    timeoutMs: 60_000,
+  });
+  return JSON.parse(r.stdout) as AnsibleList;
+}
+
+function check(inv: AnsibleList): void {
+  expect(inv.server.hosts).toEqual(['pi-01']);
+  expect(inv.agent.hosts).toEqual(['pi-02']);
+  expect(inv._meta.hostvars['pi-01']).toMatchObject({ ansible_host: '192.0.2.11', kiln_serial: '1234abcd' });
+  expect(inv._meta.hostvars['pi-02']).toMatchObject({ k3s_server_url: 'https://192.0.2.11:6443' });
+}
+
+describe('Ansible script inventory', () => {
+  it('reads `kiln inventory`', async () => {
+    check(await ansibleList({ KILN_BIN: `${process.execPath} ${entry}`, KILN_STATE: join(work, 'state') }));
+  });
+  it('reads GET /api/inventory of a running kiln serve', async () => {
+    check(await ansibleList({ KILN_URL: `http://127.0.0.1:${port}` }));
+  });
+});
