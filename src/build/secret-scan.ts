@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { FileEntry } from './manifest.js';
 
 // An image is shared by the whole fleet, so anything unique to a node or secret to the cluster must
@@ -63,4 +66,46 @@ export async function scanBytes(path: string, patterns = SECRET_PATTERNS): Promi
     base += (chunk as Buffer).length;
   }
   return out;
+}
+
+function matchPatterns(text: string, where: string, patterns = SECRET_PATTERNS): Finding[] {
+  return patterns.filter((p) => p.re.test(text)).map((p) => ({ where, what: p.name }));
+}
+
+/** md5 of every file dpkg installed, from the tree's own /var/lib/dpkg/info/*.md5sums. */
+async function packageMd5s(root: string): Promise<Map<string, string>> {
+  const dir = join(root, 'var/lib/dpkg/info');
+  const out = new Map<string, string>();
+  for (const n of (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.md5sums'))) {
+    for (const line of (await readFile(join(dir, n), 'utf8')).split('\n')) {
+      const m = /^([0-9a-f]{32}) {2}(.+)$/.exec(line);
+      if (m) out.set(`/${m[2]}`, m[1]!);
+    }
+  }
+  return out;
+}
+
+/**
+ * Scans the content of every regular file. A match is forgiven only in a public file: one dpkg's
+ * md5sums vouch for (shipped by a locked package, unmodified) or a pinned artifact. Public files may
+ * hold key material legitimately (libgnutls embeds a self-test EC key); anything generated during
+ * the build or written by the overlay may not.
+ */
+export async function scanTreeContent(root: string, entries: readonly FileEntry[], publicSha256: ReadonlySet<string>): Promise<{ findings: Finding[]; scanned: number }> {
+  const md5s = await packageMd5s(root);
+  const findings: Finding[] = [];
+  let scanned = 0;
+  for (const e of entries) {
+    if (e.type !== 'file') continue;
+    if (e.sha256 && publicSha256.has(e.sha256)) continue;
+    const data = await readFile(join(root, e.path));
+    scanned++;
+    const found = matchPatterns(data.toString('latin1'), e.path);
+    if (found.length === 0) continue;
+    // only files that look like they hold a key pay for the md5 check
+    const shipped = md5s.get(e.path);
+    if (shipped && createHash('md5').update(data).digest('hex') === shipped) continue;
+    findings.push(...found);
+  }
+  return { findings, scanned };
 }

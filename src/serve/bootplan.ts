@@ -2,6 +2,7 @@
 // decide what to serve. No I/O here, so every branch is unit-tested.
 import type { ImageInfo } from './images.js';
 import type { NodeRecord } from './nodes/model.js';
+import { bootScriptText, scriptImage } from './uboot.js';
 
 /** OUIs of Raspberry Pi Ltd / Foundation network interfaces. */
 const PI_OUIS = ['b8:27:eb', 'dc:a6:32', 'e4:5f:01', 'd8:3a:dd', '28:cd:c1', '2c:cf:67', '88:a2:9e'];
@@ -139,6 +140,9 @@ function nodeFile(node: NodeRecord | undefined, rest: string[], lookup: TftpLook
   const img = lookup.imageOf(node);
   if (!img) return { kind: 'refuse', code: 'notfound', reason: 'image not found' };
   const path = rest.join('/');
+  if (path === 'boot.scr.uimg' || path === 'boot.scr') {
+    return { kind: 'render', data: scriptImage(bootScriptText(node), `kiln ${node.name}`), node };
+  }
   if (path === 'config.txt') return { kind: 'render', data: Buffer.from(renderConfigTxt(img)), node };
   if (path === 'cmdline.txt') return { kind: 'render', data: Buffer.from(`${renderCmdline(node, img, ctx)}\n`), node };
   if (rest[0] === 'installer') {

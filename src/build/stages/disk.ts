@@ -45,7 +45,12 @@ const ZERO = Buffer.alloc(BLOCK);
  * are left as holes (so the image file is sparse and cheap to copy), and the same pass computes the
  * image sha256, each partition's sha256 and the block map of non-zero blocks with per-range sha256.
  */
-export async function assembleDisk(out: string, diskId: string, parts: readonly PartitionSource[]): Promise<DiskResult> {
+export async function assembleDisk(
+  out: string,
+  diskId: string,
+  parts: readonly PartitionSource[],
+  sink?: { write(chunk: Buffer): Promise<void> },
+): Promise<DiskResult> {
   let lba = FIRST_LBA;
   const laid = parts.map((p, i) => {
     if (p.sizeBytes % (1 << 20) !== 0) throw new Error(`partition ${i + 1} size ${p.sizeBytes} is not whole MiB`);
@@ -60,10 +65,10 @@ export async function assembleDisk(out: string, diskId: string, parts: readonly 
   const fh = await open(out, 'w');
   try {
     await fh.truncate(size);
-    const w = new BlockWriter(fh);
+    const w = new BlockWriter(fh, sink);
     const first = Buffer.alloc(BLOCK);
     mbr.copy(first, 0);
-    await w.block(first);
+    await w.chunk(first);
     await w.zeros(FIRST_LBA * SECTOR_SIZE - BLOCK);
     const partitions: LaidPartition[] = [];
     for (let i = 0; i < parts.length; i++) {
@@ -85,7 +90,7 @@ export async function assembleDisk(out: string, diskId: string, parts: readonly 
           const bytesRead = got;
           const chunk = buf.subarray(0, bytesRead);
           ph.update(chunk);
-          for (let o = 0; o < chunk.length; o += BLOCK) await w.block(chunk.subarray(o, o + BLOCK));
+          await w.chunk(chunk);
           done += bytesRead;
         }
       } finally {
@@ -109,55 +114,71 @@ export async function assembleDisk(out: string, diskId: string, parts: readonly 
   }
 }
 
+/**
+ * Takes the image front to back in chunks (multiples of BLOCK). Whole-zero chunks take one memcmp;
+ * otherwise runs of non-zero blocks are written and hashed as one piece each.
+ */
 class BlockWriter {
   readonly image = createHash('sha256');
   readonly ranges: BmapRange[] = [];
   mapped = 0;
   private index = 0;
-  private range: { first: number; hash: Hash } | undefined;
-  private pending: Buffer[] = [];
-  private pendingAt = 0;
+  private range: { first: number; next: number; hash: Hash } | undefined;
 
-  constructor(private readonly fh: FileHandle) {}
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly sink?: { write(chunk: Buffer): Promise<void> },
+  ) {}
 
-  async block(b: Buffer): Promise<void> {
-    if (b.length !== BLOCK) throw new Error(`internal: block of ${b.length} bytes`);
-    this.image.update(b);
-    if (b.equals(ZERO)) {
-      await this.closeRange();
-    } else {
-      if (!this.range) {
-        this.range = { first: this.index, hash: createHash('sha256') };
-        this.pendingAt = this.index * BLOCK;
-      }
-      this.range.hash.update(b);
-      this.pending.push(Buffer.from(b));
-      this.mapped++;
-      if (this.pending.length >= 256) await this.flush();
+  async chunk(buf: Buffer): Promise<void> {
+    if (buf.length % BLOCK !== 0) throw new Error(`internal: chunk of ${buf.length} bytes`);
+    this.image.update(buf);
+    // the sink may hold on to the chunk after this returns; callers reuse their buffers
+    if (this.sink) await this.sink.write(Buffer.from(buf));
+    const blocks = buf.length / BLOCK;
+    if (buf.equals(zeros(buf.length))) {
+      this.closeRange();
+      this.index += blocks;
+      return;
     }
-    this.index++;
+    let runStart = -1;
+    for (let b = 0; b <= blocks; b++) {
+      const isData = b < blocks && buf.compare(ZERO, 0, BLOCK, b * BLOCK, (b + 1) * BLOCK) !== 0;
+      if (isData && runStart < 0) runStart = b;
+      if (!isData && runStart >= 0) {
+        await this.data(buf.subarray(runStart * BLOCK, b * BLOCK), this.index + runStart);
+        runStart = -1;
+      }
+      if (!isData && b < blocks && this.range) this.closeRange();
+    }
+    this.index += blocks;
   }
 
   async zeros(bytes: number): Promise<void> {
-    for (let i = 0; i < bytes / BLOCK; i++) await this.block(ZERO);
+    for (let left = bytes; left > 0; left -= ZERO_CHUNK.length) await this.chunk(ZERO_CHUNK.subarray(0, Math.min(left, ZERO_CHUNK.length)));
   }
 
-  private async flush(): Promise<void> {
-    if (this.pending.length === 0) return;
-    const data = Buffer.concat(this.pending);
-    await this.fh.write(data, 0, data.length, this.pendingAt);
-    this.pendingAt += data.length;
-    this.pending = [];
+  private async data(run: Buffer, firstBlock: number): Promise<void> {
+    if (this.range && this.range.next !== firstBlock) this.closeRange();
+    if (!this.range) this.range = { first: firstBlock, next: firstBlock, hash: createHash('sha256') };
+    this.range.hash.update(run);
+    this.range.next = firstBlock + run.length / BLOCK;
+    this.mapped += run.length / BLOCK;
+    await this.fh.write(run, 0, run.length, firstBlock * BLOCK);
   }
 
-  private async closeRange(): Promise<void> {
+  private closeRange(): void {
     if (!this.range) return;
-    await this.flush();
-    this.ranges.push({ first: this.range.first, last: this.index - 1, sha256: this.range.hash.digest('hex') });
+    this.ranges.push({ first: this.range.first, last: this.range.next - 1, sha256: this.range.hash.digest('hex') });
     this.range = undefined;
   }
 
   async finish(): Promise<void> {
-    await this.closeRange();
+    this.closeRange();
   }
+}
+
+const ZERO_CHUNK = Buffer.alloc(1 << 20);
+function zeros(n: number): Buffer {
+  return n === ZERO_CHUNK.length ? ZERO_CHUNK : Buffer.alloc(n);
 }

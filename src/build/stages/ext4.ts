@@ -51,7 +51,7 @@ export async function makeExt4(opts: {
     ],
     { env },
   );
-  await pinInodeTimes(opts.image, opts.entries, opts.sourceDateEpoch, opts.workDir);
+  await pinInodeTimes(opts.image, opts.entries, opts.sourceDateEpoch, opts.workDir, env);
   // -f forces a full check; -n never changes the image
   await run('e2fsck', ['-fn', opts.image], { env });
 }
@@ -70,10 +70,11 @@ export function inodeTimeCommands(entries: readonly FileEntry[], sourceDateEpoch
   return lines.join('\n') + '\n';
 }
 
-async function pinInodeTimes(image: string, entries: readonly FileEntry[], sourceDateEpoch: number, workDir: string): Promise<void> {
+async function pinInodeTimes(image: string, entries: readonly FileEntry[], sourceDateEpoch: number, workDir: string, env: Record<string, string>): Promise<void> {
   const cmds = `${workDir}/debugfs-times.cmd`;
   await writeFile(cmds, inodeTimeCommands(entries, sourceDateEpoch));
-  const r = await run('debugfs', ['-w', '-f', cmds, image]);
+  // the fake time also keeps debugfs from stamping the superblock's last-write time with the clock
+  const r = await run('debugfs', ['-w', '-f', cmds, image], { env });
   // debugfs reports a failed command on stderr but still exits 0
   const errors = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('debugfs ') && !/^debugfs: sif /.test(l));
   if (errors.length) throw new Error(`debugfs could not pin inode times:\n${errors.slice(0, 10).join('\n')}`);

@@ -108,6 +108,7 @@ export class DhcpServer {
     });
     if (node && type === MSG.DISCOVER && node.plan !== 'discovered') {
       registry.record(node.name, 'dhcp-seen', { mac: client.mac, vendorClass: client.vendorClass ?? null });
+      if (!node.mac || (!node.serial && client.serial)) registry.learnIdentity(node.name, client.mac, client.serial);
     }
     if (decision.action === 'discover') {
       if (type === MSG.DISCOVER) registry.recordDiscovered(client.mac, client.serial, null);

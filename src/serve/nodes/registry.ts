@@ -232,14 +232,17 @@ export class NodeRegistry {
         this.appendEvent(input.name, 'registered', { source }, at);
       } else {
         const plan = input.plan ?? (existing.plan === 'discovered' ? 'install' : existing.plan);
+        // An identity the input leaves out is kept (it may have been learned from DHCP).
+        const serial = input.serial ?? existing.serial;
+        const mac = input.mac ?? existing.mac;
         this.db
           .prepare(
             `UPDATE nodes SET serial = ?, mac = ?, role = ?, image = ?, plan = ?, ssh_keys = ?, cluster_init = ?, source = ?,
              state = CASE WHEN state = 'discovered' THEN 'registered' ELSE state END WHERE name = ?`,
           )
           .run(
-            input.serial ?? null,
-            input.mac ?? null,
+            serial,
+            mac,
             input.role,
             input.image ?? null,
             plan,
@@ -248,7 +251,7 @@ export class NodeRegistry {
             source,
             input.name,
           );
-        if (changed(existing, input, plan)) this.appendEvent(input.name, 'updated', { source }, at);
+        if (changed(existing, { ...input, serial: serial ?? undefined, mac: mac ?? undefined }, plan)) this.appendEvent(input.name, 'updated', { source }, at);
       }
       return this.mustGet(input.name);
     });
@@ -305,6 +308,30 @@ export class NodeRegistry {
         .run(name, serial ?? null, mac, randomBytes(32).toString('hex'), at, ip, at);
       this.appendEvent(name, 'discovered', { mac, serial: serial ?? null }, at);
       return this.mustGet(name);
+    });
+    return tx.immediate();
+  }
+
+  /**
+   * Completes a node's identity from what its DHCP packet showed: a Pi registered by MAC asks TFTP
+   * for `<serial>/…`, one registered by serial may be asked for by MAC. Never takes an identity
+   * another node holds; returns true when something was learned.
+   */
+  learnIdentity(name: string, mac: string, serial: string | undefined): boolean {
+    const tx = this.db.transaction((): boolean => {
+      const n = this.get(name);
+      if (!n) return false;
+      let learned = false;
+      if (!n.mac && !this.byMac(mac)) {
+        this.db.prepare('UPDATE nodes SET mac = ? WHERE name = ?').run(mac, name);
+        learned = true;
+      }
+      if (!n.serial && serial && !this.bySerial(serial)) {
+        this.db.prepare('UPDATE nodes SET serial = ? WHERE name = ?').run(serial, name);
+        learned = true;
+      }
+      if (learned) this.appendEvent(name, 'updated', { learned: { mac, serial: serial ?? null } }, this.stamp());
+      return learned;
     });
     return tx.immediate();
   }

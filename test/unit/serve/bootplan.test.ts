@@ -155,3 +155,31 @@ describe('rendering', () => {
     expect(s).toContain('initrd dc-a6-32-01-02-03/installer/initrd.img');
   });
 });
+
+describe('U-Boot boot script', () => {
+  it('is served by address as a valid legacy script image', async () => {
+    const { crc32 } = await import('node:zlib');
+    const node = fakeNode();
+    const lookup: TftpLookup = {
+      byPrefix: () => undefined,
+      byIp: (ip) => (ip === '10.0.0.9' ? node : undefined),
+      imageOf: () => fakeImage(),
+      defaultImage: () => undefined,
+    };
+    const p = planTftp('boot.scr.uimg', '10.0.0.9', lookup, ctx);
+    expect(p.kind).toBe('render');
+    if (p.kind !== 'render') return;
+    const img = p.data;
+    expect(img.readUInt32BE(0)).toBe(0x27051956);
+    expect(img[30]).toBe(6); // script
+    const header = Buffer.from(img.subarray(0, 64));
+    const hcrc = header.readUInt32BE(4);
+    header.writeUInt32BE(0, 4);
+    expect(crc32(header) >>> 0).toBe(hcrc);
+    const data = img.subarray(64);
+    expect(data.length).toBe(img.readUInt32BE(12));
+    expect(crc32(data) >>> 0).toBe(img.readUInt32BE(24));
+    expect(data.subarray(8).toString()).toContain('if pxe get; then pxe boot; fi');
+    expect(planTftp('boot.scr.uimg', '10.0.0.10', lookup, ctx)).toMatchObject({ kind: 'refuse' });
+  });
+});

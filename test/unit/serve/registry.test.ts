@@ -97,3 +97,18 @@ describe('nodes.yaml', () => {
     expect(r.get('pi-01')?.role).toBe('server');
   });
 });
+
+describe('identity learning', () => {
+  it('fills a missing serial or MAC from DHCP, never one another node holds', () => {
+    const r = registry();
+    r.upsert(nodeInputSchema.parse({ name: 'by-mac', mac: 'dc:a6:32:00:00:01' }));
+    r.upsert(nodeInputSchema.parse({ name: 'by-serial', serial: 'cafe0002' }));
+    expect(r.learnIdentity('by-mac', 'dc:a6:32:00:00:01', 'cafe0001')).toBe(true);
+    expect(r.byPrefix('cafe0001')?.name).toBe('by-mac');
+    // the serial cafe0002 is taken: only the MAC is learned
+    expect(r.learnIdentity('by-serial', 'dc:a6:32:00:00:02', 'cafe0002')).toBe(true);
+    expect(r.byPrefix('dc-a6-32-00-00-02')?.name).toBe('by-serial');
+    expect(r.learnIdentity('by-mac', 'dc:a6:32:00:00:01', 'cafe0002')).toBe(false);
+    expect(r.get('by-mac')?.serial).toBe('cafe0001');
+  });
+});
