@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 export async function buildCodeHash(): Promise<string> {
   const root = fileURLToPath(new URL('..', import.meta.url));
   const h = createHash('sha256');
-  for (const dir of ['build', 'disk', 'util', 'lock', 'spec']) {
+  for (const dir of ['build', 'disk', 'util', 'lock', 'spec', 'installer']) {
     const files = (await readdir(join(root, dir), { recursive: true }).catch(() => [] as string[])).filter((f) => f.endsWith('.js')).sort();
     for (const f of files) h.update(`${dir}/${f}\0`).update(await readFile(join(root, dir, f))).update('\0');
   }

@@ -26,6 +26,7 @@ import { renderSbom } from './sbom.js';
 import { scanFileList, scanTreeContent } from './secret-scan.js';
 import { manifestSchema, type FileEntry, type Manifest } from './manifest.js';
 import { partUuid, parseDiskId } from '../disk/mbr.js';
+import { buildInstaller, installerScriptsHash } from '../installer/initramfs.js';
 
 export interface BuildOptions {
   specFile: string;
@@ -78,7 +79,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const fetched = await stage(report, 'fetch', async () => {
     // Artifacts first: a missing k3s should stop the build before minutes of .deb downloads.
     const artifacts = await ensureArtifacts(loaded, store);
-    const items = lock.packages.map((p) => ({ what: `${p.name} ${p.version}`, url: `${lock.mirror}/${p.filename}`, sha256: p.sha256, size: p.size }));
+    const items = [...lock.packages, ...installerDebs(loaded, lock, opts.specFile)].map((p) => ({ what: `${p.name} ${p.version}`, url: `${lock.mirror}/${p.filename}`, sha256: p.sha256, size: p.size }));
     const r = await fetchMissing(store, items, { concurrency: 4 }).catch((err: Error) => {
       if (/HTTP 404/.test(err.message)) {
         throw new Error(`${err.message}\nThe mirror no longer has a locked package (the lock saw the archive as of ${lock.releaseDate}); run: kiln lock ${opts.specFile}`);
@@ -105,7 +106,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   if (rootfs.cached) cachedStages.push('rootfs');
 
   const ids = imageIds(loaded.sha256);
-  const finalKey = hashOf({ recipe: RECIPE, kiln: opts.kilnVersion, code: await buildCodeHash(), rootfs: rootfs.key, spec: loaded.sha256, lock: lockSha, artifacts: fetched.artifacts, tools });
+  const installerScripts = spec.installer ? await installerScriptsHash() : null;
+  const finalKey = hashOf({ recipe: RECIPE, kiln: opts.kilnVersion, code: await buildCodeHash(), rootfs: rootfs.key, spec: loaded.sha256, lock: lockSha, artifacts: fetched.artifacts, tools, installerScripts });
   const existing = await upToDate(finalDir, finalKey);
   if (existing && !opts.noStageCache) {
     report({ event: 'done', outDir: finalDir, sha256: existing.image.sha256, seconds: (Date.now() - t0) / 1000, cachedStages: [...cachedStages, 'image'] });
@@ -144,6 +146,22 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         });
         return { ...files, detail: `kernel ${files.kernelVersion}, ${files.files.length} files` };
       });
+      const installer = spec.installer
+        ? await stage(report, 'installer', async () => {
+            const r = await buildInstaller({
+              tree,
+              kernelVersion: boot.kernelVersion,
+              sourceDateEpoch: spec.sourceDateEpoch,
+              debs: installerDebs(loaded, lock, opts.specFile).map((p) => store.blobPath(p.sha256)),
+              treeKey: rootfs.key,
+              cacheRoot: opts.cacheRoot,
+              outDir: out,
+            });
+            if (r.cached) cachedStages.push('installer');
+            const skipped = r.skipped.length ? `; not in this kernel: ${r.skipped.join(', ')}` : '';
+            return { ...r, detail: `initramfs ${(r.initrd.size / 1048576).toFixed(1)} MiB, ${r.modules} modules${skipped}` };
+          })
+        : undefined;
       const rootFiles = await stage(report, 'root-fs', async () => {
         const entries = await scanTree(tree, spec.sourceDateEpoch);
         await clampTimes(tree, entries);
@@ -224,7 +242,12 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
           hostTools: tools,
           stages: { rootfs: rootfs.key, final: finalKey },
           files: { boot: bootEntries.map(fatEntry), root: rootFiles.entries },
-          extras: {},
+          extras: installer
+            ? {
+                'installer-kernel': { file: installer.kernel.file, size: installer.kernel.size, sha256: installer.kernel.sha256 },
+                'installer-initrd': { file: installer.initrd.file, size: installer.initrd.size, sha256: installer.initrd.sha256 },
+              }
+            : {},
         };
         manifestSchema.parse(manifest);
         await writeFile(join(out, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
@@ -236,6 +259,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
           `${sha256(bmapText)}  ${bmapName}`,
           `${await sha256File(join(out, 'manifest.json'))}  manifest.json`,
           `${await sha256File(join(out, `${spec.name}.spdx.json`))}  ${spec.name}.spdx.json`,
+          ...(installer ? [`${installer.kernel.sha256}  ${installer.kernel.file}`, `${installer.initrd.sha256}  ${installer.initrd.file}`] : []),
         ];
         await writeFile(join(out, 'SHA256SUMS'), sums.join('\n') + '\n');
         return { ...manifest, detail: `${rootFiles.entries.length} root entries, ${bootEntries.length} boot entries` };
@@ -248,6 +272,16 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     await rm(work, { recursive: true, force: true });
     if (opts.noStageCache) await rm(dirname(rootfs.tar), { recursive: true, force: true });
   }
+}
+
+/** The lock's installer .debs; a spec that wants ones the lock lacks must be re-locked. */
+function installerDebs(loaded: LoadedSpec, lock: Lock, specFile: string): NonNullable<Lock['installerPackages']> {
+  const wanted = loaded.spec.installer?.packages ?? [];
+  if (wanted.length === 0) return [];
+  const have = lock.installerPackages ?? [];
+  const missing = wanted.filter((n) => !have.some((p) => p.name === n));
+  if (missing.length) throw new LockMismatchError(`the lock has no installer package ${missing.join(', ')}; run: kiln lock ${specFile}`);
+  return have.filter((p) => wanted.includes(p.name));
 }
 
 /** FAT has no owners or modes: record what the filesystem will report for every file. */

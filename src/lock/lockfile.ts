@@ -25,6 +25,8 @@ export const lockSchema = z.strictObject({
   /** The Release file's Date, to show how old the lock's view of the archive is. */
   releaseDate: z.string(),
   packages: z.array(lockedPackageSchema).min(1),
+  /** The spec's `installer.packages`, exactly as named (no closure): unpacked, not installed. */
+  installerPackages: z.array(lockedPackageSchema).optional(),
 });
 export type Lock = z.infer<typeof lockSchema>;
 
@@ -51,7 +53,12 @@ export async function readLock(path: string): Promise<Lock> {
 }
 
 export function serializeLock(lock: Lock): string {
-  const sorted = { ...lock, packages: [...lock.packages].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) };
+  const byName = (a: LockedPackage, b: LockedPackage): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  const sorted = {
+    ...lock,
+    packages: [...lock.packages].sort(byName),
+    ...(lock.installerPackages ? { installerPackages: [...lock.installerPackages].sort(byName) } : {}),
+  };
   return JSON.stringify(sorted, null, 1) + '\n';
 }
 

@@ -89,7 +89,7 @@ export async function resolveLock(input: ResolveInput, onStep: (msg: string) => 
   const r = await run('apt-get', [...apt.opts, '-q', '-y', '--print-uris', 'install', ...wanted], { env: apt.env });
   const byFile = indexByFilename(stanzas);
   const mirror = spec.debian.mirror.replace(/\/+$/, '');
-  const packages: LockedPackage[] = parsePrintUris(r.stdout).map((u) => {
+  const locked = (text: string): LockedPackage[] => parsePrintUris(text).map((u) => {
     // apt percent-encodes the pool path (+ as %2b, : as %3a); the index has it plain.
     const filename = u.url.startsWith(mirror + '/') ? decodeURIComponent(u.url.slice(mirror.length + 1)) : '';
     const st = byFile.get(filename);
@@ -98,6 +98,14 @@ export async function resolveLock(input: ResolveInput, onStep: (msg: string) => 
     if (Number(st.Size) !== u.size) throw new Error(`${st.Package}: apt and the index disagree on its size`);
     return { name: st.Package, version: st.Version, arch: st.Architecture, sha256: st.SHA256, size: u.size, filename };
   });
+  const packages = locked(r.stdout);
+  let installerPackages: LockedPackage[] | undefined;
+  if (spec.installer) {
+    // `download` names exactly these packages, no dependencies: they are unpacked, not installed.
+    onStep(`locking installer packages: ${spec.installer.packages.join(', ')}`);
+    const d = await run('apt-get', [...apt.opts, '-q', '--print-uris', 'download', ...spec.installer.packages], { env: apt.env });
+    installerPackages = locked(d.stdout);
+  }
   return {
     lockVersion: 1,
     spec: input.specName,
@@ -107,5 +115,6 @@ export async function resolveLock(input: ResolveInput, onStep: (msg: string) => 
     architecture: spec.debian.architecture,
     releaseDate,
     packages,
+    ...(installerPackages ? { installerPackages } : {}),
   };
 }

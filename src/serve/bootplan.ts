@@ -1,7 +1,7 @@
 // Pure boot planning: given what the registry knows about a node and what a client asked for,
 // decide what to serve. No I/O here, so every branch is unit-tested.
 import type { ImageInfo } from './images.js';
-import type { NodeRecord } from './nodes/model.js';
+import { selfHealBlocked, type EventType, type NodeRecord } from './nodes/model.js';
 import { bootScriptText, scriptImage } from './uboot.js';
 
 /** OUIs of Raspberry Pi Ltd / Foundation network interfaces. */
@@ -27,6 +27,12 @@ export type DhcpMode = 'proxy' | 'full';
 
 export type DhcpDecision =
   | { action: 'serve'; node: NodeRecord; image: ImageInfo; menu: string }
+  /** A `local` node netbooting: its disk did not boot. Switch it to `install`, say why, then serve. */
+  | { action: 'heal'; node: NodeRecord; image: ImageInfo; menu: string; reason: string }
+  /** Park the node: reinstalling it would loop. */
+  | { action: 'park'; node: NodeRecord; reason: string }
+  /** Full mode: an address for a `local` node's own system, no boot options. */
+  | { action: 'lease'; node: NodeRecord; menu: string }
   | { action: 'discover'; reason: string }
   | { action: 'ignore'; reason: string; node?: NodeRecord };
 
@@ -39,19 +45,35 @@ export function decideDhcp(
   client: DhcpClient,
   image: ImageInfo | undefined,
   opts: { mode: DhcpMode; discovery: boolean },
+  /** The node's recent events, oldest first (self-healing looks at its last install). */
+  history: readonly { type: EventType }[] = [],
 ): DhcpDecision {
   if (!node) {
     if (isRaspberryPi(client) && opts.discovery) return { action: 'discover', reason: 'unknown Raspberry Pi' };
     return { action: 'ignore', reason: 'unknown client' };
   }
   if (node.plan === 'discovered') return { action: 'ignore', reason: 'discovered, not registered', node };
-  if (node.plan === 'local') return { action: 'ignore', reason: 'plan local: boots its own disk', node };
+  if (node.parked) return { action: 'ignore', reason: `parked: ${node.parked}`, node };
+  if (node.plan === 'local') {
+    // The Pi ROM and U-Boot both say PXEClient; a booted system's DHCP client does not. With
+    // BOOT_ORDER 0xf21 a Pi only netboots when its SD card did not boot.
+    if (isPxeClient(client) && (node.selfHeal ?? true) && image) {
+      const blocked = selfHealBlocked(history);
+      if (blocked) return { action: 'park', node, reason: blocked };
+      return { action: 'heal', node, image, menu: menuFor(client), reason: `plan local but netbooting (${client.vendorClass ?? 'PXE'}): its disk did not boot` };
+    }
+    if (opts.mode === 'full' && !isPxeClient(client)) return { action: 'lease', node, menu: menuFor(client) };
+    return { action: 'ignore', reason: 'plan local: boots its own disk', node };
+  }
   // A proxy must not answer ordinary DHCP clients of the home network, only netbooting ones.
   if (opts.mode === 'proxy' && !isPxeClient(client)) return { action: 'ignore', reason: 'not a PXE client', node };
   if (!image) return { action: 'ignore', reason: `image ${node.image ?? '(none)'} not found`, node };
-  // Pi 3B ROM matches the menu string with three trailing spaces; Pi 4/5 send option 97.
-  const menu = client.fourcc === undefined && !client.serial ? 'Raspberry Pi Boot   ' : 'Raspberry Pi Boot';
-  return { action: 'serve', node, image, menu };
+  return { action: 'serve', node, image, menu: menuFor(client) };
+}
+
+/** Pi 3B ROM matches the menu string with three trailing spaces; Pi 4/5 send option 97. */
+function menuFor(client: DhcpClient): string {
+  return client.fourcc === undefined && !client.serial ? 'Raspberry Pi Boot   ' : 'Raspberry Pi Boot';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -87,6 +109,11 @@ export interface TftpLookup {
 export interface RenderContext {
   /** Base URL of kiln's HTTP server as the node reaches it, e.g. http://192.168.1.2:8080 */
   httpBase: string;
+  /**
+   * The node's install token (kiln.token=): lets the installer report events, nothing else. The
+   * command line travels over TFTP, so it must not carry the report token, which opens the seed.
+   */
+  installToken?: (node: NodeRecord) => string;
 }
 
 export type TftpPlan =
@@ -170,20 +197,22 @@ export function seedUrl(node: NodeRecord, ctx: RenderContext): string {
  * The node's kernel command line: the image's generic arguments, the cgroup flags k3s needs, the
  * NoCloud seed, and, when the image has an installer, what the installer needs to write the disk.
  */
-export function renderCmdline(node: NodeRecord, img: ImageInfo, ctx: RenderContext): string {
+export function renderCmdline(node: NodeRecord, img: ImageInfo, ctx: RenderContext, base: string = img.cmdline): string {
   const drop = (t: string): boolean =>
     t.startsWith('root=') || t.startsWith('ds=') || t.startsWith('kiln.') || t.startsWith('cgroup_') || t === 'ip=dhcp';
-  const args = img.cmdline.split(/\s+/).filter((t) => t !== '' && !drop(t));
+  const args = base.split(/\s+/).filter((t) => t !== '' && !drop(t));
   if (img.installerDir) {
     const u = imageUrls(img, ctx);
     args.push(
       'ip=dhcp',
       `kiln.node=${node.name}`,
-      `kiln.image=${u.zst}`,
+      // the raw image: the installer takes only the bmap's mapped ranges of it (Range requests)
+      `kiln.image=${u.img}`,
       `kiln.bmap=${u.bmap}`,
       `kiln.sha256=${img.sha256}`,
       `kiln.events=${ctx.httpBase}/api/nodes/${node.name}/events`,
     );
+    if (ctx.installToken) args.push(`kiln.token=${ctx.installToken(node)}`);
   } else {
     args.unshift(`root=PARTUUID=${img.diskId}-02`);
   }
@@ -216,7 +245,8 @@ export function renderPxelinux(node: NodeRecord, img: ImageInfo, ctx: RenderCont
     'label kiln',
     `  kernel ${dir}/vmlinuz`,
     `  initrd ${dir}/initrd.img`,
-    `  append ${renderCmdline(node, img, ctx)}`,
+    // U-Boot boards take the image's extlinux arguments (e.g. console=ttyAMA0), not the Pi's cmdline.txt.
+    `  append ${renderCmdline(node, img, ctx, img.ubootCmdline ?? img.cmdline)}`,
     '',
   ].join('\n');
 }

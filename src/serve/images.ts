@@ -20,6 +20,8 @@ export interface ImageInfo {
   /** The image's own cmdline.txt and config.txt; per-node copies are rendered from these. */
   cmdline: string;
   configTxt: string;
+  /** The `append` of the image's extlinux/extlinux.conf: the arguments U-Boot boards boot with. */
+  ubootCmdline?: string;
   manifest: Manifest;
 }
 
@@ -54,6 +56,7 @@ export async function loadImage(imagesDir: string, name: string): Promise<ImageI
     zstSha256: m.image.zst.sha256,
     cmdline: (await readText('cmdline.txt')).trim(),
     configTxt: await readText('config.txt'),
+    ubootCmdline: /^\s*append\s+(.+)$/m.exec(await readText('extlinux/extlinux.conf'))?.[1]?.trim(),
     manifest: m,
   };
 }

@@ -8,6 +8,7 @@ import { advertisedAddress, type ServeConfig } from './config.js';
 import { LeasePool } from './dhcp/pool.js';
 import { DhcpServer } from './dhcp/server.js';
 import { buildHttp } from './http/app.js';
+import { installToken } from './http/auth.js';
 import { loadImages } from './images.js';
 import { ServeLookup } from './lookup.js';
 import { ServeMetrics } from './metrics.js';
@@ -60,7 +61,10 @@ export async function startService(cfg: ServeConfig): Promise<RunningService> {
     const metrics = new ServeMetrics();
     metrics.bindNodeStates(() => registry.countByState());
     const host = serverIp ?? '127.0.0.1';
-    const ctx: RenderContext = { httpBase: `http://${host}:${cfg.httpPort}` };
+    const ctx: RenderContext = {
+      httpBase: `http://${host}:${cfg.httpPort}`,
+      installToken: (n) => installToken(registry.reportToken(n.name)),
+    };
 
     const app: FastifyInstance = await buildHttp({
       registry,

@@ -50,6 +50,11 @@ export const imageSpecSchema = z.strictObject({
   files: z
     .array(z.strictObject({ path: absPath, mode: z.string().regex(/^0?[0-7]{3,4}$/).default('0644'), content: z.string() }))
     .default([]),
+  /**
+   * The netboot installer (src/installer/): .debs unpacked into its initramfs on the build host,
+   * never installed into the image. Locked apart from `packages` (the lock's `installerPackages`).
+   */
+  installer: z.strictObject({ packages: z.array(debName).min(1) }).optional(),
   /** systemd units enabled in the image (symlinks made by the overlay). */
   enableUnits: z.array(z.string().regex(/^[\w@.-]+\.(service|timer|socket|target|path)$/)).default([]),
 });

@@ -67,7 +67,8 @@ export async function run(tool: string, args: readonly string[], opts: RunOption
     const why = r.exitCode === undefined ? `${r.shortMessage}\n${stderr}` : stderr;
     throw new ToolError(tool, args, r.exitCode, tail(why));
   }
-  const stdoutBuffer = Buffer.isBuffer(r.stdout) ? r.stdout : Buffer.from(toText(r.stdout));
+  // execa returns a Uint8Array (not a Buffer) in buffer mode: wrap it, never round-trip it as text.
+  const stdoutBuffer = r.stdout instanceof Uint8Array ? Buffer.from(r.stdout.buffer, r.stdout.byteOffset, r.stdout.byteLength) : Buffer.from(toText(r.stdout));
   return { stdout: toText(r.stdout), stdoutBuffer, stderr };
 }
 

@@ -8,20 +8,37 @@
  */
 export function divertedDuringBuild(packageNames: readonly string[]): string[] {
   const pythons = packageNames.flatMap((n) => /^libpython(3\.\d+)-minimal$/.exec(n)?.[1] ?? []).sort();
-  return ['/usr/bin/py3compile', '/usr/bin/pypy3compile', ...pythons.map((v) => `/usr/lib/python${v}/py_compile.py`)];
+  return [
+    '/usr/bin/py3compile',
+    '/usr/bin/pypy3compile',
+    ...pythons.map((v) => `/usr/lib/python${v}/py_compile.py`),
+    // Run once at the end instead of at each package that asks (see customizeHook): the kernel's
+    // postinst makes the initramfs and the initramfs-tools trigger makes it again, ~5 min each
+    // under emulation; update-ca-certificates runs at configure and again from its trigger.
+    '/usr/sbin/update-initramfs',
+    '/usr/sbin/update-ca-certificates',
+  ];
 }
 
-/** Before the spec's packages are installed: put the no-ops in place (dpkg installs beside them). */
+/** Host keys a postinst would generate (RSA under emulation is slow) only for us to delete them. */
+const sshHostKeys = ['rsa', 'ecdsa', 'ed25519'].map((t) => `/etc/ssh/ssh_host_${t}_key`);
+
+/**
+ * Before the spec's packages are installed: put the no-ops in place (dpkg installs the real files
+ * beside them). Each stub is comment-only: a no-op as a shell script and as a python module alike.
+ */
 export function essentialHook(diverted: readonly string[]): string {
   return `#!/bin/sh
 set -eu
 for f in ${diverted.join(' ')}; do
   chroot "$1" dpkg-divert --quiet --local --rename --divert "$f.kiln-real" --add "$f"
   mkdir -p "$(dirname "$1$f")"
-  # a comment-only file: a no-op as a shell script and as a python module alike
-  printf '#!/bin/sh\\n# kiln build: byte-compiling is skipped while building the image\\n' > "$1$f"
+  printf '#!/bin/sh\\n# kiln build: skipped or deferred to the end of the build\\n' > "$1$f"
   chmod 0755 "$1$f"
 done
+# placeholders: openssh-server's postinst only generates keys that do not exist yet
+mkdir -p "$1/etc/ssh"
+for k in ${sshHostKeys.join(' ')}; do : > "$1$k"; done
 `;
 }
 
@@ -37,6 +54,11 @@ for f in ${diverted.join(' ')}; do
   rm -f "$r$f"
   chroot "$r" dpkg-divert --quiet --local --rename --remove "$f"
 done
+# the deferred work, once each
+if [ -x "$r/usr/sbin/update-ca-certificates" ]; then chroot "$r" update-ca-certificates --fresh >/dev/null; fi
+if [ -x "$r/usr/sbin/update-initramfs" ] && ls "$r"/boot/vmlinuz-* >/dev/null 2>&1; then
+  chroot "$r" update-initramfs -c -k all
+fi
 # per-node identity: made at first boot (cloud-init makes ssh host keys; systemd the machine-id)
 rm -f "$r"/etc/ssh/ssh_host_*
 : > "$r/etc/machine-id"

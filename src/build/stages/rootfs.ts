@@ -16,7 +16,7 @@ export interface RootfsResult {
 }
 
 /** Bump when the way the rootfs is made changes in a way the other inputs do not capture. */
-const RECIPE = 4;
+const RECIPE = 5;
 
 export async function rootfsKey(spec: ImageSpec, lock: Lock): Promise<string> {
   return hashOf({
@@ -95,7 +95,9 @@ export async function buildRootfs(opts: {
       ],
       {
         env: { SOURCE_DATE_EPOCH: String(opts.spec.sourceDateEpoch), LC_ALL: 'C.UTF-8', TZ: 'UTC', TMPDIR: work },
+        // with --verbose, dpkg's own lines (Setting up …) arrive on stdout
         onStderrLine: opts.onLine,
+        onStdoutLine: opts.onLine,
       },
     );
     const meta: StageMeta = { sha256: await sha256File(out), size: (await stat(out)).size };

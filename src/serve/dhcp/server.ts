@@ -102,10 +102,13 @@ export class DhcpServer {
     const client: DhcpClient = { mac: macOf(p), serial: guid?.serial, fourcc: guid?.fourcc, vendorClass: vendorClass(p) };
     const { registry, lookup } = this.o;
     const node = registry.find(client.mac, client.serial);
-    const decision = decideDhcp(node, client, node ? lookup.imageOf(node) : undefined, {
-      mode: this.o.mode,
-      discovery: this.o.discovery,
-    });
+    const decision = decideDhcp(
+      node,
+      client,
+      node ? lookup.imageOf(node) : undefined,
+      { mode: this.o.mode, discovery: this.o.discovery },
+      node && node.plan === 'local' ? registry.events({ node: node.name, limit: 200 }) : [],
+    );
     if (node && type === MSG.DISCOVER && node.plan !== 'discovered') {
       registry.record(node.name, 'dhcp-seen', { mac: client.mac, vendorClass: client.vendorClass ?? null });
       if (!node.mac || (!node.serial && client.serial)) registry.learnIdentity(node.name, client.mac, client.serial);
@@ -116,6 +119,16 @@ export class DhcpServer {
     }
     if (decision.action === 'ignore') {
       return this.drop(reasonLabel(decision.reason), { mac: client.mac, why: decision.reason });
+    }
+    if (decision.action === 'park') {
+      registry.park(decision.node.name, decision.reason);
+      log.warn({ node: decision.node.name, why: decision.reason }, 'dhcp: node parked');
+      return this.drop('parked', { mac: client.mac, why: decision.reason });
+    }
+    if (decision.action === 'lease') return this.answerFull(p, type, decision.node, decision.menu, false);
+    if (decision.action === 'heal') {
+      registry.selfHeal(decision.node.name, decision.reason);
+      log.warn({ node: decision.node.name, why: decision.reason }, 'dhcp: self-healing: serving the installer');
     }
     const target = decision.node;
     if (this.o.mode === 'proxy') return this.answerProxy(p, type, target, decision.menu);
@@ -178,6 +191,7 @@ export class DhcpServer {
 
 function reasonLabel(reason: string): string {
   if (reason.startsWith('plan local')) return 'plan-local';
+  if (reason.startsWith('parked')) return 'parked';
   if (reason.startsWith('unknown')) return 'unknown-client';
   if (reason.startsWith('not a PXE')) return 'not-pxe';
   if (reason.startsWith('discovered')) return 'discovered';

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { buildInventory } from '../inventory.js';
 import { nodeInputSchema, nodeReportSchema } from '../nodes/model.js';
-import { HttpError, hasToken, requireToken } from './auth.js';
+import { HttpError, hasToken, installToken, requireToken } from './auth.js';
 import type { HttpDeps } from './deps.js';
 
 // JSON API. Reads are open on the provisioning network; every change needs the API token, and a
@@ -56,14 +56,17 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.post<{ Params: { name: string } }>('/api/nodes/:name/events', (req, reply) => {
     const node = registry.get(req.params.name);
     if (!node) throw new HttpError(404, `no node named ${req.params.name}`);
-    if (!hasToken(req, deps.apiToken, registry.reportToken(node.name))) {
+    const report_ = registry.reportToken(node.name);
+    if (!hasToken(req, deps.apiToken, report_, installToken(report_))) {
       throw new HttpError(req.headers.authorization ? 403 : 401, 'send the node report token as a bearer token');
     }
     const report = parse(nodeReportSchema, req.body);
     registry.touch(node.name, req.ip);
     const { type, ...data } = report;
     const event = registry.record(node.name, type, { ...data, ip: req.ip });
-    return reply.code(201).send({ event });
+    // The installer reads `parked` to stop retrying once kiln has given up on the node.
+    const parked = registry.get(node.name)?.parked ?? null;
+    return reply.code(201).send({ event, parked: parked !== null, parkedReason: parked });
   });
 
   app.get('/api/events', (req) => {

@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 
 export class HttpError extends Error {
@@ -33,4 +33,13 @@ export function hasToken(req: FastifyRequest, ...secrets: string[]): boolean {
 export function requireToken(req: FastifyRequest, ...secrets: string[]): void {
   if (!bearer(req)) throw new HttpError(401, 'this call changes state: send Authorization: Bearer <token>');
   if (!hasToken(req, ...secrets)) throw new HttpError(403, 'token not accepted');
+}
+
+/**
+ * The installer's token, derived from the node's report token: it may post the node's events but
+ * not read its seed. It reaches the installer on the kernel command line, which TFTP serves to
+ * whoever asks for the node's path, so it must not be the report token itself.
+ */
+export function installToken(reportToken: string): string {
+  return createHash('sha256').update('kiln-install-token\0').update(reportToken).digest('hex');
 }

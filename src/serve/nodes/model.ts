@@ -40,6 +40,13 @@ export interface NodeRecord {
   lastSeen: string | null;
   /** Where the desired fields came from: the operator's nodes.yaml wins over the database. */
   source: 'db' | 'yaml';
+  /**
+   * A `local` node that netboots anyway could not boot its disk: serve it the installer (default)
+   * instead of declining. Absent means true.
+   */
+  selfHeal?: boolean;
+  /** Why kiln stopped answering this node (e.g. three failed installs in a row); null when not parked. */
+  parked?: string | null;
 }
 
 /** Input to create or update a node (API body, CLI, nodes.yaml entry). */
@@ -54,6 +61,8 @@ export const nodeInputSchema = z
     plan: z.enum(['install', 'local']).optional(),
     sshKeys: z.array(sshKeySchema).max(64).default([]),
     clusterInit: z.boolean().default(false),
+    /** Reinstall by itself when it netboots with plan `local` (its disk did not boot). Absent: keep (new: true). */
+    selfHeal: z.boolean().optional(),
   })
   .refine((n) => n.serial !== undefined || n.mac !== undefined, {
     message: 'a node needs a serial or a mac so the network can find it',
@@ -73,7 +82,11 @@ export const EVENT_TYPES = [
   'installed',
   'install-failed',
   'first-boot',
+  'first-boot-failed',
+  'k3s-started',
   'k3s-joined',
+  'self-heal',
+  'parked',
   'registered',
   'updated',
   'reprovision',
@@ -91,9 +104,19 @@ export interface NodeEvent {
 
 /** What a node may report about itself (POST /api/nodes/:name/events). */
 export const nodeReportSchema = z.strictObject({
-  type: z.enum(['install-started', 'install-progress', 'installed', 'install-failed', 'first-boot', 'k3s-joined']),
+  type: z.enum(['install-started', 'install-progress', 'installed', 'install-failed', 'first-boot', 'first-boot-failed', 'k3s-started', 'k3s-joined']),
   progress: z.number().min(0).max(100).optional(),
   message: z.string().max(1000).optional(),
+  /** The image's first-boot script names its note `detail`. */
+  detail: z.string().max(1000).optional(),
+  /** Installer progress: bytes written of the mapped total, and the rate so far. */
+  bytes: z.number().int().nonnegative().optional(),
+  total: z.number().int().nonnegative().optional(),
+  bytesPerSecond: z.number().nonnegative().optional(),
+  /** `installed`: the sha256 of the image written (as the installer was told and verified). */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  disk: z.string().max(64).optional(),
+  attempt: z.number().int().min(1).max(1000).optional(),
 });
 export type NodeReport = z.infer<typeof nodeReportSchema>;
 
@@ -106,6 +129,7 @@ export function stateAfter(type: EventType, current: NodeState): NodeState {
     case 'installed':
       return 'installed';
     case 'install-failed':
+    case 'first-boot-failed':
       return 'failed';
     case 'first-boot':
       return 'booted';
@@ -114,4 +138,34 @@ export function stateAfter(type: EventType, current: NodeState): NodeState {
     default:
       return current;
   }
+}
+
+/** Installs that may fail in a row before kiln parks the node and stops answering it. */
+export const MAX_FAILED_INSTALLS = 3;
+
+/**
+ * Failed installs since the node's last success or operator action (pure, over its events in
+ * order): the count that parks a node at MAX_FAILED_INSTALLS.
+ */
+export function failedInARow(events: readonly { type: EventType }[]): number {
+  let n = 0;
+  for (const e of events) {
+    if (e.type === 'install-failed') n++;
+    else if (e.type === 'installed' || e.type === 'reprovision' || e.type === 'registered') n = 0;
+  }
+  return n;
+}
+
+/**
+ * Whether a `local` node that netboots may be reinstalled by itself. Not when its last install
+ * never reached a first boot: then the disk was written but does not boot, or the boot order puts
+ * the network first, and reinstalling would loop.
+ */
+export function selfHealBlocked(events: readonly { type: EventType }[]): string | undefined {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const t = events[i]!.type;
+    if (t === 'first-boot' || t === 'k3s-started' || t === 'k3s-joined' || t === 'reprovision' || t === 'registered') return undefined;
+    if (t === 'installed') return 'netbooted again after installing, with no first boot from its disk in between (disk not bootable, or BOOT_ORDER tries the network before the SD card)';
+  }
+  return undefined;
 }

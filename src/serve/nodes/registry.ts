@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
+  failedInARow,
+  MAX_FAILED_INSTALLS,
   stateAfter,
   type EventType,
   type NodeEvent,
@@ -40,6 +42,8 @@ interface NodeRow {
   last_seen: string | null;
   source: string;
   report_token: string;
+  self_heal: number;
+  parked: string | null;
 }
 
 interface EventRow {
@@ -96,8 +100,16 @@ function toRecord(r: NodeRow): NodeRecord {
     ip: r.ip,
     lastSeen: r.last_seen,
     source: r.source === 'yaml' ? 'yaml' : 'db',
+    selfHeal: r.self_heal !== 0,
+    parked: r.parked,
   };
 }
+
+/** Columns added after the first schema; databases made before them get them on open. */
+const ADDED_COLUMNS: readonly [string, string][] = [
+  ['self_heal', 'INTEGER NOT NULL DEFAULT 1'],
+  ['parked', 'TEXT'],
+];
 
 export interface RegistryOptions {
   now?: () => Date;
@@ -116,6 +128,8 @@ export class NodeRegistry {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    const have = new Set((this.db.prepare('PRAGMA table_info(nodes)').all() as { name: string }[]).map((c) => c.name));
+    for (const [col, def] of ADDED_COLUMNS) if (!have.has(col)) this.db.exec(`ALTER TABLE nodes ADD COLUMN ${col} ${def}`);
     this.now = opts.now ?? (() => new Date());
   }
 
@@ -213,8 +227,8 @@ export class NodeRegistry {
       if (!existing) {
         this.db
           .prepare(
-            `INSERT INTO nodes (name, serial, mac, role, image, plan, state, ssh_keys, cluster_init, source, report_token, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, 'registered', ?, ?, ?, ?, ?)`,
+            `INSERT INTO nodes (name, serial, mac, role, image, plan, state, ssh_keys, cluster_init, source, report_token, created_at, self_heal)
+             VALUES (?, ?, ?, ?, ?, ?, 'registered', ?, ?, ?, ?, ?, ?)`,
           )
           .run(
             input.name,
@@ -228,6 +242,7 @@ export class NodeRegistry {
             source,
             randomBytes(32).toString('hex'),
             at,
+            input.selfHeal === false ? 0 : 1,
           );
         this.appendEvent(input.name, 'registered', { source }, at);
       } else {
@@ -251,6 +266,7 @@ export class NodeRegistry {
             source,
             input.name,
           );
+        if (input.selfHeal !== undefined) this.db.prepare('UPDATE nodes SET self_heal = ? WHERE name = ?').run(input.selfHeal ? 1 : 0, input.name);
         if (changed(existing, { ...input, serial: serial ?? undefined, mac: mac ?? undefined }, plan)) this.appendEvent(input.name, 'updated', { source }, at);
       }
       return this.mustGet(input.name);
@@ -263,8 +279,8 @@ export class NodeRegistry {
     const tx = this.db.transaction((): NodeRecord => {
       const n = this.mustGet(name);
       if (n.plan === 'discovered') throw new RegistryError(`node ${name} is only discovered; register it first`, 'forbidden');
-      this.db.prepare("UPDATE nodes SET plan = 'install', state = 'registered' WHERE name = ?").run(name);
-      this.appendEvent(name, 'reprovision', {}, this.stamp());
+      this.db.prepare("UPDATE nodes SET plan = 'install', state = 'registered', parked = NULL WHERE name = ?").run(name);
+      this.appendEvent(name, 'reprovision', n.parked ? { unparked: n.parked } : {}, this.stamp());
       return this.mustGet(name);
     });
     return tx.immediate();
@@ -350,7 +366,41 @@ export class NodeRegistry {
       if (next !== n.state) this.db.prepare('UPDATE nodes SET state = ? WHERE name = ?').run(next, name);
       // Once installed, netboot must not reinstall it again on the next power cycle.
       if (type === 'installed') this.db.prepare("UPDATE nodes SET plan = 'local' WHERE name = ?").run(name);
-      return this.appendEvent(name, type, data, at);
+      const event = this.appendEvent(name, type, data, at);
+      if (type === 'install-failed' && !n.parked) {
+        const failed = failedInARow(this.events({ node: name, limit: 1000 }));
+        if (failed >= MAX_FAILED_INSTALLS) this.parkIn(name, `${failed} failed installs in a row; last: ${String(data.message ?? 'no reason given')}`, at);
+      }
+      return event;
+    });
+    return tx.immediate();
+  }
+
+  /** Stops answering a node until the operator reprovisions it; flagged in its state and events. */
+  park(name: string, reason: string): NodeRecord {
+    const tx = this.db.transaction((): NodeRecord => {
+      this.mustGet(name);
+      this.parkIn(name, reason, this.stamp());
+      return this.mustGet(name);
+    });
+    return tx.immediate();
+  }
+
+  private parkIn(name: string, reason: string, at: string): void {
+    this.db.prepare("UPDATE nodes SET parked = ?, state = 'failed' WHERE name = ?").run(reason, name);
+    this.appendEvent(name, 'parked', { reason }, at);
+  }
+
+  /**
+   * A `local` node netbooted: its disk did not boot. Switch it to `install` and record why, so the
+   * TFTP and HTTP paths serve it the installer.
+   */
+  selfHeal(name: string, reason: string): NodeRecord {
+    const tx = this.db.transaction((): NodeRecord => {
+      this.mustGet(name);
+      this.db.prepare("UPDATE nodes SET plan = 'install', state = 'registered' WHERE name = ?").run(name);
+      this.appendEvent(name, 'self-heal', { reason }, this.stamp());
+      return this.mustGet(name);
     });
     return tx.immediate();
   }

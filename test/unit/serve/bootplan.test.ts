@@ -19,8 +19,8 @@ describe('decideDhcp', () => {
     const d = decideDhcp(fakeNode(), pxe, img, { mode: 'proxy', discovery: false });
     expect(d).toMatchObject({ action: 'serve', menu: 'Raspberry Pi Boot' });
   });
-  it('declines plan local so the Pi boots its own disk', () => {
-    expect(decideDhcp(fakeNode({ plan: 'local' }), pxe, img, { mode: 'proxy', discovery: true }).action).toBe('ignore');
+  it('declines plan local when self-healing is off for the node', () => {
+    expect(decideDhcp(fakeNode({ plan: 'local', selfHeal: false }), pxe, img, { mode: 'proxy', discovery: true }).action).toBe('ignore');
   });
   it('records unknown Pis only when discovery is on', () => {
     expect(decideDhcp(undefined, pxe, img, { mode: 'proxy', discovery: true }).action).toBe('discover');
@@ -138,7 +138,7 @@ describe('rendering', () => {
   it('cmdline with installer names the image, bmap, hash and events URL and drops root=', () => {
     const s = renderCmdline(fakeNode(), fakeImage({ installerDir: '/x' }), ctx);
     expect(s).not.toContain('root=');
-    expect(s).toContain('kiln.image=http://10.0.0.1:8080/images/fixture/fixture.img.zst');
+    expect(s).toContain('kiln.image=http://10.0.0.1:8080/images/fixture/fixture.img');
     expect(s).toContain('kiln.bmap=http://10.0.0.1:8080/images/fixture/fixture.bmap');
     expect(s).toContain(`kiln.sha256=${'a'.repeat(64)}`);
     expect(s).toContain('kiln.events=http://10.0.0.1:8080/api/nodes/pi-01/events');

@@ -1,0 +1,313 @@
+#!/bin/sh
+# kiln installer: PID 1 of the installer initramfs (busybox only). It writes the fleet image to this
+# node's disk and reboots into it. Everything it needs comes from the kernel command line that
+# `kiln serve` rendered for this node (src/serve/bootplan.ts renderCmdline):
+#   kiln.node=NAME kiln.image=URL(.img) kiln.bmap=URL kiln.sha256=HEX kiln.events=URL kiln.token=T
+#   ds=nocloud;s=SEED-URL   optional: kiln.disk=mmcblk0|/dev/sda  kiln.retry=SECONDS (0: never)
+#   kiln.debug=1 (a shell on the console before anything is written)
+# Failures are reported as `install-failed` and the node stays here (no reboot loop); a retry
+# skips ranges already written and verified in this boot and re-reads everything at the end.
+
+PATH=/bin:/sbin:/usr/bin:/usr/sbin
+export PATH
+/bin/busybox mkdir -p /proc /sys /dev /run /tmp /mnt /sbin /usr/bin /usr/sbin
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null
+/bin/busybox mount -t tmpfs -o mode=0755 tmpfs /run
+/bin/busybox --install -s
+exec </dev/console >/dev/console 2>&1
+# A closed connection must fail the transfer, not kill the shell.
+trap '' PIPE
+set -f
+umask 022
+
+CR=$(printf '\r')
+STATE=/run/kiln
+mkdir -p "$STATE"
+say() { echo "kiln-installer: $*"; }
+
+# ---- kernel command line ---------------------------------------------------------------------
+NODE='' IMAGE='' BMAP='' SHA='' EVENTS='' TOKEN='' SEED='' DISK_ARG='' RETRY=60 DEBUG=0
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    kiln.node=*) NODE=${arg#*=} ;;
+    kiln.image=*) IMAGE=${arg#*=} ;;
+    kiln.bmap=*) BMAP=${arg#*=} ;;
+    kiln.sha256=*) SHA=${arg#*=} ;;
+    kiln.events=*) EVENTS=${arg#*=} ;;
+    kiln.token=*) TOKEN=${arg#*=} ;;
+    kiln.disk=*) DISK_ARG=${arg#*=} ;;
+    kiln.retry=*) RETRY=${arg#*=} ;;
+    kiln.debug=*) DEBUG=${arg#*=} ;;
+    ds=nocloud*) SEED=${arg#*;s=} ;;
+  esac
+done
+# U-Boot and the Pi firmware pass the image URL for `.img.zst` when an older kiln rendered it;
+# Range requests need the raw image beside it.
+IMAGE=${IMAGE%.zst}
+
+# ---- HTTP over busybox nc: busybox wget refuses the 206 answer to a Range request ------------
+# split URL into HOST PORT PATH
+split_url() {
+  u=${1#http://}
+  hp=${u%%/*}
+  P=/${u#*/}
+  [ "$u" = "$hp" ] && P=/
+  H=${hp%:*}
+  PORT=${hp##*:}
+  [ "$PORT" = "$hp" ] && PORT=80
+}
+
+# http_raw NAME HOST PORT FORMAT ARGS...: sends `printf FORMAT ARGS`, the raw answer on stdout.
+# nc's stdin stays open (fd 3 on a fifo) until the server closes: kiln's HTTP server drops the
+# answer to a request whose sender half-closes the connection.
+http_raw() {
+  rm -f "$STATE/$1"; mkfifo "$STATE/$1"
+  nc "$2" "$3" < "$STATE/$1" &
+  ncpid=$!
+  exec 3>"$STATE/$1"
+  shift 3
+  # shellcheck disable=SC2059
+  printf "$@" >&3
+  wait "$ncpid"; ncrc=$?
+  exec 3>&-
+  return "$ncrc"
+}
+
+# http_get URL [FIRST LAST [CONSUMER]]: the body goes to CONSUMER's stdin (default: stdout);
+# fails unless 200 (or 206 for a range). The consumer reads nc's pipe directly: one copy less.
+http_get() {
+  split_url "$1"
+  consumer=${4:-cat}
+  if [ -n "${2:-}" ]; then range="Range: bytes=$2-$3$CR
+"; want=206; else range=''; want=200; fi
+  http_raw req.get "$H" "$PORT" 'GET %s HTTP/1.0\r\nHost: %s\r\n%sConnection: close\r\n\r\n' "$P" "$hp" "$range" | {
+    IFS= read -r status || { echo "no answer from $hp" >&2; exit 3; }
+    case "$status" in
+      "HTTP/1."?" $want "*) ;;
+      *) echo "GET $1${2:+ bytes $2-$3}: ${status%"$CR"}" >&2; exit 4 ;;
+    esac
+    while IFS= read -r h; do h=${h%"$CR"}; [ -z "$h" ] && break; done
+    "$consumer"
+  }
+}
+
+json_str() { printf '%s' "$1" | tr -d '\000-\037"\\' | cut -c1-900; }
+
+# report TYPE MESSAGE [EXTRA-JSON-FIELDS]; prints kiln's answer; best effort
+report() {
+  [ -n "$EVENTS" ] || return 0
+  body="{\"type\":\"$1\",\"message\":\"$(json_str "$2")\"${3:+,$3}}"
+  split_url "$EVENTS"
+  http_raw req.post "$H" "$PORT" 'POST %s HTTP/1.0\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' \
+    "$P" "$hp" "$TOKEN" "${#body}" "$body" > "$STATE/answer" 2>/dev/null
+  say "$1: $2"
+}
+
+now() { cut -d. -f1 /proc/uptime; }
+
+# ---- modules and network ---------------------------------------------------------------------
+load_modules() {
+  kver=$(uname -r)
+  [ -r "/lib/modules/$kver/kiln-load-order" ] || return 0
+  while read -r m; do
+    insmod "/lib/modules/$kver/$m" 2>/dev/null
+  done < "/lib/modules/$kver/kiln-load-order"
+}
+
+net_up() {
+  ip link set lo up
+  t=0
+  while [ "$t" -lt 30 ]; do
+    set +f
+    devs=$(echo /sys/class/net/*)
+    set -f
+    for dev in $devs; do
+      i=${dev##*/}
+      [ "$i" = lo ] && continue
+      ip link set "$i" up 2>/dev/null
+      if udhcpc -i "$i" -n -q -t 4 -T 2 -V kiln-installer -s /etc/kiln/udhcpc.script >/dev/null 2>&1; then
+        IFACE=$i
+        say "network up on $i: $(ip -4 -o addr show dev "$i" | awk '{print $4}')"
+        return 0
+      fi
+    done
+    sleep 2
+    t=$((t + 10))
+  done
+  return 1
+}
+
+# ---- target disk -----------------------------------------------------------------------------
+part_dev() { case "$1" in *[0-9]) echo "${1}p$2" ;; *) echo "$1$2" ;; esac; }
+
+choose_disk() {
+  want=${DISK_ARG#/dev/}
+  t=0
+  while [ "$t" -lt 20 ]; do
+    if [ -n "$want" ]; then
+      [ -e "/sys/block/$want" ] && { DISK=$want; return 0; }
+    else
+      # SD first (the Pi's own card), then NVMe, USB/SATA, virtio (QEMU)
+      for pat in 'mmcblk[0-9]' 'mmcblk[0-9][0-9]' 'nvme[0-9]n[0-9]' 'sd[a-z]' 'vd[a-z]'; do
+        set +f
+        for d in /sys/block/$pat; do
+          set -f
+          [ -e "$d" ] || continue
+          DISK=${d##*/}
+          return 0
+        done
+        set -f
+      done
+    fi
+    sleep 1
+    t=$((t + 1))
+  done
+  return 1
+}
+
+# ---- bmap ------------------------------------------------------------------------------------
+# writes "$STATE/ranges" as lines: FIRST-BLOCK LAST-BLOCK SHA256
+parse_bmap() {
+  IMG_SIZE=$(sed -n 's:.*<ImageSize> *\([0-9]*\) *</ImageSize>.*:\1:p' "$STATE/bmap")
+  BS=$(sed -n 's:.*<BlockSize> *\([0-9]*\) *</BlockSize>.*:\1:p' "$STATE/bmap")
+  grep -q '<ChecksumType> *sha256 *</ChecksumType>' "$STATE/bmap" || return 1
+  sed -n 's:.*<Range chksum="\([0-9a-f]\{64\}\)"> *\([0-9]*\)-\{0,1\}\([0-9]*\) *</Range>.*:\2 \3 \1:p' "$STATE/bmap" |
+    awk '{ if ($3 == "") { print $1, $1, $2 } else { print $1, $2, $3 } }' > "$STATE/ranges"
+  [ -n "$IMG_SIZE" ] && [ -n "$BS" ] && [ -s "$STATE/ranges" ]
+}
+
+# ---- one attempt -----------------------------------------------------------------------------
+REASON=''
+fail() { REASON=$1; return 1; }
+
+progress() {
+  t=$(now)
+  el=$((t - T0)); [ "$el" -gt 0 ] || el=1
+  rate=$((DONE / el))
+  pct=$((DONE * 100 / TOTAL))
+  report install-progress "$1 $DONE of $TOTAL bytes, $(mibs "$rate") MiB/s" \
+    "\"progress\":$pct,\"bytes\":$DONE,\"total\":$TOTAL,\"bytesPerSecond\":$rate"
+  LAST=$t
+}
+
+# The body of one range: hashed as received (through the fifo) and written at its offset.
+to_disk() {
+  tee "$STATE/fifo" | dd of="$DEV" bs=1M iflag=fullblock oflag=seek_bytes seek="$OFF" conv=notrunc 2>/dev/null
+}
+
+mibs() { echo "$(($1 / 1048576)).$(($1 * 10 / 1048576 % 10))"; }
+
+install_once() {
+  [ -n "$IMAGE" ] && [ -n "$BMAP" ] && [ -n "$SHA" ] || { fail "kernel command line lacks kiln.image, kiln.bmap or kiln.sha256"; return 1; }
+  http_get "$BMAP" > "$STATE/bmap" || { fail "cannot fetch the block map $BMAP"; return 1; }
+  parse_bmap || { fail "cannot read the block map (need bmap 2.0 with sha256 ranges)"; return 1; }
+  choose_disk || { fail "no target disk found${DISK_ARG:+ (kiln.disk=$DISK_ARG)}"; return 1; }
+  DEV=/dev/$DISK
+  disk_bytes=$(($(cat "/sys/block/$DISK/size") * 512))
+  [ "$(cat "/sys/block/$DISK/ro" 2>/dev/null)" = 1 ] && { fail "$DEV is read-only"; return 1; }
+  [ "$disk_bytes" -ge "$IMG_SIZE" ] || { fail "$DEV holds $disk_bytes bytes, the image needs $IMG_SIZE"; return 1; }
+  TOTAL=$(awk -v bs="$BS" '{ n += ($2 - $1 + 1) * bs } END { print n }' "$STATE/ranges")
+  report install-started "writing $TOTAL mapped bytes of a $IMG_SIZE-byte image to $DEV ($disk_bytes bytes), attempt $ATTEMPT" \
+    "\"disk\":\"$DEV\",\"bytes\":0,\"total\":$TOTAL,\"attempt\":$ATTEMPT"
+
+  T0=$(now) LAST=$T0 DONE=0
+  touch "$STATE/done"
+  rm -f "$STATE/fifo"; mkfifo "$STATE/fifo"
+  while read -r first last sum; do
+    n=$((last - first + 1))
+    if grep -qx "$first $last $sum" "$STATE/done"; then DONE=$((DONE + n * BS)); continue; fi
+    sha256sum < "$STATE/fifo" > "$STATE/got" &
+    : > "$STATE/err"
+    OFF=$((first * BS))
+    http_get "$IMAGE" "$OFF" $(((last + 1) * BS - 1)) to_disk 2>"$STATE/err"
+    wait
+    got=$(cut -d' ' -f1 "$STATE/got")
+    if [ "$got" != "$sum" ]; then
+      fail "blocks $first-$last: received sha256 $got, the block map says $sum $(head -c 300 "$STATE/err")"
+      return 1
+    fi
+    echo "$first $last $sum" >> "$STATE/done"
+    DONE=$((DONE + n * BS))
+    [ $(($(now) - LAST)) -ge 5 ] && progress written
+  done < "$STATE/ranges"
+  progress written
+  sync
+
+  # Read everything back from the device itself, not from the page cache.
+  blockdev --flushbufs "$DEV" 2>/dev/null
+  echo 3 > /proc/sys/vm/drop_caches
+  V0=$(now)
+  while read -r first last sum; do
+    got=$(dd if="$DEV" bs=1M iflag=skip_bytes,count_bytes skip=$((first * BS)) count=$(((last - first + 1) * BS)) 2>/dev/null |
+      sha256sum | cut -d' ' -f1)
+    [ "$got" = "$sum" ] || { sed -i "/^$first $last /d" "$STATE/done"; fail "read-back of blocks $first-$last: sha256 $got, expected $sum"; return 1; }
+  done < "$STATE/ranges"
+  VERIFY_S=$(($(now) - V0))
+
+  # A disk that once held GPT keeps its backup header at the end; nothing else outside the image
+  # is touched.
+  last_lba=$((disk_bytes / 512 - 1))
+  if [ "$(dd if="$DEV" bs=512 skip="$last_lba" count=1 2>/dev/null | head -c 8)" = "EFI PART" ]; then
+    dd if=/dev/zero of="$DEV" bs=512 seek="$last_lba" count=1 conv=notrunc 2>/dev/null
+  fi
+
+  blockdev --rereadpt "$DEV" 2>/dev/null
+  sleep 1
+  write_seed_pointer || return 1
+  sync
+  return 0
+}
+
+# The image is the same for every node, so its kernel command line names no seed. After the image
+# is verified, the installer leaves one pointer in the root filesystem for cloud-init's NoCloud
+# datasource (local seed dir with `seedfrom`); the seed itself, with the node's secrets, is fetched
+# from kiln at first boot.
+write_seed_pointer() {
+  [ -n "$SEED" ] || return 0
+  root=$(part_dev "$DEV" 2)
+  [ -b "$root" ] || { fail "no root partition $root after writing"; return 1; }
+  mount -t ext4 "$root" /mnt || { fail "cannot mount $root to leave the seed pointer"; return 1; }
+  mkdir -p /mnt/var/lib/cloud/seed/nocloud-net
+  printf 'seedfrom: %s\n' "$SEED" > /mnt/var/lib/cloud/seed/nocloud-net/meta-data
+  printf '#cloud-config\n{}\n' > /mnt/var/lib/cloud/seed/nocloud-net/user-data
+  umount /mnt
+}
+
+parked() { grep -q '"parked":true' "$STATE/answer" 2>/dev/null; }
+
+# ---- main ------------------------------------------------------------------------------------
+say "starting (node ${NODE:-?})"
+load_modules
+if ! net_up; then
+  say "no network: no interface got a DHCP lease. Dropping to a shell."
+  exec setsid cttyhack sh
+fi
+[ "$DEBUG" = 1 ] && { say "kiln.debug=1: shell before install (exit to continue)"; setsid cttyhack sh; }
+
+ATTEMPT=1
+while :; do
+  if install_once; then
+    el=$(($(now) - T0))
+    report installed "image sha256 $SHA written to $DEV and verified ($TOTAL bytes in ${el}s, read-back ${VERIFY_S}s)" \
+      "\"sha256\":\"$SHA\",\"disk\":\"$DEV\",\"bytes\":$TOTAL,\"total\":$TOTAL,\"attempt\":$ATTEMPT"
+    say "rebooting into the installed system"
+    sync
+    sleep 1
+    reboot -f
+    exit 0
+  fi
+  report install-failed "$REASON" "\"attempt\":$ATTEMPT"
+  if parked; then
+    say "kiln parked this node after repeated failures; staying here. Fix it, then: kiln node reprovision $NODE"
+    exec setsid cttyhack sh
+  fi
+  if [ "$RETRY" -le 0 ] 2>/dev/null; then
+    say "not retrying (kiln.retry=0); power-cycle the node to try again"
+    exec setsid cttyhack sh
+  fi
+  say "retrying in ${RETRY}s (attempt $((ATTEMPT + 1)))"
+  sleep "$RETRY"
+  ATTEMPT=$((ATTEMPT + 1))
+done
