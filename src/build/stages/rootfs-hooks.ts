@@ -46,7 +46,9 @@ for k in ${sshHostKeys.join(' ')}; do : > "$1$k"; done
  * After installation: undo the diversion, then strip everything that makes two builds differ or that
  * must be unique per node (DESIGN.md, reproducibility checklist).
  */
-export function customizeHook(diverted: readonly string[]): string {
+export function customizeHook(diverted: readonly string[], opts: { dbus: boolean }): string {
+  // dbus keeps its own machine-id unless it points at the (empty, filled at first boot) system one
+  const dbusMachineId = opts.dbus ? `rm -f "$r/var/lib/dbus/machine-id"\nln -s /etc/machine-id "$r/var/lib/dbus/machine-id"\n` : '';
   return `#!/bin/sh
 set -eu
 r="$1"
@@ -62,9 +64,7 @@ fi
 # per-node identity: made at first boot (cloud-init makes ssh host keys; systemd the machine-id)
 rm -f "$r"/etc/ssh/ssh_host_*
 : > "$r/etc/machine-id"
-rm -f "$r/var/lib/dbus/machine-id"
-ln -s /etc/machine-id "$r/var/lib/dbus/machine-id"
-rm -f "$r/var/lib/systemd/random-seed" "$r/var/lib/systemd/credential.secret"
+${dbusMachineId}rm -f "$r/var/lib/systemd/random-seed" "$r/var/lib/systemd/credential.secret"
 # host leftovers mmdebstrap copies in for debootstrap compatibility
 rm -f "$r/etc/resolv.conf" "$r/etc/hostname"
 # the build's file:// source; the overlay writes the real archive's sources

@@ -34,7 +34,8 @@ export async function rootfsKey(spec: ImageSpec, lock: Lock): Promise<string> {
 
 function hookTexts(lock: Lock): { essential: string; customize: string } {
   const diverted = divertedDuringBuild(lock.packages.map((p) => p.name));
-  return { essential: essentialHook(diverted), customize: customizeHook(diverted) };
+  const dbus = lock.packages.some((p) => p.name === 'dbus');
+  return { essential: essentialHook(diverted), customize: customizeHook(diverted, { dbus }) };
 }
 
 interface StageMeta {
