@@ -10,7 +10,7 @@ packages=(
   gpgv debian-archive-keyring apt-utils
   # tests and benchmarks
   qemu-system-arm u-boot-qemu tftp-hpa atftp busybox-static iproute2 bmap-tools diffoscope-minimal
-  tftpd-hpa dnsmasq nginx-light ansible
+  tftpd-hpa dnsmasq nginx-light ansible ansible-lint
 )
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

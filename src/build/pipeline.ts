@@ -259,7 +259,6 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
           `${sha256(bmapText)}  ${bmapName}`,
           `${await sha256File(join(out, 'manifest.json'))}  manifest.json`,
           `${await sha256File(join(out, `${spec.name}.spdx.json`))}  ${spec.name}.spdx.json`,
-          ...(installer ? [`${installer.kernel.sha256}  ${installer.kernel.file}`, `${installer.initrd.sha256}  ${installer.initrd.file}`] : []),
         ];
         await writeFile(join(out, 'SHA256SUMS'), sums.join('\n') + '\n');
         return { ...manifest, detail: `${rootFiles.entries.length} root entries, ${bootEntries.length} boot entries` };

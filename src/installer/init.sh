@@ -8,44 +8,48 @@
 # Failures are reported as `install-failed` and the node stays here (no reboot loop); a retry
 # skips ranges already written and verified in this boot and re-reads everything at the end.
 
+# KILN_INSTALLER_LIB=1 only defines the functions (the unit tests source the script on the host).
+
 PATH=/bin:/sbin:/usr/bin:/usr/sbin
 export PATH
-/bin/busybox mkdir -p /proc /sys /dev /run /tmp /mnt /sbin /usr/bin /usr/sbin
-/bin/busybox mount -t proc proc /proc
-/bin/busybox mount -t sysfs sysfs /sys
-/bin/busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null
-/bin/busybox mount -t tmpfs -o mode=0755 tmpfs /run
-/bin/busybox --install -s
-exec </dev/console >/dev/console 2>&1
-# A closed connection must fail the transfer, not kill the shell.
-trap '' PIPE
-set -f
-umask 022
+
+setup_pid1() {
+  /bin/busybox mkdir -p /proc /sys /dev /run /tmp /mnt /sbin /usr/bin /usr/sbin
+  /bin/busybox mount -t proc proc /proc
+  /bin/busybox mount -t sysfs sysfs /sys
+  /bin/busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null
+  /bin/busybox mount -t tmpfs -o mode=0755 tmpfs /run
+  /bin/busybox --install -s
+  exec </dev/console >/dev/console 2>&1
+  # A closed connection must fail the transfer, not kill the shell.
+  trap '' PIPE
+  set -f
+  umask 022
+}
 
 CR=$(printf '\r')
-STATE=/run/kiln
-mkdir -p "$STATE"
+STATE=${STATE:-/run/kiln}
+CHUNK=$((8 * 1048576))
 say() { echo "kiln-installer: $*"; }
 
 # ---- kernel command line ---------------------------------------------------------------------
 NODE='' IMAGE='' BMAP='' SHA='' EVENTS='' TOKEN='' SEED='' DISK_ARG='' RETRY=60 DEBUG=0
-for arg in $(cat /proc/cmdline); do
-  case "$arg" in
-    kiln.node=*) NODE=${arg#*=} ;;
-    kiln.image=*) IMAGE=${arg#*=} ;;
-    kiln.bmap=*) BMAP=${arg#*=} ;;
-    kiln.sha256=*) SHA=${arg#*=} ;;
-    kiln.events=*) EVENTS=${arg#*=} ;;
-    kiln.token=*) TOKEN=${arg#*=} ;;
-    kiln.disk=*) DISK_ARG=${arg#*=} ;;
-    kiln.retry=*) RETRY=${arg#*=} ;;
-    kiln.debug=*) DEBUG=${arg#*=} ;;
-    ds=nocloud*) SEED=${arg#*;s=} ;;
-  esac
-done
-# U-Boot and the Pi firmware pass the image URL for `.img.zst` when an older kiln rendered it;
-# Range requests need the raw image beside it.
-IMAGE=${IMAGE%.zst}
+parse_cmdline() {
+  for arg in $1; do
+    case "$arg" in
+      kiln.node=*) NODE=${arg#*=} ;;
+      kiln.image=*) IMAGE=${arg#*=} ;;
+      kiln.bmap=*) BMAP=${arg#*=} ;;
+      kiln.sha256=*) SHA=${arg#*=} ;;
+      kiln.events=*) EVENTS=${arg#*=} ;;
+      kiln.token=*) TOKEN=${arg#*=} ;;
+      kiln.disk=*) DISK_ARG=${arg#*=} ;;
+      kiln.retry=*) RETRY=${arg#*=} ;;
+      kiln.debug=*) DEBUG=${arg#*=} ;;
+      ds=nocloud*) SEED=${arg#*;s=} ;;
+    esac
+  done
+}
 
 # ---- HTTP over busybox nc: busybox wget refuses the 206 answer to a Range request ------------
 # split URL into HOST PORT PATH
@@ -192,9 +196,16 @@ progress() {
   LAST=$t
 }
 
-# The body of one range: hashed as received (through the fifo) and written at its offset.
+# The body of one chunk, written at its offset; a short body is an error.
 to_disk() {
-  tee "$STATE/fifo" | dd of="$DEV" bs=1M iflag=fullblock oflag=seek_bytes seek="$OFF" conv=notrunc 2>/dev/null
+  dd of="$DEV" bs=1M iflag=fullblock oflag=seek_bytes seek="$OFF" conv=notrunc 2>"$STATE/dd"
+  grep -q "^$(((stop - OFF) / 1048576))+$([ $(((stop - OFF) % 1048576)) -ne 0 ] && echo 1 || echo 0) records out" "$STATE/dd" ||
+    { echo "short transfer: $(tail -n 2 "$STATE/dd" | tr '\n' ' ')" >&2; return 1; }
+}
+
+range_sha() {
+  dd if="$DEV" bs=1M iflag=skip_bytes,count_bytes skip=$(($1 * BS)) count=$((($2 - $1 + 1) * BS)) 2>/dev/null |
+    sha256sum | cut -d' ' -f1
 }
 
 mibs() { echo "$(($1 / 1048576)).$(($1 * 10 / 1048576 % 10))"; }
@@ -214,23 +225,30 @@ install_once() {
 
   T0=$(now) LAST=$T0 DONE=0
   touch "$STATE/done"
-  rm -f "$STATE/fifo"; mkfifo "$STATE/fifo"
   while read -r first last sum; do
     n=$((last - first + 1))
     if grep -qx "$first $last $sum" "$STATE/done"; then DONE=$((DONE + n * BS)); continue; fi
-    sha256sum < "$STATE/fifo" > "$STATE/got" &
     : > "$STATE/err"
     OFF=$((first * BS))
-    http_get "$IMAGE" "$OFF" $(((last + 1) * BS - 1)) to_disk 2>"$STATE/err"
-    wait
-    got=$(cut -d' ' -f1 "$STATE/got")
+    END=$(((last + 1) * BS))
+    # In chunks, so progress is reported every few seconds even inside a range of hundreds of MiB.
+    while [ "$OFF" -lt "$END" ]; do
+      stop=$((OFF + CHUNK)); [ "$stop" -gt "$END" ] && stop=$END
+      if ! http_get "$IMAGE" "$OFF" $((stop - 1)) to_disk 2>>"$STATE/err"; then
+        fail "blocks $first-$last: transfer at byte $OFF failed: $(head -c 300 "$STATE/err")"
+        return 1
+      fi
+      DONE=$((DONE + stop - OFF))
+      OFF=$stop
+      [ $(($(now) - LAST)) -ge 5 ] && progress written
+    done
+    # The range as written (still in the page cache): one sha256 against the block map.
+    got=$(range_sha "$first" "$last")
     if [ "$got" != "$sum" ]; then
-      fail "blocks $first-$last: received sha256 $got, the block map says $sum $(head -c 300 "$STATE/err")"
+      fail "blocks $first-$last: sha256 as written $got, the block map says $sum $(head -c 300 "$STATE/err")"
       return 1
     fi
     echo "$first $last $sum" >> "$STATE/done"
-    DONE=$((DONE + n * BS))
-    [ $(($(now) - LAST)) -ge 5 ] && progress written
   done < "$STATE/ranges"
   progress written
   sync
@@ -240,8 +258,7 @@ install_once() {
   echo 3 > /proc/sys/vm/drop_caches
   V0=$(now)
   while read -r first last sum; do
-    got=$(dd if="$DEV" bs=1M iflag=skip_bytes,count_bytes skip=$((first * BS)) count=$(((last - first + 1) * BS)) 2>/dev/null |
-      sha256sum | cut -d' ' -f1)
+    got=$(range_sha "$first" "$last")
     [ "$got" = "$sum" ] || { sed -i "/^$first $last /d" "$STATE/done"; fail "read-back of blocks $first-$last: sha256 $got, expected $sum"; return 1; }
   done < "$STATE/ranges"
   VERIFY_S=$(($(now) - V0))
@@ -278,36 +295,42 @@ write_seed_pointer() {
 parked() { grep -q '"parked":true' "$STATE/answer" 2>/dev/null; }
 
 # ---- main ------------------------------------------------------------------------------------
-say "starting (node ${NODE:-?})"
-load_modules
-if ! net_up; then
-  say "no network: no interface got a DHCP lease. Dropping to a shell."
-  exec setsid cttyhack sh
-fi
-[ "$DEBUG" = 1 ] && { say "kiln.debug=1: shell before install (exit to continue)"; setsid cttyhack sh; }
+main() {
+  mkdir -p "$STATE"
+  parse_cmdline "$(cat /proc/cmdline)"
+  say "starting (node ${NODE:-?})"
+  load_modules
+  if ! net_up; then
+    say "no network: no interface got a DHCP lease. Dropping to a shell."
+    exec setsid cttyhack sh
+  fi
+  [ "$DEBUG" = 1 ] && { say "kiln.debug=1: shell before install (exit to continue)"; setsid cttyhack sh; }
 
-ATTEMPT=1
-while :; do
-  if install_once; then
-    el=$(($(now) - T0))
-    report installed "image sha256 $SHA written to $DEV and verified ($TOTAL bytes in ${el}s, read-back ${VERIFY_S}s)" \
-      "\"sha256\":\"$SHA\",\"disk\":\"$DEV\",\"bytes\":$TOTAL,\"total\":$TOTAL,\"attempt\":$ATTEMPT"
-    say "rebooting into the installed system"
-    sync
-    sleep 1
-    reboot -f
-    exit 0
-  fi
-  report install-failed "$REASON" "\"attempt\":$ATTEMPT"
-  if parked; then
-    say "kiln parked this node after repeated failures; staying here. Fix it, then: kiln node reprovision $NODE"
-    exec setsid cttyhack sh
-  fi
-  if [ "$RETRY" -le 0 ] 2>/dev/null; then
-    say "not retrying (kiln.retry=0); power-cycle the node to try again"
-    exec setsid cttyhack sh
-  fi
-  say "retrying in ${RETRY}s (attempt $((ATTEMPT + 1)))"
-  sleep "$RETRY"
-  ATTEMPT=$((ATTEMPT + 1))
-done
+  ATTEMPT=1
+  while :; do
+    if install_once; then
+      el=$(($(now) - T0))
+      report installed "image sha256 $SHA written to $DEV and verified ($TOTAL bytes in ${el}s, read-back ${VERIFY_S}s)" \
+        "\"sha256\":\"$SHA\",\"disk\":\"$DEV\",\"bytes\":$TOTAL,\"total\":$TOTAL,\"attempt\":$ATTEMPT"
+      say "rebooting into the installed system"
+      sync
+      sleep 1
+      reboot -f
+      exit 0
+    fi
+    report install-failed "$REASON" "\"attempt\":$ATTEMPT"
+    if parked; then
+      say "kiln parked this node after repeated failures; staying here. Fix it, then: kiln node reprovision $NODE"
+      exec setsid cttyhack sh
+    fi
+    if [ "$RETRY" -le 0 ] 2>/dev/null; then
+      say "not retrying (kiln.retry=0); power-cycle the node to try again"
+      exec setsid cttyhack sh
+    fi
+    say "retrying in ${RETRY}s (attempt $((ATTEMPT + 1)))"
+    sleep "$RETRY"
+    ATTEMPT=$((ATTEMPT + 1))
+  done
+}
+
+[ -n "${KILN_INSTALLER_LIB:-}" ] || { setup_pid1; main; }

@@ -24,6 +24,8 @@ export const INSTALLER_MODULES: readonly { name: string; why: string; optional?:
   { name: 'uas', why: 'USB attached SCSI disks' },
   { name: 'sd_mod', why: 'SCSI/USB disks' },
   { name: 'nvme', why: 'NVMe (Pi 5 PCIe)' },
+  // modules.dep does not list it: ext4 names it as a softdep (crypto-crc32c) for metadata_csum
+  { name: 'crc32c_generic', why: 'ext4 metadata checksums' },
   { name: 'ext4', why: 'leaves the seed pointer in the root filesystem' },
 ];
 

@@ -200,12 +200,13 @@ export function seedUrl(node: NodeRecord, ctx: RenderContext): string {
 export function renderCmdline(node: NodeRecord, img: ImageInfo, ctx: RenderContext, base: string = img.cmdline): string {
   const drop = (t: string): boolean =>
     t.startsWith('root=') || t.startsWith('ds=') || t.startsWith('kiln.') || t.startsWith('cgroup_') || t === 'ip=dhcp';
-  const args = base.split(/\s+/).filter((t) => t !== '' && !drop(t));
+  const all = base.split(/\s+/).filter((t) => t !== '' && !drop(t));
   if (img.installerDir) {
+    // The installer needs only the console of the image's arguments. U-Boot 2023.01's pxe copies
+    // `append` into a 512-byte buffer and refuses longer lines ("bootarg overflow").
+    const args = all.filter((t) => t.startsWith('console=') || t.startsWith('earlycon'));
     const u = imageUrls(img, ctx);
     args.push(
-      'ip=dhcp',
-      `kiln.node=${node.name}`,
       // the raw image: the installer takes only the bmap's mapped ranges of it (Range requests)
       `kiln.image=${u.img}`,
       `kiln.bmap=${u.bmap}`,
@@ -213,12 +214,14 @@ export function renderCmdline(node: NodeRecord, img: ImageInfo, ctx: RenderConte
       `kiln.events=${ctx.httpBase}/api/nodes/${node.name}/events`,
     );
     if (ctx.installToken) args.push(`kiln.token=${ctx.installToken(node)}`);
-  } else {
-    args.unshift(`root=PARTUUID=${img.diskId}-02`);
+    args.push(`ds=nocloud;s=${seedUrl(node, ctx)}`);
+    return args.join(' ');
   }
-  args.push(...CGROUP_ARGS, `ds=nocloud;s=${seedUrl(node, ctx)}`);
-  return args.join(' ');
+  return [`root=PARTUUID=${img.diskId}-02`, ...all, ...CGROUP_ARGS, `ds=nocloud;s=${seedUrl(node, ctx)}`].join(' ');
 }
+
+/** U-Boot 2023.01 (CONFIG_SYS_CBSIZE on qemu_arm64 and the Pi builds) takes at most this much `append`. */
+export const UBOOT_APPEND_MAX = 511;
 
 /** The image's config.txt; with an installer, its kernel and initramfs replace the image's. */
 export function renderConfigTxt(img: ImageInfo): string {

@@ -75,7 +75,7 @@ beforeAll(async () => {
   const compiled = await compileKiln();
   work = compiled.work;
   makeFixtureImages(join(work, 'dist'));
-  const nodes = ['nodes:', `  - {name: pi-01, mac: "${PI_MAC}", serial: "${PI_SERIAL}", plan: install}`, '  - {name: pi-local, mac: "dc:a6:32:aa:bb:02", plan: local}'];
+  const nodes = ['nodes:', `  - {name: pi-01, mac: "${PI_MAC}", serial: "${PI_SERIAL}", plan: install}`, '  - {name: pi-local, mac: "dc:a6:32:aa:bb:02", plan: local, selfHeal: false}'];
   for (let i = 0; i < 10; i++) nodes.push(`  - {name: rack-${i}, mac: "dc:a6:32:00:10:${i.toString(16).padStart(2, '0')}", plan: install}`);
   writeFileSync(join(work, 'nodes.yaml'), `${nodes.join('\n')}\n`);
   mkdirSync(join(work, 'state'), { recursive: true });

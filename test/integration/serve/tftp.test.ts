@@ -104,7 +104,7 @@ describe('TFTP with real clients', () => {
     expect(config).toContain('kernel=installer/vmlinuz\ninitramfs installer/initrd.img followkernel');
     const cmdline = (await atftpGet('abcdef03/cmdline.txt')).toString();
     expect(cmdline).not.toContain('root=');
-    expect(cmdline).toContain('kiln.image=http://127.0.0.1:8080/images/fixture-installer/fixture-installer.img.zst');
+    expect(cmdline).toContain('kiln.image=http://127.0.0.1:8080/images/fixture-installer/fixture-installer.img ');
     expect(cmdline).toContain('kiln.node=pi-03');
     // an image without an installer: the path does not exist
     await expect(atftpGet('1234abcd/installer/vmlinuz')).rejects.toThrow();

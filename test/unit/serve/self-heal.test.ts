@@ -80,3 +80,21 @@ describe('installer command line', () => {
     expect(s).not.toContain('console=serial0');
   });
 });
+
+describe('U-Boot append length', () => {
+  it('fits U-Boot 2023.01 pxe for a realistic node and image', async () => {
+    const { UBOOT_APPEND_MAX } = await import('../../../src/serve/bootplan.js');
+    const img = fakeImage({
+      name: 'pi-k3s-test',
+      files: { img: 'pi-k3s-test.img', zst: 'pi-k3s-test.img.zst', bmap: 'pi-k3s-test.bmap' },
+      installerDir: '/x',
+      ubootCmdline: 'root=PARTUUID=9a834837-02 rootfstype=ext4 rootwait fsck.repair=yes net.ifnames=0 cgroup_memory=1 cgroup_enable=memory console=ttyAMA0,115200',
+    });
+    const node = fakeNode({ name: 'worker-node-0017' });
+    const pxe = renderPxelinux(node, img, { httpBase: 'http://192.168.100.200:8080', installToken: () => 'f'.repeat(64) });
+    const append = /append (.*)/.exec(pxe)![1]!;
+    expect(append.length).toBeLessThanOrEqual(UBOOT_APPEND_MAX);
+    expect(append).toContain('console=ttyAMA0,115200');
+    expect(append).not.toContain('cgroup');
+  });
+});

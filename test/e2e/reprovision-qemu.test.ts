@@ -1,0 +1,181 @@
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { manifestSchema } from '../../src/build/manifest.js';
+import { run } from '../../src/util/exec.js';
+import { sleep } from '../integration/serve/helpers.js';
+import { KilnProcess, compileKiln } from '../integration/serve/kiln-process.js';
+import { timeline, type Mark } from './timeline.js';
+
+// Reprovision end to end, in QEMU: an arm64 virt machine with U-Boot's qemu_arm64 firmware and an
+// EMPTY virtio disk netboots from `kiln serve` (full DHCP mode, in a network namespace on a tap),
+// runs kiln's installer (streamed bmap ranges, verified), reboots from the disk it wrote, takes its
+// identity from kiln's NoCloud seed and starts the k3s unit, here the k3s TEST FIXTURE (not k3s).
+//
+// It needs a real build with an installer (dist/pi-k3s-test/, `kiln build images/pi-k3s-test.yaml`)
+// and takes tens of minutes under TCG emulation, so it runs only when asked:
+//   KILN_E2E=1 npx vitest run test/e2e
+// KILN_E2E_IMAGES=<dir> serves another images dir; KILN_TEST_VERBOSE=1 prints the console.
+
+const UBOOT = '/usr/lib/u-boot/qemu_arm64/u-boot.bin';
+const IMAGES = resolve(process.env.KILN_E2E_IMAGES ?? 'dist');
+const IMAGE = 'pi-k3s-test';
+const NODE = 'e2e-01';
+const MAC = '52:54:00:4b:31:01';
+const KILN_IP = '10.79.0.2';
+const enabled = process.env.KILN_E2E === '1';
+const ready = enabled && existsSync(UBOOT) && existsSync(join(IMAGES, IMAGE, 'installer', 'initrd.img'));
+
+let work: string;
+let ns: string;
+let kiln: KilnProcess;
+let qemu: ResultPromise | undefined;
+let consoleText = '';
+const marks: Mark[] = [];
+const t0 = Date.now();
+
+function mark(what: string): void {
+  if (!marks.some((m) => m.what === what)) marks.push({ what, at: Date.now() });
+}
+
+async function waitConsole(re: RegExp, ms: number, what: string): Promise<void> {
+  for (let t = 0; t < ms; t += 250) {
+    if (re.test(consoleText)) return mark(what);
+    if (qemu?.exitCode !== null && qemu?.exitCode !== undefined) break;
+    await sleep(250);
+  }
+  throw new Error(`console never showed ${re} (${what}):\n${consoleText.slice(-4000)}`);
+}
+
+interface Ev {
+  type: string;
+  at: string;
+  data: Record<string, unknown>;
+}
+
+async function events(): Promise<Ev[]> {
+  return (JSON.parse(await kiln.get(`/api/nodes/${NODE}`)) as { events: Ev[] }).events;
+}
+
+async function waitEvent(type: string, ms: number): Promise<Ev> {
+  for (let t = 0; t < ms; t += 2000) {
+    const all = await events().catch(() => [] as Ev[]);
+    const e = all.find((x) => x.type === type);
+    if (e) {
+      mark(`event ${type}`);
+      return e;
+    }
+    const failed = all.find((x) => x.type === 'install-failed' || x.type === 'parked');
+    if (failed) throw new Error(`node reported ${failed.type}: ${JSON.stringify(failed.data)}\n${consoleText.slice(-3000)}`);
+    await sleep(2000);
+  }
+  throw new Error(`no ${type} event within ${ms / 1000}s:\n${JSON.stringify(await events().catch(() => []), null, 1).slice(-3000)}\n${consoleText.slice(-3000)}`);
+}
+
+beforeAll(async () => {
+  if (!ready) return;
+  const compiled = await compileKiln();
+  work = compiled.work;
+  writeFileSync(
+    join(work, 'nodes.yaml'),
+    `nodes:\n  - {name: ${NODE}, mac: "${MAC}", role: server, clusterInit: true, image: ${IMAGE}, plan: install}\n`,
+  );
+  ns = `ke${process.pid % 100000}`;
+  await run('ip', ['netns', 'add', ns]);
+  await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+  await run('ip', ['-n', ns, 'link', 'add', 'br0', 'type', 'bridge']);
+  await run('ip', ['-n', ns, 'addr', 'add', `${KILN_IP}/24`, 'dev', 'br0']);
+  await run('ip', ['-n', ns, 'link', 'set', 'br0', 'up']);
+  await run('ip', ['-n', ns, 'tuntap', 'add', 'dev', 'tap0', 'mode', 'tap']);
+  await run('ip', ['-n', ns, 'link', 'set', 'tap0', 'master', 'br0', 'up']);
+  // An empty disk larger than the image, sparse.
+  await run('truncate', ['-s', '4G', join(work, 'disk.raw')]);
+  kiln = new KilnProcess(ns, compiled.entry);
+  await kiln.start([
+    '--mode', 'full', '--advertise', KILN_IP, '--pool', '10.79.0.100-10.79.0.110',
+    '--state-dir', join(work, 'state'), '--images-dir', IMAGES, '--nodes', join(work, 'nodes.yaml'),
+  ]);
+}, 300_000);
+
+afterAll(async () => {
+  if (ready && marks.length) {
+    // Printed whatever the outcome: how far it got and how long each step took.
+    console.log(timeline(marks, t0));
+    const all = kiln ? await events().catch(() => [] as Ev[]) : [];
+    console.log(all.map((e) => `${e.at} ${e.type}${e.data.message ? ` ${String(e.data.message)}` : ''}`).join('\n'));
+  }
+  qemu?.kill('SIGKILL');
+  if (qemu) await Promise.race([qemu, sleep(3000)]);
+  await kiln?.stop();
+  if (process.env.KILN_E2E_KEEP && work) console.log(`kept ${work}`);
+  if (ns) await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+  if (work && !process.env.KILN_E2E_KEEP) rmSync(work, { recursive: true, force: true });
+});
+
+describe('reprovision a wiped node in QEMU', () => {
+  it.skipIf(!ready)(
+    'DHCP → TFTP → installer → written and verified → reboot from disk → seed → k3s unit',
+    async () => {
+      const manifest = manifestSchema.parse(JSON.parse(readFileSync(join(IMAGES, IMAGE, 'manifest.json'), 'utf8')));
+      qemu = execa(
+        'ip',
+        [
+          'netns', 'exec', ns, 'qemu-system-aarch64', '-M', 'virt', '-cpu', 'cortex-a72', '-smp', '2', '-m', '1536', '-nographic',
+          '-bios', UBOOT,
+          '-drive', `if=none,file=${join(work, 'disk.raw')},format=raw,id=d0`, '-device', 'virtio-blk-device,drive=d0',
+          '-netdev', 'tap,id=n0,ifname=tap0,script=no,downscript=no', '-device', `virtio-net-device,netdev=n0,mac=${MAC}`,
+        ],
+        { reject: false, stdin: 'pipe', all: true },
+      );
+      mark('power on');
+      console.log(`image ${manifest.image.size} bytes; the bmap maps ${manifest.image.bmap.mappedBytes} (${((100 * manifest.image.bmap.mappedBytes) / manifest.image.size).toFixed(1)}%), all the installer fetches`);
+      qemu.all?.on('data', (c: Buffer) => {
+        consoleText += c.toString();
+        if (process.env.KILN_TEST_VERBOSE) process.stdout.write(c);
+      });
+
+      await waitConsole(/DHCP client bound to address 10\.79\.0\.1\d\d/, 300_000, 'U-Boot DHCP lease');
+      await waitConsole(new RegExp(`kiln: netboot plan for ${NODE}`), 120_000, 'boot.scr over TFTP');
+      await waitConsole(/Retrieving file: .*installer\/initrd\.img/, 600_000, 'installer kernel over TFTP');
+      await waitConsole(/kiln-installer: starting/, 600_000, 'installer running');
+      const started = await waitEvent('install-started', 600_000);
+      expect(started.data.disk).toBe('/dev/vda');
+      const installed = await waitEvent('installed', 3 * 3600_000);
+      expect(installed.data.sha256).toBe(manifest.image.sha256);
+      expect(installed.data.bytes).toBe(manifest.image.bmap.mappedBytes);
+
+      // QEMU resets; U-Boot's distro boot finds extlinux.conf on virtio0 before it tries DHCP.
+      await waitConsole(/Retrieving file: \/extlinux\/extlinux\.conf|Found \/extlinux\/extlinux\.conf/, 600_000, 'U-Boot boots the disk');
+      await waitEvent('seed-fetched', 1800_000);
+      await waitConsole(new RegExp(`${NODE} login:`), 1800_000, 'login prompt with the seeded hostname');
+      const fb = await waitEvent('first-boot', 1800_000);
+      expect(fb.data.detail ?? fb.data.message).toMatch(/server/);
+      await waitEvent('k3s-started', 600_000);
+
+      // The fixture wrote how it was called into the installed root filesystem.
+      qemu.kill('SIGKILL');
+      await Promise.race([qemu, sleep(5000)]);
+      const calls = await readFromRoot(join(work, 'disk.raw'), manifest.partitions[1]!.offset, '/var/lib/kiln-k3s-fixture/calls.log');
+      expect(calls).toMatch(/^argv: server$/m);
+      expect(calls).toMatch(/^config-keys:.* token.* node-name.* cluster-init/m);
+      const seedPointer = await readFromRoot(join(work, 'disk.raw'), manifest.partitions[1]!.offset, '/var/lib/cloud/seed/nocloud-net/meta-data');
+      expect(seedPointer).toBe(`seedfrom: http://${KILN_IP}:8080/seed/${NODE}/\n`);
+      // The unit is Type=notify: it is "started" only once the fixture told systemd it was ready.
+      expect(calls).toMatch(/^notified: ready$/m);
+      expect(consoleText).toMatch(/Started k3s\.service/);
+    },
+    4 * 3600_000,
+  );
+});
+
+/** Reads a file of the installed root filesystem after replaying its journal (the VM was killed). */
+async function readFromRoot(disk: string, offset: number, path: string): Promise<string> {
+  const loop = (await run('losetup', ['--find', '--show', `--offset=${offset}`, disk])).stdout.trim();
+  try {
+    await run('e2fsck', ['-E', 'journal_only', '-p', loop]).catch(() => undefined);
+    return (await run('debugfs', ['-R', `cat ${path}`, loop])).stdout;
+  } finally {
+    await run('losetup', ['-d', loop]).catch(() => undefined);
+  }
+}

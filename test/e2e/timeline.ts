@@ -1,0 +1,21 @@
+// The end-to-end run's timeline: each step, when it was reached since power-on and how long it took
+// since the step before. Pure, so the formatting is tested without QEMU.
+
+export interface Mark {
+  what: string;
+  at: number;
+}
+
+export function timeline(marks: readonly Mark[], t0: number): string {
+  const sorted = [...marks].sort((a, b) => a.at - b.at);
+  const rows = sorted.map((m, i) => {
+    const since = (m.at - t0) / 1000;
+    const step = (m.at - (i === 0 ? t0 : sorted[i - 1]!.at)) / 1000;
+    return `${fmt(since).padStart(8)}  +${fmt(step).padStart(7)}  ${m.what}`;
+  });
+  return ['   since     step  what', ...rows].join('\n');
+}
+
+function fmt(s: number): string {
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(1)}s`;
+}

@@ -1,0 +1,67 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { renderBmap } from '../../../src/build/bmap.js';
+import { scriptPath } from '../../../src/installer/initramfs.js';
+
+// The on-node script's pure parts, run by the host's busybox sh (the same shell as on the node):
+// KILN_INSTALLER_LIB=1 defines its functions without acting as PID 1.
+
+const state = mkdtempSync(join(tmpdir(), 'kiln-init-'));
+afterAll(() => rmSync(state, { recursive: true, force: true }));
+
+function sh(body: string): string {
+  return execFileSync('busybox', ['sh', '-c', `set -f; . "$0"; ${body}`, scriptPath('init.sh')], {
+    env: { ...process.env, KILN_INSTALLER_LIB: '1', STATE: state },
+    encoding: 'utf8',
+  });
+}
+
+describe('installer script (host busybox sh)', () => {
+  it('reads what kiln serve puts on the kernel command line', () => {
+    const cmdline =
+      'console=ttyAMA0,115200 ip=dhcp kiln.node=pi-03 kiln.image=http://10.0.0.2:8080/images/pi/pi.img kiln.bmap=http://10.0.0.2:8080/images/pi/pi.bmap ' +
+      `kiln.sha256=${'a'.repeat(64)} kiln.events=http://10.0.0.2:8080/api/nodes/pi-03/events kiln.token=${'f'.repeat(64)} cgroup_memory=1 ds=nocloud;s=http://10.0.0.2:8080/seed/pi-03/`;
+    const out = sh(`parse_cmdline '${cmdline}'; echo "$NODE|$IMAGE|$BMAP|$SHA|$EVENTS|$TOKEN|$SEED|$RETRY"`);
+    expect(out.trim()).toBe(
+      [
+        'pi-03',
+        'http://10.0.0.2:8080/images/pi/pi.img',
+        'http://10.0.0.2:8080/images/pi/pi.bmap',
+        'a'.repeat(64),
+        'http://10.0.0.2:8080/api/nodes/pi-03/events',
+        'f'.repeat(64),
+        'http://10.0.0.2:8080/seed/pi-03/',
+        '60',
+      ].join('|'),
+    );
+  });
+  it('splits URLs and names partitions as the kernel does', () => {
+    expect(sh('split_url http://10.0.0.2:8080/images/a/b.img; echo "$H $PORT $P $hp"').trim()).toBe('10.0.0.2 8080 /images/a/b.img 10.0.0.2:8080');
+    expect(sh('split_url http://kiln/x; echo "$H $PORT $P"').trim()).toBe('kiln 80 /x');
+    expect(sh('part_dev /dev/mmcblk0 2; part_dev /dev/nvme0n1 2; part_dev /dev/sda 2; part_dev /dev/vda 2').split('\n').slice(0, 4)).toEqual([
+      '/dev/mmcblk0p2',
+      '/dev/nvme0n1p2',
+      '/dev/sda2',
+      '/dev/vda2',
+    ]);
+  });
+  it("parses kiln's own bmap into ranges with their sha256", () => {
+    const bmap = renderBmap(40960, 4096, [
+      { first: 0, last: 0, sha256: '1'.repeat(64) },
+      { first: 2, last: 5, sha256: '2'.repeat(64) },
+    ]);
+    writeFileSync(join(state, 'bmap'), bmap);
+    const out = sh('parse_bmap && echo "$IMG_SIZE $BS" && cat "$STATE/ranges"');
+    expect(out.split('\n')).toEqual(['40960 4096', `0 0 ${'1'.repeat(64)}`, `2 5 ${'2'.repeat(64)}`, '']);
+  });
+  it('refuses a bmap without sha256 ranges', () => {
+    writeFileSync(join(state, 'bmap'), '<bmap version="1.4"><ImageSize> 4096 </ImageSize><BlockSize> 4096 </BlockSize><ChecksumType> sha1 </ChecksumType></bmap>');
+    expect(sh('parse_bmap && echo ok || echo refused').trim()).toBe('refused');
+  });
+  it('keeps report messages valid JSON strings', () => {
+    expect(sh(`json_str 'say "hi"\\\\ now'`).trim()).toBe('say hi now');
+  });
+});
