@@ -33,26 +33,4 @@ export function renderBmap(imageSize: number, blockSize: number, ranges: readonl
   return body(sha256(body('0'.repeat(64))));
 }
 
-export interface ParsedBmap {
-  imageSize: number;
-  blockSize: number;
-  mappedBlocks: number;
-  ranges: BmapRange[];
-}
-
-/** Reads a bmap we (or bmaptool) wrote; checks its own checksum. */
-export function parseBmap(text: string): ParsedBmap {
-  const num = (tag: string): number => {
-    const m = new RegExp(`<${tag}>\\s*(\\d+)\\s*</${tag}>`).exec(text);
-    if (!m) throw new Error(`bmap: no <${tag}>`);
-    return Number(m[1]);
-  };
-  const sum = /<BmapFileChecksum>\s*([0-9a-f]{64})\s*<\/BmapFileChecksum>/.exec(text)?.[1];
-  if (!sum) throw new Error('bmap: no sha256 BmapFileChecksum');
-  if (sha256(text.replace(sum, '0'.repeat(64))) !== sum) throw new Error('bmap: file checksum does not match its contents');
-  const ranges: BmapRange[] = [];
-  for (const m of text.matchAll(/<Range chksum="([0-9a-f]{64})">\s*(\d+)(?:-(\d+))?\s*<\/Range>/g)) {
-    ranges.push({ first: Number(m[2]), last: Number(m[3] ?? m[2]), sha256: m[1]! });
-  }
-  return { imageSize: num('ImageSize'), blockSize: num('BlockSize'), mappedBlocks: num('MappedBlocksCount'), ranges };
-}
+// Reading a bmap back (and checking its self-checksum) lives in src/verify/bmap.ts.

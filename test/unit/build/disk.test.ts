@@ -4,7 +4,8 @@ import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assembleDisk, BLOCK, FIRST_LBA } from '../../../src/build/stages/disk.js';
-import { parseBmap, renderBmap } from '../../../src/build/bmap.js';
+import { renderBmap } from '../../../src/build/bmap.js';
+import { bmapSelfChecksumOk, parseBmap } from '../../../src/verify/bmap.js';
 import { parseMbr } from '../../../src/disk/mbr.js';
 import { imageIds } from '../../../src/build/ids.js';
 
@@ -59,9 +60,15 @@ describe('bmap', () => {
     ]);
     expect(text).toMatch(/<bmap version="2.0">/);
     const p = parseBmap(text);
-    expect(p).toMatchObject({ imageSize: 10 * BLOCK, blockSize: BLOCK, mappedBlocks: 4 });
-    expect(p.ranges).toHaveLength(2);
-    expect(() => parseBmap(text.replace('> 3-5 <', '> 3-6 <'))).toThrow(/checksum/);
+    expect(p).toMatchObject({ version: '2.0', imageSize: 10 * BLOCK, blockSize: BLOCK, blocksCount: 10, mappedBlocksCount: 4, checksumType: 'sha256' });
+    expect(p.ranges).toEqual([
+      { first: 0, last: 0, sha256: 'a'.repeat(64) },
+      { first: 3, last: 5, sha256: 'b'.repeat(64) },
+    ]);
+    expect(bmapSelfChecksumOk(text, p)).toBe(true);
+    const tampered = text.replace('b'.repeat(64), 'c'.repeat(64));
+    expect(bmapSelfChecksumOk(tampered, parseBmap(tampered))).toBe(false);
+    expect(() => parseBmap(text.replace('> 3-5 <', '> 3-6 <'))).toThrow(/MappedBlocksCount/);
   });
 });
 
