@@ -278,17 +278,24 @@ install_once() {
 }
 
 # The image is the same for every node, so its kernel command line names no seed. After the image
-# is verified, the installer leaves one pointer in the root filesystem for cloud-init's NoCloud
-# datasource (local seed dir with `seedfrom`); the seed itself, with the node's secrets, is fetched
-# from kiln at first boot.
+# is verified, the installer leaves a pointer to this node's seed in the root filesystem:
+# cloud-init's NoCloud takes `datasource.NoCloud.seedfrom` from its system config (that is what
+# makes the network-stage datasource detect itself, cloud-init 24.1+), and ds-identify finds the
+# local seed dir beside it. The seed itself, with the node's secrets, comes from kiln at first boot.
+seed_pointer_files() { # ROOT-DIR SEED-URL
+  mkdir -p "$1/etc/cloud/cloud.cfg.d" "$1/var/lib/cloud/seed/nocloud-net"
+  printf '# written by the kiln installer: where this node takes its NoCloud seed\ndatasource:\n  NoCloud:\n    seedfrom: %s\n' "$2" \
+    > "$1/etc/cloud/cloud.cfg.d/95-kiln-seed.cfg"
+  printf 'seedfrom: %s\n' "$2" > "$1/var/lib/cloud/seed/nocloud-net/meta-data"
+  printf '#cloud-config\n{}\n' > "$1/var/lib/cloud/seed/nocloud-net/user-data"
+}
+
 write_seed_pointer() {
   [ -n "$SEED" ] || return 0
   root=$(part_dev "$DEV" 2)
   [ -b "$root" ] || { fail "no root partition $root after writing"; return 1; }
   mount -t ext4 "$root" /mnt || { fail "cannot mount $root to leave the seed pointer"; return 1; }
-  mkdir -p /mnt/var/lib/cloud/seed/nocloud-net
-  printf 'seedfrom: %s\n' "$SEED" > /mnt/var/lib/cloud/seed/nocloud-net/meta-data
-  printf '#cloud-config\n{}\n' > /mnt/var/lib/cloud/seed/nocloud-net/user-data
+  seed_pointer_files /mnt "$SEED"
   umount /mnt
 }
 

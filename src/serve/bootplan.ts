@@ -207,6 +207,7 @@ export function renderCmdline(node: NodeRecord, img: ImageInfo, ctx: RenderConte
     const args = all.filter((t) => t.startsWith('console=') || t.startsWith('earlycon'));
     const u = imageUrls(img, ctx);
     args.push(
+      `kiln.node=${node.name}`,
       // the raw image: the installer takes only the bmap's mapped ranges of it (Range requests)
       `kiln.image=${u.img}`,
       `kiln.bmap=${u.bmap}`,

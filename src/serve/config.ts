@@ -1,4 +1,5 @@
 import { networkInterfaces } from 'node:os';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 
 // `kiln serve` settings, validated in one place so every error names the flag it came from.
@@ -8,7 +9,8 @@ const ipv4 = z.ipv4();
 export const serveConfigSchema = z
   .strictObject({
     stateDir: z.string().min(1),
-    imagesDir: z.string().min(1),
+    // @fastify/static needs an absolute root: `--images-dir dist` used to fail at start-up.
+    imagesDir: z.string().min(1).transform((p) => resolve(p)),
     templatesDir: z.string().min(1),
     nodesFile: z.string().optional(),
     mode: z.enum(['proxy', 'full']).default('proxy'),

@@ -17,7 +17,8 @@ export async function makeFat(opts: {
   sourceDateEpoch: number;
 }): Promise<void> {
   const env = { SOURCE_DATE_EPOCH: String(opts.sourceDateEpoch), MTOOLS_SKIP_CHECK: '1', TZ: 'UTC', LC_ALL: 'C.UTF-8' };
-  await run('mkfs.fat', ['-F', '32', '-n', opts.label, '-i', opts.volumeId, '--invariant', '-C', opts.image, String(opts.sizeMiB * 1024)], { env });
+  // --invariant also sets the volume id (to 1234ABCD): it must come before -i, which then wins
+  await run('mkfs.fat', ['--invariant', '-F', '32', '-n', opts.label, '-i', opts.volumeId, '-C', opts.image, String(opts.sizeMiB * 1024)], { env });
   const t = opts.sourceDateEpoch;
   for (const f of opts.files) await utimes(join(opts.srcDir, f), t, t);
   const byDir = new Map<string, string[]>();

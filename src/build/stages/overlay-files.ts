@@ -56,7 +56,9 @@ RemainAfterExit=yes
 ExecStart=/usr/local/lib/kiln/firstboot
 
 [Install]
-WantedBy=multi-user.target
+# Not multi-user.target: cloud-final is ordered after it, so a unit wanted by multi-user.target and
+# ordered after cloud-final is a cycle systemd breaks by dropping this unit (seen in the QEMU run).
+WantedBy=cloud-init.target
 `;
 
 // /etc/kiln/node.env comes from the node's cloud-init seed (mode 0600): KILN_ROLE, KILN_EVENTS_URL,
@@ -121,9 +123,9 @@ export function overlayFor(spec: ImageSpec, diskId: string): { files: OverlayFil
     },
     ...spec.files.map((f) => ({ path: f.path, mode: Number.parseInt(f.mode, 8), content: f.content })),
   ];
-  const symlinks: OverlaySymlink[] = ['kiln-firstboot.service', ...spec.enableUnits].map((u) => ({
-    path: `/etc/systemd/system/multi-user.target.wants/${u}`,
-    target: u === 'kiln-firstboot.service' ? '/etc/systemd/system/kiln-firstboot.service' : `/lib/systemd/system/${u}`,
-  }));
+  const symlinks: OverlaySymlink[] = [
+    { path: '/etc/systemd/system/cloud-init.target.wants/kiln-firstboot.service', target: '/etc/systemd/system/kiln-firstboot.service' },
+    ...spec.enableUnits.map((u) => ({ path: `/etc/systemd/system/multi-user.target.wants/${u}`, target: `/lib/systemd/system/${u}` })),
+  ];
   return { files, symlinks, dirs: ['/boot/firmware', '/etc/rancher/k3s', '/var/lib/rancher/k3s/server/manifests'] };
 }

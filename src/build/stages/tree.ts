@@ -47,13 +47,14 @@ export async function scanTree(root: string, sourceDateEpoch: number): Promise<F
         mode: (st.mode & 0o7777).toString(8).padStart(4, '0'),
         uid: st.uid,
         gid: st.gid,
-        size: type === 'file' ? st.size : 0,
+        // what lstat reports: a symlink's size is the length of its target
+        size: type === 'file' || type === 'symlink' ? st.size : 0,
         mtime: Math.min(Math.floor(st.mtimeMs / 1000), sourceDateEpoch),
       };
       if (type === 'file' && st.nlink > 1) {
         const first = inodes.get(st.ino);
         if (first) {
-          out.push({ ...e, type: 'hardlink', target: first, size: 0 });
+          out.push({ ...e, type: 'hardlink', target: first });
           continue;
         }
         inodes.set(st.ino, r);

@@ -69,6 +69,6 @@ describe('overlay', () => {
     expect(byPath.get('/usr/local/lib/kiln/firstboot')).toMatch(/KILN_ROLE/);
     const all = [...byPath.values()].join('\n');
     expect(all).not.toMatch(/K10[0-9a-f]{20,}|BEGIN [A-Z ]*PRIVATE KEY|token:\s*\S/);
-    expect(ov.symlinks.map((s) => s.path)).toContain('/etc/systemd/system/multi-user.target.wants/kiln-firstboot.service');
+    expect(ov.symlinks.map((s) => s.path)).toContain('/etc/systemd/system/cloud-init.target.wants/kiln-firstboot.service');
   });
 });

@@ -65,3 +65,14 @@ describe('installer script (host busybox sh)', () => {
     expect(sh(`json_str 'say "hi"\\\\ now'`).trim()).toBe('say hi now');
   });
 });
+
+describe('seed pointer', () => {
+  it('names the node seed in cloud-init system config and in the NoCloud seed dir', () => {
+    const root = join(state, 'root');
+    sh(`seed_pointer_files '${root}' 'http://10.0.0.2:8080/seed/pi-03/'`);
+    const read = (p: string) => execFileSync('cat', [join(root, p)], { encoding: 'utf8' });
+    expect(read('etc/cloud/cloud.cfg.d/95-kiln-seed.cfg')).toContain('datasource:\n  NoCloud:\n    seedfrom: http://10.0.0.2:8080/seed/pi-03/\n');
+    expect(read('var/lib/cloud/seed/nocloud-net/meta-data')).toBe('seedfrom: http://10.0.0.2:8080/seed/pi-03/\n');
+    expect(read('var/lib/cloud/seed/nocloud-net/user-data')).toBe('#cloud-config\n{}\n');
+  });
+});

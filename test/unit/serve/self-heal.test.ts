@@ -73,6 +73,7 @@ describe('installer command line', () => {
     const s = renderCmdline(fakeNode(), img, { httpBase: 'http://10.0.0.1:8080', installToken: () => 'f'.repeat(64) });
     expect(s).toContain('kiln.image=http://10.0.0.1:8080/images/fixture/fixture.img ');
     expect(s).toContain(`kiln.token=${'f'.repeat(64)}`);
+    expect(s).toContain('kiln.node=pi-01 ');
   });
   it('U-Boot gets the image extlinux arguments (serial console of the board)', () => {
     const s = renderPxelinux(fakeNode(), img, { httpBase: 'http://10.0.0.1:8080' });
