@@ -65,6 +65,10 @@ async function loadInputs(opts: BuildOptions): Promise<{ loaded: LoadedSpec; loc
 }
 
 export async function build(opts: BuildOptions): Promise<BuildResult> {
+  // Files that mmdebstrap, its hooks and maintainer scripts create without an explicit mode take it
+  // from the umask (seen: /etc/machine-id 0600 and /etc/ssh 0700 under umask 077), so every build
+  // uses the same one, whatever the caller's.
+  process.umask(0o022);
   const t0 = Date.now();
   const report = opts.report;
   const store = new BlobStore(opts.cacheRoot);
