@@ -16,7 +16,7 @@ export interface RootfsResult {
 }
 
 /** Bump when the way the rootfs is made changes in a way the other inputs do not capture. */
-const RECIPE = 5;
+const RECIPE = 6;
 
 export async function rootfsKey(spec: ImageSpec, lock: Lock): Promise<string> {
   return hashOf({
@@ -65,8 +65,11 @@ export async function buildRootfs(opts: {
 
   await mkdir(join(opts.cacheRoot, 'stages', 'rootfs'), { recursive: true });
   const work = await mkdtemp(join(opts.cacheRoot, 'stages', 'rootfs', '.work-'));
+  // The file:// mirror is bind-mounted into the chroot at its host path and the mount point is left
+  // behind; under /tmp it falls to mmdebstrap's cleanup of /tmp, elsewhere its random name would
+  // end up in the image (seen: /root/.cache/kiln/stages/rootfs/.work-XXXX/repo).
+  const repo = await mkdtemp('/tmp/kiln-repo-');
   try {
-    const repo = join(work, 'repo');
     await makeLocalRepo(repo, opts.lock, opts.store);
     const hooks = join(work, 'hooks');
     await mkdir(hooks);
@@ -110,6 +113,7 @@ export async function buildRootfs(opts: {
     return { tar, key, cached: false, detail: `rootfs ${key.slice(0, 12)} (${mib(meta.size)})` };
   } finally {
     await removeWorkDir(work);
+    await removeWorkDir(repo);
   }
 }
 
