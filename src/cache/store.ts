@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, rename, rm, stat, link, copyFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, link, copyFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { sha256File } from '../util/hash.js';
 
@@ -72,7 +71,6 @@ export class BlobStore {
   async addStream(source: AsyncIterable<Uint8Array>, expected: string, what: string): Promise<void> {
     const tmp = await this.tempPath();
     const h = createHash('sha256');
-    const { open } = await import('node:fs/promises');
     const fh = await open(tmp, 'w');
     try {
       for await (const chunk of source) {
@@ -99,10 +97,6 @@ export class BlobStore {
     } catch {
       await copyFile(this.blobPath(sha), dest);
     }
-  }
-
-  readStream(sha: string): NodeJS.ReadableStream {
-    return createReadStream(this.blobPath(sha));
   }
 
   private async tempPath(): Promise<string> {

@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -74,7 +74,6 @@ async function addEntry(tar: Pack, e: Entry, mtime: Date): Promise<void> {
       return;
     case 'blob': {
       const size = (await stat(e.source)).size;
-      const { createReadStream } = await import('node:fs');
       await new Promise<void>((resolve, reject) => {
         const w = tar.entry({ ...base, type: 'file', mode: e.mode, size }, (err) => (err ? reject(err) : resolve()));
         createReadStream(e.source).on('error', reject).pipe(w);
