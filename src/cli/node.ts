@@ -36,20 +36,23 @@ export function registerNode(program: Command): void {
     .description(
       [
         'Manage the node registry that `kiln serve` answers from (SQLite in --state-dir); works with or without a running server.',
-        'A node is found on the network by its serial (DHCP option 97, TFTP prefix) or its MAC. Its plan decides what happens when it netboots: `install` serves the installer and the image, `local` declines so it boots its own disk. Nodes declared in a nodes.yaml (kiln serve --nodes) are changed there instead.',
+        'A node is found on the network by its serial (DHCP option 97, TFTP prefix) or its MAC. Its plan decides what happens when it netboots: `install` serves the installer and the image, `local` means it boots its own disk (with self-healing, on by default, a `local` node that netboots anyway is reinstalled). Nodes declared in a nodes.yaml (kiln serve --nodes) are changed there instead.',
       ].join('\n\n'),
     );
   const stateOpt = ['--state-dir <dir>', 'state dir holding the registry ($KILN_STATE)', defaultStateDir()] as const;
 
   node
     .command('add <name>')
-    .description('Register a node (or update one you added before). New nodes get plan `install`.')
+    .description(
+      'Register a node, or update one you added before: what you give replaces its serial/MAC (kept when left out), role, image, disk, keys and --cluster-init; its plan is kept unless --plan. New nodes get plan `install`.',
+    )
     .option(...stateOpt)
     .option('--serial <hex>', 'board serial, 8 hex digits (as the Pi prints it / its TFTP prefix)')
     .option('--mac <mac>', 'Ethernet MAC address')
     .option('--role <role>', 'k3s role: server or agent', 'agent')
     .option('--image <name>', 'image from the images dir (default: the serve default image)')
     .option('--plan <plan>', 'install (reinstall at next netboot) or local')
+    .option('--disk <name>', 'disk the installer writes, e.g. mmcblk0, nvme0n1, sda (default: the first SD, NVMe, USB disk it finds)')
     .option('--cluster-init', 'this server starts a new cluster (exactly one server should)')
     .option('--ssh-key <key>', 'authorized SSH public key line (repeatable)', collect)
     .option('--ssh-key-file <file>', 'file of authorized SSH public keys, one per line')
@@ -65,6 +68,7 @@ export function registerNode(program: Command): void {
         role: o.role,
         image: o.image,
         plan: o.plan,
+        disk: o.disk,
         clusterInit: o.clusterInit === true,
         sshKeys: keys,
       });

@@ -38,7 +38,8 @@ export type DhcpDecision =
 
 /**
  * Whether to answer a DHCP client. Only nodes whose plan is `install` and whose image exists get an
- * answer; a `local` node is declined so it boots its own disk; unknown Pis are only recorded.
+ * answer; a `local` node is declined so it boots its own disk, unless it netboots anyway (PXE) with
+ * self-healing on; unknown Pis are only recorded.
  */
 export function decideDhcp(
   node: NodeRecord | undefined,
@@ -214,6 +215,9 @@ export function renderCmdline(node: NodeRecord, img: ImageInfo, ctx: RenderConte
       `kiln.sha256=${img.sha256}`,
       `kiln.events=${ctx.httpBase}/api/nodes/${node.name}/events`,
     );
+    // Without it the installer takes the first SD, NVMe, USB, virtio disk: wrong for a Pi that
+    // boots from NVMe or USB with a card still in the slot.
+    if (node.disk) args.push(`kiln.disk=${node.disk}`);
     if (ctx.installToken) args.push(`kiln.token=${ctx.installToken(node)}`);
     args.push(`ds=nocloud;s=${seedUrl(node, ctx)}`);
     return args.join(' ');

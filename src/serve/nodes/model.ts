@@ -24,6 +24,25 @@ export const macSchema = z
   .pipe(z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, 'must be a MAC address like dc:a6:32:01:02:03'));
 export const sshKeySchema = z.string().regex(/^(ssh-|ecdsa-|sk-)[\w@.-]+ [A-Za-z0-9+/=]+( [^\n]*)?$/, 'must be one OpenSSH public key line');
 
+/** Partition names the installer would wait for in /sys/block in vain (sda1, mmcblk0p1, nvme0n1p2). */
+const PARTITION_RE = /^((sd|vd|hd|xvd)[a-z]+[0-9]+|(mmcblk|nvme[0-9]+n|loop|nbd|md)[0-9]+p[0-9]+)$/;
+
+/**
+ * The installer's target disk, rendered as `kiln.disk=`. init.sh strips `/dev/` and takes the rest
+ * only if /sys/block has it, so a whole-disk kernel name is all that works; and it lands on a
+ * kernel command line, so nothing that could split or extend that line (spaces, quotes, `..`, `/`,
+ * shell characters) gets through. Stored without `/dev/`, the shorter form on the 512-byte line.
+ */
+export const diskSchema = z
+  .string()
+  .transform((s) => s.replace(/^\/dev\//, ''))
+  .pipe(
+    z
+      .string()
+      .regex(/^[a-z][a-z0-9_-]{0,30}$/, 'must be a block device name like mmcblk0, nvme0n1 or sda (optionally /dev/sda): lowercase letters, digits, - and _, at most 31 characters')
+      .refine((s) => !PARTITION_RE.test(s), 'is a partition: name the whole disk (mmcblk0, not mmcblk0p1; sda, not sda1)'),
+  );
+
 export interface NodeRecord {
   name: string;
   serial: string | null;
@@ -47,6 +66,8 @@ export interface NodeRecord {
   selfHeal?: boolean;
   /** Why kiln stopped answering this node (e.g. three failed installs in a row); null when not parked. */
   parked?: string | null;
+  /** The disk the installer writes (`kiln.disk=`, no `/dev/`); null: the installer picks the first SD, NVMe, USB, virtio disk. */
+  disk?: string | null;
 }
 
 /** Input to create or update a node (API body, CLI, nodes.yaml entry). */
@@ -63,6 +84,8 @@ export const nodeInputSchema = z
     clusterInit: z.boolean().default(false),
     /** Reinstall by itself when it netboots with plan `local` (its disk did not boot). Absent: keep (new: true). */
     selfHeal: z.boolean().optional(),
+    /** The installer's target disk. Absent: none (the installer picks), like `image`; so a re-add without it clears it. */
+    disk: diskSchema.optional(),
   })
   .refine((n) => n.serial !== undefined || n.mac !== undefined, {
     message: 'a node needs a serial or a mac so the network can find it',

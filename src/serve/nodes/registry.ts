@@ -44,6 +44,7 @@ interface NodeRow {
   report_token: string;
   self_heal: number;
   parked: string | null;
+  disk: string | null;
 }
 
 interface EventRow {
@@ -102,6 +103,7 @@ function toRecord(r: NodeRow): NodeRecord {
     source: r.source === 'yaml' ? 'yaml' : 'db',
     selfHeal: r.self_heal !== 0,
     parked: r.parked,
+    disk: r.disk,
   };
 }
 
@@ -109,6 +111,7 @@ function toRecord(r: NodeRow): NodeRecord {
 const ADDED_COLUMNS: readonly [string, string][] = [
   ['self_heal', 'INTEGER NOT NULL DEFAULT 1'],
   ['parked', 'TEXT'],
+  ['disk', 'TEXT'],
 ];
 
 export interface RegistryOptions {
@@ -227,8 +230,8 @@ export class NodeRegistry {
       if (!existing) {
         this.db
           .prepare(
-            `INSERT INTO nodes (name, serial, mac, role, image, plan, state, ssh_keys, cluster_init, source, report_token, created_at, self_heal)
-             VALUES (?, ?, ?, ?, ?, ?, 'registered', ?, ?, ?, ?, ?, ?)`,
+            `INSERT INTO nodes (name, serial, mac, role, image, plan, state, ssh_keys, cluster_init, source, report_token, created_at, self_heal, disk)
+             VALUES (?, ?, ?, ?, ?, ?, 'registered', ?, ?, ?, ?, ?, ?, ?)`,
           )
           .run(
             input.name,
@@ -243,6 +246,7 @@ export class NodeRegistry {
             randomBytes(32).toString('hex'),
             at,
             input.selfHeal === false ? 0 : 1,
+            input.disk ?? null,
           );
         this.appendEvent(input.name, 'registered', { source }, at);
       } else {
@@ -252,7 +256,7 @@ export class NodeRegistry {
         const mac = input.mac ?? existing.mac;
         this.db
           .prepare(
-            `UPDATE nodes SET serial = ?, mac = ?, role = ?, image = ?, plan = ?, ssh_keys = ?, cluster_init = ?, source = ?,
+            `UPDATE nodes SET serial = ?, mac = ?, role = ?, image = ?, plan = ?, ssh_keys = ?, cluster_init = ?, source = ?, disk = ?,
              state = CASE WHEN state = 'discovered' THEN 'registered' ELSE state END WHERE name = ?`,
           )
           .run(
@@ -264,6 +268,7 @@ export class NodeRegistry {
             JSON.stringify(input.sshKeys),
             input.clusterInit ? 1 : 0,
             source,
+            input.disk ?? null,
             input.name,
           );
         if (input.selfHeal !== undefined) this.db.prepare('UPDATE nodes SET self_heal = ? WHERE name = ?').run(input.selfHeal ? 1 : 0, input.name);
@@ -445,6 +450,8 @@ function changed(n: NodeRecord, i: NodeInput, plan: Plan): boolean {
     n.image !== (i.image ?? null) ||
     n.plan !== plan ||
     n.clusterInit !== i.clusterInit ||
+    (n.disk ?? null) !== (i.disk ?? null) ||
+    (i.selfHeal !== undefined && i.selfHeal !== (n.selfHeal ?? true)) ||
     JSON.stringify(n.sshKeys) !== JSON.stringify(i.sshKeys)
   );
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { nodeInputSchema, ROLES, sshKeySchema, type NodeInput } from './model.js';
+import { diskSchema, nodeInputSchema, ROLES, sshKeySchema, type NodeInput } from './model.js';
 import type { NodeRegistry } from './registry.js';
 
 // nodes.yaml: the desired fleet, kept in Git. It wins over the database for every field it
@@ -11,6 +11,8 @@ const defaultsSchema = z.strictObject({
   image: z.string().optional(),
   role: z.enum(ROLES).optional(),
   sshKeys: z.array(sshKeySchema).optional(),
+  /** A fleet that boots from NVMe or USB names its disk once; a node's own `disk` wins. */
+  disk: diskSchema.optional(),
 });
 
 const fileSchema = z.strictObject({
@@ -43,7 +45,13 @@ export function parseNodesYaml(text: string, file = 'nodes.yaml'): NodeInput[] {
   const d = top.data.defaults ?? {};
   const seen = new Set<string>();
   return top.data.nodes.map((entry, i) => {
-    const merged = { ...(d.image ? { image: d.image } : {}), ...(d.role ? { role: d.role } : {}), ...(d.sshKeys ? { sshKeys: d.sshKeys } : {}), ...entry };
+    const merged = {
+      ...(d.image ? { image: d.image } : {}),
+      ...(d.role ? { role: d.role } : {}),
+      ...(d.sshKeys ? { sshKeys: d.sshKeys } : {}),
+      ...(d.disk ? { disk: d.disk } : {}),
+      ...entry,
+    };
     const r = nodeInputSchema.safeParse(merged);
     if (!r.success) throw firstIssue(file, ['nodes', i], r.error);
     if (seen.has(r.data.name)) throw new NodesFileError(file, `nodes.${i}.name`, `duplicate node ${r.data.name}`);

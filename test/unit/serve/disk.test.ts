@@ -1,0 +1,248 @@
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { registerNode } from '../../../src/cli/node.js';
+import { planTftp, renderCmdline, renderPxelinux, UBOOT_APPEND_MAX, type RenderContext } from '../../../src/serve/bootplan.js';
+import { loadTemplates } from '../../../src/serve/cloudinit.js';
+import { buildHttp } from '../../../src/serve/http/app.js';
+import type { ImageInfo } from '../../../src/serve/images.js';
+import { ServeLookup } from '../../../src/serve/lookup.js';
+import { ServeMetrics } from '../../../src/serve/metrics.js';
+import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
+import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
+import { parseNodesYaml, syncNodesFile } from '../../../src/serve/nodes/yaml.js';
+import { fakeImage, fakeNode } from './fixtures.js';
+
+// The per-node install disk: operator input (CLI, API, nodes.yaml) → registry → `kiln.disk=` on
+// the installer's kernel command line, which init.sh's choose_disk reads.
+
+const dirs: string[] = [];
+function tmp(): string {
+  const d = mkdtempSync(join(tmpdir(), 'kiln-disk-'));
+  dirs.push(d);
+  return d;
+}
+afterEach(() => {
+  vi.restoreAllMocks();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const base = { name: 'pi-01', mac: 'dc:a6:32:01:02:03' };
+const diskOf = (disk: unknown) => nodeInputSchema.safeParse({ ...base, disk });
+const firstIssue = (disk: unknown): string => {
+  const r = diskOf(disk);
+  if (r.success) throw new Error(`disk ${JSON.stringify(disk)} was accepted`);
+  const i = r.error.issues[0]!;
+  return `${i.path.join('.')}: ${i.message}`;
+};
+
+describe('disk in the node schema', () => {
+  it('accepts what choose_disk accepts, stored without /dev/', () => {
+    for (const [given, stored] of [
+      ['mmcblk0', 'mmcblk0'],
+      ['nvme0n1', 'nvme0n1'],
+      ['sda', 'sda'],
+      ['/dev/sda', 'sda'],
+      ['/dev/mmcblk1', 'mmcblk1'],
+      ['vda', 'vda'],
+      ['dm-0', 'dm-0'],
+    ]) {
+      const r = diskOf(given);
+      expect(r.success, given).toBe(true);
+      expect(r.data?.disk).toBe(stored);
+    }
+    expect(diskOf(undefined).data?.disk).toBeUndefined();
+  });
+
+  it('refuses anything that could change the kernel command line or that /sys/block cannot have', () => {
+    for (const bad of ['sda quiet', 'sda\tinit=/bin/sh', '../sda', '/dev/../sda', 'disk/by-id/usb-x', '/dev/disk/by-id/usb-x', 'sda;reboot', '$(reboot)', '`id`', 'sd"a', "sd'a", 'sda\n', 'SDA', '', '/dev/', '0sda', 'a'.repeat(32)]) {
+      expect(firstIssue(bad), JSON.stringify(bad)).toMatch(/^disk: must be a block device name like mmcblk0/);
+    }
+    expect(firstIssue(7)).toMatch(/^disk: /);
+  });
+
+  it('refuses a partition with a message that says so', () => {
+    for (const part of ['sda1', '/dev/sdb2', 'mmcblk0p1', 'nvme0n1p2', 'vda1']) expect(firstIssue(part), part).toMatch(/^disk: is a partition: name the whole disk/);
+  });
+});
+
+describe('kiln.disk= on the installer command line', () => {
+  const img = fakeImage({ installerDir: '/srv/dist/fixture/installer', ubootCmdline: 'root=PARTUUID=abcdef01-02 rootwait console=ttyAMA0,115200' });
+  const ctx: RenderContext = { httpBase: 'http://10.0.0.1:8080', installToken: () => 'f'.repeat(64) };
+
+  it('is there only when the node names a disk', () => {
+    expect(renderCmdline(fakeNode({ disk: 'nvme0n1' }), img, ctx).split(' ')).toContain('kiln.disk=nvme0n1');
+    expect(renderPxelinux(fakeNode({ disk: 'sda' }), img, ctx)).toMatch(/^ {2}append .* kiln\.disk=sda( |$)/m);
+    for (const n of [fakeNode(), fakeNode({ disk: null })]) {
+      expect(renderCmdline(n, img, ctx)).not.toContain('kiln.disk');
+      expect(renderPxelinux(n, img, ctx)).not.toContain('kiln.disk');
+    }
+  });
+
+  it('is dropped from the image arguments and not rendered without an installer (the image boots its own root)', () => {
+    const plain = fakeImage({ cmdline: `${img.cmdline} kiln.disk=mmcblk9` });
+    expect(renderCmdline(fakeNode({ disk: 'sda' }), plain, ctx)).not.toContain('kiln.disk');
+    expect(renderCmdline(fakeNode(), { ...img, cmdline: 'console=tty1 kiln.disk=mmcblk9' }, ctx)).not.toContain('kiln.disk');
+  });
+
+  it('costs only its own bytes and keeps a realistic U-Boot append within UBOOT_APPEND_MAX', () => {
+    // the same realistic node and image as the length test in self-heal.test.ts, now naming its disk
+    const real = fakeImage({
+      name: 'pi-k3s-test',
+      files: { img: 'pi-k3s-test.img', zst: 'pi-k3s-test.img.zst', bmap: 'pi-k3s-test.bmap' },
+      installerDir: '/x',
+      ubootCmdline: 'root=PARTUUID=9a834837-02 rootfstype=ext4 rootwait fsck.repair=yes net.ifnames=0 cgroup_memory=1 cgroup_enable=memory console=ttyAMA0,115200',
+    });
+    const realCtx: RenderContext = { httpBase: 'http://192.168.100.200:8080', installToken: () => 'f'.repeat(64) };
+    const append = (disk: string | null): string => /append (.*)/.exec(renderPxelinux(fakeNode({ name: 'worker-node-0017', disk }), real, realCtx))![1]!;
+    for (const given of ['/dev/nvme0n1', 'mmcblk0', 'sda']) {
+      const disk = nodeInputSchema.parse({ ...base, disk: given }).disk!;
+      expect(append(disk)).toContain(` kiln.disk=${disk} `);
+      expect(append(disk).length).toBe(append(null).length + ' kiln.disk='.length + disk.length);
+      expect(append(disk).length, given).toBeLessThanOrEqual(UBOOT_APPEND_MAX);
+    }
+  });
+});
+
+/** The nodes table as the first release made it: no self_heal, parked or disk column. */
+const OLD_SCHEMA = `
+CREATE TABLE nodes (
+  name TEXT PRIMARY KEY, serial TEXT UNIQUE, mac TEXT UNIQUE,
+  role TEXT NOT NULL CHECK (role IN ('server','agent')), image TEXT,
+  plan TEXT NOT NULL CHECK (plan IN ('install','local','discovered')), state TEXT NOT NULL,
+  ssh_keys TEXT NOT NULL DEFAULT '[]', cluster_init INTEGER NOT NULL DEFAULT 0, ip TEXT, last_seen TEXT,
+  source TEXT NOT NULL DEFAULT 'db', report_token TEXT NOT NULL, created_at TEXT NOT NULL
+);
+CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, node TEXT NOT NULL, type TEXT NOT NULL, at TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}');
+INSERT INTO nodes (name, mac, role, plan, state, report_token, created_at)
+  VALUES ('old-01', 'dc:a6:32:00:00:01', 'agent', 'local', 'joined', '${'e'.repeat(64)}', '2024-01-01T00:00:00.000Z');
+INSERT INTO events (node, type, at) VALUES ('old-01', 'registered', '2024-01-01T00:00:00.000Z');
+`;
+
+describe('disk in the registry', () => {
+  it('round-trips, keeps it on unrelated reads, clears it when re-added without one, and logs the change', () => {
+    const r = new NodeRegistry(join(tmp(), 'kiln.db'));
+    expect(r.upsert(nodeInputSchema.parse({ ...base, disk: '/dev/nvme0n1' })).disk).toBe('nvme0n1');
+    expect(r.byMac(base.mac)?.disk).toBe('nvme0n1');
+    expect(r.list()[0]?.disk).toBe('nvme0n1');
+    r.selfHeal('pi-01', 'test');
+    r.record('pi-01', 'installed');
+    expect(r.mustGet('pi-01').disk).toBe('nvme0n1');
+    expect(r.upsert(nodeInputSchema.parse({ ...base, disk: 'sda' })).disk).toBe('sda');
+    expect(r.upsert(nodeInputSchema.parse(base)).disk).toBeNull();
+    expect(r.events({ node: 'pi-01' }).map((e) => e.type)).toEqual(['registered', 'self-heal', 'installed', 'updated', 'updated']);
+    r.close();
+  });
+
+  it('migrates a database made before the column (and before self_heal and parked)', () => {
+    const file = join(tmp(), 'kiln.db');
+    const old = new Database(file);
+    old.exec(OLD_SCHEMA);
+    old.close();
+    const r = new NodeRegistry(file);
+    expect(r.mustGet('old-01')).toMatchObject({ disk: null, selfHeal: true, parked: null, plan: 'local', state: 'joined' });
+    expect(r.reportToken('old-01')).toBe('e'.repeat(64));
+    expect(r.upsert(nodeInputSchema.parse({ name: 'old-01', mac: 'dc:a6:32:00:00:01', disk: 'mmcblk0' })).disk).toBe('mmcblk0');
+    r.close();
+    // opening it again finds the columns already there
+    const again = new NodeRegistry(file);
+    expect(again.mustGet('old-01').disk).toBe('mmcblk0');
+    again.close();
+  });
+});
+
+describe('disk in nodes.yaml', () => {
+  it('takes a per-node disk and a fleet default, the node winning; names the bad field', () => {
+    const nodes = parseNodesYaml('defaults: {disk: /dev/nvme0n1}\nnodes:\n  - {name: pi-01, serial: 1234abcd}\n  - {name: pi-02, serial: 1234abce, disk: mmcblk0}\n');
+    expect(nodes.map((n) => n.disk)).toEqual(['nvme0n1', 'mmcblk0']);
+    expect(() => parseNodesYaml('nodes:\n  - {name: pi-01, serial: 1234abcd}\n  - {name: pi-02, serial: 1234abce, disk: "sda quiet"}\n')).toThrow(/nodes\.1\.disk: must be a block device name/);
+    expect(() => parseNodesYaml('defaults: {disk: sda1}\nnodes: []\n')).toThrow(/defaults\.disk: is a partition/);
+  });
+
+  it('updates the registry when the file changes the disk, and clears it when the file drops it', async () => {
+    const d = tmp();
+    const r = new NodeRegistry(join(d, 'kiln.db'));
+    const f = join(d, 'nodes.yaml');
+    writeFileSync(f, 'nodes:\n  - {name: pi-01, serial: 1234abcd, plan: local}\n');
+    await syncNodesFile(r, f);
+    expect(r.mustGet('pi-01').disk).toBeNull();
+    writeFileSync(f, 'nodes:\n  - {name: pi-01, serial: 1234abcd, disk: /dev/sda}\n');
+    await syncNodesFile(r, f);
+    expect(r.mustGet('pi-01')).toMatchObject({ disk: 'sda', plan: 'local', source: 'yaml' });
+    expect(r.events({ node: 'pi-01' }).at(-1)).toMatchObject({ type: 'updated', data: { source: 'yaml' } });
+    writeFileSync(f, 'nodes:\n  - {name: pi-01, serial: 1234abcd}\n');
+    await syncNodesFile(r, f);
+    expect(r.mustGet('pi-01').disk).toBeNull();
+    r.close();
+  });
+});
+
+async function kiln(state: string, ...args: string[]): Promise<string> {
+  const program = new Command('kiln').exitOverride();
+  registerNode(program);
+  let out = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    out += String(chunk);
+    return true;
+  });
+  try {
+    await program.parseAsync(['node', 'kiln', ...args, '--state-dir', state]);
+  } finally {
+    vi.restoreAllMocks();
+  }
+  return out;
+}
+
+describe('kiln node add --disk / node show', () => {
+  it('stores the disk, shows it, and names the field when it is refused', async () => {
+    const state = join(tmp(), 'state');
+    await kiln(state, 'node', 'add', 'pi-01', '--mac', base.mac, '--disk', '/dev/nvme0n1');
+    expect(await kiln(state, 'node', 'show', 'pi-01')).toMatch(/^disk: nvme0n1$/m);
+    const shown = JSON.parse(await kiln(state, 'node', 'show', 'pi-01', '--json')) as { node: { disk: string | null } };
+    expect(shown.node.disk).toBe('nvme0n1');
+    await expect(kiln(state, 'node', 'add', 'pi-01', '--mac', base.mac, '--disk', 'sda; reboot')).rejects.toThrow(/^disk: must be a block device name/);
+    await kiln(state, 'node', 'add', 'pi-01', '--mac', base.mac);
+    expect(await kiln(state, 'node', 'show', 'pi-01')).toMatch(/^disk: null$/m);
+  });
+});
+
+describe('disk through the API', () => {
+  it('POST /api/nodes takes it, refuses a bad one by name, and the node\'s cmdline.txt carries it', async () => {
+    const d = tmp();
+    const registry = new NodeRegistry(join(d, 'kiln.db'));
+    const img: ImageInfo = fakeImage({ installerDir: join(d, 'installer') });
+    const lookup = new ServeLookup(registry, new Map([[img.name, img]]));
+    const ctx: RenderContext = { httpBase: 'http://10.0.0.1:8080' };
+    const app = await buildHttp({
+      registry,
+      lookup,
+      metrics: new ServeMetrics(),
+      imagesDir: d,
+      apiToken: 'a'.repeat(64),
+      k3sToken: 'K10fixture',
+      templates: await loadTemplates(join(process.cwd(), 'cloud-init')),
+      ctx,
+    });
+    try {
+      const post = (body: Record<string, unknown>) =>
+        app.inject({ method: 'POST', url: '/api/nodes', headers: { authorization: `Bearer ${'a'.repeat(64)}` }, payload: body });
+      const ok = await post({ ...base, disk: '/dev/sda' });
+      expect(ok.statusCode).toBe(201);
+      expect(ok.json<{ node: { disk: string } }>().node.disk).toBe('sda');
+      const bad = await post({ ...base, disk: 'sda init=/bin/sh' });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json<{ error: string }>().error).toMatch(/^disk: must be a block device name/);
+      expect(registry.mustGet('pi-01').disk).toBe('sda');
+      const got = await app.inject({ method: 'GET', url: '/api/nodes/pi-01' });
+      expect(got.json<{ node: { disk: string } }>().node.disk).toBe('sda');
+      const plan = planTftp('dc-a6-32-01-02-03/cmdline.txt', '10.0.0.9', lookup, ctx);
+      expect(plan.kind === 'render' && plan.data.toString()).toMatch(/ kiln\.disk=sda /);
+    } finally {
+      await app.close();
+      registry.close();
+    }
+  });
+});
