@@ -155,16 +155,25 @@ export function planTftp(raw: string, clientIp: string, lookup: TftpLookup, ctx:
 
   function renderFor(node: NodeRecord | undefined, render: (n: NodeRecord, img: ImageInfo) => string): TftpPlan {
     if (!node) return { kind: 'refuse', code: 'notfound', reason: 'unknown node' };
-    if (node.plan !== 'install') return { kind: 'refuse', code: 'notfound', reason: `plan ${node.plan}` };
+    const refused = notServed(node);
+    if (refused) return refused;
     const img = lookup.imageOf(node);
     if (!img) return { kind: 'refuse', code: 'notfound', reason: 'image not found' };
     return { kind: 'render', data: Buffer.from(render(node, img)), node };
   }
 }
 
+/** Why a known node gets no boot files: not to be installed, or parked (reinstalling would loop). */
+function notServed(node: NodeRecord): TftpPlan | undefined {
+  if (node.plan !== 'install') return { kind: 'refuse', code: 'notfound', reason: `plan ${node.plan}` };
+  if (node.parked) return { kind: 'refuse', code: 'notfound', reason: `parked: ${node.parked}` };
+  return undefined;
+}
+
 function nodeFile(node: NodeRecord | undefined, rest: string[], lookup: TftpLookup, ctx: RenderContext): TftpPlan {
   if (!node) return { kind: 'refuse', code: 'notfound', reason: 'unknown node' };
-  if (node.plan !== 'install') return { kind: 'refuse', code: 'notfound', reason: `plan ${node.plan}` };
+  const refused = notServed(node);
+  if (refused) return refused;
   const img = lookup.imageOf(node);
   if (!img) return { kind: 'refuse', code: 'notfound', reason: 'image not found' };
   const path = rest.join('/');

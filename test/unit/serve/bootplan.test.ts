@@ -97,6 +97,13 @@ describe('planTftp', () => {
     expect(c.kind).toBe('render');
     if (c.kind === 'render') expect(c.data.toString()).toContain('ds=nocloud;s=http://10.0.0.1:8080/seed/pi-01/');
   });
+  it('gives a parked node none of its files, rendered or not', () => {
+    const parked = fakeNode({ parked: '3 failed installs in a row' });
+    const l = lookup({ byPrefix: () => parked });
+    for (const p of ['1234abcd/start4.elf', '1234abcd/cmdline.txt', '1234abcd/installer/initrd.img', 'pxelinux.cfg/01-dc-a6-32-01-02-03']) {
+      expect(planTftp(p, '10.0.0.9', l, ctx)).toEqual({ kind: 'refuse', code: 'notfound', reason: 'parked: 3 failed installs in a row' });
+    }
+  });
   it('refuses unknown nodes and nodes not to be installed', () => {
     expect(planTftp('deadbeef/start4.elf', '10.0.0.9', lookup(), ctx)).toMatchObject({ kind: 'refuse', code: 'notfound' });
     const local = lookup({ byPrefix: () => fakeNode({ plan: 'local' }) });
