@@ -3,7 +3,7 @@ import { join, relative } from 'node:path';
 import { z } from 'zod';
 import { collectImages, unpinnedReason } from './images.js';
 import { kustomizationFile } from './kustomize.js';
-import { validate, type SchemaSource } from './schema/validate.js';
+import type { SchemaSource } from './schema/validate.js';
 import { idOf, idText, isObject, type JsonObject } from './types.js';
 import { parseOne } from './yaml.js';
 
@@ -36,12 +36,12 @@ export function schemaProblems(objects: readonly JsonObject[], source: SchemaSou
   const out: string[] = [];
   for (const o of objects) {
     const id = idOf(o);
-    const schema = source.schemaFor(id.apiVersion, id.kind);
-    if (!schema) {
+    const validate = source.validatorFor(id.apiVersion, id.kind);
+    if (!validate) {
       out.push(`${idText(id)}: no schema for ${id.apiVersion} ${id.kind} in ${source.name}`);
       continue;
     }
-    for (const p of validate(o, schema)) out.push(`${idText(id)}: ${p.path}: ${p.message}`);
+    for (const p of validate(o)) out.push(`${idText(id)}: ${p.path}: ${p.message}`);
   }
   return out;
 }
