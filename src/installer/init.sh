@@ -8,7 +8,8 @@
 # Failures are reported as `install-failed` and the node stays here (no reboot loop); a retry
 # skips ranges already written and verified in this boot and re-reads everything at the end.
 
-# KILN_INSTALLER_LIB=1 only defines the functions (the unit tests source the script on the host).
+# KILN_INSTALLER_LIB=1 only defines the functions (the unit tests and test/integration/installer
+# source the script on the host).
 
 PATH=/bin:/sbin:/usr/bin:/usr/sbin
 export PATH
@@ -208,6 +209,26 @@ range_sha() {
     sha256sum | cut -d' ' -f1
 }
 
+# The blocks the block map leaves out are zero in the image, and the filesystems rely on it (ext4
+# inode tables and reserved GDT blocks, FAT tables past the last cluster in use): on a disk that
+# held data before, they must be made zero or the new filesystems read the old bytes as their own
+# metadata. Once per disk; a retry that finds it done skips it.
+zero_gaps() {
+  grep -qx zeroed "$STATE/done" && return 0
+  awk -v bs="$BS" -v size="$IMG_SIZE" 'BEGIN { pos = 0 }
+    { if ($1 * bs > pos) print pos, $1 * bs - pos; pos = ($2 + 1) * bs }
+    END { if (size > pos) print pos, size - pos }' "$STATE/ranges" > "$STATE/gaps"
+  gap_total=$(awk '{ n += $2 } END { print n + 0 }' "$STATE/gaps")
+  say "zeroing $gap_total bytes of $DEV that the block map leaves out"
+  z0=$(now)
+  while read -r goff glen; do
+    dd if=/dev/zero of="$DEV" bs=1M iflag=count_bytes oflag=seek_bytes seek="$goff" count="$glen" conv=notrunc 2>"$STATE/dd" ||
+      { fail "zeroing $glen bytes at $goff failed: $(tail -n 2 "$STATE/dd" | tr '\n' ' ')"; return 1; }
+  done < "$STATE/gaps"
+  ZERO_S=$(($(now) - z0))
+  echo zeroed >> "$STATE/done"
+}
+
 mibs() { echo "$(($1 / 1048576)).$(($1 * 10 / 1048576 % 10))"; }
 
 install_once() {
@@ -223,8 +244,9 @@ install_once() {
   report install-started "writing $TOTAL mapped bytes of a $IMG_SIZE-byte image to $DEV ($disk_bytes bytes), attempt $ATTEMPT" \
     "\"disk\":\"$DEV\",\"bytes\":0,\"total\":$TOTAL,\"attempt\":$ATTEMPT"
 
-  T0=$(now) LAST=$T0 DONE=0
   touch "$STATE/done"
+  zero_gaps || return 1
+  T0=$(now) LAST=$T0 DONE=0
   while read -r first last sum; do
     n=$((last - first + 1))
     if grep -qx "$first $last $sum" "$STATE/done"; then DONE=$((DONE + n * BS)); continue; fi
@@ -302,22 +324,19 @@ write_seed_pointer() {
 parked() { grep -q '"parked":true' "$STATE/answer" 2>/dev/null; }
 
 # ---- main ------------------------------------------------------------------------------------
-main() {
-  mkdir -p "$STATE"
-  parse_cmdline "$(cat /proc/cmdline)"
-  say "starting (node ${NODE:-?})"
-  load_modules
-  if ! net_up; then
-    say "no network: no interface got a DHCP lease. Dropping to a shell."
-    exec setsid cttyhack sh
-  fi
-  [ "$DEBUG" = 1 ] && { say "kiln.debug=1: shell before install (exit to continue)"; setsid cttyhack sh; }
+# Where the installer ends when it gives up: a shell on the console. Never returns. (A function so
+# that test/integration/installer can run install_loop on the host with its own stand-in.)
+console_shell() { exec setsid cttyhack sh; }
 
+# Attempts until one is written and verified (then reboot into it). Every failure is reported; the
+# node stays in the installer, retrying after kiln.retry seconds unless kiln parked it or
+# kiln.retry=0, which leave it in console_shell.
+install_loop() {
   ATTEMPT=1
   while :; do
     if install_once; then
       el=$(($(now) - T0))
-      report installed "image sha256 $SHA written to $DEV and verified ($TOTAL bytes in ${el}s, read-back ${VERIFY_S}s)" \
+      report installed "image sha256 $SHA written to $DEV and verified ($TOTAL bytes in ${el}s, read-back ${VERIFY_S}s, ${ZERO_S:-0}s zeroing the rest)" \
         "\"sha256\":\"$SHA\",\"disk\":\"$DEV\",\"bytes\":$TOTAL,\"total\":$TOTAL,\"attempt\":$ATTEMPT"
       say "rebooting into the installed system"
       sync
@@ -328,16 +347,29 @@ main() {
     report install-failed "$REASON" "\"attempt\":$ATTEMPT"
     if parked; then
       say "kiln parked this node after repeated failures; staying here. Fix it, then: kiln node reprovision $NODE"
-      exec setsid cttyhack sh
+      console_shell
     fi
     if [ "$RETRY" -le 0 ] 2>/dev/null; then
       say "not retrying (kiln.retry=0); power-cycle the node to try again"
-      exec setsid cttyhack sh
+      console_shell
     fi
     say "retrying in ${RETRY}s (attempt $((ATTEMPT + 1)))"
     sleep "$RETRY"
     ATTEMPT=$((ATTEMPT + 1))
   done
+}
+
+main() {
+  mkdir -p "$STATE"
+  parse_cmdline "$(cat /proc/cmdline)"
+  say "starting (node ${NODE:-?})"
+  load_modules
+  if ! net_up; then
+    say "no network: no interface got a DHCP lease. Dropping to a shell."
+    console_shell
+  fi
+  [ "$DEBUG" = 1 ] && { say "kiln.debug=1: shell before install (exit to continue)"; setsid cttyhack sh; }
+  install_loop
 }
 
 [ -n "${KILN_INSTALLER_LIB:-}" ] || { setup_pid1; main; }

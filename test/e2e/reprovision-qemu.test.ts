@@ -1,11 +1,14 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { open } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { manifestSchema } from '../../src/build/manifest.js';
+import { manifestSchema, type Manifest } from '../../src/build/manifest.js';
 import { run } from '../../src/util/exec.js';
 import { sleep } from '../integration/serve/helpers.js';
 import { KilnProcess, compileKiln } from '../integration/serve/kiln-process.js';
+import { TEST_IMAGE, testImage } from '../integration/shared/test-image.js';
 import { timeline, type Mark } from './timeline.js';
 
 // Reprovision end to end, in QEMU: an arm64 virt machine with U-Boot's qemu_arm64 firmware and an
@@ -13,20 +16,18 @@ import { timeline, type Mark } from './timeline.js';
 // runs kiln's installer (streamed bmap ranges, verified), reboots from the disk it wrote, takes its
 // identity from kiln's NoCloud seed and starts the k3s unit, here the k3s TEST FIXTURE (not k3s).
 //
-// It needs a real build with an installer (dist/pi-k3s-test/, `kiln build images/pi-k3s-test.yaml`)
-// and takes tens of minutes under TCG emulation, so it runs only when asked:
-//   KILN_E2E=1 npx vitest run test/e2e
-// KILN_E2E_IMAGES=<dir> serves another images dir; KILN_TEST_VERBOSE=1 prints the console.
+// It serves the shared test build of images/pi-k3s-test.yaml (test/integration/shared/test-image.ts:
+// built once per cache, a no-op afterwards). KILN_E2E=0 skips it; KILN_E2E_IMAGES=<dir> serves
+// another images dir holding pi-k3s-test/; KILN_TEST_VERBOSE=1 prints the console as it comes.
 
 const UBOOT = '/usr/lib/u-boot/qemu_arm64/u-boot.bin';
-const IMAGES = resolve(process.env.KILN_E2E_IMAGES ?? 'dist');
-const IMAGE = 'pi-k3s-test';
+const IMAGE = TEST_IMAGE;
 const NODE = 'e2e-01';
 const MAC = '52:54:00:4b:31:01';
 const KILN_IP = '10.79.0.2';
-const enabled = process.env.KILN_E2E === '1';
-const ready = enabled && existsSync(UBOOT) && existsSync(join(IMAGES, IMAGE, 'installer', 'initrd.img'));
+const ready = process.env.KILN_E2E !== '0';
 
+let IMAGES: string;
 let work: string;
 let ns: string;
 let kiln: KilnProcess;
@@ -75,6 +76,9 @@ async function waitEvent(type: string, ms: number): Promise<Ev> {
 
 beforeAll(async () => {
   if (!ready) return;
+  if (!existsSync(UBOOT)) throw new Error(`${UBOOT} is missing: run scripts/setup-host.sh (package u-boot-qemu)`);
+  IMAGES = process.env.KILN_E2E_IMAGES ? resolve(process.env.KILN_E2E_IMAGES) : (await testImage()).imagesDir;
+  if (!existsSync(join(IMAGES, IMAGE, 'installer', 'initrd.img'))) throw new Error(`${join(IMAGES, IMAGE)} has no installer/initrd.img`);
   const compiled = await compileKiln();
   work = compiled.work;
   writeFileSync(
@@ -89,19 +93,21 @@ beforeAll(async () => {
   await run('ip', ['-n', ns, 'link', 'set', 'br0', 'up']);
   await run('ip', ['-n', ns, 'tuntap', 'add', 'dev', 'tap0', 'mode', 'tap']);
   await run('ip', ['-n', ns, 'link', 'set', 'tap0', 'master', 'br0', 'up']);
-  // An empty disk larger than the image, sparse.
+  // A disk larger than the image that held data before (a reused card): every byte the image
+  // covers is old non-zero data, so the installer must write or zero all of it.
+  await oldData(join(work, 'disk.raw'), manifestSchema.parse(JSON.parse(readFileSync(join(IMAGES, IMAGE, 'manifest.json'), 'utf8'))).image.size);
   await run('truncate', ['-s', '4G', join(work, 'disk.raw')]);
   kiln = new KilnProcess(ns, compiled.entry);
   await kiln.start([
     '--mode', 'full', '--advertise', KILN_IP, '--pool', '10.79.0.100-10.79.0.110',
     '--state-dir', join(work, 'state'), '--images-dir', IMAGES, '--nodes', join(work, 'nodes.yaml'),
   ]);
-}, 300_000);
+}, 90 * 60_000);
 
 afterAll(async () => {
   if (ready && marks.length) {
     // Printed whatever the outcome: how far it got and how long each step took.
-    console.log(timeline(marks, t0));
+    console.log(timeline(marks, marks.find((m) => m.what === 'power on')?.at ?? t0));
     const all = kiln ? await events().catch(() => [] as Ev[]) : [];
     console.log(all.map((e) => `${e.at} ${e.type}${e.data.message ? ` ${String(e.data.message)}` : ''}`).join('\n'));
   }
@@ -118,22 +124,9 @@ describe('reprovision a wiped node in QEMU', () => {
     'DHCP → TFTP → installer → written and verified → reboot from disk → seed → k3s unit',
     async () => {
       const manifest = manifestSchema.parse(JSON.parse(readFileSync(join(IMAGES, IMAGE, 'manifest.json'), 'utf8')));
-      qemu = execa(
-        'ip',
-        [
-          'netns', 'exec', ns, 'qemu-system-aarch64', '-M', 'virt', '-cpu', 'cortex-a72', '-smp', '2', '-m', '1536', '-nographic',
-          '-bios', UBOOT,
-          '-drive', `if=none,file=${join(work, 'disk.raw')},format=raw,id=d0`, '-device', 'virtio-blk-device,drive=d0',
-          '-netdev', 'tap,id=n0,ifname=tap0,script=no,downscript=no', '-device', `virtio-net-device,netdev=n0,mac=${MAC}`,
-        ],
-        { reject: false, stdin: 'pipe', all: true },
-      );
+      let vm = powerOn();
       mark('power on');
       console.log(`image ${manifest.image.size} bytes; the bmap maps ${manifest.image.bmap.mappedBytes} (${((100 * manifest.image.bmap.mappedBytes) / manifest.image.size).toFixed(1)}%), all the installer fetches`);
-      qemu.all?.on('data', (c: Buffer) => {
-        consoleText += c.toString();
-        if (process.env.KILN_TEST_VERBOSE) process.stdout.write(c);
-      });
 
       await waitConsole(/DHCP client bound to address 10\.79\.0\.1\d\d/, 300_000, 'U-Boot DHCP lease');
       await waitConsole(new RegExp(`kiln: netboot plan for ${NODE}`), 120_000, 'boot.scr over TFTP');
@@ -145,7 +138,17 @@ describe('reprovision a wiped node in QEMU', () => {
       expect(installed.data.sha256).toBe(manifest.image.sha256);
       expect(installed.data.bytes).toBe(manifest.image.bmap.mappedBytes);
 
-      // QEMU resets; U-Boot's distro boot finds extlinux.conf on virtio0 before it tries DHCP.
+      // The installer reboots; -no-reboot turns that into QEMU exiting, so the disk can be checked
+      // exactly as the installer left it: both filesystems sound although the disk held old data
+      // where the image has zeros. Then power on again: the node boots its disk.
+      const exited = await Promise.race([vm.then(() => true), sleep(120_000).then(() => false)]);
+      if (!exited) throw new Error(`the installer did not reboot within 2 min of installed:\n${consoleText.slice(-3000)}`);
+      mark('installer rebooted');
+      await fsckPartitions(join(work, 'disk.raw'), manifest);
+      mark('disk checked (fsck.vfat, e2fsck)');
+      consoleText = '';
+      vm = powerOn();
+      // U-Boot's distro boot finds extlinux.conf on virtio0 before it tries DHCP.
       await waitConsole(/Retrieving file: \/extlinux\/extlinux\.conf|Found \/extlinux\/extlinux\.conf/, 600_000, 'U-Boot boots the disk');
       await waitEvent('seed-fetched', 1800_000);
       await waitConsole(new RegExp(`${NODE} login:`), 1800_000, 'login prompt with the seeded hostname');
@@ -153,29 +156,84 @@ describe('reprovision a wiped node in QEMU', () => {
       expect(fb.data.detail ?? fb.data.message).toMatch(/server/);
       await waitEvent('k3s-started', 600_000);
 
-      // The fixture wrote how it was called into the installed root filesystem.
-      qemu.kill('SIGKILL');
-      await Promise.race([qemu, sleep(5000)]);
-      const calls = await readFromRoot(join(work, 'disk.raw'), manifest.partitions[1]!.offset, '/var/lib/kiln-k3s-fixture/calls.log');
+      // The fixture syncs its record (its last line just after it notified systemd: give it a few
+      // seconds), then the VM is cut off as a power failure would.
+      await sleep(5000);
+      vm.kill('SIGKILL');
+      await Promise.race([vm, sleep(5000)]);
+      const [calls, seedPointer] = await readFromRoot(join(work, 'disk.raw'), manifest.partitions[1]!.offset, [
+        '/var/lib/kiln-k3s-fixture/calls.log',
+        '/var/lib/cloud/seed/nocloud-net/meta-data',
+      ]);
       expect(calls).toMatch(/^argv: server$/m);
       expect(calls).toMatch(/^config-keys:.* token.* node-name.* cluster-init/m);
-      const seedPointer = await readFromRoot(join(work, 'disk.raw'), manifest.partitions[1]!.offset, '/var/lib/cloud/seed/nocloud-net/meta-data');
       expect(seedPointer).toBe(`seedfrom: http://${KILN_IP}:8080/seed/${NODE}/\n`);
       // The unit is Type=notify: it is "started" only once the fixture told systemd it was ready.
       expect(calls).toMatch(/^notified: ready$/m);
-      expect(consoleText).toMatch(/Started k3s\.service/);
+      // systemd colours the unit name on the console.
+      expect(consoleText).toMatch(/Started (\x1b\[[0-9;]*m)?k3s\.service/);
     },
     4 * 3600_000,
   );
 });
 
-/** Reads a file of the installed root filesystem after replaying its journal (the VM was killed). */
-async function readFromRoot(disk: string, offset: number, path: string): Promise<string> {
-  const loop = (await run('losetup', ['--find', '--show', `--offset=${offset}`, disk])).stdout.trim();
+function powerOn(): ResultPromise {
+  const vm = execa(
+    'ip',
+    [
+      'netns', 'exec', ns, 'qemu-system-aarch64', '-M', 'virt', '-cpu', 'cortex-a72', '-smp', '2', '-m', '1536', '-nographic', '-no-reboot',
+      '-bios', UBOOT,
+      '-drive', `if=none,file=${join(work, 'disk.raw')},format=raw,id=d0`, '-device', 'virtio-blk-device,drive=d0',
+      '-netdev', 'tap,id=n0,ifname=tap0,script=no,downscript=no', '-device', `virtio-net-device,netdev=n0,mac=${MAC}`,
+    ],
+    { reject: false, stdin: 'pipe', all: true },
+  );
+  vm.all?.on('data', (c: Buffer) => {
+    consoleText += c.toString();
+    if (process.env.KILN_TEST_VERBOSE) process.stdout.write(c);
+  });
+  qemu = vm; // for waitConsole and afterAll
+  return vm;
+}
+
+async function oldData(file: string, bytes: number): Promise<void> {
+  const chunk = Buffer.alloc(1 << 20, 'old data of a reused card. ');
+  const fh = await open(file, 'w');
   try {
-    await run('e2fsck', ['-E', 'journal_only', '-p', loop]).catch(() => undefined);
-    return (await run('debugfs', ['-R', `cat ${path}`, loop])).stdout;
+    for (let off = 0; off < bytes; off += chunk.length) await fh.write(chunk, 0, Math.min(chunk.length, bytes - off), off);
   } finally {
+    await fh.close();
+  }
+}
+
+/** e2fsck -fn and fsck.vfat -n of the installed disk's partitions, as the installer left them. */
+async function fsckPartitions(disk: string, m: Manifest): Promise<void> {
+  for (const [i, p] of m.partitions.entries()) {
+    const loop = (await run('losetup', ['--find', '--show', '--read-only', `--offset=${p.offset}`, `--sizelimit=${p.size}`, disk])).stdout.trim();
+    try {
+      await run(i === 0 ? 'fsck.vfat' : 'e2fsck', i === 0 ? ['-n', loop] : ['-fn', loop]);
+    } finally {
+      await run('losetup', ['-d', loop]).catch(() => undefined);
+    }
+  }
+}
+
+/**
+ * Reads files of the installed root filesystem after the VM was cut off: the kernel replays the
+ * journal when it mounts (a read-only mount of a writable loop device still replays).
+ */
+async function readFromRoot(disk: string, offset: number, paths: readonly string[]): Promise<string[]> {
+  const loop = (await run('losetup', ['--find', '--show', `--offset=${offset}`, disk])).stdout.trim();
+  const mnt = mkdtempSync(join(tmpdir(), 'kiln-e2e-root-'));
+  try {
+    await run('mount', ['-t', 'ext4', '-o', 'ro', loop, mnt]);
+    try {
+      return paths.map((p) => (existsSync(join(mnt, p)) ? readFileSync(join(mnt, p), 'utf8') : `(missing: ${p})`));
+    } finally {
+      await run('umount', [mnt]);
+    }
+  } finally {
+    rmSync(mnt, { recursive: true, force: true });
     await run('losetup', ['-d', loop]).catch(() => undefined);
   }
 }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { run, tail } from '../../../src/util/exec.js';
 import { changedTasks, parseRecap, type Recap } from './recap.js';
-import { addK3sFixtureIfMissing, workingCopy } from './rootfs.js';
+import { asAfterFirstBoot, workingCopy } from './rootfs.js';
 
 // The roles run for real against a root filesystem through Ansible's chroot connection: check
 // mode first (must not fail), then twice for real, where the second run must change nothing.
@@ -13,7 +13,6 @@ import { addK3sFixtureIfMissing, workingCopy } from './rootfs.js';
 const ansibleDir = resolve(import.meta.dirname, '../../../ansible');
 let rootfs = '';
 let cleanup = (): void => {};
-let usedFixture = false;
 
 async function playbook(file: string, inventory: string, extra: string[] = []): Promise<{ recap: Recap; stdout: string }> {
   // execa directly, not run(): Ansible reports task failures on stdout, which the error must show.
@@ -67,8 +66,10 @@ const isRoot = process.getuid?.() === 0;
 
 describe.skipIf(!isRoot)('ansible roles against a root filesystem (chroot connection)', () => {
   beforeAll(async () => {
-    ({ rootfs, cleanup } = await workingCopy());
-    usedFixture = addK3sFixtureIfMissing(rootfs);
+    let source: string;
+    ({ rootfs, source, cleanup } = await workingCopy());
+    console.log(`ansible chroot tests against ${source}`);
+    asAfterFirstBoot(rootfs);
   });
   afterAll(() => cleanup());
 
@@ -105,7 +106,7 @@ describe.skipIf(!isRoot)('ansible roles against a root filesystem (chroot connec
     // Same keys kiln's cloud-init writes for a cluster-init server, so Ansible never flips them.
     expect(config).toMatch(/^cluster-init: true$/m);
     expect(config).toMatch(/^node-name: kiln-rootfs$/m);
-    if (usedFixture) expect(config).toMatch(/^token: kiln-test-token-not-a-secret$/m);
+    expect(config).toMatch(/^token: kiln-test-token-not-a-secret$/m);
     const sync = readFileSync(join(rootfs, 'var/lib/rancher/k3s/server/manifests/kiln-flux-sync.yaml'), 'utf8');
     expect(sync).toContain('url: "https://git.example.invalid/fleet.git"');
     expect(sync).not.toContain('{{');

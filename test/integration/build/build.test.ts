@@ -1,26 +1,26 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createReadStream, createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { run } from '../../../src/util/exec.js';
 import { sha256File } from '../../../src/util/hash.js';
-import { manifestSchema, type Manifest } from '../../../src/build/manifest.js';
+import type { Manifest } from '../../../src/build/manifest.js';
 import { parseMbr } from '../../../src/disk/mbr.js';
-import { defaultCacheDir } from '../../../src/util/paths.js';
 import { scanFileList } from '../../../src/build/secret-scan.js';
+import { TEST_IMAGE, testImage, testImageSpec, type TestImage } from '../shared/test-image.js';
 
-// A real build of the small spec (test/fixtures/specs/kiln-mini.yaml) with the real tools: a fresh
-// lock from the mirror, mmdebstrap for arm64 under qemu-user, mkfs.fat, mke2fs, zstd. The rootfs is
-// cached in the normal cache (~/.cache/kiln) between runs; the reproducibility check always rebuilds
-// it cold. Needs root, binfmt and the network to Debian's archive (scripts/setup-host.sh).
+// A real build of images/pi-k3s-test.yaml (the product image with the k3s TEST FIXTURE in place of
+// k3s) with the real tools: a fresh lock from the mirror, mmdebstrap for arm64 under qemu-user,
+// mkfs.fat, mke2fs, zstd. Shared with the e2e and Ansible tests (../shared/test-image.ts) and kept
+// in the cache (~/.cache/kiln); the reproducibility check always rebuilds it cold. Needs root,
+// binfmt and the network to Debian's archive (scripts/setup-host.sh).
 
 const kiln = resolve('bin/kiln.js');
-const spec = resolve('test/fixtures/specs/kiln-mini.yaml');
+let t: TestImage;
 let work: string;
-let out: string;
-let lock: string;
 let m: Manifest;
 let img: string;
 
@@ -31,33 +31,27 @@ async function partitionFile(p: Manifest['partitions'][number], dest: string): P
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'kiln-it-build-'));
-  out = join(work, 'dist');
-  // Lock afresh: the mirror drops superseded versions, so a committed lock goes stale with time.
-  lock = join(work, 'kiln-mini.lock.json');
-  await run(process.execPath, [kiln, 'lock', spec, '-o', lock]);
-  const r = await run(process.execPath, [kiln, 'build', spec, '--lock', lock, '--out', out, '--cache', defaultCacheDir(), '--json']);
-  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; stage?: string });
-  expect(events.at(-1)?.event).toBe('done');
-  m = manifestSchema.parse(JSON.parse(await readFile(join(out, 'kiln-mini', 'manifest.json'), 'utf8')));
-  img = join(out, 'kiln-mini', m.image.file);
+  t = await testImage();
+  m = t.manifest;
+  img = t.img;
 });
 
-describe('kiln build (real tools, small spec)', () => {
+describe('kiln build (real tools, the pi-k3s test image)', () => {
   it('writes every output and SHA256SUMS that checks', async () => {
-    const dir = join(out, 'kiln-mini');
-    for (const f of ['kiln-mini.img', 'kiln-mini.img.zst', 'kiln-mini.bmap', 'manifest.json', 'kiln-mini.spdx.json', 'SHA256SUMS']) {
+    const dir = t.dir;
+    for (const f of [`${TEST_IMAGE}.img`, `${TEST_IMAGE}.img.zst`, `${TEST_IMAGE}.bmap`, 'manifest.json', `${TEST_IMAGE}.spdx.json`, 'SHA256SUMS']) {
       expect((await stat(join(dir, f))).size).toBeGreaterThan(0);
     }
     await run('sha256sum', ['-c', 'SHA256SUMS'], { cwd: dir });
     expect(await sha256File(img)).toBe(m.image.sha256);
     expect((await stat(img)).size).toBe(m.image.size);
-    const sbom = JSON.parse(await readFile(join(dir, 'kiln-mini.spdx.json'), 'utf8')) as { spdxVersion: string; packages: { name: string }[] };
+    const sbom = JSON.parse(await readFile(join(dir, `${TEST_IMAGE}.spdx.json`), 'utf8')) as { spdxVersion: string; packages: { name: string }[] };
     expect(sbom.spdxVersion).toBe('SPDX-2.3');
     expect(sbom.packages.map((p) => p.name)).toContain('linux-image-arm64');
   });
 
   it('has the partition table the manifest says', async () => {
-    const fh = await (await import('node:fs/promises')).open(img, 'r');
+    const fh = await open(img, 'r');
     const sector = Buffer.alloc(512);
     await fh.read(sector, 0, 512, 0);
     await fh.close();
@@ -101,7 +95,7 @@ describe('kiln build (real tools, small spec)', () => {
     expect(extlinux).toContain(`root=PARTUUID=${m.diskId}-02`);
     // the boot/ copy served over TFTP is the same bytes as the partition's files
     const fromImg = (await run('mtype', ['-i', bootImg, '::/start4.elf'], { env: { MTOOLS_SKIP_CHECK: '1' }, binary: true })).stdoutBuffer;
-    expect(fromImg.equals(await readFile(join(out, 'kiln-mini', 'boot', 'start4.elf')))).toBe(true);
+    expect(fromImg.equals(await readFile(join(t.dir, 'boot', 'start4.elf')))).toBe(true);
   });
 
   it('manifest lists the root filesystem, the fixture artifact named as a fixture, and no secrets', () => {
@@ -119,33 +113,33 @@ describe('kiln build (real tools, small spec)', () => {
 
   it('bmaptool copy with our bmap reproduces the image bytes', async () => {
     const dest = join(work, 'copy.img');
-    await run('bmaptool', ['copy', '--bmap', join(out, 'kiln-mini', 'kiln-mini.bmap'), img, dest]);
+    await run('bmaptool', ['copy', '--bmap', join(t.dir, `${TEST_IMAGE}.bmap`), img, dest]);
     expect(await sha256File(dest)).toBe(m.image.sha256);
     await rm(dest);
     // and from the compressed image, as an operator would flash it
-    await run('bmaptool', ['copy', '--bmap', join(out, 'kiln-mini', 'kiln-mini.bmap'), `${img}.zst`, dest]);
+    await run('bmaptool', ['copy', '--bmap', join(t.dir, `${TEST_IMAGE}.bmap`), `${img}.zst`, dest]);
     expect(await sha256File(dest)).toBe(m.image.sha256);
     await rm(dest);
   });
 
   it('a no-op rebuild is up to date and changes nothing', async () => {
-    const r = await run(process.execPath, [kiln, 'build', spec, '--lock', lock, '--out', out, '--json']);
+    const r = await run(process.execPath, [kiln, 'build', testImageSpec, '--lock', t.lock, '--out', t.imagesDir, '--json']);
     const done = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; cachedStages?: string[]; sha256?: string }).at(-1);
     expect(done?.cachedStages).toContain('image');
     expect(done?.sha256).toBe(m.image.sha256);
   });
 
   it('refuses a lock that no longer matches the spec, and leaves no partial output', async () => {
+    // The same image with another package list (a list in `extends` replaces): its lock is stale.
     const other = join(work, 'other.yaml');
-    const text = (await readFile(spec, 'utf8')).replace('  - zstd\n', '  - zstd\n  - curl\n').replace('url: ../k3s-fixture/', `url: ${resolve('test/fixtures/k3s-fixture')}/`);
-    await (await import('node:fs/promises')).writeFile(other, text);
-    const err = await run(process.execPath, [kiln, 'build', other, '--lock', lock, '--out', join(work, 'dist2')]).catch((e: Error) => e);
+    await writeFile(other, `extends: ${testImageSpec}\npackages: [linux-image-arm64, zstd]\n`);
+    const err = await run(process.execPath, [kiln, 'build', other, '--lock', t.lock, '--out', join(work, 'dist2')]).catch((e: Error) => e);
     expect(String(err)).toMatch(/different package set.*kiln lock/s);
-    await expect(stat(join(work, 'dist2', 'kiln-mini'))).rejects.toThrow();
+    await expect(stat(join(work, 'dist2', TEST_IMAGE))).rejects.toThrow();
   });
 
   it('a second build, cold, with another TZ, umask, locale and directory, gives the same image', async () => {
-    const r = await run(process.execPath, [kiln, 'build', spec, '--lock', lock, '--out', out, '--verify-reproducible']);
+    const r = await run(process.execPath, [kiln, 'build', testImageSpec, '--lock', t.lock, '--out', t.imagesDir, '--verify-reproducible']);
     expect(r.stdout).toMatch(/REPRODUCIBLE: identical images/);
     const [first, second] = [...r.stdout.matchAll(/build:\s+([0-9a-f]{64})/g)].map((x) => x[1]);
     expect(first).toBe(m.image.sha256);

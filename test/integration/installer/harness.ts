@@ -1,0 +1,237 @@
+import { createCipheriv, createHash } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { renderBmap } from '../../../src/build/bmap.js';
+import { manifestSchema } from '../../../src/build/manifest.js';
+import { BLOCK, assembleDisk, type BmapRange, type DiskResult } from '../../../src/build/stages/disk.js';
+import { scriptPath } from '../../../src/installer/initramfs.js';
+import { run } from '../../../src/util/exec.js';
+
+// Helpers for install-loop.test.ts: a small kiln-shaped disk image (MBR, FAT, ext4, bmap 2.0 with
+// sha256 ranges, written by kiln's own assembleDisk and renderBmap), an images dir for `kiln serve`,
+// loop devices as target disks, and a runner for the installer's REAL init.sh functions under the
+// host's busybox sh.
+
+export const MiB = 1 << 20;
+
+/** Deterministic pseudo-random bytes (AES-CTR keystream), so a failure reproduces byte for byte. */
+export function noise(seed: string, size: number): Buffer {
+  const key = createHash('sha256').update(seed).digest();
+  const c = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+  return Buffer.concat([c.update(Buffer.alloc(size)), c.final()]);
+}
+
+export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+export interface SyntheticImage {
+  /** The pristine image file. */
+  img: string;
+  bmap: string;
+  disk: DiskResult;
+  mappedBytes: number;
+  /** A file on the ext4 root, to read back from the installed disk. */
+  payload: { path: string; sha256: string };
+}
+
+const EPOCH = 1700000000;
+const DISK_ID = '4b494c4e';
+
+/**
+ * FAT boot partition (20 MiB) + ext4 root (24 MiB) behind a 4 MiB gap: a 48 MiB image. The FAT's
+ * 10 MiB kernel makes a range longer than the installer's 8 MiB chunk, with ranges after it.
+ */
+export async function buildSyntheticImage(work: string): Promise<SyntheticImage> {
+  const boot = join(work, 'boot-tree');
+  const root = join(work, 'root-tree');
+  mkdirSync(boot, { recursive: true });
+  mkdirSync(join(root, 'etc'), { recursive: true });
+  mkdirSync(join(root, 'usr/lib/kiln'), { recursive: true });
+  writeFileSync(join(boot, 'config.txt'), 'arm_64bit=1\nkernel=vmlinuz\n');
+  writeFileSync(join(boot, 'cmdline.txt'), `console=ttyAMA0,115200 root=PARTUUID=${DISK_ID}-02 rootwait\n`);
+  writeFileSync(join(boot, 'vmlinuz'), noise('kernel', 10 * MiB));
+  writeFileSync(join(root, 'etc/hostname'), 'kiln\n');
+  writeFileSync(join(root, 'etc/motd'), 'synthetic image for the installer loop test\n');
+  const payload = noise('payload', 2 * MiB + 1234);
+  writeFileSync(join(root, 'usr/lib/kiln/payload.bin'), payload);
+
+  const env = { MTOOLS_SKIP_CHECK: '1', TZ: 'UTC', SOURCE_DATE_EPOCH: String(EPOCH), E2FSPROGS_FAKE_TIME: String(EPOCH) };
+  const fat = join(work, 'boot.fat');
+  const ext = join(work, 'root.ext4');
+  await run('mkfs.fat', ['-C', '--invariant', '-i', '1234ABCD', '-n', 'BOOT', fat, String(20 * 1024)], { env });
+  await run('mcopy', ['-s', '-p', '-m', '-Q', '-i', fat, join(boot, 'config.txt'), join(boot, 'cmdline.txt'), join(boot, 'vmlinuz'), '::/'], { env });
+  await run('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '4096', '-d', root, '-L', 'root', '-U', '11111111-2222-4333-8444-555555555555', '-E', 'lazy_itable_init=0,lazy_journal_init=0', ext, '24M'], { env });
+
+  const img = join(work, 'pristine.img');
+  const disk = await assembleDisk(img, DISK_ID, [
+    { path: fat, type: 0x0c, bootable: true, sizeBytes: 20 * MiB },
+    { path: ext, type: 0x83, bootable: false, sizeBytes: 24 * MiB },
+  ]);
+  const bmap = renderBmap(disk.size, BLOCK, disk.ranges);
+  return { img, bmap, disk, mappedBytes: disk.mappedBlocks * BLOCK, payload: { path: '/usr/lib/kiln/payload.bin', sha256: sha256(payload) } };
+}
+
+export const rangeBytes = (r: BmapRange): number => (r.last - r.first + 1) * BLOCK;
+
+/**
+ * `<imagesDir>/<name>/` as `kiln build` leaves it, with an installer (so kiln renders kiln.* onto
+ * the node's command line). The .img is a copy of the pristine one: tests may damage it.
+ */
+export async function writeImageDir(imagesDir: string, name: string, im: SyntheticImage): Promise<string> {
+  const dir = join(imagesDir, name);
+  mkdirSync(join(dir, 'boot'), { recursive: true });
+  mkdirSync(join(dir, 'installer'), { recursive: true });
+  writeFileSync(join(dir, 'boot/cmdline.txt'), `console=ttyAMA0,115200 root=PARTUUID=${DISK_ID}-02 rootwait\n`);
+  writeFileSync(join(dir, 'boot/config.txt'), 'arm_64bit=1\nkernel=vmlinuz\n');
+  writeFileSync(join(dir, 'installer/vmlinuz'), noise('installer-kernel', 4096));
+  writeFileSync(join(dir, 'installer/initrd.img'), noise('installer-initrd', 4096));
+  await run('cp', ['--sparse=always', im.img, join(dir, `${name}.img`)]);
+  const zst = noise('zst', 4096);
+  writeFileSync(join(dir, `${name}.img.zst`), zst);
+  writeFileSync(join(dir, `${name}.bmap`), im.bmap);
+  const p = im.disk.partitions;
+  const manifest = manifestSchema.parse({
+    manifestVersion: 1,
+    kilnVersion: '0.1.0',
+    name,
+    sourceDateEpoch: EPOCH,
+    image: {
+      file: `${name}.img`,
+      size: im.disk.size,
+      sha256: im.disk.sha256,
+      zst: { file: `${name}.img.zst`, size: zst.length, sha256: sha256(zst) },
+      bmap: { file: `${name}.bmap`, sha256: sha256(Buffer.from(im.bmap)), mappedBytes: im.mappedBytes },
+    },
+    diskId: DISK_ID,
+    partitions: p.map((x) => ({
+      ...x,
+      filesystem: x.index === 1 ? 'vfat' : 'ext4',
+      label: x.index === 1 ? 'BOOT' : 'root',
+      fsId: x.index === 1 ? '1234ABCD' : '11111111-2222-4333-8444-555555555555',
+      partuuid: `${DISK_ID}-0${x.index}`,
+    })),
+    spec: { file: 'images/synthetic.yaml', sha256: '0'.repeat(64), packagesHash: '0'.repeat(64) },
+    lock: { file: 'images/synthetic.lock.json', sha256: '0'.repeat(64) },
+    artifacts: [],
+    packages: [],
+    hostTools: {},
+    stages: {},
+    files: { boot: [], root: [] },
+    extras: {},
+  });
+  writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  return join(dir, `${name}.img`);
+}
+
+/** Flips every bit of one byte of a file in place. */
+export function flipByte(file: string, offset: number): void {
+  const fd = openSync(file, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, offset);
+    b[0] = b[0]! ^ 0xff;
+    writeSync(fd, b, 0, 1, offset);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function readAt(file: string, offset: number, length: number): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(length);
+    let got = 0;
+    while (got < length) {
+      const n = readSync(fd, b, got, length - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return b.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// ---- loop devices ------------------------------------------------------------------------------
+
+/** Target disks on loop devices; `detachAll` in afterAll whatever happened. */
+export class LoopDisks {
+  readonly attached: string[] = [];
+
+  /**
+   * A `size`-byte backing file, sparse or filled with `fill` (and `tail` as its last bytes),
+   * attached with partition scanning.
+   */
+  async attach(file: string, size: number, opts: { fill?: Buffer; tail?: Buffer } = {}): Promise<string> {
+    const fd = openSync(file, 'w');
+    try {
+      const { fill, tail } = opts;
+      if (fill) for (let off = 0; off < size; off += fill.length) writeSync(fd, fill, 0, Math.min(fill.length, size - off), off);
+      if (tail) writeSync(fd, tail, 0, tail.length, size - tail.length);
+    } finally {
+      closeSync(fd);
+    }
+    await run('truncate', ['-s', String(size), file]);
+    const dev = (await run('losetup', ['--find', '--show', '-P', file])).stdout.trim();
+    if (!/^\/dev\/loop\d+$/.test(dev)) throw new Error(`losetup gave ${JSON.stringify(dev)}`);
+    this.attached.push(dev);
+    return dev;
+  }
+
+  async detachAll(): Promise<void> {
+    for (const dev of this.attached.splice(0)) await run('losetup', ['-d', dev]).catch(() => undefined);
+  }
+}
+
+// ---- the installer, on the host ----------------------------------------------------------------
+
+/**
+ * Runs harness.sh: init.sh sourced (KILN_INSTALLER_LIB=1: functions only) with the shell settings
+ * setup_pid1 makes, and the real install_loop, in kiln's network namespace and in a PID and mount
+ * namespace of its own (the installer mounts partition 2 on /mnt). Replaced, by shell functions
+ * (host busybox runs its own applets in preference to anything on PATH; functions win over both):
+ * - reboot, console_shell: recorded in $CALLS (and in a PID namespace a real reboot(2) would only
+ *   end that namespace);
+ * - sleep $RETRY (the wait between attempts): recorded, then $ON_RETRY runs instead of the wait;
+ *   other sleeps are real;
+ * - mount: with $SNAPSHOT set, first copies the image's extent of the disk there: the disk as
+ *   written and verified, before the seed pointer changes partition 2;
+ * - blockdev: real, plus partx when the host kernel has no MBR parser (see harness.sh).
+ */
+const HARNESS = fileURLToPath(new URL('./harness.sh', import.meta.url));
+
+export interface InstallerRun {
+  exitCode: number | undefined;
+  output: string;
+  /** What the stand-ins recorded, in order. */
+  calls: string[];
+}
+
+export async function runInstaller(
+  ns: string,
+  dir: string,
+  opts: { cmdline: string; env?: Record<string, string>; timeoutMs?: number },
+): Promise<InstallerRun> {
+  const calls = join(dir, 'calls');
+  writeFileSync(calls, '');
+  const r = await execa('ip', ['netns', 'exec', ns, 'unshare', '--pid', '--mount', '--fork', '--kill-child', 'busybox', 'sh', HARNESS], {
+    env: {
+      KILN_INSTALLER_LIB: '1',
+      KILN_INIT: scriptPath('init.sh'),
+      STATE: join(dir, 'state'),
+      CALLS: calls,
+      CMDLINE: opts.cmdline,
+      ...opts.env,
+    },
+    reject: false,
+    all: true,
+    stdin: 'ignore',
+    timeout: opts.timeoutMs ?? 90_000,
+  });
+  return {
+    exitCode: r.exitCode,
+    output: r.all ?? '',
+    calls: readFileSync(calls, 'utf8').split('\n').filter(Boolean),
+  };
+}

@@ -1,0 +1,73 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { manifestSchema, type Manifest } from '../../../src/build/manifest.js';
+import { run } from '../../../src/util/exec.js';
+import { defaultCacheDir } from '../../../src/util/paths.js';
+
+// One real build of images/pi-k3s-test.yaml (the product image with the k3s TEST FIXTURE in place
+// of k3s) shared by the build test, the QEMU end-to-end test and the Ansible chroot test. The first
+// test file to ask pays the cold build (~10 min here); later ones get kiln's own no-op answer in
+// seconds, because the output lives in the cache dir (outside the repo) and kiln build checks it.
+// It is locked afresh so a committed lock that went stale with the mirror cannot break CI.
+
+export const TEST_IMAGE = 'pi-k3s-test';
+export const testImageSpec = resolve('images/pi-k3s-test.yaml');
+const kiln = resolve('bin/kiln.js');
+
+export interface TestImage {
+  /** The images dir kiln serve takes (`<dir>/pi-k3s-test/...`). */
+  imagesDir: string;
+  /** `<imagesDir>/pi-k3s-test` */
+  dir: string;
+  lock: string;
+  manifest: Manifest;
+  /** The raw image file. */
+  img: string;
+  /** What the build printed last (`--json` events), for tests that look at stages. */
+  events: { event: string; cachedStages?: string[]; sha256?: string; seconds?: number }[];
+}
+
+let built: Promise<TestImage> | undefined;
+
+/** Builds (or finds up to date) the shared test image; once per test process. */
+export function testImage(): Promise<TestImage> {
+  built ??= buildTestImage();
+  return built;
+}
+
+async function buildTestImage(): Promise<TestImage> {
+  const cache = defaultCacheDir();
+  const base = join(cache, 'test-image');
+  mkdirSync(base, { recursive: true });
+  const lock = join(base, `${TEST_IMAGE}.lock.json`);
+  const imagesDir = join(base, 'dist');
+  await run(process.execPath, [kiln, 'lock', testImageSpec, '-o', lock], { timeoutMs: 10 * 60_000 });
+  const r = await run(process.execPath, [kiln, 'build', testImageSpec, '--lock', lock, '--out', imagesDir, '--cache', cache, '--json'], {
+    timeoutMs: 60 * 60_000,
+  });
+  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as TestImage['events'][number]);
+  if (events.at(-1)?.event !== 'done') throw new Error(`kiln build ${testImageSpec} did not finish: ${r.stdout.slice(-2000)}`);
+  const dir = join(imagesDir, TEST_IMAGE);
+  const manifest = manifestSchema.parse(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
+  return { imagesDir, dir, lock, manifest, img: join(dir, manifest.image.file), events };
+}
+
+/** Loop-mounts the image's root partition read-only and gives its mount point to `use`. */
+export async function withRootMounted<T>(t: TestImage, use: (root: string) => Promise<T>): Promise<T> {
+  const root = t.manifest.partitions[1];
+  if (!root) throw new Error(`${t.img}: the manifest has no root partition`);
+  const loop = (await run('losetup', ['--find', '--show', '--read-only', `--offset=${root.offset}`, `--sizelimit=${root.size}`, t.img])).stdout.trim();
+  const mnt = join(defaultCacheDir(), 'tmp', `root-${process.pid}`);
+  mkdirSync(mnt, { recursive: true });
+  try {
+    // noload: a read-only mount must not replay (or need) the journal.
+    await run('mount', ['-t', 'ext4', '-o', 'ro,noload', loop, mnt]);
+    try {
+      return await use(mnt);
+    } finally {
+      await run('umount', [mnt]);
+    }
+  } finally {
+    await run('losetup', ['-d', loop]).catch(() => undefined);
+  }
+}
