@@ -2,9 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { registerNode } from '../../../src/cli/node.js';
 import { planTftp, renderCmdline, renderPxelinux, UBOOT_APPEND_MAX, type RenderContext } from '../../../src/serve/bootplan.js';
 import { loadTemplates } from '../../../src/serve/cloudinit.js';
 import { buildHttp } from '../../../src/serve/http/app.js';
@@ -15,6 +13,7 @@ import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { parseNodesYaml, syncNodesFile } from '../../../src/serve/nodes/yaml.js';
 import { fakeImage, fakeNode } from './fixtures.js';
+import { kilnCli } from './cli-runner.js';
 
 // The per-node install disk: operator input (CLI, API, nodes.yaml) → registry → `kiln.disk=` on
 // the installer's kernel command line, which init.sh's choose_disk reads.
@@ -180,32 +179,17 @@ describe('disk in nodes.yaml', () => {
   });
 });
 
-async function kiln(state: string, ...args: string[]): Promise<string> {
-  const program = new Command('kiln').exitOverride();
-  registerNode(program);
-  let out = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += String(chunk);
-    return true;
-  });
-  try {
-    await program.parseAsync(['node', 'kiln', ...args, '--state-dir', state]);
-  } finally {
-    vi.restoreAllMocks();
-  }
-  return out;
-}
 
 describe('kiln node add --disk / node show', () => {
   it('stores the disk, shows it, and names the field when it is refused', async () => {
     const state = join(tmp(), 'state');
-    await kiln(state, 'node', 'add', 'pi-01', '--mac', base.mac, '--disk', '/dev/nvme0n1');
-    expect(await kiln(state, 'node', 'show', 'pi-01')).toMatch(/^disk: nvme0n1$/m);
-    const shown = JSON.parse(await kiln(state, 'node', 'show', 'pi-01', '--json')) as { node: { disk: string | null } };
+    await kilnCli(state, 'node', 'add', 'pi-01', '--mac', base.mac, '--disk', '/dev/nvme0n1');
+    expect(await kilnCli(state, 'node', 'show', 'pi-01')).toMatch(/^disk: nvme0n1$/m);
+    const shown = JSON.parse(await kilnCli(state, 'node', 'show', 'pi-01', '--json')) as { node: { disk: string | null } };
     expect(shown.node.disk).toBe('nvme0n1');
-    await expect(kiln(state, 'node', 'add', 'pi-01', '--mac', base.mac, '--disk', 'sda; reboot')).rejects.toThrow(/^disk: must be a block device name/);
-    await kiln(state, 'node', 'add', 'pi-01', '--mac', base.mac);
-    expect(await kiln(state, 'node', 'show', 'pi-01')).toMatch(/^disk: null$/m);
+    await expect(kilnCli(state, 'node', 'add', 'pi-01', '--mac', base.mac, '--disk', 'sda; reboot')).rejects.toThrow(/^disk: must be a block device name/);
+    await kilnCli(state, 'node', 'add', 'pi-01', '--mac', base.mac);
+    expect(await kilnCli(state, 'node', 'show', 'pi-01')).toMatch(/^disk: null$/m);
   });
 });
 
