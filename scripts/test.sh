@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/prepare.sh
+# The tests are TypeScript too: type-check them (vitest itself only strips types).
+npx tsc -p tsconfig.test.json
 results=$(mktemp -d)
 status=0
 npx vitest run --project unit --reporter=default --reporter=json --outputFile="$results/unit.json" || status=$?
