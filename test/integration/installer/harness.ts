@@ -8,6 +8,7 @@ import { manifestSchema } from '../../../src/build/manifest.js';
 import { BLOCK, assembleDisk, type BmapRange, type DiskResult } from '../../../src/build/stages/disk.js';
 import { scriptPath } from '../../../src/installer/initramfs.js';
 import { run } from '../../../src/util/exec.js';
+import { placeholderProvenance } from '../../fixtures/serve/make-images.js';
 
 // Helpers for install-loop.test.ts: a small kiln-shaped disk image (MBR, FAT, ext4, bmap 2.0 with
 // sha256 ranges, written by kiln's own assembleDisk and renderBmap), an images dir for `kiln serve`,
@@ -111,14 +112,7 @@ export async function writeImageDir(imagesDir: string, name: string, im: Synthet
       fsId: x.index === 1 ? '1234ABCD' : '11111111-2222-4333-8444-555555555555',
       partuuid: `${DISK_ID}-0${x.index}`,
     })),
-    spec: { file: 'images/synthetic.yaml', sha256: '0'.repeat(64), packagesHash: '0'.repeat(64) },
-    lock: { file: 'images/synthetic.lock.json', sha256: '0'.repeat(64) },
-    artifacts: [],
-    packages: [],
-    hostTools: {},
-    stages: {},
-    files: { boot: [], root: [] },
-    extras: {},
+    ...placeholderProvenance('synthetic'),
   });
   writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return join(dir, `${name}.img`);
