@@ -173,7 +173,7 @@ export class DhcpServer {
     }
     this.send(buildReply(p, { type: MSG.ACK, serverIp: this.o.serverIp, menu, pxe, lease: lease(want) }), p);
     this.o.metrics.boots.inc({ mode: 'full' });
-    this.o.registry.touch(node.name, want);
+    this.o.registry.leased(node.name, want);
     this.o.registry.record(node.name, 'dhcp-offered', { mode: 'full', ip: want });
   }
 

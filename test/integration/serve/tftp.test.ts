@@ -43,7 +43,7 @@ beforeAll(async () => {
     lookup,
     metrics,
     ctx: { httpBase: 'http://127.0.0.1:8080' },
-    onSeen: (n, ip) => registry.touch(n.name, ip),
+    onSeen: (n) => registry.seen(n.name),
     onServed: (n, path) => served.push(`${n.name}:${path}`),
   });
   await server.start();

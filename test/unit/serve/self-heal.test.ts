@@ -11,14 +11,19 @@ const ev = (...types: EventType[]) => types.map((type) => ({ type }));
 
 describe('self-healing in the DHCP decision', () => {
   const img = fakeImage();
-  it('serves the installer to a local node that netboots (its disk did not boot)', () => {
-    const d = decideDhcp(fakeNode({ plan: 'local' }), pxe, img, { mode: 'proxy', discovery: false }, ev('installed', 'first-boot'));
+  it('serves the installer to a local node that netboots (its disk did not boot), when self-heal is on', () => {
+    const d = decideDhcp(fakeNode({ plan: 'local', selfHeal: true }), pxe, img, { mode: 'proxy', discovery: false }, ev('installed', 'first-boot'));
     expect(d).toMatchObject({ action: 'heal', menu: 'Raspberry Pi Boot' });
     expect(d.action === 'heal' && d.reason).toMatch(/disk did not boot/);
-    expect(decideDhcp(fakeNode({ plan: 'local', mac: uboot.mac }), uboot, img, { mode: 'full', discovery: false }).action).toBe('heal');
+    expect(decideDhcp(fakeNode({ plan: 'local', mac: uboot.mac, selfHeal: true }), uboot, img, { mode: 'full', discovery: false }).action).toBe('heal');
+  });
+  it('self-heal is opt-in: a PXE DISCOVER (anyone can forge one) does not flip a local node by default', () => {
+    const d = decideDhcp(fakeNode({ plan: 'local' }), pxe, img, { mode: 'proxy', discovery: false }, ev('installed', 'first-boot'));
+    expect(d).toMatchObject({ action: 'ignore', reason: 'plan local: boots its own disk' });
+    expect(decideDhcp(fakeNode({ plan: 'local', selfHeal: false }), pxe, img, { mode: 'full', discovery: false }).action).toBe('ignore');
   });
   it('parks instead of looping when the last install never booted from disk', () => {
-    const d = decideDhcp(fakeNode({ plan: 'local' }), pxe, img, { mode: 'proxy', discovery: false }, ev('install-started', 'installed'));
+    const d = decideDhcp(fakeNode({ plan: 'local', selfHeal: true }), pxe, img, { mode: 'proxy', discovery: false }, ev('install-started', 'installed'));
     expect(d).toMatchObject({ action: 'park' });
   });
   it('gives a local node only an address in full mode when its own system asks', () => {
