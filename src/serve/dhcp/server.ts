@@ -107,7 +107,7 @@ export class DhcpServer {
       client,
       node ? lookup.imageOf(node) : undefined,
       { mode: this.o.mode, discovery: this.o.discovery },
-      node && node.plan === 'local' ? registry.events({ node: node.name, limit: 200 }) : [],
+      node && node.plan === 'local' ? registry.decisionHistory(node.name) : [],
     );
     if (node && type === MSG.DISCOVER && node.plan !== 'discovered') {
       registry.record(node.name, 'dhcp-seen', { mac: client.mac, vendorClass: client.vendorClass ?? null });

@@ -171,6 +171,12 @@ export function stateAfter(type: EventType, current: NodeState): NodeState {
   }
 }
 
+/**
+ * The event types the install decisions (failedInARow, selfHealBlocked) look at. They are read from
+ * the registry by type, never as "the last N events": DHCP chatter must not push them out of view.
+ */
+export const DECISION_EVENTS = ['install-failed', 'installed', 'reprovision', 'registered', 'first-boot', 'k3s-started', 'k3s-joined'] as const satisfies readonly EventType[];
+
 /** Installs that may fail in a row before kiln parks the node and stops answering it. */
 export const MAX_FAILED_INSTALLS = 3;
 

@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { decideEnroll, INSTALL_TOKEN_TTL_MS, newSecret, sameSecret, secretHash, type EnrollDecision, type EnrollRequest } from './enrollment.js';
 import {
+  DECISION_EVENTS,
   failedInARow,
   MAX_FAILED_INSTALLS,
   stateAfter,
@@ -501,7 +502,7 @@ export class NodeRegistry {
       if (type === 'installed') this.db.prepare("UPDATE nodes SET plan = 'local' WHERE name = ?").run(name);
       const event = this.appendEvent(name, type, data, at);
       if (type === 'install-failed' && !n.parked) {
-        const failed = failedInARow(this.events({ node: name, limit: 1000 }));
+        const failed = failedInARow(this.decisionHistory(name));
         if (failed >= MAX_FAILED_INSTALLS) this.parkIn(name, `${failed} failed installs in a row; last: ${String(data.message ?? 'no reason given')}`, at);
       }
       return event;
@@ -561,6 +562,15 @@ export class NodeRegistry {
       at: r.at,
       data: JSON.parse(r.data) as Record<string, unknown>,
     }));
+  }
+
+  /** The node's install milestones (DECISION_EVENTS), oldest first, however many other events it has. */
+  decisionHistory(name: string): { type: EventType }[] {
+    const marks = DECISION_EVENTS.map(() => '?').join(', ');
+    const rows = this.db
+      .prepare(`SELECT type FROM events WHERE node = ? AND type IN (${marks}) ORDER BY id DESC LIMIT 1000`)
+      .all(name, ...DECISION_EVENTS) as { type: string }[];
+    return rows.reverse().map((r) => ({ type: r.type as EventType }));
   }
 
   countByState(): Record<string, number> {

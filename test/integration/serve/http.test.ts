@@ -131,6 +131,21 @@ describe('NoCloud seed', () => {
     expect(k3s).toEqual({ token: K3S, 'node-name': 'pi-02', server: 'https://127.0.0.2:6443' });
   });
 
+  it('keeps the instance-id through 10,000 events (it comes from the stored provision id, not from a window of recent events)', async () => {
+    const idOf = async (): Promise<string> => (parse((await http(base, 'GET', seedPath('pi-02', 'meta-data'))).body.toString()) as { 'instance-id': string })['instance-id'];
+    const before = await idOf();
+    expect(before).toMatch(/^kiln-pi-02-[0-9a-f]{12}$/);
+    registry.batch(() => {
+      for (let i = 0; i < 10_000; i++) registry.record('pi-02', 'dhcp-seen', { i });
+    });
+    expect(await idOf()).toBe(before);
+    // a reprovision is what changes it (cloud-init then runs again on the rewritten disk)
+    registry.reprovision('pi-02');
+    cred['pi-02'] = enrolled('pi-02', '127.0.0.3');
+    const after = await idOf();
+    expect(after).not.toBe(before);
+  });
+
   it("refuses the seed to the node's own address without the credential, to another node's credential, and for unknown nodes alike", async () => {
     // the address a node reported from proves nothing: anyone on the LAN can take it
     const byAddress = await http(base, 'GET', '/seed/pi-01/user-data', { from: '127.0.0.2' });

@@ -55,6 +55,25 @@ describe('failure counting', () => {
     expect(r.reprovision('pi-01').parked).toBeNull();
     r.close();
   });
+  it('reads install milestones by type: 10,000 events of DHCP chatter hide neither a failure streak nor an install without first boot', () => {
+    const r = new NodeRegistry(':memory:');
+    r.upsert({ name: 'pi-01', mac: 'dc:a6:32:01:02:03', role: 'agent', sshKeys: [], clusterInit: false, selfHeal: true });
+    r.record('pi-01', 'install-failed', { message: 'one' });
+    r.record('pi-01', 'install-failed', { message: 'two' });
+    const chatter = (): void => r.batch(() => {
+      for (let i = 0; i < 10_000; i++) r.record('pi-01', 'dhcp-seen', { i });
+    });
+    chatter();
+    r.record('pi-01', 'install-failed', { message: 'three' });
+    expect(r.mustGet('pi-01').parked).toMatch(/^3 failed installs in a row; last: three/);
+    r.reprovision('pi-01');
+    r.record('pi-01', 'installed', { sha256: 'a'.repeat(64) });
+    chatter();
+    expect(selfHealBlocked(r.decisionHistory('pi-01'))).toMatch(/no first boot/);
+    const d = decideDhcp(r.mustGet('pi-01'), pxe, fakeImage(), { mode: 'proxy', discovery: false }, r.decisionHistory('pi-01'));
+    expect(d.action).toBe('park');
+    r.close();
+  });
   it('self-heal switches the plan to install and records why; installed switches back', () => {
     const r = new NodeRegistry(':memory:');
     r.upsert({ name: 'pi-01', mac: 'dc:a6:32:01:02:03', role: 'agent', sshKeys: [], clusterInit: false, plan: 'local' });
