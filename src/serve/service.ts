@@ -46,6 +46,7 @@ export async function startService(cfg: ServeConfig): Promise<RunningService> {
   }
   await mkdir(cfg.stateDir, { recursive: true, mode: 0o700 });
   const registry = new NodeRegistry(registryPath(cfg.stateDir));
+  log.info({ db: registryPath(cfg.stateDir), ...registry.settings() }, 'registry opened');
   const closers: (() => Promise<void>)[] = [async () => registry.close()];
   const closeAll = async (): Promise<void> => {
     for (const c of closers.reverse()) await c().catch((err: Error) => log.warn({ err: err.message }, 'close failed'));

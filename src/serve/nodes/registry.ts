@@ -129,6 +129,10 @@ export class NodeRegistry {
     if (path !== ':memory:') chmodSync(path, 0o600);
     // WAL lets `kiln node ...` change the registry while `kiln serve` reads it.
     this.db.pragma('journal_mode = WAL');
+    // WAL's default (NORMAL) syncs only at checkpoints, so a power cut can drop changes that were
+    // already acknowledged (an `installed` report, a registration): FULL syncs the WAL at every
+    // commit. Per connection, so `kiln node` gets it too.
+    this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
     const have = new Set((this.db.prepare('PRAGMA table_info(nodes)').all() as { name: string }[]).map((c) => c.name));
@@ -138,6 +142,14 @@ export class NodeRegistry {
 
   close(): void {
     this.db.close();
+  }
+
+  /** The durability settings in force on this connection (logged at start-up, checked by tests). */
+  settings(): { journalMode: string; synchronous: number } {
+    return {
+      journalMode: String(this.db.pragma('journal_mode', { simple: true })),
+      synchronous: Number(this.db.pragma('synchronous', { simple: true })),
+    };
   }
 
   private stamp(): string {

@@ -60,6 +60,13 @@ describe('NodeRegistry', () => {
     expect(r.list().map((n) => n.name)).toEqual(['pi-07']);
   });
 
+  it('syncs every commit to disk (synchronous = FULL), not only at WAL checkpoints', () => {
+    const r = registry();
+    // WAL with NORMAL can lose the last acknowledged changes on a power cut; FULL (2) cannot.
+    expect(r.settings()).toEqual({ journalMode: 'wal', synchronous: 2 });
+    r.close();
+  });
+
   it('keeps the event log append-only', () => {
     const r = registry();
     r.upsert(input({}));
