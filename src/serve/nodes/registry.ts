@@ -429,14 +429,40 @@ export class NodeRegistry {
     return { id: Number(r.lastInsertRowid), node, type, at, data };
   }
 
-  events(filter: { node?: string; afterId?: number; limit?: number } = {}): NodeEvent[] {
-    const limit = Math.min(Math.max(filter.limit ?? 100, 1), 1000);
-    const rows = this.db
-      .prepare(
-        `SELECT * FROM events WHERE (? IS NULL OR node = ?) AND id > ? ORDER BY id DESC LIMIT ?`,
-      )
-      .all(filter.node ?? null, filter.node ?? null, filter.afterId ?? 0, limit) as EventRow[];
-    return rows.reverse().map((r) => ({
+  /**
+   * Events, oldest first. With `afterId`: the first `limit` events after that id (a client pages
+   * forward, or polls, from its last id). Without: the newest `limit` (recent history).
+   */
+  events(filter: EventFilter = {}): NodeEvent[] {
+    return this.readEvents(filter, clampLimit(filter.limit));
+  }
+
+  /**
+   * One page of `events()` with the cursor for the next call: `next` is the id of the last event
+   * returned (or `afterId` again when there is none yet), `more` whether events after it exist.
+   */
+  eventPage(filter: EventFilter = {}): { events: NodeEvent[]; next: number; more: boolean } {
+    const limit = clampLimit(filter.limit);
+    if (filter.afterId === undefined) {
+      const events = this.readEvents(filter, limit);
+      return { events, next: events.at(-1)?.id ?? 0, more: false };
+    }
+    const rows = this.readEvents(filter, limit + 1);
+    const events = rows.slice(0, limit);
+    return { events, next: events.at(-1)?.id ?? filter.afterId, more: rows.length > limit };
+  }
+
+  private readEvents(filter: EventFilter, limit: number): NodeEvent[] {
+    const node = filter.node ?? null;
+    const rows =
+      filter.afterId === undefined
+        ? (this.db
+            .prepare('SELECT * FROM events WHERE (? IS NULL OR node = ?) ORDER BY id DESC LIMIT ?')
+            .all(node, node, limit) as EventRow[]).reverse()
+        : (this.db
+            .prepare('SELECT * FROM events WHERE (? IS NULL OR node = ?) AND id > ? ORDER BY id ASC LIMIT ?')
+            .all(node, node, filter.afterId, limit) as EventRow[]);
+    return rows.map((r) => ({
       id: r.id,
       node: r.node,
       type: r.type as EventType,
@@ -452,6 +478,17 @@ export class NodeRegistry {
     }[];
     return Object.fromEntries(rows.map((r) => [r.state, r.n]));
   }
+}
+
+export interface EventFilter {
+  node?: string;
+  afterId?: number;
+  limit?: number;
+}
+
+/** Reads return 1..1000 events (100 when not given): one answer never holds the whole log. */
+function clampLimit(limit: number | undefined): number {
+  return Math.min(Math.max(limit ?? 100, 1), 1000);
 }
 
 function changed(n: NodeRecord, i: NodeInput, plan: Plan): boolean {

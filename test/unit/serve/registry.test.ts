@@ -76,6 +76,43 @@ describe('NodeRegistry', () => {
   });
 });
 
+describe('event log reads', () => {
+  it('pages forward with after=<id>: the events after it, oldest first, with a cursor to the next page', () => {
+    const r = registry();
+    r.upsert(input({}));
+    for (let i = 0; i < 24; i++) r.record('pi-01', 'install-progress', { progress: i });
+    const all = r.events({ limit: 1000 });
+    expect(all).toHaveLength(25);
+    const seen: number[] = [];
+    let after = 0;
+    let pages = 0;
+    for (;;) {
+      const page = r.eventPage({ afterId: after, limit: 10 });
+      pages++;
+      seen.push(...page.events.map((e) => e.id));
+      expect(page.next).toBe(page.events.at(-1)?.id ?? after);
+      after = page.next;
+      if (!page.more) break;
+    }
+    expect(pages).toBe(3);
+    expect(seen).toEqual(all.map((e) => e.id));
+    // caught up: nothing more, and the cursor stays where it was so the client can poll with it
+    expect(r.eventPage({ afterId: after, limit: 10 })).toEqual({ events: [], next: after, more: false });
+    // after=N on the plain read means the same: the 10 events right after N, not the newest 10
+    const first = all[0]!.id;
+    expect(r.events({ afterId: first, limit: 10 }).map((e) => e.id)).toEqual(all.slice(1, 11).map((e) => e.id));
+  });
+
+  it('without after, keeps the newest events, oldest first (recent history)', () => {
+    const r = registry();
+    r.upsert(input({}));
+    for (let i = 0; i < 30; i++) r.record('pi-01', 'install-progress', { progress: i });
+    const recent = r.events({ node: 'pi-01', limit: 5 });
+    expect(recent.map((e) => e.data.progress)).toEqual([25, 26, 27, 28, 29]);
+    expect(r.eventPage({ limit: 5 }).events.map((e) => e.data.progress)).toEqual([25, 26, 27, 28, 29]);
+  });
+});
+
 describe('nodes.yaml', () => {
   it('applies defaults and names the bad field', () => {
     const ok = parseNodesYaml('defaults: {image: fixture}\nnodes:\n  - {name: pi-01, serial: 1234abcd}\n');
