@@ -53,8 +53,8 @@ export async function startService(cfg: ServeConfig): Promise<RunningService> {
   };
   try {
     if (cfg.nodesFile) {
-      const names = await syncNodesFile(registry, cfg.nodesFile);
-      log.info({ file: cfg.nodesFile, nodes: names.length }, 'applied nodes file');
+      const { applied, removed } = await syncNodesFile(registry, cfg.nodesFile);
+      log.info({ file: cfg.nodesFile, nodes: applied.length, removed }, 'applied nodes file');
     }
     const images = await loadImages(cfg.imagesDir);
     if (images.size === 0) log.warn({ imagesDir: cfg.imagesDir }, 'no images found: nodes will not be answered');
@@ -128,7 +128,10 @@ export async function startService(cfg: ServeConfig): Promise<RunningService> {
       httpUrl: ctx.httpBase,
       registry,
       async reload() {
-        if (cfg.nodesFile) await syncNodesFile(registry, cfg.nodesFile);
+        if (cfg.nodesFile) {
+          const { applied, removed } = await syncNodesFile(registry, cfg.nodesFile);
+          log.info({ file: cfg.nodesFile, nodes: applied.length, removed }, 'applied nodes file');
+        }
         lookup.setImages(await loadImages(cfg.imagesDir));
       },
       close: closeAll,

@@ -18,10 +18,19 @@ import {
 // The node registry: SQLite in the state dir. Every change is one transaction that also appends
 // to the event log, so the timeline and the node table never disagree.
 
+/** Which identity of which node a change collided with, for callers that explain it in their own terms. */
+export interface IdentityClash {
+  field: 'serial' | 'mac';
+  value: string;
+  owner: string;
+  ownerSource: 'db' | 'yaml';
+}
+
 export class RegistryError extends Error {
   constructor(
     message: string,
     readonly code: 'not-found' | 'conflict' | 'forbidden',
+    readonly clash?: IdentityClash,
   ) {
     super(message);
     this.name = 'RegistryError';
@@ -215,8 +224,8 @@ export class NodeRegistry {
   private checkIdentityFree(name: string, serial: string | undefined, mac: string | undefined): void {
     const clash = (col: 'serial' | 'mac', v: string | undefined): void => {
       if (!v) return;
-      const r = this.db.prepare(`SELECT name, plan FROM nodes WHERE ${col} = ? AND name != ?`).get(v, name) as
-        | { name: string; plan: string }
+      const r = this.db.prepare(`SELECT name, plan, source FROM nodes WHERE ${col} = ? AND name != ?`).get(v, name) as
+        | { name: string; plan: string; source: string }
         | undefined;
       if (!r) return;
       // A discovered placeholder gives way to the registered node with the same identity.
@@ -224,7 +233,12 @@ export class NodeRegistry {
         this.db.prepare('DELETE FROM nodes WHERE name = ?').run(r.name);
         return;
       }
-      throw new RegistryError(`${col} ${v} already belongs to node ${r.name}`, 'conflict');
+      throw new RegistryError(`${col} ${v} already belongs to node ${r.name}`, 'conflict', {
+        field: col,
+        value: v,
+        owner: r.name,
+        ownerSource: r.source === 'yaml' ? 'yaml' : 'db',
+      });
     };
     clash('serial', serial);
     clash('mac', mac);
@@ -316,9 +330,25 @@ export class NodeRegistry {
   remove(name: string): void {
     const tx = this.db.transaction(() => {
       const n = this.mustGet(name);
-      if (n.source === 'yaml') throw new RegistryError(`node ${name} is declared in nodes.yaml; remove it there`, 'forbidden');
+      if (n.source === 'yaml') {
+        throw new RegistryError(
+          `node ${name} is declared in nodes.yaml: delete its entry there and reload kiln serve (SIGHUP or restart), which removes it`,
+          'forbidden',
+        );
+      }
       this.db.prepare('DELETE FROM nodes WHERE name = ?').run(name);
       this.appendEvent(name, 'removed', {}, this.stamp());
+    });
+    tx.immediate();
+  }
+
+  /** Removes a node nodes.yaml declared and no longer does (only the file sync calls this). */
+  dropDeclared(name: string, why: Record<string, unknown>): void {
+    const tx = this.db.transaction(() => {
+      const n = this.mustGet(name);
+      if (n.source !== 'yaml') throw new RegistryError(`node ${name} is not from nodes.yaml`, 'forbidden');
+      this.db.prepare('DELETE FROM nodes WHERE name = ?').run(name);
+      this.appendEvent(name, 'removed', why, this.stamp());
     });
     tx.immediate();
   }

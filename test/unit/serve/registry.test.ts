@@ -118,10 +118,10 @@ describe('nodes.yaml', () => {
     const ok = parseNodesYaml('defaults: {image: fixture}\nnodes:\n  - {name: pi-01, serial: 1234abcd}\n');
     expect(ok[0]).toMatchObject({ name: 'pi-01', image: 'fixture', role: 'agent' });
     expect(() => parseNodesYaml('nodes:\n  - {name: pi-01, serial: 1234abcd}\n  - {name: pi-02, mac: nope}\n')).toThrow(
-      /nodes\.1\.mac/,
+      /nodes\[1\] \(pi-02\): mac:/,
     );
-    expect(() => parseNodesYaml('nodes:\n  - {name: Bad_Name, serial: 1234abcd}\n')).toThrow(/nodes\.0\.name/);
-    expect(() => parseNodesYaml('nodes:\n  - {name: pi-01, serial: 1234abcd, colour: red}\n')).toThrow(/nodes\.0/);
+    expect(() => parseNodesYaml('nodes:\n  - {name: Bad_Name, serial: 1234abcd}\n')).toThrow(/nodes\[0\] \(Bad_Name\): name:/);
+    expect(() => parseNodesYaml('nodes:\n  - {name: pi-01, serial: 1234abcd, colour: red}\n')).toThrow(/nodes\[0\] \(pi-01\)/);
     expect(() => parseNodesYaml('nodez: []\n')).toThrow(/nodes/);
   });
 
@@ -137,7 +137,7 @@ describe('nodes.yaml', () => {
     expect(() => r.upsert(input({ role: 'agent' }))).toThrow(/nodes.yaml/);
     // second entry clashes with the first's serial: nothing of the file is applied
     writeFileSync(f, 'nodes:\n  - {name: pi-01, serial: 1234abcd, role: agent}\n  - {name: pi-02, serial: 1234abcd}\n');
-    await expect(syncNodesFile(r, f)).rejects.toThrow(/already belongs/);
+    await expect(syncNodesFile(r, f)).rejects.toThrow(/nodes\[1\] \(pi-02\): serial: 1234abcd is also the serial of nodes\[0\] \(pi-01\)/);
     expect(r.get('pi-01')?.role).toBe('server');
   });
 });
