@@ -29,6 +29,7 @@ interface ServeFlags {
   k3sServerUrl?: string;
   defaultImage?: string;
   tftpMaxBlksize: string;
+  eventRetention: string;
 }
 
 function num(v: string | undefined): number | undefined {
@@ -74,6 +75,11 @@ export function registerServe(program: Command): void {
     .option('--k3s-server-url <url>', 'server URL joining nodes use (default: https://<cluster-init server>:6443)')
     .option('--default-image <name>', 'image for nodes without one (default: the only image, if one)')
     .option('--tftp-max-blksize <n>', 'largest TFTP blksize granted', '1468')
+    .option(
+      '--event-retention <spec>',
+      'how long activity events (dhcp-seen, dhcp-offered, file-fetched, seed-fetched, discovered) are kept: a duration (30d, 12h, 90m, 2w), a count of the newest to keep (100000events), or forever. State changes (registered, install-*, parked, ...) are always kept',
+      '30d',
+    )
     .action(async (f: ServeFlags) => {
       const [start, end] = f.pool ? f.pool.split('-') : [];
       if (f.pool && (!start || !end)) throw new Error('--pool: expected START-END, e.g. 10.42.0.100-10.42.0.150');
@@ -99,6 +105,7 @@ export function registerServe(program: Command): void {
         k3sServerUrl: f.k3sServerUrl,
         defaultImage: f.defaultImage,
         tftpMaxBlockSize: num(f.tftpMaxBlksize),
+        eventRetention: f.eventRetention,
       });
       const svc = await startService(cfg);
       process.stdout.write(`kiln serve: ${svc.httpUrl} (state ${cfg.stateDir})\n`);

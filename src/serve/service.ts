@@ -12,6 +12,7 @@ import { installToken } from './http/auth.js';
 import { loadImages } from './images.js';
 import { ServeLookup } from './lookup.js';
 import { ServeMetrics } from './metrics.js';
+import { showRetention } from './nodes/activity.js';
 import { NodeRegistry } from './nodes/registry.js';
 import { syncNodesFile } from './nodes/yaml.js';
 import { canBindLowPorts, lowPortError } from './privileges.js';
@@ -32,7 +33,26 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-export async function startService(cfg: ServeConfig): Promise<RunningService> {
+/** How often old activity events are pruned (and once at start-up). */
+const PRUNE_EVERY_MS = 3_600_000;
+
+/** Runs periodic upkeep; a failure is logged and retried at the next tick, never thrown at the loop. */
+function every(ms: number, what: string, fn: () => void): NodeJS.Timeout {
+  return setInterval(() => {
+    try {
+      fn();
+    } catch (err) {
+      log.error({ err: (err as Error).message, what }, 'periodic task failed');
+    }
+  }, ms).unref();
+}
+
+export interface StartOptions {
+  /** Metrics made by the caller (the CLI counts process-level errors in them before start-up). */
+  metrics?: ServeMetrics;
+}
+
+export async function startService(cfg: ServeConfig, opts: StartOptions = {}): Promise<RunningService> {
   for (const [what, port, on] of [
     ['DHCP', cfg.dhcpPort, cfg.dhcp],
     ['TFTP', cfg.tftpPort, cfg.tftp],
@@ -45,7 +65,10 @@ export async function startService(cfg: ServeConfig): Promise<RunningService> {
     throw new Error('cannot tell nodes where kiln is: give --advertise <ip> or --interface <name>');
   }
   await mkdir(cfg.stateDir, { recursive: true, mode: 0o700 });
-  const registry = new NodeRegistry(registryPath(cfg.stateDir));
+  const registry = new NodeRegistry(registryPath(cfg.stateDir), {
+    activityWindowMs: cfg.activityWindowSeconds * 1000,
+    discovery: { max: cfg.discoveryMax, burst: Math.max(1, Math.ceil(cfg.discoveryPerMinute)), perMinute: cfg.discoveryPerMinute },
+  });
   log.info({ db: registryPath(cfg.stateDir), ...registry.settings() }, 'registry opened');
   const closers: (() => Promise<void>)[] = [async () => registry.close()];
   const closeAll = async (): Promise<void> => {
@@ -59,8 +82,22 @@ export async function startService(cfg: ServeConfig): Promise<RunningService> {
     const images = await loadImages(cfg.imagesDir);
     if (images.size === 0) log.warn({ imagesDir: cfg.imagesDir }, 'no images found: nodes will not be answered');
     const lookup = new ServeLookup(registry, images, cfg.defaultImage);
-    const metrics = new ServeMetrics();
+    const metrics = opts.metrics ?? new ServeMetrics();
     metrics.bindNodeStates(() => registry.countByState());
+    const prune = (): void => {
+      const n = registry.pruneEvents(cfg.eventRetention);
+      if (n > 0) {
+        metrics.eventsPruned.inc(n);
+        log.info({ pruned: n, retention: showRetention(cfg.eventRetention) }, 'pruned old activity events');
+      }
+    };
+    prune();
+    const timers = [
+      // Aggregates are written when their window ends; a quarter window late at most (1-10 s).
+      every(Math.min(10_000, Math.max(1000, cfg.activityWindowSeconds * 250)), 'flush activity events', () => registry.flushActivity()),
+      every(PRUNE_EVERY_MS, 'prune events', prune),
+    ];
+    closers.push(async () => timers.forEach((t) => clearInterval(t)));
     const host = serverIp ?? '127.0.0.1';
     const ctx: RenderContext = {
       httpBase: `http://${host}:${cfg.httpPort}`,
@@ -90,7 +127,11 @@ export async function startService(cfg: ServeConfig): Promise<RunningService> {
         metrics,
         maxBlockSize: cfg.tftpMaxBlockSize,
         onSeen: (n, ip) => registry.touch(n.name, ip),
-        onServed: (n, path, bytes, seconds) => registry.record(n.name, 'file-fetched', { path, bytes, seconds }),
+        onServed: (n, path, bytes, seconds) => {
+          if (registry.activity(n.name, 'file-fetched', { path, bytes, seconds }, { key: path }) === 'folded') {
+            metrics.eventsFolded.inc({ type: 'file-fetched' });
+          }
+        },
       });
       await tftp.start();
       closers.push(() => tftp.stop());

@@ -3,6 +3,15 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
+  ActivityAggregator,
+  PRUNABLE_TYPES,
+  TokenBucket,
+  type ActivityWrite,
+  type AggregatedType,
+  type EventRetention,
+  type Occurrence,
+} from './activity.js';
+import {
   failedInARow,
   MAX_FAILED_INSTALLS,
   stateAfter,
@@ -92,9 +101,26 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_node ON events(node, id);
 CREATE TRIGGER IF NOT EXISTS events_append_only_u BEFORE UPDATE ON events
   BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS events_append_only_d BEFORE DELETE ON events
-  BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+CREATE TABLE IF NOT EXISTS retention_gate (id INTEGER PRIMARY KEY CHECK (id = 1), open INTEGER NOT NULL);
+INSERT OR IGNORE INTO retention_gate (id, open) VALUES (1, 0);
 `;
+
+const prunableList = PRUNABLE_TYPES.map((t) => `'${t}'`).join(', ');
+
+/**
+ * Events are append-only, with one way out: the retention (pruneEvents) deletes old *activity*
+ * rows. The trigger lets a DELETE through only when both hold: the row is of a prunable type, and
+ * retention_gate.open is 1. pruneEvents sets it to 1, deletes and sets it back to 0 inside one
+ * transaction, so no other statement or connection ever sees it open (a failed delete rolls the
+ * flag back with it). A state change (registered, install-*, parked, ...) cannot be deleted even
+ * then; a missing gate row reads as closed. Versioned by name: a database made by an older kiln has
+ * the unconditional `events_append_only_d`, replaced on open.
+ */
+const DELETE_TRIGGER = 'events_delete_by_retention_v1';
+const DELETE_TRIGGER_SQL = `
+CREATE TRIGGER ${DELETE_TRIGGER} BEFORE DELETE ON events
+  WHEN OLD.type NOT IN (${prunableList}) OR (SELECT open FROM retention_gate WHERE id = 1) IS NOT 1
+  BEGIN SELECT RAISE(ABORT, 'events are append-only (only the retention removes old activity, never a state change)'); END;`;
 
 function toRecord(r: NodeRow): NodeRecord {
   return {
@@ -125,11 +151,30 @@ const ADDED_COLUMNS: readonly [string, string][] = [
 
 export interface RegistryOptions {
   now?: () => Date;
+  /** Aggregation window of unauthenticated activity events (dhcp-seen, file-fetched, ...). */
+  activityWindowMs?: number;
+  /** At most `max` discovered placeholders, created at most `perMinute` (after a first `burst`). */
+  discovery?: { max: number; burst: number; perMinute: number };
 }
+
+export const DEFAULT_ACTIVITY_WINDOW_MS = 60_000;
+export const DEFAULT_DISCOVERY = { max: 64, burst: 10, perMinute: 10 } as const;
+/** last_seen is refreshed at most this often per node and address: a flood is no write storm. */
+const TOUCH_EVERY_MS = 10_000;
+
+export type DiscoveryResult =
+  | { node: NodeRecord; created: boolean }
+  | { refused: 'limit' | 'rate'; discovered: number };
+
+/** Event types record() takes: the aggregated ones go through activity(), `discovered` through recordDiscovered(). */
+export type RecordedType = Exclude<EventType, AggregatedType | 'discovered'>;
 
 export class NodeRegistry {
   private readonly db: Database.Database;
   private readonly now: () => Date;
+  private readonly activityLog: ActivityAggregator;
+  private readonly discovery: { max: number; bucket: TokenBucket };
+  private readonly touched = new Map<string, { ip: string | null; at: number }>();
 
   constructor(path: string, opts: RegistryOptions = {}) {
     // Report tokens live in this file: a new state dir is private, the database 0600.
@@ -146,11 +191,31 @@ export class NodeRegistry {
     this.db.exec(SCHEMA);
     const have = new Set((this.db.prepare('PRAGMA table_info(nodes)').all() as { name: string }[]).map((c) => c.name));
     for (const [col, def] of ADDED_COLUMNS) if (!have.has(col)) this.db.exec(`ALTER TABLE nodes ADD COLUMN ${col} ${def}`);
+    this.migrateDeleteTrigger();
     this.now = opts.now ?? (() => new Date());
+    this.activityLog = new ActivityAggregator(opts.activityWindowMs ?? DEFAULT_ACTIVITY_WINDOW_MS);
+    const d = opts.discovery ?? DEFAULT_DISCOVERY;
+    this.discovery = { max: d.max, bucket: new TokenBucket(d.burst, d.perMinute, this.now().getTime()) };
   }
 
+  private migrateDeleteTrigger(): void {
+    const has = (name: string): boolean =>
+      this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?").get(name) !== undefined;
+    if (has(DELETE_TRIGGER) && !has('events_append_only_d')) return;
+    this.db
+      .transaction(() => {
+        this.db.exec('DROP TRIGGER IF EXISTS events_append_only_d');
+        if (!has(DELETE_TRIGGER)) this.db.exec(DELETE_TRIGGER_SQL);
+      })
+      .immediate();
+  }
+
+  /** Writes the activity still being aggregated, then closes the database. */
   close(): void {
-    this.db.close();
+    if (this.db.open) {
+      this.writeActivity(this.activityLog.drain());
+      this.db.close();
+    }
   }
 
   /** The durability settings in force on this connection (logged at start-up, checked by tests). */
@@ -353,15 +418,22 @@ export class NodeRegistry {
     tx.immediate();
   }
 
-  /** Records an unknown Pi once; later sightings only refresh last-seen. */
-  recordDiscovered(mac: string, serial: string | undefined, ip: string | null): NodeRecord {
-    const tx = this.db.transaction((): NodeRecord => {
+  /**
+   * Records an unknown Pi once; later sightings only refresh last-seen. Any host can claim to be a
+   * new Pi, so new placeholders are bounded: at most `discovery.max` at a time, created at a bounded
+   * rate; beyond either the Pi is refused (the caller counts and logs it) and nothing is written.
+   */
+  recordDiscovered(mac: string, serial: string | undefined, ip: string | null): DiscoveryResult {
+    const tx = this.db.transaction((): DiscoveryResult => {
       const known = this.find(mac, serial);
-      const at = this.stamp();
       if (known) {
-        this.db.prepare('UPDATE nodes SET last_seen = ? WHERE name = ?').run(at, known.name);
-        return this.mustGet(known.name);
+        this.touch(known.name, ip);
+        return { node: this.mustGet(known.name), created: false };
       }
+      const discovered = (this.db.prepare("SELECT COUNT(*) AS n FROM nodes WHERE plan = 'discovered'").get() as { n: number }).n;
+      if (discovered >= this.discovery.max) return { refused: 'limit', discovered };
+      if (!this.discovery.bucket.take(this.now().getTime())) return { refused: 'rate', discovered };
+      const at = this.stamp();
       const name = serial ? `pi-${serial}` : `pi-${mac.replaceAll(':', '')}`;
       this.db
         .prepare(
@@ -370,7 +442,7 @@ export class NodeRegistry {
         )
         .run(name, serial ?? null, mac, randomBytes(32).toString('hex'), at, ip, at);
       this.appendEvent(name, 'discovered', { mac, serial: serial ?? null }, at);
-      return this.mustGet(name);
+      return { node: this.mustGet(name), created: true };
     });
     return tx.immediate();
   }
@@ -401,11 +473,70 @@ export class NodeRegistry {
 
   /** Remembers where a node was seen; the seed endpoints answer only from that address. */
   touch(name: string, ip: string | null): void {
+    const t = this.now().getTime();
+    const prev = this.touched.get(name);
+    // The address is written at once when it changes (the seed is answered to it); only the
+    // timestamp is coarsened, so a flood of packets naming a node is not a write (and fsync) each.
+    if (prev && (ip === null || ip === prev.ip) && t - prev.at < TOUCH_EVERY_MS) return;
+    if (this.touched.size >= 10_000) this.touched.clear();
+    this.touched.set(name, { ip: ip ?? prev?.ip ?? null, at: t });
     this.db.prepare('UPDATE nodes SET last_seen = ?, ip = COALESCE(?, ip) WHERE name = ?').run(this.stamp(), ip, name);
   }
 
+  /**
+   * An event any host can cause without a credential (a DISCOVER naming the node, a TFTP fetch of
+   * its files): aggregated (see ActivityAggregator), so it is written at once only when it is the
+   * first of its window. Returns whether it was written or folded into a later row.
+   */
+  activity(node: string, type: AggregatedType, data: Record<string, unknown>, opts: { key?: string; source?: string } = {}): 'written' | 'folded' {
+    const o: Occurrence = { node, type, data, ...opts };
+    const rows = this.activityLog.offer(o, this.now().getTime());
+    this.writeActivity(rows);
+    return rows.length === 0 ? 'folded' : 'written';
+  }
+
+  /** Writes the aggregates whose window has ended (the service calls this periodically). */
+  flushActivity(): number {
+    const rows = this.activityLog.due(this.now().getTime());
+    this.writeActivity(rows);
+    return rows.length;
+  }
+
+  private writeActivity(rows: ActivityWrite[]): void {
+    if (rows.length === 0) return;
+    const at = this.stamp();
+    this.batch(() => {
+      for (const r of rows) this.appendEvent(r.node, r.type, r.data, at);
+    });
+  }
+
+  /**
+   * Deletes activity events the retention no longer keeps (PRUNABLE_TYPES: dhcp-seen, file-fetched,
+   * discovered, ...), never a state change; returns how many went. The only DELETE the events
+   * trigger lets through, and only inside this transaction (see DELETE_TRIGGER_SQL).
+   */
+  pruneEvents(retention: EventRetention): number {
+    if (retention.kind === 'forever') return 0;
+    return this.batch(() => {
+      this.db.prepare('UPDATE retention_gate SET open = 1 WHERE id = 1').run();
+      const deleted =
+        retention.kind === 'age'
+          ? this.db
+              .prepare(`DELETE FROM events WHERE type IN (${prunableList}) AND at < ?`)
+              .run(new Date(this.now().getTime() - retention.ms).toISOString()).changes
+          : this.db
+              .prepare(
+                `DELETE FROM events WHERE type IN (${prunableList}) AND id < (
+                   SELECT id FROM events WHERE type IN (${prunableList}) ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+              )
+              .run(retention.events - 1).changes;
+      this.db.prepare('UPDATE retention_gate SET open = 0 WHERE id = 1').run();
+      return deleted;
+    });
+  }
+
   /** Appends an event and applies the state change it implies, atomically. */
-  record(name: string, type: EventType, data: Record<string, unknown> = {}): NodeEvent {
+  record(name: string, type: RecordedType, data: Record<string, unknown> = {}): NodeEvent {
     const tx = this.db.transaction((): NodeEvent => {
       const n = this.mustGet(name);
       const at = this.stamp();
