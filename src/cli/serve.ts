@@ -30,6 +30,8 @@ interface ServeFlags {
   defaultImage?: string;
   tftpMaxBlksize: string;
   eventRetention: string;
+  httpRequestTimeout: string;
+  httpIdleTimeout: string;
 }
 
 function num(v: string | undefined): number | undefined {
@@ -76,6 +78,12 @@ export function registerServe(program: Command): void {
     .option('--default-image <name>', 'image for nodes without one (default: the only image, if one)')
     .option('--tftp-max-blksize <n>', 'largest TFTP blksize granted', '1468')
     .option(
+      '--http-request-timeout <seconds>',
+      'time a client has to send a whole HTTP request (headers within 10 s of it); the answer is not limited, so a long image download is not cut',
+      '30',
+    )
+    .option('--http-idle-timeout <seconds>', 'close an HTTP connection with no traffic either way for this long (a client that stopped reading)', '120')
+    .option(
       '--event-retention <spec>',
       'how long activity events (dhcp-seen, dhcp-offered, file-fetched, seed-fetched, discovered) are kept: a duration (30d, 12h, 90m, 2w), a count of the newest to keep (100000events), or forever. State changes (registered, install-*, parked, ...) are always kept',
       '30d',
@@ -106,6 +114,10 @@ export function registerServe(program: Command): void {
         defaultImage: f.defaultImage,
         tftpMaxBlockSize: num(f.tftpMaxBlksize),
         eventRetention: f.eventRetention,
+        httpRequestTimeoutSeconds: num(f.httpRequestTimeout),
+        // the headers' own limit shrinks with a shorter request timeout instead of refusing it
+        httpHeadersTimeoutSeconds: Math.min(10, num(f.httpRequestTimeout) ?? 10),
+        httpIdleTimeoutSeconds: num(f.httpIdleTimeout),
       });
       const svc = await startService(cfg);
       process.stdout.write(`kiln serve: ${svc.httpUrl} (state ${cfg.stateDir})\n`);

@@ -9,6 +9,7 @@ import { LeasePool } from './dhcp/pool.js';
 import { DhcpServer } from './dhcp/server.js';
 import { buildHttp } from './http/app.js';
 import { installToken } from './http/auth.js';
+import type { HttpTimeouts } from './http/timeouts.js';
 import { loadImages } from './images.js';
 import { ServeLookup } from './lookup.js';
 import { ServeMetrics } from './metrics.js';
@@ -31,6 +32,15 @@ export interface RunningService {
   /** Re-reads the images dir and nodes.yaml (SIGHUP). */
   reload(): Promise<void>;
   close(): Promise<void>;
+}
+
+export function httpTimeouts(cfg: ServeConfig): HttpTimeouts {
+  return {
+    requestMs: cfg.httpRequestTimeoutSeconds * 1000,
+    headersMs: Math.min(cfg.httpHeadersTimeoutSeconds, cfg.httpRequestTimeoutSeconds) * 1000,
+    keepAliveMs: cfg.httpKeepAliveTimeoutSeconds * 1000,
+    idleMs: cfg.httpIdleTimeoutSeconds * 1000,
+  };
 }
 
 /** How often old activity events are pruned (and once at start-up). */
@@ -114,7 +124,7 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
       templates: await loadTemplates(cfg.templatesDir),
       ctx,
       k3sServerUrl: cfg.k3sServerUrl,
-    });
+    }, { timeouts: httpTimeouts(cfg) });
     await app.listen({ host: cfg.listen, port: cfg.httpPort });
     closers.push(() => app.close());
 

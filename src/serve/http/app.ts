@@ -7,6 +7,7 @@ import { HttpError } from './auth.js';
 import type { HttpDeps } from './deps.js';
 import { registerImageRoutes } from './images.js';
 import { registerSeedRoutes } from './seed.js';
+import { DEFAULT_HTTP_TIMEOUTS, timeoutOptions, type HttpTimeouts } from './timeouts.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -19,8 +20,9 @@ function kindOf(url: string): string {
   return 'other';
 }
 
-export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
+export async function buildHttp(deps: HttpDeps, opts: { timeouts?: HttpTimeouts } = {}): Promise<FastifyInstance> {
   const app = Fastify({
+    ...timeoutOptions(opts.timeouts ?? DEFAULT_HTTP_TIMEOUTS),
     // The process's one pino logger, typed as fastify's base logger so routes get plain instances.
     loggerInstance: log as FastifyBaseLogger,
     // One log line per refused request (below) instead of two lines for every request.
