@@ -60,6 +60,8 @@ function every(ms: number, what: string, fn: () => void): NodeJS.Timeout {
 export interface StartOptions {
   /** Metrics made by the caller (the CLI counts process-level errors in them before start-up). */
   metrics?: ServeMetrics;
+  /** Aborted by SIGTERM/SIGINT during start-up: stop at the next step and close what was opened. */
+  signal?: AbortSignal;
 }
 
 export async function startService(cfg: ServeConfig, opts: StartOptions = {}): Promise<RunningService> {
@@ -84,12 +86,16 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
   const closeAll = async (): Promise<void> => {
     for (const c of closers.reverse()) await c().catch((err: Error) => log.warn({ err: err.message }, 'close failed'));
   };
+  const checkpoint = (): void => opts.signal?.throwIfAborted();
   try {
+    checkpoint();
     if (cfg.nodesFile) {
       const { applied, removed } = await syncNodesFile(registry, cfg.nodesFile);
       log.info({ file: cfg.nodesFile, nodes: applied.length, removed }, 'applied nodes file');
     }
+    checkpoint();
     const images = await loadImages(cfg.imagesDir);
+    checkpoint();
     if (images.size === 0) log.warn({ imagesDir: cfg.imagesDir }, 'no images found: nodes will not be answered');
     const lookup = new ServeLookup(registry, images, cfg.defaultImage);
     const metrics = opts.metrics ?? new ServeMetrics();
@@ -125,8 +131,9 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
       ctx,
       k3sServerUrl: cfg.k3sServerUrl,
     }, { timeouts: httpTimeouts(cfg) });
-    await app.listen({ host: cfg.listen, port: cfg.httpPort });
     closers.push(() => app.close());
+    checkpoint();
+    await app.listen({ host: cfg.listen, port: cfg.httpPort });
 
     if (cfg.tftp) {
       const tftp = new KilnTftpServer({
@@ -143,6 +150,7 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
           }
         },
       });
+      checkpoint();
       await tftp.start();
       closers.push(() => tftp.stop());
     }
@@ -168,9 +176,11 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
         metrics,
         pool,
       });
+      checkpoint();
       await dhcp.start();
       closers.push(() => dhcp.stop());
     }
+    checkpoint();
     log.info(
       { http: ctx.httpBase, mode: cfg.dhcp ? cfg.mode : 'off', tftp: cfg.tftp, images: [...images.keys()] },
       'kiln serve ready',
@@ -189,6 +199,7 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
     };
   } catch (err) {
     await closeAll();
+    if (opts.signal?.aborted) throw err;
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EACCES') throw new Error(`${e.message}: binding low ports needs root or CAP_NET_BIND_SERVICE`);
     if (e.code === 'EADDRINUSE') throw new Error(`${e.message}: another server (dnsmasq, tftpd?) holds that port`);
