@@ -72,7 +72,7 @@ export function registerServe(program: Command): void {
     .option('--dhcp-port <port>', 'DHCP server port', '67')
     .option('--no-dhcp', 'do not run DHCP (another DHCP server points Pis at kiln)')
     .option('--no-tftp', 'do not run TFTP')
-    .option('--discovery', 'record unknown Raspberry Pis as `discovered` (they are still not answered)')
+    .option('--discovery', 'record unknown Raspberry Pis as `discovered` (they are still not answered); at most 64 at a time, 10 new a minute')
     .option('--pool <start-end>', 'full mode: address range to lease, e.g. 10.42.0.100-10.42.0.150')
     .option('--netmask <mask>', 'full mode: subnet mask', '255.255.255.0')
     .option('--router <ip>', 'full mode: default gateway to hand out')
