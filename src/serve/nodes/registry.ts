@@ -174,7 +174,6 @@ export class NodeRegistry {
   private readonly now: () => Date;
   private readonly activityLog: ActivityAggregator;
   private readonly discovery: { max: number; bucket: TokenBucket };
-  private readonly touched = new Map<string, { ip: string | null; at: number }>();
 
   constructor(path: string, opts: RegistryOptions = {}) {
     // Report tokens live in this file: a new state dir is private, the database 0600.
@@ -473,14 +472,17 @@ export class NodeRegistry {
 
   /** Remembers where a node was seen; the seed endpoints answer only from that address. */
   touch(name: string, ip: string | null): void {
-    const t = this.now().getTime();
-    const prev = this.touched.get(name);
     // The address is written at once when it changes (the seed is answered to it); only the
-    // timestamp is coarsened, so a flood of packets naming a node is not a write (and fsync) each.
-    if (prev && (ip === null || ip === prev.ip) && t - prev.at < TOUCH_EVERY_MS) return;
-    if (this.touched.size >= 10_000) this.touched.clear();
-    this.touched.set(name, { ip: ip ?? prev?.ip ?? null, at: t });
-    this.db.prepare('UPDATE nodes SET last_seen = ?, ip = COALESCE(?, ip) WHERE name = ?').run(this.stamp(), ip, name);
+    // timestamp is coarsened, so a flood of packets naming a node is not a write (and an fsync)
+    // each: an UPDATE that matches no row changes no page and commits nothing. Decided in SQL, not
+    // from a cache, because `kiln node` may have re-created the node meanwhile.
+    const now = this.now();
+    this.db
+      .prepare(
+        `UPDATE nodes SET last_seen = ?, ip = COALESCE(?, ip)
+         WHERE name = ? AND ((? IS NOT NULL AND ip IS NOT ?) OR last_seen IS NULL OR last_seen < ?)`,
+      )
+      .run(now.toISOString(), ip, name, ip, ip, new Date(now.getTime() - TOUCH_EVERY_MS).toISOString());
   }
 
   /**

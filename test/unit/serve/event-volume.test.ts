@@ -102,6 +102,23 @@ describe('event volume from unauthenticated traffic', () => {
     r.close();
   });
 
+  it('refreshes last_seen at most every 10 s, but a new address at once', () => {
+    const { r, clock } = open();
+    r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd' }));
+    r.touch('pi-01', '10.0.0.5');
+    const first = r.mustGet('pi-01').lastSeen;
+    clock.t += 5_000;
+    r.touch('pi-01', '10.0.0.5');
+    r.touch('pi-01', null);
+    expect(r.mustGet('pi-01')).toMatchObject({ ip: '10.0.0.5', lastSeen: first });
+    r.touch('pi-01', '10.0.0.6');
+    expect(r.mustGet('pi-01')).toMatchObject({ ip: '10.0.0.6', lastSeen: new Date(clock.t).toISOString() });
+    clock.t += 10_001;
+    r.touch('pi-01', null);
+    expect(r.mustGet('pi-01')).toMatchObject({ ip: '10.0.0.6', lastSeen: new Date(clock.t).toISOString() });
+    r.close();
+  });
+
   it('writes what is still aggregating when closed', () => {
     const { r, file } = open();
     r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd' }));

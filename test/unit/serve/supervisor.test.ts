@@ -1,7 +1,17 @@
 import { EventEmitter } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installProcessGuards, INTERNAL_ERROR_EXIT, type ErrorSource } from '../../../src/serve/guards.js';
 import { supervise, type SignalSource, type Supervised } from '../../../src/serve/supervisor.js';
+import { log } from '../../../src/util/log.js';
+
+// What is logged is checked against the real process (serve-signals.test.ts); here it is noise.
+const level = log.level;
+beforeAll(() => {
+  log.level = 'silent';
+});
+afterAll(() => {
+  log.level = level;
+});
 
 /** A start-up the test finishes by hand, and a service that records what was asked of it. */
 function harness() {
