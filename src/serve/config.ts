@@ -1,6 +1,8 @@
 import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_HTTP_TIMEOUTS } from './http/timeouts.js';
+import { parseRetention, RETENTION_SYNTAX } from './nodes/activity.js';
 
 // `kiln serve` settings, validated in one place so every error names the flag it came from.
 
@@ -37,10 +39,37 @@ export const serveConfigSchema = z
     k3sServerUrl: z.url().optional(),
     defaultImage: z.string().optional(),
     tftpMaxBlockSize: z.number().int().min(512).max(65464).default(1468),
+    /** How long old activity events (dhcp-seen, file-fetched, ...) are kept; state changes are kept forever. */
+    eventRetention: z
+      .string()
+      .default('30d')
+      .transform((spec, ctx) => {
+        const r = parseRetention(spec);
+        if (r) return r;
+        ctx.issues.push({ code: 'custom', input: spec, message: `expected ${RETENTION_SYNTAX}, got ${JSON.stringify(spec)}` });
+        return z.NEVER;
+      }),
+    /** Time to receive a whole HTTP request (not to send the answer: image downloads are long). */
+    httpRequestTimeoutSeconds: z.number().positive().max(3600).default(DEFAULT_HTTP_TIMEOUTS.requestMs / 1000),
+    httpHeadersTimeoutSeconds: z.number().positive().max(3600).default(DEFAULT_HTTP_TIMEOUTS.headersMs / 1000),
+    httpKeepAliveTimeoutSeconds: z.number().positive().max(3600).default(DEFAULT_HTTP_TIMEOUTS.keepAliveMs / 1000),
+    /** A connection with no traffic either way for this long is closed. */
+    httpIdleTimeoutSeconds: z.number().positive().max(86_400).default(DEFAULT_HTTP_TIMEOUTS.idleMs / 1000),
+    /** Unauthenticated activity is written at most once per node, type (and file) per this window. */
+    activityWindowSeconds: z.number().positive().max(3600).default(60),
+    /** Discovered placeholders: at most this many at a time ... */
+    discoveryMax: z.number().int().min(0).max(100_000).default(64),
+    /** ... created at most this many per minute (after a first burst of as many). */
+    discoveryPerMinute: z.number().positive().max(6000).default(10),
   })
   .refine((c) => !(c.dhcp && c.mode === 'full' && !c.pool), {
     message: 'full mode needs an address pool (--pool START-END)',
     path: ['pool'],
+  })
+  // Node refuses a headers timeout longer than the request timeout (the headers are part of it).
+  .refine((c) => c.httpHeadersTimeoutSeconds <= c.httpRequestTimeoutSeconds, {
+    message: 'must not be longer than httpRequestTimeoutSeconds (the headers are part of the request)',
+    path: ['httpHeadersTimeoutSeconds'],
   });
 export type ServeConfig = z.infer<typeof serveConfigSchema>;
 

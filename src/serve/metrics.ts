@@ -52,6 +52,29 @@ export class ServeMetrics {
     buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900],
     registers: [this.registry],
   });
+  readonly discoveryRefused = new Counter({
+    name: 'kiln_discovery_refused_total',
+    help: 'Unknown Pis not recorded as discovered: limit (too many placeholders) or rate (created too fast)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly eventsFolded = new Counter({
+    name: 'kiln_events_folded_total',
+    help: 'Activity events (dhcp-seen, dhcp-offered, file-fetched) folded into an aggregate row instead of written',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  readonly eventsPruned = new Counter({
+    name: 'kiln_events_pruned_total',
+    help: 'Old activity events deleted by --event-retention (state changes are never pruned)',
+    registers: [this.registry],
+  });
+  readonly internalErrors = new Counter({
+    name: 'kiln_internal_errors_total',
+    help: 'Errors that reached the process-level last net (uncaughtException, unhandledRejection)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
   private countStates: () => Record<string, number> = () => ({});
   readonly nodeStates = (() => {
     const counts = (): Record<string, number> => this.countStates();

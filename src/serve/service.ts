@@ -8,9 +8,11 @@ import { advertisedAddress, type ServeConfig } from './config.js';
 import { LeasePool } from './dhcp/pool.js';
 import { DhcpServer } from './dhcp/server.js';
 import { buildHttp } from './http/app.js';
+import type { HttpTimeouts } from './http/timeouts.js';
 import { loadImages } from './images.js';
 import { ServeLookup } from './lookup.js';
 import { ServeMetrics } from './metrics.js';
+import { showRetention } from './nodes/activity.js';
 import { NodeRegistry } from './nodes/registry.js';
 import { syncNodesFile } from './nodes/yaml.js';
 import { canBindLowPorts, lowPortError } from './privileges.js';
@@ -31,7 +33,37 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-export async function startService(cfg: ServeConfig): Promise<RunningService> {
+export function httpTimeouts(cfg: ServeConfig): HttpTimeouts {
+  return {
+    requestMs: cfg.httpRequestTimeoutSeconds * 1000,
+    headersMs: Math.min(cfg.httpHeadersTimeoutSeconds, cfg.httpRequestTimeoutSeconds) * 1000,
+    keepAliveMs: cfg.httpKeepAliveTimeoutSeconds * 1000,
+    idleMs: cfg.httpIdleTimeoutSeconds * 1000,
+  };
+}
+
+/** How often old activity events are pruned (and once at start-up). */
+const PRUNE_EVERY_MS = 3_600_000;
+
+/** Runs periodic upkeep; a failure is logged and retried at the next tick, never thrown at the loop. */
+function every(ms: number, what: string, fn: () => void): NodeJS.Timeout {
+  return setInterval(() => {
+    try {
+      fn();
+    } catch (err) {
+      log.error({ err: (err as Error).message, what }, 'periodic task failed');
+    }
+  }, ms).unref();
+}
+
+export interface StartOptions {
+  /** Metrics made by the caller (the CLI counts process-level errors in them before start-up). */
+  metrics?: ServeMetrics;
+  /** Aborted by SIGTERM/SIGINT during start-up: stop at the next step and close what was opened. */
+  signal?: AbortSignal;
+}
+
+export async function startService(cfg: ServeConfig, opts: StartOptions = {}): Promise<RunningService> {
   for (const [what, port, on] of [
     ['DHCP', cfg.dhcpPort, cfg.dhcp],
     ['TFTP', cfg.tftpPort, cfg.tftp],
@@ -44,21 +76,43 @@ export async function startService(cfg: ServeConfig): Promise<RunningService> {
     throw new Error('cannot tell nodes where kiln is: give --advertise <ip> or --interface <name>');
   }
   await mkdir(cfg.stateDir, { recursive: true, mode: 0o700 });
-  const registry = new NodeRegistry(registryPath(cfg.stateDir));
+  const registry = new NodeRegistry(registryPath(cfg.stateDir), {
+    activityWindowMs: cfg.activityWindowSeconds * 1000,
+    discovery: { max: cfg.discoveryMax, burst: Math.max(1, Math.ceil(cfg.discoveryPerMinute)), perMinute: cfg.discoveryPerMinute },
+  });
+  log.info({ db: registryPath(cfg.stateDir), ...registry.settings() }, 'registry opened');
   const closers: (() => Promise<void>)[] = [async () => registry.close()];
   const closeAll = async (): Promise<void> => {
     for (const c of closers.reverse()) await c().catch((err: Error) => log.warn({ err: err.message }, 'close failed'));
   };
+  const checkpoint = (): void => opts.signal?.throwIfAborted();
   try {
+    checkpoint();
     if (cfg.nodesFile) {
-      const names = await syncNodesFile(registry, cfg.nodesFile);
-      log.info({ file: cfg.nodesFile, nodes: names.length }, 'applied nodes file');
+      const { applied, removed } = await syncNodesFile(registry, cfg.nodesFile);
+      log.info({ file: cfg.nodesFile, nodes: applied.length, removed }, 'applied nodes file');
     }
+    checkpoint();
     const images = await loadImages(cfg.imagesDir);
+    checkpoint();
     if (images.size === 0) log.warn({ imagesDir: cfg.imagesDir }, 'no images found: nodes will not be answered');
     const lookup = new ServeLookup(registry, images, cfg.defaultImage);
-    const metrics = new ServeMetrics();
+    const metrics = opts.metrics ?? new ServeMetrics();
     metrics.bindNodeStates(() => registry.countByState());
+    const prune = (): void => {
+      const n = registry.pruneEvents(cfg.eventRetention);
+      if (n > 0) {
+        metrics.eventsPruned.inc(n);
+        log.info({ pruned: n, retention: showRetention(cfg.eventRetention) }, 'pruned old activity events');
+      }
+    };
+    prune();
+    const timers = [
+      // Aggregates are written when their window ends; a quarter window late at most (1-10 s).
+      every(Math.min(10_000, Math.max(1000, cfg.activityWindowSeconds * 250)), 'flush activity events', () => registry.flushActivity()),
+      every(PRUNE_EVERY_MS, 'prune events', prune),
+    ];
+    closers.push(async () => timers.forEach((t) => clearInterval(t)));
     const host = serverIp ?? '127.0.0.1';
     const ctx: RenderContext = {
       httpBase: `http://${host}:${cfg.httpPort}`,
@@ -75,9 +129,10 @@ export async function startService(cfg: ServeConfig): Promise<RunningService> {
       templates: await loadTemplates(cfg.templatesDir),
       ctx,
       k3sServerUrl: cfg.k3sServerUrl,
-    });
-    await app.listen({ host: cfg.listen, port: cfg.httpPort });
+    }, { timeouts: httpTimeouts(cfg) });
     closers.push(() => app.close());
+    checkpoint();
+    await app.listen({ host: cfg.listen, port: cfg.httpPort });
 
     if (cfg.tftp) {
       const tftp = new KilnTftpServer({
@@ -88,8 +143,13 @@ export async function startService(cfg: ServeConfig): Promise<RunningService> {
         metrics,
         maxBlockSize: cfg.tftpMaxBlockSize,
         onSeen: (n) => registry.seen(n.name),
-        onServed: (n, path, bytes, seconds) => registry.record(n.name, 'file-fetched', { path, bytes, seconds }),
+        onServed: (n, path, bytes, seconds) => {
+          if (registry.activity(n.name, 'file-fetched', { path, bytes, seconds }, { key: path }) === 'folded') {
+            metrics.eventsFolded.inc({ type: 'file-fetched' });
+          }
+        },
       });
+      checkpoint();
       await tftp.start();
       closers.push(() => tftp.stop());
     }
@@ -115,9 +175,11 @@ export async function startService(cfg: ServeConfig): Promise<RunningService> {
         metrics,
         pool,
       });
+      checkpoint();
       await dhcp.start();
       closers.push(() => dhcp.stop());
     }
+    checkpoint();
     log.info(
       { http: ctx.httpBase, mode: cfg.dhcp ? cfg.mode : 'off', tftp: cfg.tftp, images: [...images.keys()] },
       'kiln serve ready',
@@ -126,13 +188,17 @@ export async function startService(cfg: ServeConfig): Promise<RunningService> {
       httpUrl: ctx.httpBase,
       registry,
       async reload() {
-        if (cfg.nodesFile) await syncNodesFile(registry, cfg.nodesFile);
+        if (cfg.nodesFile) {
+          const { applied, removed } = await syncNodesFile(registry, cfg.nodesFile);
+          log.info({ file: cfg.nodesFile, nodes: applied.length, removed }, 'applied nodes file');
+        }
         lookup.setImages(await loadImages(cfg.imagesDir));
       },
       close: closeAll,
     };
   } catch (err) {
     await closeAll();
+    if (opts.signal?.aborted) throw err;
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EACCES') throw new Error(`${e.message}: binding low ports needs root or CAP_NET_BIND_SERVICE`);
     if (e.code === 'EADDRINUSE') throw new Error(`${e.message}: another server (dnsmasq, tftpd?) holds that port`);

@@ -38,6 +38,8 @@ export class DhcpServer {
    */
   private sender: Socket | undefined;
   private readonly rate = new RateLog();
+  /** The discovery limit is logged once when reached, again only after it cleared. */
+  private discoveryFullLogged = false;
 
   constructor(private readonly o: DhcpServerOptions) {
     if (o.mode === 'full' && !o.pool) throw new Error('full DHCP mode needs an address pool');
@@ -110,11 +112,11 @@ export class DhcpServer {
       node && node.plan === 'local' ? registry.decisionHistory(node.name) : [],
     );
     if (node && type === MSG.DISCOVER && node.plan !== 'discovered') {
-      registry.record(node.name, 'dhcp-seen', { mac: client.mac, vendorClass: client.vendorClass ?? null });
+      this.activity(node.name, 'dhcp-seen', { mac: client.mac, vendorClass: client.vendorClass ?? null }, client.mac);
       if (!node.mac || (!node.serial && client.serial)) registry.learnIdentity(node.name, client.mac, client.serial);
     }
     if (decision.action === 'discover') {
-      if (type === MSG.DISCOVER) registry.recordDiscovered(client.mac, client.serial, null);
+      if (type === MSG.DISCOVER) this.discover(client);
       return this.drop('discovered', { mac: client.mac });
     }
     if (decision.action === 'ignore') {
@@ -135,13 +137,34 @@ export class DhcpServer {
     return this.answerFull(p, type, target, decision.menu, isPxeClient(client));
   }
 
+  private activity(node: string, type: 'dhcp-seen' | 'dhcp-offered', data: Record<string, unknown>, source: string): void {
+    if (this.o.registry.activity(node, type, data, { source }) === 'folded') this.o.metrics.eventsFolded.inc({ type });
+  }
+
+  /** Any host can claim to be a new Pi: the registry bounds how many placeholders, and how fast. */
+  private discover(client: DhcpClient): void {
+    const r = this.o.registry.recordDiscovered(client.mac, client.serial, null);
+    if (!('refused' in r)) {
+      if (r.created) this.discoveryFullLogged = false;
+      return;
+    }
+    this.o.metrics.discoveryRefused.inc({ reason: r.refused });
+    const fields = { mac: client.mac, serial: client.serial ?? null, discovered: r.discovered };
+    if (r.refused === 'rate') {
+      this.rate.info('dhcp:discovery-rate', fields, 'dhcp: new unknown Pis arrive faster than discovery records them; not recorded');
+    } else if (!this.discoveryFullLogged) {
+      this.discoveryFullLogged = true;
+      log.warn(fields, 'dhcp: discovery limit reached; further unknown Pis are not recorded (register or remove discovered nodes)');
+    }
+  }
+
   private answerProxy(p: DhcpPacket, type: number, node: NodeRecord, menu: string): void {
     // The address comes from the router, so the REQUEST is the router's to answer. Acknowledging
     // one that named kiln would hand a client that is not PXE-aware an empty lease.
     if (type !== MSG.DISCOVER) return this.drop('proxy-request');
     this.send(buildReply(p, { type: MSG.OFFER, serverIp: this.o.serverIp, menu }), p);
     this.o.metrics.boots.inc({ mode: 'proxy' });
-    this.o.registry.record(node.name, 'dhcp-offered', { mode: 'proxy' });
+    this.activity(node.name, 'dhcp-offered', { mode: 'proxy' }, macOf(p));
   }
 
   private answerFull(p: DhcpPacket, type: number, node: NodeRecord, menu: string, pxe: boolean): void {
@@ -174,7 +197,7 @@ export class DhcpServer {
     this.send(buildReply(p, { type: MSG.ACK, serverIp: this.o.serverIp, menu, pxe, lease: lease(want) }), p);
     this.o.metrics.boots.inc({ mode: 'full' });
     this.o.registry.leased(node.name, want);
-    this.o.registry.record(node.name, 'dhcp-offered', { mode: 'full', ip: want });
+    this.activity(node.name, 'dhcp-offered', { mode: 'full', ip: want }, mac);
   }
 
   private send(reply: DhcpPacket, req: DhcpPacket): void {

@@ -105,7 +105,8 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.get('/api/events', (req) => {
     operator(req);
     const q = parse(eventsQuery, req.query);
-    return { events: registry.events({ node: q.node, afterId: q.after, limit: q.limit }) };
+    // `next` goes back as `after=` for the following page (or to poll for new events).
+    return registry.eventPage({ node: q.node, afterId: q.after, limit: q.limit });
   });
 
   app.get('/api/images', (req) => {

@@ -7,6 +7,7 @@ import { HttpError } from './auth.js';
 import type { HttpDeps } from './deps.js';
 import { registerImageRoutes } from './images.js';
 import { redactUrl, registerSeedRoutes } from './seed.js';
+import { DEFAULT_HTTP_TIMEOUTS, timeoutOptions, type HttpTimeouts } from './timeouts.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -19,8 +20,9 @@ function kindOf(url: string): string {
   return 'other';
 }
 
-export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
+export async function buildHttp(deps: HttpDeps, opts: { timeouts?: HttpTimeouts } = {}): Promise<FastifyInstance> {
   const app = Fastify({
+    ...timeoutOptions(opts.timeouts ?? DEFAULT_HTTP_TIMEOUTS),
     // The process's one pino logger, typed as fastify's base logger so routes get plain instances.
     loggerInstance: log as FastifyBaseLogger,
     // One log line per refused request (below) instead of two lines for every request.
@@ -36,9 +38,13 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     if (err instanceof HttpError) [status, message] = [err.statusCode, err.message];
     else if (err instanceof RegistryError) [status, message] = [REGISTRY_STATUS[err.code], err.message];
     else if (err && typeof err === 'object' && 'statusCode' in err && typeof err.statusCode === 'number' && err.statusCode < 500) {
-      // fastify's own refusals: bad JSON, too large, wrong content type
+      // fastify's own refusals (bad JSON, too large, wrong content type) and @fastify/send's
       status = err.statusCode;
       message = err instanceof Error ? err.message : 'bad request';
+      // e.g. send's 416 carries `Content-Range: bytes */<size>` (RFC 9110 §15.5.17)
+      if ('headers' in err && err.headers && typeof err.headers === 'object') {
+        for (const [k, v] of Object.entries(err.headers)) if (typeof v === 'string') reply.header(k, v);
+      }
     } else req.log.error({ err }, 'http: handler failed');
     return reply.code(status).send({ error: message });
   });

@@ -3,6 +3,15 @@ import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { decideEnroll, INSTALL_TOKEN_TTL_MS, newSecret, sameSecret, secretHash, type EnrollDecision, type EnrollRequest } from './enrollment.js';
 import {
+  ActivityAggregator,
+  PRUNABLE_TYPES,
+  TokenBucket,
+  type ActivityWrite,
+  type AggregatedType,
+  type EventRetention,
+  type Occurrence,
+} from './activity.js';
+import {
   DECISION_EVENTS,
   failedInARow,
   MAX_FAILED_INSTALLS,
@@ -19,10 +28,19 @@ import {
 // The node registry: SQLite in the state dir. Every change is one transaction that also appends
 // to the event log, so the timeline and the node table never disagree.
 
+/** Which identity of which node a change collided with, for callers that explain it in their own terms. */
+export interface IdentityClash {
+  field: 'serial' | 'mac';
+  value: string;
+  owner: string;
+  ownerSource: 'db' | 'yaml';
+}
+
 export class RegistryError extends Error {
   constructor(
     message: string,
     readonly code: 'not-found' | 'conflict' | 'forbidden',
+    readonly clash?: IdentityClash,
   ) {
     super(message);
     this.name = 'RegistryError';
@@ -91,9 +109,26 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_node ON events(node, id);
 CREATE TRIGGER IF NOT EXISTS events_append_only_u BEFORE UPDATE ON events
   BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS events_append_only_d BEFORE DELETE ON events
-  BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+CREATE TABLE IF NOT EXISTS retention_gate (id INTEGER PRIMARY KEY CHECK (id = 1), open INTEGER NOT NULL);
+INSERT OR IGNORE INTO retention_gate (id, open) VALUES (1, 0);
 `;
+
+const prunableList = PRUNABLE_TYPES.map((t) => `'${t}'`).join(', ');
+
+/**
+ * Events are append-only, with one way out: the retention (pruneEvents) deletes old *activity*
+ * rows. The trigger lets a DELETE through only when both hold: the row is of a prunable type, and
+ * retention_gate.open is 1. pruneEvents sets it to 1, deletes and sets it back to 0 inside one
+ * transaction, so no other statement or connection ever sees it open (a failed delete rolls the
+ * flag back with it). A state change (registered, install-*, parked, ...) cannot be deleted even
+ * then; a missing gate row reads as closed. Versioned by name: a database made by an older kiln has
+ * the unconditional `events_append_only_d`, replaced on open.
+ */
+const DELETE_TRIGGER = 'events_delete_by_retention_v1';
+const DELETE_TRIGGER_SQL = `
+CREATE TRIGGER ${DELETE_TRIGGER} BEFORE DELETE ON events
+  WHEN OLD.type NOT IN (${prunableList}) OR (SELECT open FROM retention_gate WHERE id = 1) IS NOT 1
+  BEGIN SELECT RAISE(ABORT, 'events are append-only (only the retention removes old activity, never a state change)'); END;`;
 
 function toRecord(r: NodeRow): NodeRecord {
   return {
@@ -135,11 +170,29 @@ const ADDED_COLUMNS: readonly [string, string][] = [
 
 export interface RegistryOptions {
   now?: () => Date;
+  /** Aggregation window of unauthenticated activity events (dhcp-seen, file-fetched, ...). */
+  activityWindowMs?: number;
+  /** At most `max` discovered placeholders, created at most `perMinute` (after a first `burst`). */
+  discovery?: { max: number; burst: number; perMinute: number };
 }
+
+export const DEFAULT_ACTIVITY_WINDOW_MS = 60_000;
+export const DEFAULT_DISCOVERY = { max: 64, burst: 10, perMinute: 10 } as const;
+/** last_seen is refreshed at most this often per node and address: a flood is no write storm. */
+const TOUCH_EVERY_MS = 10_000;
+
+export type DiscoveryResult =
+  | { node: NodeRecord; created: boolean }
+  | { refused: 'limit' | 'rate'; discovered: number };
+
+/** Event types record() takes: the aggregated ones go through activity(), `discovered` through recordDiscovered(). */
+export type RecordedType = Exclude<EventType, AggregatedType | 'discovered'>;
 
 export class NodeRegistry {
   private readonly db: Database.Database;
   private readonly now: () => Date;
+  private readonly activityLog: ActivityAggregator;
+  private readonly discovery: { max: number; bucket: TokenBucket };
 
   constructor(path: string, opts: RegistryOptions = {}) {
     // Report tokens live in this file: a new state dir is private, the database 0600.
@@ -148,6 +201,10 @@ export class NodeRegistry {
     if (path !== ':memory:') chmodSync(path, 0o600);
     // WAL lets `kiln node ...` change the registry while `kiln serve` reads it.
     this.db.pragma('journal_mode = WAL');
+    // WAL's default (NORMAL) syncs only at checkpoints, so a power cut can drop changes that were
+    // already acknowledged (an `installed` report, a registration): FULL syncs the WAL at every
+    // commit. Per connection, so `kiln node` gets it too.
+    this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     // Rows hold credential hashes and install tokens: what is deleted or overwritten is zeroed on disk.
     this.db.pragma('secure_delete = ON');
@@ -155,11 +212,39 @@ export class NodeRegistry {
     const have = new Set((this.db.prepare('PRAGMA table_info(nodes)').all() as { name: string }[]).map((c) => c.name));
     for (const [col, def] of ADDED_COLUMNS) if (!have.has(col)) this.db.exec(`ALTER TABLE nodes ADD COLUMN ${col} ${def}`);
     this.migrateSecrets();
+    this.migrateDeleteTrigger();
     this.now = opts.now ?? (() => new Date());
+    this.activityLog = new ActivityAggregator(opts.activityWindowMs ?? DEFAULT_ACTIVITY_WINDOW_MS);
+    const d = opts.discovery ?? DEFAULT_DISCOVERY;
+    this.discovery = { max: d.max, bucket: new TokenBucket(d.burst, d.perMinute, this.now().getTime()) };
   }
 
+  private migrateDeleteTrigger(): void {
+    const has = (name: string): boolean =>
+      this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?").get(name) !== undefined;
+    if (has(DELETE_TRIGGER) && !has('events_append_only_d')) return;
+    this.db
+      .transaction(() => {
+        this.db.exec('DROP TRIGGER IF EXISTS events_append_only_d');
+        if (!has(DELETE_TRIGGER)) this.db.exec(DELETE_TRIGGER_SQL);
+      })
+      .immediate();
+  }
+
+  /** Writes the activity still being aggregated, then closes the database. */
   close(): void {
-    this.db.close();
+    if (this.db.open) {
+      this.writeActivity(this.activityLog.drain());
+      this.db.close();
+    }
+  }
+
+  /** The durability settings in force on this connection (logged at start-up, checked by tests). */
+  settings(): { journalMode: string; synchronous: number } {
+    return {
+      journalMode: String(this.db.pragma('journal_mode', { simple: true })),
+      synchronous: Number(this.db.pragma('synchronous', { simple: true })),
+    };
   }
 
   /**
@@ -239,8 +324,8 @@ export class NodeRegistry {
   private checkIdentityFree(name: string, serial: string | undefined, mac: string | undefined): void {
     const clash = (col: 'serial' | 'mac', v: string | undefined): void => {
       if (!v) return;
-      const r = this.db.prepare(`SELECT name, plan FROM nodes WHERE ${col} = ? AND name != ?`).get(v, name) as
-        | { name: string; plan: string }
+      const r = this.db.prepare(`SELECT name, plan, source FROM nodes WHERE ${col} = ? AND name != ?`).get(v, name) as
+        | { name: string; plan: string; source: string }
         | undefined;
       if (!r) return;
       // A discovered placeholder gives way to the registered node with the same identity.
@@ -248,7 +333,12 @@ export class NodeRegistry {
         this.db.prepare('DELETE FROM nodes WHERE name = ?').run(r.name);
         return;
       }
-      throw new RegistryError(`${col} ${v} already belongs to node ${r.name}`, 'conflict');
+      throw new RegistryError(`${col} ${v} already belongs to node ${r.name}`, 'conflict', {
+        field: col,
+        value: v,
+        owner: r.name,
+        ownerSource: r.source === 'yaml' ? 'yaml' : 'db',
+      });
     };
     clash('serial', serial);
     clash('mac', mac);
@@ -348,22 +438,45 @@ export class NodeRegistry {
   remove(name: string): void {
     const tx = this.db.transaction(() => {
       const n = this.mustGet(name);
-      if (n.source === 'yaml') throw new RegistryError(`node ${name} is declared in nodes.yaml; remove it there`, 'forbidden');
+      if (n.source === 'yaml') {
+        throw new RegistryError(
+          `node ${name} is declared in nodes.yaml: delete its entry there and reload kiln serve (SIGHUP or restart), which removes it`,
+          'forbidden',
+        );
+      }
       this.db.prepare('DELETE FROM nodes WHERE name = ?').run(name);
       this.appendEvent(name, 'removed', {}, this.stamp());
     });
     tx.immediate();
   }
 
-  /** Records an unknown Pi once; later sightings only refresh last-seen. */
-  recordDiscovered(mac: string, serial: string | undefined, ip: string | null): NodeRecord {
-    const tx = this.db.transaction((): NodeRecord => {
+  /** Removes a node nodes.yaml declared and no longer does (only the file sync calls this). */
+  dropDeclared(name: string, why: Record<string, unknown>): void {
+    const tx = this.db.transaction(() => {
+      const n = this.mustGet(name);
+      if (n.source !== 'yaml') throw new RegistryError(`node ${name} is not from nodes.yaml`, 'forbidden');
+      this.db.prepare('DELETE FROM nodes WHERE name = ?').run(name);
+      this.appendEvent(name, 'removed', why, this.stamp());
+    });
+    tx.immediate();
+  }
+
+  /**
+   * Records an unknown Pi once; later sightings only refresh last-seen. Any host can claim to be a
+   * new Pi, so new placeholders are bounded: at most `discovery.max` at a time, created at a bounded
+   * rate; beyond either the Pi is refused (the caller counts and logs it) and nothing is written.
+   */
+  recordDiscovered(mac: string, serial: string | undefined, ip: string | null): DiscoveryResult {
+    const tx = this.db.transaction((): DiscoveryResult => {
       const known = this.find(mac, serial);
-      const at = this.stamp();
       if (known) {
-        this.db.prepare('UPDATE nodes SET last_seen = ? WHERE name = ?').run(at, known.name);
-        return this.mustGet(known.name);
+        this.seen(known.name);
+        return { node: this.mustGet(known.name), created: false };
       }
+      const discovered = (this.db.prepare("SELECT COUNT(*) AS n FROM nodes WHERE plan = 'discovered'").get() as { n: number }).n;
+      if (discovered >= this.discovery.max) return { refused: 'limit', discovered };
+      if (!this.discovery.bucket.take(this.now().getTime())) return { refused: 'rate', discovered };
+      const at = this.stamp();
       const name = serial ? `pi-${serial}` : `pi-${mac.replaceAll(':', '')}`;
       this.db
         .prepare(
@@ -372,7 +485,7 @@ export class NodeRegistry {
         )
         .run(name, serial ?? null, mac, '', at, ip, at);
       this.appendEvent(name, 'discovered', { mac, serial: serial ?? null }, at);
-      return this.mustGet(name);
+      return { node: this.mustGet(name), created: true };
     });
     return tx.immediate();
   }
@@ -406,7 +519,12 @@ export class NodeRegistry {
    * who asked, so it never binds the node's address.
    */
   seen(name: string): void {
-    this.db.prepare('UPDATE nodes SET last_seen = ? WHERE name = ?').run(this.stamp(), name);
+    // Coarse: a flood of requests naming a node is not a write (and an fsync) each; an UPDATE that
+    // matches no row commits nothing. Decided in SQL: `kiln node` may have re-created the node.
+    const now = this.now();
+    this.db
+      .prepare('UPDATE nodes SET last_seen = ? WHERE name = ? AND (last_seen IS NULL OR last_seen < ?)')
+      .run(now.toISOString(), name, new Date(now.getTime() - TOUCH_EVERY_MS).toISOString());
   }
 
   /** Full DHCP mode: kiln itself leased this address to the node's MAC. */
@@ -489,10 +607,63 @@ export class NodeRegistry {
   hasCredential(name: string, secret: string): boolean {
     const r = this.db.prepare('SELECT credential_hash FROM nodes WHERE name = ?').get(name) as { credential_hash: string | null } | undefined;
     return !!r?.credential_hash && sameSecret(secretHash(secret), r.credential_hash);
+
+  }
+
+  /**
+   * An event any host can cause without a credential (a DISCOVER naming the node, a TFTP fetch of
+   * its files): aggregated (see ActivityAggregator), so it is written at once only when it is the
+   * first of its window. Returns whether it was written or folded into a later row.
+   */
+  activity(node: string, type: AggregatedType, data: Record<string, unknown>, opts: { key?: string; source?: string } = {}): 'written' | 'folded' {
+    const o: Occurrence = { node, type, data, ...opts };
+    const rows = this.activityLog.offer(o, this.now().getTime());
+    this.writeActivity(rows);
+    return rows.length === 0 ? 'folded' : 'written';
+  }
+
+  /** Writes the aggregates whose window has ended (the service calls this periodically). */
+  flushActivity(): number {
+    const rows = this.activityLog.due(this.now().getTime());
+    this.writeActivity(rows);
+    return rows.length;
+  }
+
+  private writeActivity(rows: ActivityWrite[]): void {
+    if (rows.length === 0) return;
+    const at = this.stamp();
+    this.batch(() => {
+      for (const r of rows) this.appendEvent(r.node, r.type, r.data, at);
+    });
+  }
+
+  /**
+   * Deletes activity events the retention no longer keeps (PRUNABLE_TYPES: dhcp-seen, file-fetched,
+   * discovered, ...), never a state change; returns how many went. The only DELETE the events
+   * trigger lets through, and only inside this transaction (see DELETE_TRIGGER_SQL).
+   */
+  pruneEvents(retention: EventRetention): number {
+    if (retention.kind === 'forever') return 0;
+    return this.batch(() => {
+      this.db.prepare('UPDATE retention_gate SET open = 1 WHERE id = 1').run();
+      const deleted =
+        retention.kind === 'age'
+          ? this.db
+              .prepare(`DELETE FROM events WHERE type IN (${prunableList}) AND at < ?`)
+              .run(new Date(this.now().getTime() - retention.ms).toISOString()).changes
+          : this.db
+              .prepare(
+                `DELETE FROM events WHERE type IN (${prunableList}) AND id < (
+                   SELECT id FROM events WHERE type IN (${prunableList}) ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+              )
+              .run(retention.events - 1).changes;
+      this.db.prepare('UPDATE retention_gate SET open = 0 WHERE id = 1').run();
+      return deleted;
+    });
   }
 
   /** Appends an event and applies the state change it implies, atomically. */
-  record(name: string, type: EventType, data: Record<string, unknown> = {}): NodeEvent {
+  record(name: string, type: RecordedType, data: Record<string, unknown> = {}): NodeEvent {
     const tx = this.db.transaction((): NodeEvent => {
       const n = this.mustGet(name);
       const at = this.stamp();
@@ -548,14 +719,40 @@ export class NodeRegistry {
     return { id: Number(r.lastInsertRowid), node, type, at, data };
   }
 
-  events(filter: { node?: string; afterId?: number; limit?: number } = {}): NodeEvent[] {
-    const limit = Math.min(Math.max(filter.limit ?? 100, 1), 1000);
-    const rows = this.db
-      .prepare(
-        `SELECT * FROM events WHERE (? IS NULL OR node = ?) AND id > ? ORDER BY id DESC LIMIT ?`,
-      )
-      .all(filter.node ?? null, filter.node ?? null, filter.afterId ?? 0, limit) as EventRow[];
-    return rows.reverse().map((r) => ({
+  /**
+   * Events, oldest first. With `afterId`: the first `limit` events after that id (a client pages
+   * forward, or polls, from its last id). Without: the newest `limit` (recent history).
+   */
+  events(filter: EventFilter = {}): NodeEvent[] {
+    return this.readEvents(filter, clampLimit(filter.limit));
+  }
+
+  /**
+   * One page of `events()` with the cursor for the next call: `next` is the id of the last event
+   * returned (or `afterId` again when there is none yet), `more` whether events after it exist.
+   */
+  eventPage(filter: EventFilter = {}): { events: NodeEvent[]; next: number; more: boolean } {
+    const limit = clampLimit(filter.limit);
+    if (filter.afterId === undefined) {
+      const events = this.readEvents(filter, limit);
+      return { events, next: events.at(-1)?.id ?? 0, more: false };
+    }
+    const rows = this.readEvents(filter, limit + 1);
+    const events = rows.slice(0, limit);
+    return { events, next: events.at(-1)?.id ?? filter.afterId, more: rows.length > limit };
+  }
+
+  private readEvents(filter: EventFilter, limit: number): NodeEvent[] {
+    const node = filter.node ?? null;
+    const rows =
+      filter.afterId === undefined
+        ? (this.db
+            .prepare('SELECT * FROM events WHERE (? IS NULL OR node = ?) ORDER BY id DESC LIMIT ?')
+            .all(node, node, limit) as EventRow[]).reverse()
+        : (this.db
+            .prepare('SELECT * FROM events WHERE (? IS NULL OR node = ?) AND id > ? ORDER BY id ASC LIMIT ?')
+            .all(node, node, filter.afterId, limit) as EventRow[]);
+    return rows.map((r) => ({
       id: r.id,
       node: r.node,
       type: r.type as EventType,
@@ -580,6 +777,17 @@ export class NodeRegistry {
     }[];
     return Object.fromEntries(rows.map((r) => [r.state, r.n]));
   }
+}
+
+export interface EventFilter {
+  node?: string;
+  afterId?: number;
+  limit?: number;
+}
+
+/** Reads return 1..1000 events (100 when not given): one answer never holds the whole log. */
+function clampLimit(limit: number | undefined): number {
+  return Math.min(Math.max(limit ?? 100, 1), 1000);
 }
 
 function changed(n: NodeRecord, i: NodeInput, plan: Plan): boolean {

@@ -89,6 +89,50 @@ describe('images over HTTP', () => {
     expect((await http(base, 'GET', '/images/fixture-image/fixture-image.bmap')).status).toBe(200);
   });
 
+  it('reads Range strictly: one decimal bytes range, else 416 with the size and the reason', async () => {
+    const whole = readFileSync(imgPath);
+    const url = '/images/fixture-image/fixture-image.img';
+    const get = (range: string, extra: Record<string, string> = {}) => http(base, 'GET', url, { headers: { range, ...extra } });
+    for (const [range, why] of [
+      ['bytes=0x0-0x10', /is not FIRST-LAST, FIRST- or -SUFFIX in decimal digits/],
+      ['bytes=+0-16', /decimal digits/],
+      ['bytes= 0-16', /decimal digits/],
+      ['bytes=0-16,32-48', /several ranges/],
+      ['bytes=16-0', /comes before/],
+      ['items=0-16', /only bytes/],
+    ] as const) {
+      const r = await get(range);
+      expect(r.status, range).toBe(416);
+      expect(r.headers['content-range'], range).toBe(`bytes */${whole.length}`);
+      expect(r.json<{ error: string }>().error, range).toMatch(why);
+      // a refusal, not the image
+      expect(r.body.length, range).toBeLessThan(300);
+    }
+    const beyond = await get(`bytes=${whole.length}-`);
+    expect(beyond.status).toBe(416);
+    expect(beyond.headers['content-range']).toBe(`bytes */${whole.length}`);
+    const ok = await get('bytes=16-31');
+    expect(ok.status).toBe(206);
+    expect(ok.body.equals(whole.subarray(16, 32))).toBe(true);
+    // If-Range: the same validator keeps the range, a stale one gets the whole (changed) file
+    const etag = String(ok.headers.etag);
+    expect((await get('bytes=16-31', { 'if-range': etag })).status).toBe(206);
+    const stale = await get('bytes=16-31', { 'if-range': '"stale"' });
+    expect(stale.status).toBe(200);
+    expect(stale.body.equals(whole)).toBe(true);
+  });
+
+  it('answers HEAD with the headers of the whole file, Range or not (Range is defined for GET only)', async () => {
+    const size = readFileSync(imgPath).length;
+    for (const range of [undefined, 'bytes=0-16', 'bytes=0x0-0x10']) {
+      const r = await http(base, 'HEAD', '/images/fixture-image/fixture-image.img', { headers: range ? { range } : {} });
+      expect(r.status, range).toBe(200);
+      expect(r.headers['content-length'], range).toBe(String(size));
+      expect(r.headers['accept-ranges'], range).toBe('bytes');
+      expect(r.body.length).toBe(0);
+    }
+  });
+
   it('serves only the files the manifest names', async () => {
     for (const p of ['/images/fixture-image/boot', '/images/fixture-image/..%2F..%2Fetc%2Fpasswd', '/images/nope/nope.img', '/images/fixture-image/%2e%2e']) {
       expect((await http(base, 'GET', p)).status).toBe(404);
@@ -136,7 +180,7 @@ describe('NoCloud seed', () => {
     const before = await idOf();
     expect(before).toMatch(/^kiln-pi-02-[0-9a-f]{12}$/);
     registry.batch(() => {
-      for (let i = 0; i < 10_000; i++) registry.record('pi-02', 'dhcp-seen', { i });
+      for (let i = 0; i < 10_000; i++) registry.record('pi-02', 'seed-fetched', { i });
     });
     expect(await idOf()).toBe(before);
     // a reprovision is what changes it (cloud-init then runs again on the rewritten disk)
@@ -299,6 +343,20 @@ describe('API', () => {
       expect(r.body.toString(), path).not.toMatch(/1234abcd|127\.0\.0\.2|pi-01/);
       expect((await http(base, 'GET', path, { headers: { authorization: `Bearer ${cred['pi-01']}` } })).status, `${path} with a node credential`).toBe(403);
     }
+  });
+
+  it('pages the event log forward with after= and the next cursor', async () => {
+    type Page = { events: { id: number }[]; next: number; more: boolean };
+    const all = (await http(base, 'GET', '/api/events?limit=1000', { headers: auth })).json<Page>().events.map((e) => e.id);
+    expect(all.length).toBeGreaterThan(3);
+    const ids: number[] = [];
+    let after = 0;
+    for (let more = true; more; ) {
+      const page = (await http(base, 'GET', `/api/events?after=${after}&limit=2`, { headers: auth })).json<Page>();
+      ids.push(...page.events.map((e) => e.id));
+      ({ next: after, more } = page);
+    }
+    expect(ids).toEqual(all);
   });
 
   it('lists images, builds and an Ansible inventory', async () => {

@@ -39,6 +39,8 @@ export async function compileKiln(): Promise<{ work: string; entry: string }> {
 
 export class KilnProcess {
   private proc: ResultPromise | undefined;
+  /** Set once the process has ended, however (exit code or signal). */
+  private exited = false;
   log = '';
 
   constructor(
@@ -48,6 +50,7 @@ export class KilnProcess {
 
   /** The operator's API token (from the state dir once the service made it): every /api read needs it. */
   private apiToken: string | undefined;
+  private stateDir: string | undefined;
 
   async get(path: string): Promise<string> {
     const auth = this.apiToken && path.startsWith('/api/') ? ['--header', `Authorization: Bearer ${this.apiToken}`] : [];
@@ -58,23 +61,55 @@ export class KilnProcess {
   }
 
   async start(args: string[]): Promise<void> {
+    this.spawn(args);
+    await this.waitHealthy();
+  }
+
+  /** Starts `kiln serve` without waiting for it (`nodeArgs` go to node itself, e.g. `--import`). */
+  spawn(args: string[], nodeArgs: string[] = []): void {
     this.log = '';
-    const p = execa('ip', ['netns', 'exec', this.ns, process.execPath, this.entry, 'serve', '--templates-dir', join(repo, 'cloud-init'), ...args], {
+    const p = execa('ip', ['netns', 'exec', this.ns, process.execPath, ...nodeArgs, this.entry, 'serve', '--templates-dir', join(repo, 'cloud-init'), ...args], {
       reject: false,
       all: true,
     });
     this.proc = p;
+    this.exited = false;
+    void p.then(() => (this.exited = true));
     p.all?.on('data', (c: Buffer) => (this.log += c.toString()));
-    const stateDir = args[args.indexOf('--state-dir') + 1];
+    const at = args.indexOf('--state-dir');
+    this.stateDir = at >= 0 ? args[at + 1] : undefined;
+  }
+
+  async waitHealthy(): Promise<void> {
     for (let i = 0; i < 100; i++) {
       if (await this.get('/health').then(() => true, () => false)) {
-        if (args.includes('--state-dir') && stateDir) this.apiToken = readFileSync(join(stateDir, 'api-token'), 'utf8').trim();
+        if (this.stateDir) this.apiToken = readFileSync(join(this.stateDir, 'api-token'), 'utf8').trim();
         return;
       }
-      if (p.exitCode !== null) break;
+      if (this.exited) break;
       await sleep(100);
     }
     throw new Error(`kiln serve did not come up:\n${this.log}`);
+  }
+
+  /** Waits until the log has a line matching `re` (the process's own progress, not a guess by time). */
+  async waitForLog(re: RegExp, timeoutMs = 10_000): Promise<void> {
+    for (let t = 0; t < timeoutMs; t += 50) {
+      if (re.test(this.log)) return;
+      if (this.exited) break;
+      await sleep(50);
+    }
+    throw new Error(`kiln serve never logged ${re}:\n${this.log}`);
+  }
+
+  /** How the process ended: its exit code, or the signal that killed it. */
+  async ended(timeoutMs = 10_000): Promise<{ exitCode: number | undefined; signal: string | undefined } | 'running'> {
+    const p = this.proc;
+    if (!p) throw new Error('not started');
+    const r = await Promise.race([p, sleep(timeoutMs).then(() => undefined)]);
+    if (!r) return 'running';
+    this.proc = undefined;
+    return { exitCode: r.exitCode, signal: r.signal };
   }
 
   signal(sig: NodeJS.Signals): void {

@@ -21,6 +21,18 @@ describe('serve settings', () => {
     expect(() => parseServeConfig({ ...base, advertise: '10.0.0.300' })).toThrow(/advertise/);
     expect(() => parseServeConfig({ ...base, httpPort: 70000 })).toThrow(/httpPort/);
   });
+  it('has HTTP timeouts by default, the headers within the request', () => {
+    expect(parseServeConfig(base)).toMatchObject({
+      httpRequestTimeoutSeconds: 30,
+      httpHeadersTimeoutSeconds: 10,
+      httpKeepAliveTimeoutSeconds: 5,
+      httpIdleTimeoutSeconds: 120,
+    });
+    expect(() => parseServeConfig({ ...base, httpRequestTimeoutSeconds: 0 })).toThrow(/httpRequestTimeoutSeconds/);
+    expect(() => parseServeConfig({ ...base, httpRequestTimeoutSeconds: 5, httpHeadersTimeoutSeconds: 10 })).toThrow(
+      /httpHeadersTimeoutSeconds: must not be longer than httpRequestTimeoutSeconds/,
+    );
+  });
 });
 
 describe('state-dir secrets', () => {

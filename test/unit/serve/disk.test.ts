@@ -162,7 +162,7 @@ describe('disk in nodes.yaml', () => {
   it('takes a per-node disk and a fleet default, the node winning; names the bad field', () => {
     const nodes = parseNodesYaml('defaults: {disk: /dev/nvme0n1}\nnodes:\n  - {name: pi-01, serial: 1234abcd}\n  - {name: pi-02, serial: 1234abce, disk: mmcblk0}\n');
     expect(nodes.map((n) => n.disk)).toEqual(['nvme0n1', 'mmcblk0']);
-    expect(() => parseNodesYaml('nodes:\n  - {name: pi-01, serial: 1234abcd}\n  - {name: pi-02, serial: 1234abce, disk: "sda quiet"}\n')).toThrow(/nodes\.1\.disk: must be a block device name/);
+    expect(() => parseNodesYaml('nodes:\n  - {name: pi-01, serial: 1234abcd}\n  - {name: pi-02, serial: 1234abce, disk: "sda quiet"}\n')).toThrow(/nodes\[1\] \(pi-02\): disk: must be a block device name/);
     expect(() => parseNodesYaml('defaults: {disk: sda1}\nnodes: []\n')).toThrow(/defaults\.disk: is a partition/);
   });
 

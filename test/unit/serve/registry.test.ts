@@ -62,6 +62,13 @@ describe('NodeRegistry', () => {
     expect(r.list().map((n) => n.name)).toEqual(['pi-07']);
   });
 
+  it('syncs every commit to disk (synchronous = FULL), not only at WAL checkpoints', () => {
+    const r = registry();
+    // WAL with NORMAL can lose the last acknowledged changes on a power cut; FULL (2) cannot.
+    expect(r.settings()).toEqual({ journalMode: 'wal', synchronous: 2 });
+    r.close();
+  });
+
   it('keeps the event log append-only', () => {
     const r = registry();
     r.upsert(input({}));
@@ -71,15 +78,52 @@ describe('NodeRegistry', () => {
   });
 });
 
+describe('event log reads', () => {
+  it('pages forward with after=<id>: the events after it, oldest first, with a cursor to the next page', () => {
+    const r = registry();
+    r.upsert(input({}));
+    for (let i = 0; i < 24; i++) r.record('pi-01', 'install-progress', { progress: i });
+    const all = r.events({ limit: 1000 });
+    expect(all).toHaveLength(25);
+    const seen: number[] = [];
+    let after = 0;
+    let pages = 0;
+    for (;;) {
+      const page = r.eventPage({ afterId: after, limit: 10 });
+      pages++;
+      seen.push(...page.events.map((e) => e.id));
+      expect(page.next).toBe(page.events.at(-1)?.id ?? after);
+      after = page.next;
+      if (!page.more) break;
+    }
+    expect(pages).toBe(3);
+    expect(seen).toEqual(all.map((e) => e.id));
+    // caught up: nothing more, and the cursor stays where it was so the client can poll with it
+    expect(r.eventPage({ afterId: after, limit: 10 })).toEqual({ events: [], next: after, more: false });
+    // after=N on the plain read means the same: the 10 events right after N, not the newest 10
+    const first = all[0]!.id;
+    expect(r.events({ afterId: first, limit: 10 }).map((e) => e.id)).toEqual(all.slice(1, 11).map((e) => e.id));
+  });
+
+  it('without after, keeps the newest events, oldest first (recent history)', () => {
+    const r = registry();
+    r.upsert(input({}));
+    for (let i = 0; i < 30; i++) r.record('pi-01', 'install-progress', { progress: i });
+    const recent = r.events({ node: 'pi-01', limit: 5 });
+    expect(recent.map((e) => e.data.progress)).toEqual([25, 26, 27, 28, 29]);
+    expect(r.eventPage({ limit: 5 }).events.map((e) => e.data.progress)).toEqual([25, 26, 27, 28, 29]);
+  });
+});
+
 describe('nodes.yaml', () => {
   it('applies defaults and names the bad field', () => {
     const ok = parseNodesYaml('defaults: {image: fixture}\nnodes:\n  - {name: pi-01, serial: 1234abcd}\n');
     expect(ok[0]).toMatchObject({ name: 'pi-01', image: 'fixture', role: 'agent' });
     expect(() => parseNodesYaml('nodes:\n  - {name: pi-01, serial: 1234abcd}\n  - {name: pi-02, mac: nope}\n')).toThrow(
-      /nodes\.1\.mac/,
+      /nodes\[1\] \(pi-02\): mac:/,
     );
-    expect(() => parseNodesYaml('nodes:\n  - {name: Bad_Name, serial: 1234abcd}\n')).toThrow(/nodes\.0\.name/);
-    expect(() => parseNodesYaml('nodes:\n  - {name: pi-01, serial: 1234abcd, colour: red}\n')).toThrow(/nodes\.0/);
+    expect(() => parseNodesYaml('nodes:\n  - {name: Bad_Name, serial: 1234abcd}\n')).toThrow(/nodes\[0\] \(Bad_Name\): name:/);
+    expect(() => parseNodesYaml('nodes:\n  - {name: pi-01, serial: 1234abcd, colour: red}\n')).toThrow(/nodes\[0\] \(pi-01\)/);
     expect(() => parseNodesYaml('nodez: []\n')).toThrow(/nodes/);
   });
 
@@ -95,7 +139,7 @@ describe('nodes.yaml', () => {
     expect(() => r.upsert(input({ role: 'agent' }))).toThrow(/nodes.yaml/);
     // second entry clashes with the first's serial: nothing of the file is applied
     writeFileSync(f, 'nodes:\n  - {name: pi-01, serial: 1234abcd, role: agent}\n  - {name: pi-02, serial: 1234abcd}\n');
-    await expect(syncNodesFile(r, f)).rejects.toThrow(/already belongs/);
+    await expect(syncNodesFile(r, f)).rejects.toThrow(/nodes\[1\] \(pi-02\): serial: 1234abcd is also the serial of nodes\[0\] \(pi-01\)/);
     expect(r.get('pi-01')?.role).toBe('server');
   });
 });
