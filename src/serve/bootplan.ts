@@ -54,6 +54,9 @@ export function decideDhcp(
     return { action: 'ignore', reason: 'unknown client' };
   }
   if (node.plan === 'discovered') return { action: 'ignore', reason: 'discovered, not registered', node };
+  // Found by the serial in option 97, which every Pi broadcasts: a packet that names a node's serial
+  // with another MAC than the node's is not that node (made-up MACs would each take a pool address).
+  if (node.mac && node.mac !== client.mac.toLowerCase()) return { action: 'ignore', reason: `mac mismatch: ${node.name} has another MAC`, node };
   if (node.parked) return { action: 'ignore', reason: `parked: ${node.parked}`, node };
   if (node.plan === 'local') {
     // The Pi ROM and U-Boot both say PXEClient; a booted system's DHCP client does not. With

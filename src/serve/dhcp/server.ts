@@ -219,5 +219,6 @@ function reasonLabel(reason: string): string {
   if (reason.startsWith('not a PXE')) return 'not-pxe';
   if (reason.startsWith('discovered')) return 'discovered';
   if (reason.startsWith('image')) return 'no-image';
+  if (reason.startsWith('mac mismatch')) return 'mac-mismatch';
   return 'other';
 }

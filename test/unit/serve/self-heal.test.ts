@@ -30,6 +30,14 @@ describe('self-healing in the DHCP decision', () => {
     expect(decideDhcp(fakeNode({ plan: 'local', mac: os.mac }), os, img, { mode: 'full', discovery: false }).action).toBe('lease');
     expect(decideDhcp(fakeNode({ plan: 'local', mac: os.mac }), os, img, { mode: 'proxy', discovery: false }).action).toBe('ignore');
   });
+  it('answers a packet naming a node by its serial only from that node\'s own MAC (a made-up MAC would take a pool address)', () => {
+    const n = fakeNode({ mac: 'dc:a6:32:01:02:03', serial: '1234abcd' });
+    const forged = { ...pxe, mac: '02:66:00:00:00:01' };
+    expect(decideDhcp(n, forged, img, { mode: 'full', discovery: false })).toMatchObject({ action: 'ignore', reason: expect.stringMatching(/^mac mismatch/) });
+    expect(decideDhcp(n, pxe, img, { mode: 'full', discovery: false }).action).toBe('serve');
+    // a node registered by serial alone takes the MAC its first DISCOVER shows (learnIdentity)
+    expect(decideDhcp(fakeNode({ mac: null, serial: '1234abcd' }), forged, img, { mode: 'full', discovery: false }).action).toBe('serve');
+  });
   it('never answers a parked node', () => {
     const d = decideDhcp(fakeNode({ parked: '3 failed installs' }), pxe, img, { mode: 'proxy', discovery: false });
     expect(d).toMatchObject({ action: 'ignore', reason: 'parked: 3 failed installs' });
