@@ -38,8 +38,15 @@ export interface TftpServerOptions {
 
 type Refusal = 'notfound' | 'denied';
 
-/** dgram resolves even IP literals through dns.lookup on the next tick; ours are always literals. */
-const literal: NonNullable<SocketOptions['lookup']> = (host, _opts, cb) => cb(null, host, isIPv6(host) ? 6 : 4);
+type Lookup = NonNullable<SocketOptions['lookup']>;
+/**
+ * dgram resolves even IP literals through dns.lookup, a next-tick callback per datagram sent; the
+ * addresses here are always literals (from recvmsg), so answer at once, in the socket's family.
+ */
+const literal: Record<'udp4' | 'udp6', Lookup> = {
+  udp4: (host, _opts, cb) => cb(null, host, 4),
+  udp6: (host, _opts, cb) => cb(null, host, 6),
+};
 
 export class KilnTftpServer {
   private sock: Socket | undefined;
@@ -56,7 +63,7 @@ export class KilnTftpServer {
 
   start(): Promise<void> {
     this.stopped = false;
-    const sock = createSocket({ type: this.socketType, lookup: literal });
+    const sock = createSocket({ type: this.socketType, lookup: literal[this.socketType] });
     this.sock = sock;
     sock.on('message', (msg: Buffer, from: RemoteInfo) => {
       try {
@@ -237,7 +244,7 @@ export class KilnTftpServer {
   }
 
   private transferSocket(): Promise<Socket> {
-    const sock = createSocket({ type: this.socketType, lookup: literal });
+    const sock = createSocket({ type: this.socketType, lookup: literal[this.socketType] });
     return new Promise((resolve, reject) => {
       sock.once('error', reject);
       sock.bind({ port: 0, address: this.opts.host }, () => {
