@@ -171,6 +171,14 @@ describe('kiln TFTP under hostile and lossy conditions', () => {
     for (const g of got) expect(g.data.equals(want)).toBe(true);
   });
 
+  it('rolls the block number over past 65535 (blksize 8: 87,501 blocks)', async () => {
+    const want = file('initrd.img');
+    const got = await tftpRead({ port, file: '1234abcd/initrd.img', options: [['blksize', '8'], ['windowsize', '16']], ack: 'window', deadlineMs: 30_000 });
+    expect(got.oack?.blksize).toBe('8');
+    expect(got.data.equals(want)).toBe(true);
+    expect(got.dataPackets).toBe(Math.floor(want.length / 8) + 1);
+  });
+
   it('gives up on a client that stops answering after bounded retransmissions (counted as timeout)', async () => {
     const timeouts = await count('tftpRequests', 'timeout');
     const sock = await bound();
