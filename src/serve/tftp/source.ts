@@ -23,8 +23,9 @@ export interface BlockSource {
 class Slots {
   readonly buf: Buffer;
   readonly stride: number;
-  /** Full-size packet view per slot, made once. */
+  /** Full-size packet view per slot and its payload part, made once. */
   private readonly views: Buffer[] = [];
+  private readonly bodies: Buffer[] = [];
   base = 1;
   loaded = 0;
 
@@ -35,7 +36,10 @@ class Slots {
   ) {
     this.stride = blockSize + 4;
     this.buf = Buffer.allocUnsafe(count * this.stride);
-    for (let i = 0; i < count; i++) this.views.push(this.buf.subarray(i * this.stride, (i + 1) * this.stride));
+    for (let i = 0; i < count; i++) {
+      this.views.push(this.buf.subarray(i * this.stride, (i + 1) * this.stride));
+      this.bodies.push(this.buf.subarray(i * this.stride + 4, (i + 1) * this.stride));
+    }
   }
 
   length(block: number): number {
@@ -56,7 +60,7 @@ class Slots {
   }
 
   payloads(n: number): Buffer[] {
-    return this.views.slice(0, n).map((v) => v.subarray(4));
+    return n === this.count ? this.bodies : this.bodies.slice(0, n);
   }
 }
 
