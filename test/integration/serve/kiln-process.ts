@@ -69,6 +69,18 @@ export class KilnProcess {
     throw new Error(`kiln serve did not come up:\n${this.log}`);
   }
 
+  /** PID of the kiln process (`ip netns exec` execs node, so it is kiln's own). */
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  /** Exit code or signal once kiln has exited; undefined while it runs. */
+  get exited(): number | string | undefined {
+    const p = this.proc;
+    if (!p) return 'not started';
+    return p.exitCode ?? p.signalCode ?? undefined;
+  }
+
   signal(sig: NodeJS.Signals): void {
     this.proc?.kill(sig);
   }
