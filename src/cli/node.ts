@@ -36,7 +36,7 @@ export function registerNode(program: Command): void {
     .description(
       [
         'Manage the node registry that `kiln serve` answers from (SQLite in --state-dir); works with or without a running server.',
-        'A node is found on the network by its serial (DHCP option 97, TFTP prefix) or its MAC. Its plan decides what happens when it netboots: `install` serves the installer and the image, `local` means it boots its own disk (with self-healing, on by default, a `local` node that netboots anyway is reinstalled). Nodes declared in a nodes.yaml (kiln serve --nodes) are changed there instead.',
+        'A node is found on the network by its serial (DHCP option 97, TFTP prefix) or its MAC. Its plan decides what happens when it netboots: `install` serves the installer and the image, `local` means it boots its own disk (with self-healing, which you turn on per node, a `local` node that netboots anyway is reinstalled once its installer proves with the credential on the old disk that it is the same node). Nodes declared in a nodes.yaml (kiln serve --nodes) are changed there instead.',
       ].join('\n\n'),
     );
   const stateOpt = ['--state-dir <dir>', 'state dir holding the registry ($KILN_STATE)', defaultStateDir()] as const;
@@ -54,6 +54,8 @@ export function registerNode(program: Command): void {
     .option('--plan <plan>', 'install (reinstall at next netboot) or local')
     .option('--disk <name>', 'disk the installer writes, e.g. mmcblk0, nvme0n1, sda (default: the first SD, NVMe, USB disk it finds)')
     .option('--cluster-init', 'this server starts a new cluster (exactly one server should)')
+    .option('--self-heal', 'reinstall by itself when it netboots with plan local (its disk did not boot); off unless given')
+    .option('--no-self-heal', 'turn self-healing off again')
     .option('--ssh-key <key>', 'authorized SSH public key line (repeatable)', collect)
     .option('--ssh-key-file <file>', 'file of authorized SSH public keys, one per line')
     .action(async (name: string, o: Record<string, string | string[] | boolean | undefined>) => {
@@ -70,6 +72,8 @@ export function registerNode(program: Command): void {
         plan: o.plan,
         disk: o.disk,
         clusterInit: o.clusterInit === true,
+        // --self-heal defined before --no-self-heal: undefined (keep the node's setting) unless given
+        selfHeal: typeof o.selfHeal === 'boolean' ? o.selfHeal : undefined,
         sshKeys: keys,
       });
       if (!parsed.success) {

@@ -3,8 +3,11 @@
 # node's disk and reboots into it. Everything it needs comes from the kernel command line that
 # `kiln serve` rendered for this node (src/serve/bootplan.ts renderCmdline):
 #   kiln.node=NAME kiln.image=URL(.img) kiln.bmap=URL kiln.sha256=HEX kiln.events=URL kiln.token=T
-#   ds=nocloud;s=SEED-URL   optional: kiln.disk=mmcblk0|/dev/sda  kiln.retry=SECONDS (0: never)
+#   optional: kiln.disk=mmcblk0|/dev/sda  kiln.retry=SECONDS (0: never)
 #   kiln.debug=1 (a shell on the console before anything is written)
+# kiln.token is a one-use install token (the command line is served over TFTP to anyone): the
+# installer first trades it for the node's credential (enroll), reports with that credential, and
+# leaves it on the installed disk inside the seed URL, where the node's first boot finds it.
 # Failures are reported as `install-failed` and the node stays here (no reboot loop); a retry
 # skips ranges already written and verified in this boot and re-reads everything at the end.
 
@@ -47,7 +50,6 @@ parse_cmdline() {
       kiln.disk=*) DISK_ARG=${arg#*=} ;;
       kiln.retry=*) RETRY=${arg#*=} ;;
       kiln.debug=*) DEBUG=${arg#*=} ;;
-      ds=nocloud*) SEED=${arg#*;s=} ;;
     esac
   done
 }
@@ -111,6 +113,58 @@ report() {
 }
 
 now() { cut -d. -f1 /proc/uptime; }
+
+# ---- enrolment: the install token for the node's credential ---------------------------------
+# Where the credential lives on an installed disk (root partition), for a later self-heal to prove
+# it is the same node.
+CRED_FILE=/var/lib/kiln/credential
+
+# The credential on the disk this node is about to overwrite, if it is readable: kiln asks for it
+# when a netboot (not the operator) switched the node to install.
+previous_credential() {
+  choose_disk || return 0
+  root=$(part_dev "/dev/$DISK" 2)
+  [ -b "$root" ] || return 0
+  mount -t ext4 -o ro,noload "$root" /mnt 2>/dev/null || return 0
+  PREV=$(head -c 64 "/mnt$CRED_FILE" 2>/dev/null | tr -dc 0-9a-f)
+  umount /mnt
+  [ ${#PREV} -eq 64 ] || PREV=''
+}
+
+# Sets TOKEN to the node's credential and SEED to its seed URL. Returns 2 when kiln refused (no
+# point retrying: its answer says why), 1 when kiln could not be reached.
+enroll() {
+  [ -n "$TOKEN" ] && [ -n "$EVENTS" ] || { REASON="kernel command line lacks kiln.token or kiln.events"; return 2; }
+  PREV=''
+  previous_credential
+  if [ -n "$PREV" ]; then body="{\"previous\":\"$PREV\"}"; else body='{}'; fi
+  split_url "${EVENTS%/events}/enroll"
+  http_raw req.enroll "$H" "$PORT" 'POST %s HTTP/1.0\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' \
+    "$P" "$hp" "$TOKEN" "${#body}" "$body" > "$STATE/enroll" 2>/dev/null
+  status=$(head -n 1 "$STATE/enroll" | tr -d '\r')
+  case "$status" in
+    "HTTP/1."?" 201 "*) ;;
+    "HTTP/1."*) REASON="kiln refused the enrolment: $status: $(sed -n 's/.*"error":"\([^"]*\)".*/\1/p' "$STATE/enroll")"; return 2 ;;
+    *) REASON="no answer from $hp to the enrolment"; return 1 ;;
+  esac
+  cred=$(sed -n 's/.*"credential":"\([0-9a-f]\{64\}\)".*/\1/p' "$STATE/enroll")
+  SEED=$(sed -n 's/.*"seedUrl":"\([^"]*\)".*/\1/p' "$STATE/enroll")
+  [ -n "$cred" ] && [ -n "$SEED" ] || { REASON="kiln's enrolment answer has no credential"; return 2; }
+  TOKEN=$cred
+  say "enrolled${PREV:+ (with the credential from the old disk)}"
+}
+
+# A few tries while kiln is unreachable; a refusal is final (the token is single-use).
+enroll_loop() {
+  tries=0
+  while :; do
+    enroll; rc=$?
+    [ "$rc" -eq 0 ] && return 0
+    tries=$((tries + 1))
+    if [ "$rc" -eq 2 ] || [ "$tries" -ge 5 ]; then say "$REASON"; return 1; fi
+    sleep 5
+  done
+}
 
 # ---- modules and network ---------------------------------------------------------------------
 load_modules() {
@@ -304,12 +358,17 @@ install_once() {
 # cloud-init's NoCloud takes `datasource.NoCloud.seedfrom` from its system config (that is what
 # makes the network-stage datasource detect itself, cloud-init 24.1+), and ds-identify finds the
 # local seed dir beside it. The seed itself, with the node's secrets, comes from kiln at first boot.
-seed_pointer_files() { # ROOT-DIR SEED-URL
-  mkdir -p "$1/etc/cloud/cloud.cfg.d" "$1/var/lib/cloud/seed/nocloud-net"
+# The seed URL carries the node's credential, so every file that holds it is root's alone.
+seed_pointer_files() { # ROOT-DIR SEED-URL CREDENTIAL
+  mkdir -p "$1/etc/cloud/cloud.cfg.d" "$1/var/lib/cloud/seed/nocloud-net" "$1${CRED_FILE%/*}"
+  old_umask=$(umask)
+  umask 077
   printf '# written by the kiln installer: where this node takes its NoCloud seed\ndatasource:\n  NoCloud:\n    seedfrom: %s\n' "$2" \
     > "$1/etc/cloud/cloud.cfg.d/95-kiln-seed.cfg"
   printf 'seedfrom: %s\n' "$2" > "$1/var/lib/cloud/seed/nocloud-net/meta-data"
   printf '#cloud-config\n{}\n' > "$1/var/lib/cloud/seed/nocloud-net/user-data"
+  printf '%s\n' "$3" > "$1$CRED_FILE"
+  umask "$old_umask"
 }
 
 write_seed_pointer() {
@@ -317,7 +376,7 @@ write_seed_pointer() {
   root=$(part_dev "$DEV" 2)
   [ -b "$root" ] || { fail "no root partition $root after writing"; return 1; }
   mount -t ext4 "$root" /mnt || { fail "cannot mount $root to leave the seed pointer"; return 1; }
-  seed_pointer_files /mnt "$SEED"
+  seed_pointer_files /mnt "$SEED" "$TOKEN"
   umount /mnt
 }
 
@@ -369,6 +428,10 @@ main() {
     console_shell
   fi
   [ "$DEBUG" = 1 ] && { say "kiln.debug=1: shell before install (exit to continue)"; setsid cttyhack sh; }
+  if ! enroll_loop; then
+    say "cannot install without the node's credential. Fix it, then: kiln node reprovision $NODE"
+    console_shell
+  fi
   install_loop
 }
 

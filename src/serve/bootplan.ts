@@ -58,7 +58,7 @@ export function decideDhcp(
   if (node.plan === 'local') {
     // The Pi ROM and U-Boot both say PXEClient; a booted system's DHCP client does not. With
     // BOOT_ORDER 0xf21 a Pi only netboots when its SD card did not boot.
-    if (isPxeClient(client) && (node.selfHeal ?? true) && image) {
+    if (isPxeClient(client) && (node.selfHeal ?? false) && image) {
       const blocked = selfHealBlocked(history);
       if (blocked) return { action: 'park', node, reason: blocked };
       return { action: 'heal', node, image, menu: menuFor(client), reason: `plan local but netbooting (${client.vendorClass ?? 'PXE'}): its disk did not boot` };
@@ -111,10 +111,11 @@ export interface RenderContext {
   /** Base URL of kiln's HTTP server as the node reaches it, e.g. http://192.168.1.2:8080 */
   httpBase: string;
   /**
-   * The node's install token (kiln.token=): lets the installer report events, nothing else. The
-   * command line travels over TFTP, so it must not carry the report token, which opens the seed.
+   * The node's one-use install token (kiln.token=): the installer trades it for the node's
+   * credential, once. The command line travels over TFTP to whoever asks, so it carries nothing
+   * else secret. Undefined when the node is not being installed.
    */
-  installToken?: (node: NodeRecord) => string;
+  installToken?: (node: NodeRecord) => string | undefined;
 }
 
 export type TftpPlan =
@@ -199,13 +200,11 @@ export function imageUrls(img: ImageInfo, ctx: RenderContext): { zst: string; bm
   return { img: `${base}/${img.files.img}`, zst: `${base}/${img.files.zst}`, bmap: `${base}/${img.files.bmap}` };
 }
 
-export function seedUrl(node: NodeRecord, ctx: RenderContext): string {
-  return `${ctx.httpBase}/seed/${node.name}/`;
-}
-
 /**
- * The node's kernel command line: the image's generic arguments, the cgroup flags k3s needs, the
- * NoCloud seed, and, when the image has an installer, what the installer needs to write the disk.
+ * The node's kernel command line: the image's generic arguments and the cgroup flags k3s needs,
+ * and, when the image has an installer, what the installer needs to write the disk. No seed URL:
+ * the seed needs the node's credential, which the installer gets by enrolling and leaves on the
+ * disk; an image without an installer gets no seed over the network.
  */
 export function renderCmdline(node: NodeRecord, img: ImageInfo, ctx: RenderContext, base: string = img.cmdline): string {
   const drop = (t: string): boolean =>
@@ -227,11 +226,11 @@ export function renderCmdline(node: NodeRecord, img: ImageInfo, ctx: RenderConte
     // Without it the installer takes the first SD, NVMe, USB, virtio disk: wrong for a Pi that
     // boots from NVMe or USB with a card still in the slot.
     if (node.disk) args.push(`kiln.disk=${node.disk}`);
-    if (ctx.installToken) args.push(`kiln.token=${ctx.installToken(node)}`);
-    args.push(`ds=nocloud;s=${seedUrl(node, ctx)}`);
+    const token = ctx.installToken?.(node);
+    if (token) args.push(`kiln.token=${token}`);
     return args.join(' ');
   }
-  return [`root=PARTUUID=${img.diskId}-02`, ...all, ...CGROUP_ARGS, `ds=nocloud;s=${seedUrl(node, ctx)}`].join(' ');
+  return [`root=PARTUUID=${img.diskId}-02`, ...all, ...CGROUP_ARGS].join(' ');
 }
 
 /** U-Boot 2023.01 (CONFIG_SYS_CBSIZE on qemu_arm64 and the Pi builds) takes at most this much `append`. */

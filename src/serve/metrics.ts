@@ -39,6 +39,12 @@ export class ServeMetrics {
     labelNames: ['status'] as const,
     registers: [this.registry],
   });
+  readonly securityAlerts = new Counter({
+    name: 'kiln_security_alerts_total',
+    help: 'Requests only an attacker or a fault explains (an install token used twice, a self-heal without proof, ...), by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
   readonly transferSeconds = new Histogram({
     name: 'kiln_transfer_duration_seconds',
     help: 'Duration of completed file transfers',

@@ -8,7 +8,6 @@ import { advertisedAddress, type ServeConfig } from './config.js';
 import { LeasePool } from './dhcp/pool.js';
 import { DhcpServer } from './dhcp/server.js';
 import { buildHttp } from './http/app.js';
-import { installToken } from './http/auth.js';
 import { loadImages } from './images.js';
 import { ServeLookup } from './lookup.js';
 import { ServeMetrics } from './metrics.js';
@@ -63,7 +62,7 @@ export async function startService(cfg: ServeConfig): Promise<RunningService> {
     const host = serverIp ?? '127.0.0.1';
     const ctx: RenderContext = {
       httpBase: `http://${host}:${cfg.httpPort}`,
-      installToken: (n) => installToken(registry.reportToken(n.name)),
+      installToken: (n) => registry.installTokenFor(n.name),
     };
 
     const app: FastifyInstance = await buildHttp({
@@ -88,7 +87,7 @@ export async function startService(cfg: ServeConfig): Promise<RunningService> {
         ctx,
         metrics,
         maxBlockSize: cfg.tftpMaxBlockSize,
-        onSeen: (n, ip) => registry.touch(n.name, ip),
+        onSeen: (n) => registry.seen(n.name),
         onServed: (n, path, bytes, seconds) => registry.record(n.name, 'file-fetched', { path, bytes, seconds }),
       });
       await tftp.start();

@@ -107,7 +107,7 @@ export class DhcpServer {
       client,
       node ? lookup.imageOf(node) : undefined,
       { mode: this.o.mode, discovery: this.o.discovery },
-      node && node.plan === 'local' ? registry.events({ node: node.name, limit: 200 }) : [],
+      node && node.plan === 'local' ? registry.decisionHistory(node.name) : [],
     );
     if (node && type === MSG.DISCOVER && node.plan !== 'discovered') {
       registry.record(node.name, 'dhcp-seen', { mac: client.mac, vendorClass: client.vendorClass ?? null });
@@ -173,7 +173,7 @@ export class DhcpServer {
     }
     this.send(buildReply(p, { type: MSG.ACK, serverIp: this.o.serverIp, menu, pxe, lease: lease(want) }), p);
     this.o.metrics.boots.inc({ mode: 'full' });
-    this.o.registry.touch(node.name, want);
+    this.o.registry.leased(node.name, want);
     this.o.registry.record(node.name, 'dhcp-offered', { mode: 'full', ip: want });
   }
 

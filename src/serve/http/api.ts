@@ -1,12 +1,14 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { buildInventory } from '../inventory.js';
 import { nodeInputSchema, nodeReportSchema } from '../nodes/model.js';
-import { HttpError, hasToken, installToken, requireToken } from './auth.js';
+import { bearer, HttpError, hasToken, requireToken } from './auth.js';
 import type { HttpDeps } from './deps.js';
+import { seedBaseUrl } from './seed.js';
 
-// JSON API. Reads are open on the provisioning network; every change needs the API token, and a
-// node may report events about itself with its own report token.
+// JSON API. Everything under /api needs a credential: the operator's API token for the registry
+// (reads included: node serials, addresses and the timeline are not for the LAN), a node's own
+// credential for its reports, and the one-use install token for the one enrolment it is good for.
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);
@@ -17,6 +19,11 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   return r.data;
 }
 
+const enrollBody = z.strictObject({
+  /** Self-heal: the credential the installer found on the node's old disk. */
+  previous: z.string().regex(/^[0-9a-f]{64}$/, 'must be the 64 hex digits of the old credential').optional(),
+});
+
 const eventsQuery = z.strictObject({
   node: z.string().max(63).optional(),
   after: z.coerce.number().int().min(0).optional(),
@@ -25,10 +32,15 @@ const eventsQuery = z.strictObject({
 
 export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps): void {
   const { registry, lookup } = deps;
+  const operator = (req: FastifyRequest): void => requireToken(req, deps.apiToken);
 
-  app.get('/api/nodes', () => ({ nodes: registry.list() }));
+  app.get('/api/nodes', (req) => {
+    operator(req);
+    return { nodes: registry.list() };
+  });
 
   app.get<{ Params: { name: string } }>('/api/nodes/:name', (req) => {
+    operator(req);
     const node = registry.get(req.params.name);
     if (!node) throw new HttpError(404, `no node named ${req.params.name}`);
     return { node, events: registry.events({ node: node.name, limit: 100 }) };
@@ -53,15 +65,36 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps): void {
     return reply.code(204).send();
   });
 
+  // The installer trades the install token from its kernel command line for the node's credential.
+  app.post<{ Params: { name: string } }>('/api/nodes/:name/enroll', (req, reply) => {
+    const body = parse(enrollBody, req.body ?? {});
+    const node = registry.get(req.params.name);
+    // The same answer for unknown nodes and wrong tokens: no probing for node names.
+    if (!node) throw new HttpError(bearer(req) ? 403 : 401, 'install token not accepted');
+    const { decision, credential } = registry.enroll(node.name, { token: bearer(req), previous: body.previous, ip: req.ip });
+    if (!decision.ok) {
+      if (decision.alert) {
+        deps.metrics.securityAlerts.inc({ kind: `enrol-${decision.why}` });
+        req.log.warn({ node: node.name, client: req.ip, why: decision.why }, 'security alert: enrolment refused');
+      }
+      throw new HttpError(decision.status, decision.message);
+    }
+    return reply.code(201).send({
+      credential,
+      seedUrl: seedBaseUrl(deps.ctx.httpBase, node.name, credential ?? ''),
+      eventsUrl: `${deps.ctx.httpBase}/api/nodes/${node.name}/events`,
+    });
+  });
+
   app.post<{ Params: { name: string } }>('/api/nodes/:name/events', (req, reply) => {
     const node = registry.get(req.params.name);
-    if (!node) throw new HttpError(404, `no node named ${req.params.name}`);
-    const report_ = registry.reportToken(node.name);
-    if (!hasToken(req, deps.apiToken, report_, installToken(report_))) {
-      throw new HttpError(req.headers.authorization ? 403 : 401, 'send the node report token as a bearer token');
-    }
+    const token = bearer(req);
+    if (!token) throw new HttpError(401, "send the node's credential (or the API token) as a bearer token");
+    const byNode = node !== undefined && registry.hasCredential(node.name, token);
+    if (!node || (!byNode && !hasToken(req, deps.apiToken))) throw new HttpError(403, 'token not accepted');
     const report = parse(nodeReportSchema, req.body);
-    registry.touch(node.name, req.ip);
+    // Only the node itself, proven by its credential, moves its address (Ansible's host, the k3s server URL).
+    if (byNode) registry.bindAddress(node.name, req.ip);
     const { type, ...data } = report;
     const event = registry.record(node.name, type, { ...data, ip: req.ip });
     // The installer reads `parked` to stop retrying once kiln has given up on the node.
@@ -70,11 +103,14 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps): void {
   });
 
   app.get('/api/events', (req) => {
+    operator(req);
     const q = parse(eventsQuery, req.query);
     return { events: registry.events({ node: q.node, afterId: q.after, limit: q.limit }) };
   });
 
-  app.get('/api/images', () => ({
+  app.get('/api/images', (req) => {
+    operator(req);
+    return {
     images: lookup.allImages().map((i) => ({
       name: i.name,
       sha256: i.sha256,
@@ -83,9 +119,12 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps): void {
       installer: i.installerDir !== null,
       files: Object.fromEntries(Object.entries(i.files).map(([k, f]) => [k, `/images/${i.name}/${f}`])),
     })),
-  }));
+    };
+  });
 
-  app.get('/api/builds', () => ({
+  app.get('/api/builds', (req) => {
+    operator(req);
+    return {
     builds: lookup.allImages().map((i) => ({
       name: i.name,
       kilnVersion: i.manifest.kilnVersion,
@@ -95,9 +134,13 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps): void {
       stages: i.manifest.stages,
       sha256: i.sha256,
     })),
-  }));
+    };
+  });
 
-  const inventory = () => buildInventory(registry.list(), deps.k3sServerUrl);
+  const inventory = (req: FastifyRequest): ReturnType<typeof buildInventory> => {
+    operator(req);
+    return buildInventory(registry.list(), deps.k3sServerUrl);
+  };
   app.get('/api/inventory', inventory);
   app.get('/inventory', inventory);
 }

@@ -6,7 +6,7 @@ import { registerApiRoutes } from './api.js';
 import { HttpError } from './auth.js';
 import type { HttpDeps } from './deps.js';
 import { registerImageRoutes } from './images.js';
-import { registerSeedRoutes } from './seed.js';
+import { redactUrl, registerSeedRoutes } from './seed.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -49,7 +49,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     const status = reply.statusCode;
     if (status >= 400) {
       m.httpRefused.inc({ status: String(status) });
-      req.log.info({ method: req.method, url: req.url.slice(0, 200), client: req.ip, status }, 'http: refused');
+      req.log.info({ method: req.method, url: redactUrl(req.url).slice(0, 200), client: req.ip, status }, 'http: refused');
     } else if (req.method === 'GET') {
       const len = Number(reply.getHeader('content-length') ?? 0);
       if (Number.isFinite(len) && len > 0) m.httpBytes.inc({ kind: kindOf(req.url) }, len);
@@ -58,6 +58,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     done();
   });
 
+  // Open to the LAN, like /metrics: counts only, never a serial, address or token.
   app.get('/health', () => ({ ok: true, images: deps.lookup.allImages().length, nodes: deps.registry.list().length }));
   app.get('/metrics', async (_req, reply) =>
     reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),

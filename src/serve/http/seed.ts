@@ -1,37 +1,50 @@
 import type { FastifyInstance } from 'fastify';
 import { renderSeed, SEED_FILES, type SeedFile } from '../cloudinit.js';
 import { k3sServerUrl } from '../inventory.js';
-import { hasToken, HttpError } from './auth.js';
+import { HttpError } from './auth.js';
 import type { HttpDeps } from './deps.js';
 
-// Per-node NoCloud seed. It carries the cluster token, so it is answered only to the node itself:
-// the request must come from the address the node was last seen at (its TFTP fetches, a lease),
-// or carry that node's own report token.
+// Per-node NoCloud seed. It carries the cluster's join token, so it is served only against the
+// node's credential, which the installer wrote onto the node's disk as part of the seed URL
+// (cloud-init's NoCloud `seedfrom` can send no header). A node's address proves nothing here:
+// anyone on the LAN can take it.
+
+/** The seed URL the installer leaves on the disk; it contains the credential, so it is never logged. */
+export function seedBaseUrl(httpBase: string, node: string, credential: string): string {
+  return `${httpBase}/seed/${node}/${credential}/`;
+}
+
+/** The URL with any seed credential masked, for log lines. */
+export function redactUrl(url: string): string {
+  return url.replace(/^(\/seed\/[^/]+\/)[^/?]+(?=\/)/, '$1…');
+}
 
 export function registerSeedRoutes(app: FastifyInstance, deps: HttpDeps): void {
-  app.get<{ Params: { node: string; file: string } }>('/seed/:node/:file', (req, reply) => {
-    const { registry } = deps;
-    const file = req.params.file;
+  const { registry } = deps;
+
+  // Seed URLs from before credentials (or a guess): say what is needed instead of a bare 404.
+  app.get<{ Params: { node: string; file: string } }>('/seed/:node/:file', () => {
+    throw new HttpError(403, "the seed is served only with the node's credential (its seed URL as the installer wrote it); reprovision the node to give it one");
+  });
+
+  app.get<{ Params: { node: string; credential: string; file: string } }>('/seed/:node/:credential/:file', (req, reply) => {
+    const { file, credential } = req.params;
+    const node = registry.get(req.params.node);
+    // One answer for unknown nodes and wrong credentials: the seed does not confirm node names.
+    if (!node || node.plan === 'discovered' || !registry.hasCredential(node.name, credential)) {
+      throw new HttpError(403, 'seed credential not accepted');
+    }
     if (file === 'vendor-data') return reply.type('text/plain').send('');
     if (!(SEED_FILES as readonly string[]).includes(file)) throw new HttpError(404, `no seed file ${file}`);
-    const node = registry.get(req.params.node);
-    if (!node || node.plan === 'discovered') throw new HttpError(404, `no node named ${req.params.node}`);
-    const token = registry.reportToken(node.name);
-    const fromNode = node.ip !== null && node.ip === req.ip;
-    if (!fromNode && !hasToken(req, token)) throw new HttpError(403, `seed of ${node.name} is only served to that node`);
-    const provision = registry
-      .events({ node: node.name, limit: 1000 })
-      .filter((e) => e.type === 'registered' || e.type === 'reprovision')
-      .at(-1);
     const serverUrl = k3sServerUrl(registry.list(), deps.k3sServerUrl);
     if (!node.clusterInit && !serverUrl) throw new HttpError(409, 'no k3s server is registered for this node to join');
     const body = renderSeed(file as SeedFile, deps.templates, {
       node,
-      provisionId: String(provision?.id ?? 0),
+      provisionId: String(node.provisionId ?? 0),
       k3sToken: deps.k3sToken,
       serverUrl,
       eventsUrl: `${deps.ctx.httpBase}/api/nodes/${node.name}/events`,
-      reportToken: token,
+      reportToken: credential,
     });
     if (file === 'user-data') registry.record(node.name, 'seed-fetched', { ip: req.ip });
     return reply.type('text/yaml; charset=utf-8').header('cache-control', 'no-store').send(body);

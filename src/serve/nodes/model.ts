@@ -60,14 +60,18 @@ export interface NodeRecord {
   /** Where the desired fields came from: the operator's nodes.yaml wins over the database. */
   source: 'db' | 'yaml';
   /**
-   * A `local` node that netboots anyway could not boot its disk: serve it the installer (default)
-   * instead of declining. Absent means true.
+   * A `local` node that netboots anyway could not boot its disk: serve it the installer instead of
+   * declining. Opt-in (absent means false): anyone on the LAN can send the PXE DISCOVER that
+   * triggers it, so the installer must then prove with the old disk's credential that it is the
+   * same node before it gets a new one.
    */
   selfHeal?: boolean;
   /** Why kiln stopped answering this node (e.g. three failed installs in a row); null when not parked. */
   parked?: string | null;
   /** The disk the installer writes (`kiln.disk=`, no `/dev/`); null: the installer picks the first SD, NVMe, USB, virtio disk. */
   disk?: string | null;
+  /** Event id of the node's last registration or reprovision; its cloud-init instance-id derives from it. */
+  provisionId?: number;
 }
 
 /** Input to create or update a node (API body, CLI, nodes.yaml entry). */
@@ -82,7 +86,7 @@ export const nodeInputSchema = z
     plan: z.enum(['install', 'local']).optional(),
     sshKeys: z.array(sshKeySchema).max(64).default([]),
     clusterInit: z.boolean().default(false),
-    /** Reinstall by itself when it netboots with plan `local` (its disk did not boot). Absent: keep (new: true). */
+    /** Reinstall by itself when it netboots with plan `local` (its disk did not boot). Absent: keep (new: false). */
     selfHeal: z.boolean().optional(),
     /** The installer's target disk. Absent: none (the installer picks), like `image`; so a re-add without it clears it. */
     disk: diskSchema.optional(),
@@ -114,6 +118,10 @@ export const EVENT_TYPES = [
   'updated',
   'reprovision',
   'removed',
+  // The installer traded its install token for the node's credential.
+  'enrolled',
+  // Something only an attacker or a fault explains (an install token used twice, ...); data.kind says what.
+  'alert',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -162,6 +170,12 @@ export function stateAfter(type: EventType, current: NodeState): NodeState {
       return current;
   }
 }
+
+/**
+ * The event types the install decisions (failedInARow, selfHealBlocked) look at. They are read from
+ * the registry by type, never as "the last N events": DHCP chatter must not push them out of view.
+ */
+export const DECISION_EVENTS = ['install-failed', 'installed', 'reprovision', 'registered', 'first-boot', 'k3s-started', 'k3s-joined'] as const satisfies readonly EventType[];
 
 /** Installs that may fail in a row before kiln parks the node and stops answering it. */
 export const MAX_FAILED_INSTALLS = 3;

@@ -1,8 +1,9 @@
 import Database from 'better-sqlite3';
-import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { decideEnroll, INSTALL_TOKEN_TTL_MS, newSecret, sameSecret, secretHash, type EnrollDecision, type EnrollRequest } from './enrollment.js';
 import {
+  DECISION_EVENTS,
   failedInARow,
   MAX_FAILED_INSTALLS,
   stateAfter,
@@ -45,6 +46,13 @@ interface NodeRow {
   self_heal: number;
   parked: string | null;
   disk: string | null;
+  provision_id: number | null;
+  install_token: string | null;
+  install_expires: string | null;
+  install_used: string | null;
+  install_needs_previous: number;
+  credential_hash: string | null;
+  leased_ip: string | null;
 }
 
 interface EventRow {
@@ -104,6 +112,7 @@ function toRecord(r: NodeRow): NodeRecord {
     selfHeal: r.self_heal !== 0,
     parked: r.parked,
     disk: r.disk,
+    provisionId: r.provision_id ?? 0,
   };
 }
 
@@ -112,6 +121,16 @@ const ADDED_COLUMNS: readonly [string, string][] = [
   ['self_heal', 'INTEGER NOT NULL DEFAULT 1'],
   ['parked', 'TEXT'],
   ['disk', 'TEXT'],
+  // The event id of the node's last registration or reprovision: its cloud-init instance-id.
+  ['provision_id', 'INTEGER'],
+  // The one-use install token of the current install (plain: it is served over TFTP anyway).
+  ['install_token', 'TEXT'],
+  ['install_expires', 'TEXT'],
+  ['install_used', 'TEXT'],
+  ['install_needs_previous', 'INTEGER NOT NULL DEFAULT 0'],
+  // sha256 of the node's credential; the credential itself lives only on the node's disk.
+  ['credential_hash', 'TEXT'],
+  ['leased_ip', 'TEXT'],
 ];
 
 export interface RegistryOptions {
@@ -130,14 +149,39 @@ export class NodeRegistry {
     // WAL lets `kiln node ...` change the registry while `kiln serve` reads it.
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 5000');
+    // Rows hold credential hashes and install tokens: what is deleted or overwritten is zeroed on disk.
+    this.db.pragma('secure_delete = ON');
     this.db.exec(SCHEMA);
     const have = new Set((this.db.prepare('PRAGMA table_info(nodes)').all() as { name: string }[]).map((c) => c.name));
     for (const [col, def] of ADDED_COLUMNS) if (!have.has(col)) this.db.exec(`ALTER TABLE nodes ADD COLUMN ${col} ${def}`);
+    this.migrateSecrets();
     this.now = opts.now ?? (() => new Date());
   }
 
   close(): void {
     this.db.close();
+  }
+
+  /**
+   * Databases from before credentials: the report token a node already holds (from its seed)
+   * becomes its credential, stored hashed; the provision id is the event the seed used to look up,
+   * so no node's instance-id changes on upgrade.
+   */
+  private migrateSecrets(): void {
+    const rows = this.db.prepare("SELECT name, report_token FROM nodes WHERE report_token != ''").all() as { name: string; report_token: string }[];
+    const rowsNoProvision = this.db.prepare('SELECT name FROM nodes WHERE provision_id IS NULL').all() as { name: string }[];
+    if (rows.length === 0 && rowsNoProvision.length === 0) return;
+    this.db.transaction(() => {
+      for (const r of rows) {
+        this.db.prepare('UPDATE nodes SET credential_hash = COALESCE(credential_hash, ?), report_token = \'\' WHERE name = ?').run(secretHash(r.report_token), r.name);
+      }
+      for (const r of rowsNoProvision) {
+        const e = this.db
+          .prepare("SELECT MAX(id) AS id FROM events WHERE node = ? AND type IN ('registered', 'reprovision')")
+          .get(r.name) as { id: number | null };
+        this.db.prepare('UPDATE nodes SET provision_id = ? WHERE name = ?').run(e.id ?? 0, r.name);
+      }
+    })();
   }
 
   private stamp(): string {
@@ -192,14 +236,6 @@ export class NodeRegistry {
     return this.byMac(mac) ?? (serial ? this.bySerial(serial) : undefined);
   }
 
-  reportToken(name: string): string {
-    const r = this.db.prepare('SELECT report_token FROM nodes WHERE name = ?').get(name) as
-      | { report_token: string }
-      | undefined;
-    if (!r) throw new RegistryError(`no node named ${name}`, 'not-found');
-    return r.report_token;
-  }
-
   private checkIdentityFree(name: string, serial: string | undefined, mac: string | undefined): void {
     const clash = (col: 'serial' | 'mac', v: string | undefined): void => {
       if (!v) return;
@@ -243,12 +279,15 @@ export class NodeRegistry {
             JSON.stringify(input.sshKeys),
             input.clusterInit ? 1 : 0,
             source,
-            randomBytes(32).toString('hex'),
+            '',
             at,
-            input.selfHeal === false ? 0 : 1,
+            // Self-healing is opt-in: with it, a forged PXE DISCOVER can flip the node to install.
+            input.selfHeal === true ? 1 : 0,
             input.disk ?? null,
           );
-        this.appendEvent(input.name, 'registered', { source }, at);
+        const ev = this.appendEvent(input.name, 'registered', { source }, at);
+        this.db.prepare('UPDATE nodes SET provision_id = ? WHERE name = ?').run(ev.id, input.name);
+        if ((input.plan ?? 'install') === 'install') this.beginInstall(input.name, false);
       } else {
         const plan = input.plan ?? (existing.plan === 'discovered' ? 'install' : existing.plan);
         // An identity the input leaves out is kept (it may have been learned from DHCP).
@@ -272,6 +311,7 @@ export class NodeRegistry {
             input.name,
           );
         if (input.selfHeal !== undefined) this.db.prepare('UPDATE nodes SET self_heal = ? WHERE name = ?').run(input.selfHeal ? 1 : 0, input.name);
+        if (plan === 'install' && existing.plan !== 'install') this.beginInstall(input.name, false);
         if (changed(existing, { ...input, serial: serial ?? undefined, mac: mac ?? undefined }, plan)) this.appendEvent(input.name, 'updated', { source }, at);
       }
       return this.mustGet(input.name);
@@ -285,7 +325,10 @@ export class NodeRegistry {
       const n = this.mustGet(name);
       if (n.plan === 'discovered') throw new RegistryError(`node ${name} is only discovered; register it first`, 'forbidden');
       this.db.prepare("UPDATE nodes SET plan = 'install', state = 'registered', parked = NULL WHERE name = ?").run(name);
-      this.appendEvent(name, 'reprovision', n.parked ? { unparked: n.parked } : {}, this.stamp());
+      const ev = this.appendEvent(name, 'reprovision', n.parked ? { unparked: n.parked } : {}, this.stamp());
+      this.db.prepare('UPDATE nodes SET provision_id = ? WHERE name = ?').run(ev.id, name);
+      // The operator vouches for this install: a new token, no proof of the old disk needed.
+      this.beginInstall(name, false);
       return this.mustGet(name);
     });
     return tx.immediate();
@@ -293,8 +336,9 @@ export class NodeRegistry {
 
   setPlan(name: string, plan: 'install' | 'local'): NodeRecord {
     const tx = this.db.transaction((): NodeRecord => {
-      this.mustGet(name);
+      const n = this.mustGet(name);
       this.db.prepare('UPDATE nodes SET plan = ? WHERE name = ?').run(plan, name);
+      if (plan === 'install' && n.plan !== 'install') this.beginInstall(name, false);
       this.appendEvent(name, 'updated', { plan }, this.stamp());
       return this.mustGet(name);
     });
@@ -326,7 +370,7 @@ export class NodeRegistry {
           `INSERT INTO nodes (name, serial, mac, role, image, plan, state, source, report_token, created_at, ip, last_seen)
            VALUES (?, ?, ?, 'agent', NULL, 'discovered', 'discovered', 'db', ?, ?, ?, ?)`,
         )
-        .run(name, serial ?? null, mac, randomBytes(32).toString('hex'), at, ip, at);
+        .run(name, serial ?? null, mac, '', at, ip, at);
       this.appendEvent(name, 'discovered', { mac, serial: serial ?? null }, at);
       return this.mustGet(name);
     });
@@ -357,9 +401,94 @@ export class NodeRegistry {
     return tx.immediate();
   }
 
-  /** Remembers where a node was seen; the seed endpoints answer only from that address. */
-  touch(name: string, ip: string | null): void {
-    this.db.prepare('UPDATE nodes SET last_seen = ?, ip = COALESCE(?, ip) WHERE name = ?').run(this.stamp(), ip, name);
+  /**
+   * A node asked for one of its boot files. Only the time is kept: a TFTP read proves nothing about
+   * who asked, so it never binds the node's address.
+   */
+  seen(name: string): void {
+    this.db.prepare('UPDATE nodes SET last_seen = ? WHERE name = ?').run(this.stamp(), name);
+  }
+
+  /** Full DHCP mode: kiln itself leased this address to the node's MAC. */
+  leased(name: string, ip: string): void {
+    this.db.prepare('UPDATE nodes SET last_seen = ?, ip = ?, leased_ip = ? WHERE name = ?').run(this.stamp(), ip, ip, name);
+  }
+
+  /** The node reported with its own credential from this address: Ansible and k3s agents use it. */
+  bindAddress(name: string, ip: string): void {
+    this.db.prepare('UPDATE nodes SET last_seen = ?, ip = ? WHERE name = ?').run(this.stamp(), ip, name);
+  }
+
+  /** A new install starts: a fresh one-use install token, not yet served (so not yet expiring). */
+  private beginInstall(name: string, needsPrevious: boolean): void {
+    this.db
+      .prepare('UPDATE nodes SET install_token = ?, install_expires = NULL, install_used = NULL, install_needs_previous = ? WHERE name = ?')
+      .run(newSecret(), needsPrevious ? 1 : 0, name);
+  }
+
+  /**
+   * The install token to render into the node's kernel command line. Serving it starts its
+   * lifetime; an unused token that expired is replaced. A used one is returned as it is: the
+   * installer's second enrolment with it is refused and raised, until the operator reprovisions.
+   */
+  installTokenFor(name: string): string | undefined {
+    const tx = this.db.transaction((): string | undefined => {
+      const r = this.db.prepare('SELECT plan, parked, install_token, install_expires, install_used FROM nodes WHERE name = ?').get(name) as
+        | Pick<NodeRow, 'plan' | 'parked' | 'install_token' | 'install_expires' | 'install_used'>
+        | undefined;
+      if (!r || r.plan !== 'install' || r.parked) return undefined;
+      const now = this.now();
+      const fresh = new Date(now.getTime() + INSTALL_TOKEN_TTL_MS).toISOString();
+      if (!r.install_token || (!r.install_used && r.install_expires && Date.parse(r.install_expires) <= now.getTime())) {
+        const t = newSecret();
+        this.db.prepare('UPDATE nodes SET install_token = ?, install_expires = ?, install_used = NULL WHERE name = ?').run(t, fresh, name);
+        return t;
+      }
+      if (!r.install_expires && !r.install_used) this.db.prepare('UPDATE nodes SET install_expires = ? WHERE name = ?').run(fresh, name);
+      return r.install_token;
+    });
+    return tx.immediate();
+  }
+
+  /**
+   * Trades the install token for the node's credential (once). Refusals that suggest someone else
+   * holds the token are recorded as `alert` events.
+   */
+  enroll(name: string, req: EnrollRequest): { decision: EnrollDecision; credential?: string } {
+    const tx = this.db.transaction((): { decision: EnrollDecision; credential?: string } => {
+      const r = this.db.prepare('SELECT * FROM nodes WHERE name = ?').get(name) as NodeRow | undefined;
+      if (!r) throw new RegistryError(`no node named ${name}`, 'not-found');
+      const decision = decideEnroll(
+        {
+          plan: r.plan,
+          parked: r.parked !== null,
+          installToken: r.install_token,
+          expires: r.install_expires,
+          used: r.install_used,
+          needsPrevious: r.install_needs_previous === 1,
+          credentialHash: r.credential_hash,
+          leasedIp: r.leased_ip,
+        },
+        req,
+        this.now(),
+      );
+      const at = this.stamp();
+      if (!decision.ok) {
+        if (decision.alert) this.appendEvent(name, 'alert', { kind: `enrol-${decision.why}`, ip: req.ip, message: decision.message }, at);
+        return { decision };
+      }
+      const credential = newSecret();
+      this.db.prepare('UPDATE nodes SET credential_hash = ?, install_used = ? WHERE name = ?').run(secretHash(credential), at, name);
+      this.appendEvent(name, 'enrolled', { ip: req.ip, selfHeal: r.install_needs_previous === 1 }, at);
+      return { decision, credential };
+    });
+    return tx.immediate();
+  }
+
+  /** Whether `secret` is the node's current credential. */
+  hasCredential(name: string, secret: string): boolean {
+    const r = this.db.prepare('SELECT credential_hash FROM nodes WHERE name = ?').get(name) as { credential_hash: string | null } | undefined;
+    return !!r?.credential_hash && sameSecret(secretHash(secret), r.credential_hash);
   }
 
   /** Appends an event and applies the state change it implies, atomically. */
@@ -373,7 +502,7 @@ export class NodeRegistry {
       if (type === 'installed') this.db.prepare("UPDATE nodes SET plan = 'local' WHERE name = ?").run(name);
       const event = this.appendEvent(name, type, data, at);
       if (type === 'install-failed' && !n.parked) {
-        const failed = failedInARow(this.events({ node: name, limit: 1000 }));
+        const failed = failedInARow(this.decisionHistory(name));
         if (failed >= MAX_FAILED_INSTALLS) this.parkIn(name, `${failed} failed installs in a row; last: ${String(data.message ?? 'no reason given')}`, at);
       }
       return event;
@@ -404,6 +533,8 @@ export class NodeRegistry {
     const tx = this.db.transaction((): NodeRecord => {
       this.mustGet(name);
       this.db.prepare("UPDATE nodes SET plan = 'install', state = 'registered' WHERE name = ?").run(name);
+      // Anyone can send the PXE DISCOVER that got us here: the installer must show the old disk's credential.
+      this.beginInstall(name, true);
       this.appendEvent(name, 'self-heal', { reason }, this.stamp());
       return this.mustGet(name);
     });
@@ -433,6 +564,15 @@ export class NodeRegistry {
     }));
   }
 
+  /** The node's install milestones (DECISION_EVENTS), oldest first, however many other events it has. */
+  decisionHistory(name: string): { type: EventType }[] {
+    const marks = DECISION_EVENTS.map(() => '?').join(', ');
+    const rows = this.db
+      .prepare(`SELECT type FROM events WHERE node = ? AND type IN (${marks}) ORDER BY id DESC LIMIT 1000`)
+      .all(name, ...DECISION_EVENTS) as { type: string }[];
+    return rows.reverse().map((r) => ({ type: r.type as EventType }));
+  }
+
   countByState(): Record<string, number> {
     const rows = this.db.prepare('SELECT state, COUNT(*) AS n FROM nodes GROUP BY state').all() as {
       state: string;
@@ -451,7 +591,7 @@ function changed(n: NodeRecord, i: NodeInput, plan: Plan): boolean {
     n.plan !== plan ||
     n.clusterInit !== i.clusterInit ||
     (n.disk ?? null) !== (i.disk ?? null) ||
-    (i.selfHeal !== undefined && i.selfHeal !== (n.selfHeal ?? true)) ||
+    (i.selfHeal !== undefined && i.selfHeal !== (n.selfHeal ?? false)) ||
     JSON.stringify(n.sshKeys) !== JSON.stringify(i.sshKeys)
   );
 }

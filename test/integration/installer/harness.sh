@@ -1,4 +1,4 @@
-# Runs the installer's real install_loop on the host (see runInstaller in harness.ts): init.sh is
+# Runs the installer's real enrolment and install_loop on the host (see runInstaller in harness.ts): init.sh is
 # sourced with KILN_INSTALLER_LIB=1 (functions only) and the shell settings setup_pid1 makes; only
 # what would act on the host itself is replaced, by shell functions (host busybox runs its applets
 # in preference to anything on PATH, but functions win over applets).
@@ -39,6 +39,7 @@ blockdev() {
 }
 mkdir -p "$STATE"
 parse_cmdline "$CMDLINE"
+enroll_loop || { echo "enroll-refused" >> "$CALLS"; console_shell; }
 install_loop
 echo install_loop-returned >> "$CALLS"
 exit 9

@@ -35,6 +35,7 @@ const NODES = {
   resume: { name: 'resume-01', mac: '02:00:00:00:0a:03', image: 'resume' },
   small: { name: 'small-01', mac: '02:00:00:00:0a:04', image: 'good' },
   refused: { name: 'refused-01', mac: '02:00:00:00:0a:05', image: 'gone' },
+  stolen: { name: 'stolen-01', mac: '02:00:00:00:0a:06', image: 'good' },
 } as const;
 type Which = keyof typeof NODES;
 
@@ -66,9 +67,16 @@ async function cmdlineOf(w: Which, extra: string): Promise<string> {
   const line = readFileSync(local, 'utf8').trim();
   expect(line).toContain(`kiln.node=${n.name} `);
   expect(line).toContain(`kiln.disk=${disks[w]!.slice('/dev/'.length)} `);
-  expect(line).toMatch(/ kiln\.token=[0-9a-f]{64} /);
-  expect(line).toContain(` ds=nocloud;s=http://127.0.0.1:8080/seed/${n.name}/`);
+  expect(line).toMatch(/ kiln\.token=[0-9a-f]{64}(\s|$)/);
+  // no seed URL: the seed needs the credential the installer gets by enrolling
+  expect(line).not.toContain('ds=');
   return `${line} ${extra}`.trim();
+}
+
+/** A raw POST from inside the namespace (as another host on the LAN would send it); the status line and body. */
+async function post(path: string, bearer: string, body: string): Promise<string> {
+  const args = ['-s', '-i', '-X', 'POST', '-H', `authorization: Bearer ${bearer}`, '-H', 'content-type: application/json', '--data-binary', body];
+  return (await run('ip', ['netns', 'exec', ns!, 'curl', ...args, `http://127.0.0.1:8080${path}`], { timeoutMs: 10_000 })).stdout;
 }
 
 function scenarioDir(w: Which): string {
@@ -126,13 +134,14 @@ beforeAll(async () => {
   disks.resume = await loops.attach(join(work, 'resume.disk'), 64 * MiB, { fill: pattern });
   disks.small = await loops.attach(join(work, 'small.disk'), 16 * MiB);
   disks.refused = await loops.attach(join(work, 'refused.disk'), 64 * MiB);
+  disks.stolen = await loops.attach(join(work, 'stolen.disk'), 64 * MiB);
 
   // Refused transfer: kiln lists the image (its manifest) but its .img is gone, so ranges get 404.
   rmSync(await writeImageDir(imagesDir, 'gone', im));
 
   writeFileSync(
     join(work, 'nodes.yaml'),
-    ['nodes:', ...Object.entries(NODES).map(([w, n]) => `  - {name: ${n.name}, mac: "${n.mac}", plan: install, image: ${n.image}, disk: ${disks[w]!.slice(5)}}`), ''].join('\n'),
+    ['nodes:', ...Object.entries(NODES).map(([w, n]) => `  - {name: ${n.name}, mac: "${n.mac}", plan: install, image: ${n.image}, disk: ${disks[w]!.slice(5)}${w === 'happy' ? ', role: server, clusterInit: true' : ''}}`), ''].join('\n'),
   );
   mkdirSync(join(work, 'state'));
 
@@ -190,12 +199,25 @@ describe('installer install loop (init.sh under host busybox, real kiln serve, l
     // installer zeroes what the block map leaves out: ext4 and FAT metadata rely on those zeros).
     await run('e2fsck', ['-fn', `${dev}p2`]);
     await run('fsck.vfat', ['-n', `${dev}p1`]);
-    // partition 2 carries the node's seed URL (read with debugfs, not mounted again).
-    const seed = `http://127.0.0.1:8080/seed/${NODES.happy.name}/`;
+    // Partition 2 carries the node's credential and its seed URL, which contains it (read with
+    // debugfs, not mounted again); only root may read them.
     const cat = async (p: string): Promise<string> => (await run('debugfs', ['-R', `cat ${p}`, `${dev}p2`])).stdout;
+    const credential = (await cat('/var/lib/kiln/credential')).trim();
+    expect(credential).toMatch(/^[0-9a-f]{64}$/);
+    const seed = `http://127.0.0.1:8080/seed/${NODES.happy.name}/${credential}/`;
     expect(await cat('/etc/cloud/cloud.cfg.d/95-kiln-seed.cfg')).toContain(`datasource:\n  NoCloud:\n    seedfrom: ${seed}\n`);
     expect(await cat('/var/lib/cloud/seed/nocloud-net/meta-data')).toBe(`seedfrom: ${seed}\n`);
     expect(await cat('/var/lib/cloud/seed/nocloud-net/user-data')).toBe('#cloud-config\n{}\n');
+    for (const f of ['/var/lib/kiln/credential', '/etc/cloud/cloud.cfg.d/95-kiln-seed.cfg', '/var/lib/cloud/seed/nocloud-net/meta-data']) {
+      expect((await run('debugfs', ['-R', `stat ${f}`, `${dev}p2`])).stdout, f).toMatch(/Mode:\s+0600\b/);
+    }
+    // that URL opens the seed; the install token from the command line no longer opens anything
+    const seedReply = await run('ip', ['netns', 'exec', ns!, 'busybox', 'wget', '-q', '-O', '-', `${seed}user-data`]);
+    expect(seedReply.stdout).toContain('hostname: "happy-01"');
+    expect(seedReply.stdout).toContain(`KILN_REPORT_TOKEN='${credential}'`);
+    const installToken = /kiln\.token=([0-9a-f]{64})/.exec(cmdline)![1]!;
+    expect(await post(`/api/nodes/${NODES.happy.name}/enroll`, installToken, '{}')).toMatch(/^HTTP\/1\.1 403/);
+    expect(await post(`/api/nodes/${NODES.happy.name}/events`, installToken, '{"type":"install-failed"}')).toMatch(/^HTTP\/1\.1 403/);
     const dumped = join(dir, 'payload');
     await run('debugfs', ['-R', `dump ${im.payload.path} ${dumped}`, `${dev}p2`]);
     expect(sha256(readFileSync(dumped))).toBe(im.payload.sha256);
@@ -208,7 +230,25 @@ describe('installer install loop (init.sh under host busybox, real kiln serve, l
     expect(progress.at(-1)!.data).toMatchObject({ progress: 100, bytes: im.mappedBytes, total: im.mappedBytes });
     expect(evs.at(-1)).toMatchObject({ type: 'installed', data: { sha256: im.disk.sha256, disk: dev, bytes: im.mappedBytes, total: im.mappedBytes, attempt: 1 } });
     expect(evs.map((e) => e.type).filter((t) => t !== 'install-progress')).toEqual(['install-started', 'installed']);
+    expect(v.events.filter((e) => e.type === 'enrolled')).toHaveLength(1);
     expect(v.node.state).toBe('installed');
+  });
+
+  it('a stolen install token: whoever enrolls first wins, the installer then refuses to write, and kiln raises an alert', async () => {
+    const dir = scenarioDir('stolen');
+    const cmdline = await cmdlineOf('stolen', 'kiln.retry=0');
+    const installToken = /kiln\.token=([0-9a-f]{64})/.exec(cmdline)![1]!;
+    // another host on the LAN read the same cmdline.txt over TFTP and enrolled first
+    expect(await post(`/api/nodes/${NODES.stolen.name}/enroll`, installToken, '{}')).toMatch(/^HTTP\/1\.1 201/);
+    const r = await runInstaller(ns!, dir, { cmdline });
+    const ctx = `${r.output}\n--- kiln ---\n${log()}`;
+    expect(r.exitCode, ctx).toBe(0);
+    expect(calls(r.calls), ctx).toEqual(['enroll-refused', 'console_shell']);
+    expect(r.output).toMatch(/kiln refused the enrolment: HTTP\/1\.1 409 .*already used/);
+    expect(readFileSync(join(work!, 'stolen.disk')).every((b) => b === 0)).toBe(true);
+    const v = await nodeView(NODES.stolen.name);
+    expect(v.events.filter((e) => e.type === 'alert').map((e) => e.data.kind)).toEqual(['enrol-reused']);
+    expect(installEvents(v.events)).toEqual([]);
   });
 
   it('corrupted transfer: install-failed names the blocks and both sha256, retries stay in the installer, kiln parks it, no reboot', async () => {

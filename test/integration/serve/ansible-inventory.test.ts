@@ -1,5 +1,6 @@
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseServeConfig } from '../../../src/serve/config.js';
 import { startService, type RunningService } from '../../../src/serve/service.js';
@@ -33,7 +34,8 @@ beforeAll(async () => {
   const r = new NodeRegistry(join(work, 'state', 'kiln.db'));
   r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd', role: 'server', clusterInit: true }));
   r.upsert(nodeInputSchema.parse({ name: 'pi-02', serial: '0badf00d' }));
-  r.touch('pi-01', '192.0.2.11');
+  // the address pi-01 reported from with its own credential (a TFTP read would not bind it)
+  r.bindAddress('pi-01', '192.0.2.11');
   r.close();
   port = await freeTcpPort();
   svc = await startService(
@@ -73,7 +75,13 @@ describe('Ansible script inventory', () => {
   it('reads `kiln inventory`', async () => {
     check(await ansibleList({ KILN_BIN: `${process.execPath} ${entry}`, KILN_STATE: join(work, 'state') }));
   });
-  it('reads GET /api/inventory of a running kiln serve', async () => {
-    check(await ansibleList({ KILN_URL: `http://127.0.0.1:${port}` }));
+  it('reads GET /api/inventory of a running kiln serve, with the API token', async () => {
+    const token = readFileSync(join(work, 'state', 'api-token'), 'utf8').trim();
+    check(await ansibleList({ KILN_URL: `http://127.0.0.1:${port}`, KILN_TOKEN: token }));
+    // without it kiln answers nothing about the fleet, and the script says what to fix
+    const r = await execa(join(repo, 'ansible/inventory/kiln'), ['--list'], { env: { KILN_URL: `http://127.0.0.1:${port}`, KILN_TOKEN: '' }, reject: false });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/answered HTTP 401 \(check KILN_TOKEN\)/);
+    expect(r.stdout).not.toContain('1234abcd');
   });
 });

@@ -26,6 +26,17 @@ const K3S = 'K10fixturetoken';
 const metrics = new ServeMetrics();
 const auth = { authorization: `Bearer ${API}` };
 const json = { 'content-type': 'application/json' };
+/** Each node's credential, as its installer got it by enrolling. */
+const cred: Record<string, string> = {};
+
+/** What the installer does: trade the node's install token for its credential; then the node reports from `ip`. */
+function enrolled(name: string, ip: string): string {
+  const { decision, credential } = registry.enroll(name, { token: registry.installTokenFor(name), previous: undefined, ip });
+  if (!decision.ok || !credential) throw new Error(`enrolling ${name}: ${JSON.stringify(decision)}`);
+  registry.bindAddress(name, ip);
+  return credential;
+}
+const seedPath = (name: string, file: string, credential = cred[name]): string => `/seed/${name}/${credential}/${file}`;
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'kiln-http-'));
@@ -35,8 +46,8 @@ beforeAll(async () => {
   registry = new NodeRegistry(join(work, 'kiln.db'));
   registry.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd', role: 'server', clusterInit: true, sshKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKey op@laptop'] }));
   registry.upsert(nodeInputSchema.parse({ name: 'pi-02', serial: '0badf00d' }));
-  registry.touch('pi-01', '127.0.0.2');
-  registry.touch('pi-02', '127.0.0.3');
+  cred['pi-01'] = enrolled('pi-01', '127.0.0.2');
+  cred['pi-02'] = enrolled('pi-02', '127.0.0.3');
   const lookup = new ServeLookup(registry, await loadImages(imagesDir));
   metrics.bindNodeStates(() => registry.countByState());
   app = await buildHttp({
@@ -92,8 +103,8 @@ describe('images over HTTP', () => {
 });
 
 describe('NoCloud seed', () => {
-  it('answers a node for its own record with the contracted user-data', async () => {
-    const r = await http(base, 'GET', '/seed/pi-01/user-data', { from: '127.0.0.2' });
+  it('answers a node its own seed against its credential, with the contracted user-data', async () => {
+    const r = await http(base, 'GET', seedPath('pi-01', 'user-data'), { from: '127.0.0.9' });
     expect(r.status).toBe(200);
     const text = r.body.toString();
     expect(text.startsWith('#cloud-config\n')).toBe(true);
@@ -107,28 +118,136 @@ describe('NoCloud seed', () => {
     expect(env?.permissions).toBe('0600');
     expect(env?.content).toContain('KILN_ROLE=server');
     expect(env?.content).toContain("KILN_EVENTS_URL='http://127.0.0.1:8080/api/nodes/pi-01/events'");
-    expect(env?.content).toContain(`KILN_REPORT_TOKEN='${registry.reportToken('pi-01')}'`);
-    const meta = await http(base, 'GET', '/seed/pi-01/meta-data', { from: '127.0.0.2' });
+    expect(env?.content).toContain(`KILN_REPORT_TOKEN='${cred['pi-01']}'`);
+    const meta = await http(base, 'GET', seedPath('pi-01', 'meta-data'));
     expect(parse(meta.body.toString())).toMatchObject({ 'local-hostname': 'pi-01' });
-    expect((await http(base, 'GET', '/seed/pi-01/network-config', { from: '127.0.0.2' })).status).toBe(200);
+    expect((await http(base, 'GET', seedPath('pi-01', 'network-config'))).status).toBe(200);
   });
 
   it('gives a joining agent the server URL and the token', async () => {
-    const r = await http(base, 'GET', '/seed/pi-02/user-data', { from: '127.0.0.3' });
+    const r = await http(base, 'GET', seedPath('pi-02', 'user-data'));
     const doc = parse(r.body.toString()) as { write_files: { path: string; content: string }[] };
     const k3s = parse(doc.write_files[0]?.content ?? '') as Record<string, unknown>;
     expect(k3s).toEqual({ token: K3S, 'node-name': 'pi-02', server: 'https://127.0.0.2:6443' });
   });
 
-  it('refuses one node the seed of another, and unknown nodes', async () => {
-    expect((await http(base, 'GET', '/seed/pi-01/user-data', { from: '127.0.0.3' })).status).toBe(403);
-    expect((await http(base, 'GET', '/seed/pi-01/user-data', { from: '127.0.0.9' })).status).toBe(403);
-    const other = registry.reportToken('pi-02');
-    expect((await http(base, 'GET', '/seed/pi-01/user-data', { from: '127.0.0.3', headers: { authorization: `Bearer ${other}` } })).status).toBe(403);
-    const own = registry.reportToken('pi-01');
-    expect((await http(base, 'GET', '/seed/pi-01/user-data', { from: '127.0.0.9', headers: { authorization: `Bearer ${own}` } })).status).toBe(200);
-    expect((await http(base, 'GET', '/seed/pi-99/user-data', { from: '127.0.0.2' })).status).toBe(404);
-    expect((await http(base, 'GET', '/seed/pi-01/passwd', { from: '127.0.0.2' })).status).toBe(404);
+  it('keeps the instance-id through 10,000 events (it comes from the stored provision id, not from a window of recent events)', async () => {
+    const idOf = async (): Promise<string> => (parse((await http(base, 'GET', seedPath('pi-02', 'meta-data'))).body.toString()) as { 'instance-id': string })['instance-id'];
+    const before = await idOf();
+    expect(before).toMatch(/^kiln-pi-02-[0-9a-f]{12}$/);
+    registry.batch(() => {
+      for (let i = 0; i < 10_000; i++) registry.record('pi-02', 'dhcp-seen', { i });
+    });
+    expect(await idOf()).toBe(before);
+    // a reprovision is what changes it (cloud-init then runs again on the rewritten disk)
+    registry.reprovision('pi-02');
+    cred['pi-02'] = enrolled('pi-02', '127.0.0.3');
+    const after = await idOf();
+    expect(after).not.toBe(before);
+  });
+
+  it("refuses the seed to the node's own address without the credential, to another node's credential, and for unknown nodes alike", async () => {
+    // the address a node reported from proves nothing: anyone on the LAN can take it
+    const byAddress = await http(base, 'GET', '/seed/pi-01/user-data', { from: '127.0.0.2' });
+    expect(byAddress.status).toBe(403);
+    expect(byAddress.body.toString()).not.toContain(K3S);
+    expect((await http(base, 'GET', '/seed/pi-01/user-data', { from: '127.0.0.2', headers: { authorization: `Bearer ${cred['pi-01']}` } })).status).toBe(403);
+    expect((await http(base, 'GET', seedPath('pi-01', 'user-data', cred['pi-02']))).status).toBe(403);
+    expect((await http(base, 'GET', seedPath('pi-01', 'user-data', 'f'.repeat(64)))).status).toBe(403);
+    // unknown node: the same answer as a wrong credential (no probing for names)
+    const unknown = await http(base, 'GET', seedPath('pi-99', 'user-data', cred['pi-01']));
+    expect(unknown.status).toBe(403);
+    expect(unknown.body.toString()).toBe((await http(base, 'GET', seedPath('pi-01', 'user-data', 'f'.repeat(64)))).body.toString());
+    expect((await http(base, 'GET', seedPath('pi-01', 'passwd'))).status).toBe(404);
+  });
+});
+
+describe('enrolment: the install token for the node credential', () => {
+  const enroll = (name: string, token: string | undefined, body: unknown = {}, from?: string) =>
+    http(base, 'POST', `/api/nodes/${name}/enroll`, { body: JSON.stringify(body), headers: { ...json, ...(token ? { authorization: `Bearer ${token}` } : {}) }, from });
+  const alerts = (name: string): unknown[] => registry.events({ node: name, limit: 1000 }).filter((e) => e.type === 'alert').map((e) => e.data.kind);
+
+  it('hands out the credential once; a second use is refused, recorded and raised as an alert', async () => {
+    registry.upsert(nodeInputSchema.parse({ name: 'en-01', serial: 'e0000001' }));
+    const token = registry.installTokenFor('en-01')!;
+    expect((await enroll('en-01', undefined)).status).toBe(401);
+    expect((await enroll('en-01', 'f'.repeat(64))).status).toBe(403);
+    const first = await enroll('en-01', token, {}, '127.0.0.20');
+    expect(first.status).toBe(201);
+    const got = first.json<{ credential: string; seedUrl: string; eventsUrl: string }>();
+    expect(got.credential).toMatch(/^[0-9a-f]{64}$/);
+    expect(got.seedUrl).toBe(`http://127.0.0.1:8080/seed/en-01/${got.credential}/`);
+    expect(got.eventsUrl).toBe('http://127.0.0.1:8080/api/nodes/en-01/events');
+    expect(alerts('en-01')).toEqual([]);
+    const again = await enroll('en-01', token, {}, '127.0.0.21');
+    expect(again.status).toBe(409);
+    expect(again.json<{ error: string }>().error).toMatch(/already used/);
+    expect(again.body.toString()).not.toContain(got.credential);
+    expect(alerts('en-01')).toEqual(['enrol-reused']);
+    expect((await http(base, 'GET', '/metrics')).body.toString()).toMatch(/kiln_security_alerts_total\{kind="enrol-reused"\} 1/);
+    // the first credential is still the node's: the refused second use changed nothing
+    expect(registry.hasCredential('en-01', got.credential)).toBe(true);
+    // the install token is good for nothing else
+    expect((await http(base, 'POST', '/api/nodes/en-01/events', { body: '{"type":"install-failed"}', headers: { ...json, authorization: `Bearer ${token}` } })).status).toBe(403);
+    expect((await http(base, 'GET', seedPath('en-01', 'user-data', token))).status).toBe(403);
+  });
+
+  it('an install token expires 30 minutes after it is first served; the next netboot gets a new one', async () => {
+    let now = new Date('2026-01-01T00:00:00Z');
+    const r2 = new NodeRegistry(join(work, 'clock.db'), { now: () => now });
+    try {
+      r2.upsert(nodeInputSchema.parse({ name: 'en-02', serial: 'e0000002' }));
+      const t1 = r2.installTokenFor('en-02')!;
+      now = new Date(now.getTime() + 31 * 60_000);
+      expect(r2.enroll('en-02', { token: t1, previous: undefined, ip: '127.0.0.1' }).decision).toMatchObject({ ok: false, why: 'expired' });
+      const t2 = r2.installTokenFor('en-02')!;
+      expect(t2).not.toBe(t1);
+      expect(r2.enroll('en-02', { token: t2, previous: undefined, ip: '127.0.0.1' }).decision.ok).toBe(true);
+      // once used, the token is not renewed by serving it again: a second installer run must be the operator's call
+      expect(r2.installTokenFor('en-02')).toBe(t2);
+    } finally {
+      r2.close();
+    }
+  });
+
+  it('a self-healed node must show the credential from its old disk; reprovision lifts that', async () => {
+    registry.upsert(nodeInputSchema.parse({ name: 'en-03', serial: 'e0000003', selfHeal: true }));
+    const old = enrolled('en-03', '127.0.0.30');
+    registry.record('en-03', 'installed', {});
+    expect(registry.get('en-03')?.plan).toBe('local');
+    registry.selfHeal('en-03', 'netbooted with plan local');
+    const token = registry.installTokenFor('en-03')!;
+    const without = await enroll('en-03', token);
+    expect(without.status).toBe(403);
+    expect(without.json<{ error: string }>().error).toMatch(/credential from its old disk/);
+    expect((await enroll('en-03', token, { previous: 'a'.repeat(64) })).status).toBe(403);
+    expect(alerts('en-03')).toEqual(['enrol-needs-previous', 'enrol-needs-previous']);
+    expect((await enroll('en-03', token, { previous: old })).status).toBe(201);
+    // a disk that is gone: the operator vouches with reprovision, and no proof is asked
+    registry.reprovision('en-03');
+    expect((await enroll('en-03', registry.installTokenFor('en-03'))).status).toBe(201);
+  });
+
+  it('in full DHCP mode, enrolment must come from the address kiln leased to the node', async () => {
+    registry.upsert(nodeInputSchema.parse({ name: 'en-04', serial: 'e0000004' }));
+    registry.leased('en-04', '127.0.0.40');
+    const token = registry.installTokenFor('en-04')!;
+    expect((await enroll('en-04', token, {}, '127.0.0.41')).status).toBe(403);
+    expect(alerts('en-04')).toEqual(['enrol-wrong-address']);
+    expect((await enroll('en-04', token, {}, '127.0.0.40')).status).toBe(201);
+  });
+
+  it('only a report with the node credential binds its address; the API token reports without moving it', async () => {
+    registry.upsert(nodeInputSchema.parse({ name: 'en-05', serial: 'e0000005' }));
+    const c = enrolled('en-05', '127.0.0.50');
+    const post = (token: string, from: string) =>
+      http(base, 'POST', '/api/nodes/en-05/events', { body: '{"type":"k3s-started"}', headers: { ...json, authorization: `Bearer ${token}` }, from });
+    expect((await post(API, '127.0.0.66')).status).toBe(201);
+    expect(registry.get('en-05')?.ip).toBe('127.0.0.50');
+    expect((await post('b'.repeat(64), '127.0.0.66')).status).toBe(403);
+    expect(registry.get('en-05')?.ip).toBe('127.0.0.50');
+    expect((await post(c, '127.0.0.51')).status).toBe(201);
+    expect(registry.get('en-05')?.ip).toBe('127.0.0.51');
   });
 });
 
@@ -143,7 +262,7 @@ describe('API', () => {
     expect((await http(base, 'DELETE', '/api/nodes/pi-03')).status).toBe(401);
     expect((await http(base, 'POST', '/api/nodes/pi-03/reprovision')).status).toBe(401);
     expect((await http(base, 'DELETE', '/api/nodes/pi-03', { headers: auth })).status).toBe(204);
-    expect((await http(base, 'GET', '/api/nodes/pi-03')).status).toBe(404);
+    expect((await http(base, 'GET', '/api/nodes/pi-03', { headers: auth })).status).toBe(404);
   });
 
   it('refuses invalid, malformed and oversized bodies, naming the field', async () => {
@@ -156,28 +275,37 @@ describe('API', () => {
     expect((await http(base, 'POST', '/api/nodes/pi-99/reprovision', { headers: auth })).status).toBe(404);
     const conflict = await http(base, 'POST', '/api/nodes', { body: JSON.stringify({ name: 'pi-06', serial: '1234abcd' }), headers: { ...json, ...auth } });
     expect(conflict.status).toBe(409);
-    expect((await http(base, 'GET', '/api/events?limit=abc')).status).toBe(400);
+    expect((await http(base, 'GET', '/api/events?limit=abc', { headers: auth })).status).toBe(400);
   });
 
-  it('takes node reports only with that node\'s token and moves its state', async () => {
+  it('takes node reports only with that node\'s credential and moves its state', async () => {
     const body = JSON.stringify({ type: 'first-boot' });
     expect((await http(base, 'POST', '/api/nodes/pi-02/events', { body, headers: json })).status).toBe(401);
-    const wrong = { authorization: `Bearer ${registry.reportToken('pi-01')}` };
+    const wrong = { authorization: `Bearer ${cred['pi-01']}` };
     expect((await http(base, 'POST', '/api/nodes/pi-02/events', { body, headers: { ...json, ...wrong } })).status).toBe(403);
-    const own = { authorization: `Bearer ${registry.reportToken('pi-02')}` };
+    const own = { authorization: `Bearer ${cred['pi-02']}` };
     const r = await http(base, 'POST', '/api/nodes/pi-02/events', { body, headers: { ...json, ...own }, from: '127.0.0.3' });
     expect(r.status).toBe(201);
     expect(registry.get('pi-02')?.state).toBe('booted');
     expect((await http(base, 'POST', '/api/nodes/pi-02/events', { body: '{"type":"pwned"}', headers: { ...json, ...own } })).status).toBe(400);
-    const ev = (await http(base, 'GET', '/api/events?node=pi-02')).json<{ events: { type: string }[] }>();
+    const ev = (await http(base, 'GET', '/api/events?node=pi-02', { headers: auth })).json<{ events: { type: string }[] }>();
     expect(ev.events.map((e) => e.type)).toContain('first-boot');
   });
 
+  it('answers no registry read without the API token', async () => {
+    for (const path of ['/api/nodes', '/api/nodes/pi-01', '/api/events', '/api/events?node=pi-01', '/api/inventory', '/inventory', '/api/images', '/api/builds']) {
+      const r = await http(base, 'GET', path);
+      expect(r.status, path).toBe(401);
+      expect(r.body.toString(), path).not.toMatch(/1234abcd|127\.0\.0\.2|pi-01/);
+      expect((await http(base, 'GET', path, { headers: { authorization: `Bearer ${cred['pi-01']}` } })).status, `${path} with a node credential`).toBe(403);
+    }
+  });
+
   it('lists images, builds and an Ansible inventory', async () => {
-    const images = (await http(base, 'GET', '/api/images')).json<{ images: { name: string }[] }>();
+    const images = (await http(base, 'GET', '/api/images', { headers: auth })).json<{ images: { name: string }[] }>();
     expect(images.images.map((i) => i.name)).toEqual(['fixture-image']);
-    expect((await http(base, 'GET', '/api/builds')).status).toBe(200);
-    const inv = (await http(base, 'GET', '/api/inventory')).json<{
+    expect((await http(base, 'GET', '/api/builds', { headers: auth })).status).toBe(200);
+    const inv = (await http(base, 'GET', '/api/inventory', { headers: auth })).json<{
       server: { hosts: string[] };
       agent: { hosts: string[] };
       _meta: { hostvars: Record<string, Record<string, unknown>> };
@@ -187,9 +315,14 @@ describe('API', () => {
     expect(inv._meta.hostvars['pi-02']).toMatchObject({ ansible_host: '127.0.0.3', kiln_serial: '0badf00d', k3s_server_url: 'https://127.0.0.2:6443' });
   });
 
-  it('exposes health and Prometheus metrics, and refusals are counted', async () => {
-    expect((await http(base, 'GET', '/health')).json()).toMatchObject({ ok: true, images: 1 });
+  it('exposes health and Prometheus metrics without serials, addresses or tokens, and refusals are counted', async () => {
+    const health = await http(base, 'GET', '/health');
+    expect(health.json()).toMatchObject({ ok: true, images: 1 });
     const text = (await http(base, 'GET', '/metrics')).body.toString();
+    for (const open of [health.body.toString(), text]) {
+      expect(open).not.toMatch(/1234abcd|0badf00d|127\.0\.0\.[235]|pi-0[12]|en-0/);
+      for (const secret of [API, K3S, ...Object.values(cred)]) expect(open).not.toContain(secret);
+    }
     expect(text).toMatch(/kiln_http_refused_total\{status="403"\} \d+/);
     expect(text).toMatch(/kiln_http_bytes_total\{kind="image"\} \d+/);
     expect(text).toMatch(/kiln_nodes\{state="registered"\} \d/);

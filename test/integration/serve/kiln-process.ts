@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { run } from '../../../src/util/exec.js';
@@ -46,8 +46,12 @@ export class KilnProcess {
     private readonly entry: string,
   ) {}
 
+  /** The operator's API token (from the state dir once the service made it): every /api read needs it. */
+  private apiToken: string | undefined;
+
   async get(path: string): Promise<string> {
-    const r = await run('ip', ['netns', 'exec', this.ns, 'busybox', 'wget', '-q', '-O', '-', `http://127.0.0.1:8080${path}`], {
+    const auth = this.apiToken && path.startsWith('/api/') ? ['--header', `Authorization: Bearer ${this.apiToken}`] : [];
+    const r = await run('ip', ['netns', 'exec', this.ns, 'busybox', 'wget', '-q', ...auth, '-O', '-', `http://127.0.0.1:8080${path}`], {
       timeoutMs: 10_000,
     });
     return r.stdout;
@@ -61,8 +65,12 @@ export class KilnProcess {
     });
     this.proc = p;
     p.all?.on('data', (c: Buffer) => (this.log += c.toString()));
+    const stateDir = args[args.indexOf('--state-dir') + 1];
     for (let i = 0; i < 100; i++) {
-      if (await this.get('/health').then(() => true, () => false)) return;
+      if (await this.get('/health').then(() => true, () => false)) {
+        if (args.includes('--state-dir') && stateDir) this.apiToken = readFileSync(join(stateDir, 'api-token'), 'utf8').trim();
+        return;
+      }
       if (p.exitCode !== null) break;
       await sleep(100);
     }

@@ -25,6 +25,7 @@ const KEEP = { name: 'keep-01', mac: 'dc:a6:32:bb:00:02', serial: '5e1f0002' };
 const CTRL = { name: 'ctrl-01', mac: 'dc:a6:32:bb:00:03', serial: '5e1f0003' };
 
 let work: string;
+let apiToken = '';
 let image: { name: string; dir: string };
 let seg: Segment | undefined;
 let kilnNs: string;
@@ -86,7 +87,7 @@ interface NodeView {
 }
 
 async function nodeView(name: string): Promise<NodeView> {
-  const r = await fromOp('GET', `/api/nodes/${name}`);
+  const r = await fromOp('GET', `/api/nodes/${name}`, { token: apiToken });
   expect(r.status, JSON.stringify(r.body)).toBe(200);
   return r.body as unknown as NodeView;
 }
@@ -114,8 +115,9 @@ beforeAll(async () => {
     join(work, 'nodes.yaml'),
     [
       'nodes:',
-      `  - {name: ${HEAL.name}, mac: "${HEAL.mac}", serial: "${HEAL.serial}", plan: local, disk: /dev/nvme0n1}`,
-      `  - {name: ${KEEP.name}, mac: "${KEEP.mac}", serial: "${KEEP.serial}", plan: local, selfHeal: false}`,
+      `  - {name: ${HEAL.name}, mac: "${HEAL.mac}", serial: "${HEAL.serial}", plan: local, disk: /dev/nvme0n1, selfHeal: true}`,
+      // self-heal left out: it is opt-in
+      `  - {name: ${KEEP.name}, mac: "${KEEP.mac}", serial: "${KEEP.serial}", plan: local}`,
       `  - {name: ${CTRL.name}, mac: "${CTRL.mac}", serial: "${CTRL.serial}", plan: install}`,
       '',
     ].join('\n'),
@@ -130,6 +132,7 @@ beforeAll(async () => {
   opNs = await seg.member('op', '02:00:00:00:01:03', '10.78.0.3/24');
   kiln = new KilnProcess(kilnNs, compiled.entry);
   await kiln.start(['--mode', 'proxy', '--advertise', KILN, '--state-dir', join(work, 'state'), '--images-dir', join(work, 'dist'), '--nodes', join(work, 'nodes.yaml')]);
+  apiToken = readFileSync(join(work, 'state', 'api-token'), 'utf8').trim();
 }, 180_000);
 
 afterAll(async () => {
@@ -162,7 +165,7 @@ describe('self-healing through kiln serve (proxy mode, real sockets)', () => {
     expect(String(heal[0]!.data.reason)).toMatch(/^plan local but netbooting \(PXEClient:Arch:00000:UNDI:002001\): its disk did not boot$/);
     // seen, healed, then answered
     expect(types(after).filter((t) => ['dhcp-seen', 'self-heal', 'dhcp-offered'].includes(t))).toEqual(['dhcp-seen', 'self-heal', 'dhcp-offered']);
-    const all = await fromOp('GET', `/api/events?node=${HEAL.name}`);
+    const all = await fromOp('GET', `/api/events?node=${HEAL.name}`, { token: apiToken });
     expect((all.body.events as { type: string }[]).map((e) => e.type)).toContain('self-heal');
 
     const cmdline = (await tftpGet(`${macDashes(HEAL.mac)}/cmdline.txt`))?.toString();
@@ -171,28 +174,50 @@ describe('self-healing through kiln serve (proxy mode, real sockets)', () => {
     expect(cmdline).toContain(`kiln.image=http://${KILN}:8080/images/${image.name}/${image.name}.img `);
     expect(cmdline).toContain(`kiln.events=http://${KILN}:8080/api/nodes/${HEAL.name}/events `);
     expect(cmdline).toContain(' kiln.disk=nvme0n1 ');
-    installToken = /(?:^| )kiln\.token=([0-9a-f]{64})(?: |$)/.exec(cmdline!)?.[1] ?? '';
+    installToken = /(?:^| )kiln\.token=([0-9a-f]{64})(?:\s|$)/.exec(cmdline!)?.[1] ?? '';
     expect(installToken).toMatch(/^[0-9a-f]{64}$/);
 
     const pxelinux = (await tftpGet(`pxelinux.cfg/01-${macDashes(HEAL.mac)}`))?.toString();
     expect(pxelinux).toMatch(new RegExp(`^ {2}kernel ${macDashes(HEAL.mac)}/installer/vmlinuz$`, 'm'));
-    expect(pxelinux).toMatch(/^ {2}append .* kiln\.disk=nvme0n1 .*kiln\.token=[0-9a-f]{64} /m);
+    expect(pxelinux).toMatch(/^ {2}append .* kiln\.disk=nvme0n1 .*kiln\.token=[0-9a-f]{64}$/m);
     expect(await tftpGet(`${HEAL.serial}/start4.elf`)).toEqual(readFileSync(join(image.dir, 'boot/start4.elf')));
     expect(await tftpGet(`${HEAL.serial}/installer/initrd.img`)).toEqual(readFileSync(join(image.dir, 'installer/initrd.img')));
   });
 
-  it('the install token from that command line reports events, opens nothing else, and three install-failed park the node', async () => {
+  it('a forged DISCOVER only gets as far as the install token: enrolling needs the old disk\'s credential, which an attacker lacks', async () => {
     expect(installToken, 'needs the previous test').not.toBe('');
     const events = `/api/nodes/${HEAL.name}/events`;
     const failed = (i: number) => ({ type: 'install-failed', message: `write error on /dev/nvme0n1 (${i})`, disk: '/dev/nvme0n1', attempt: i });
+    // the install token was served over TFTP to whoever asked: it reports nothing, opens no seed, changes no node
     expect((await fromOp('POST', events, { body: failed(0) })).status).toBe(401);
-    expect((await fromOp('POST', events, { body: failed(0), token: 'f'.repeat(64) })).status).toBe(403);
-    // it was served over TFTP to whoever asked: it must not open the seed (report token) from elsewhere
-    expect((await api(kilnNs, 'GET', `http://127.0.0.1:8080/seed/${HEAL.name}/user-data`, { token: installToken })).status).toBe(403);
+    expect((await fromOp('POST', events, { body: failed(0), token: installToken })).status).toBe(403);
+    expect((await fromOp('GET', `/seed/${HEAL.name}/${installToken}/user-data`)).status).toBe(403);
     expect((await fromOp('POST', '/api/nodes', { token: installToken, body: { name: 'x-01', mac: '02:00:00:00:09:09' } })).status).toBe(403);
+    // and its one enrolment is refused without the credential from the node's old disk, raised as an alert
+    const refused = await fromOp('POST', `/api/nodes/${HEAL.name}/enroll`, { token: installToken, body: {} });
+    expect(refused.status).toBe(403);
+    expect(String(refused.body.error)).toMatch(/credential from its old disk/);
+    const v = await nodeView(HEAL.name);
+    expect(v.events.filter((e) => e.type === 'alert').map((e) => e.data.kind)).toEqual(['enrol-needs-previous']);
+    expect(types(v)).not.toContain('enrolled');
+    expect(await kiln!.get('/metrics')).toMatch(/kiln_security_alerts_total\{kind="enrol-needs-previous"\} 1/);
+  });
 
+  it('after the operator reprovisions it, the installer enrolls; its credential reports, and three install-failed park the node', async () => {
+    expect((await fromOp('POST', `/api/nodes/${HEAL.name}/reprovision`, { token: apiToken })).status).toBe(200);
+    const cmdline = (await tftpGet(`${macDashes(HEAL.mac)}/cmdline.txt`))?.toString() ?? '';
+    const token = /(?:^| )kiln\.token=([0-9a-f]{64})(?:\s|$)/.exec(cmdline)?.[1] ?? '';
+    expect(token).toMatch(/^[0-9a-f]{64}$/);
+    expect(token).not.toBe(installToken);
+    const enrolled = await fromOp('POST', `/api/nodes/${HEAL.name}/enroll`, { token, body: {} });
+    expect(enrolled.status, JSON.stringify(enrolled.body)).toBe(201);
+    const credential = String(enrolled.body.credential);
+    expect(credential).toMatch(/^[0-9a-f]{64}$/);
+
+    const events = `/api/nodes/${HEAL.name}/events`;
+    const failed = (i: number) => ({ type: 'install-failed', message: `write error on /dev/nvme0n1 (${i})`, disk: '/dev/nvme0n1', attempt: i });
     const replies: ApiReply[] = [];
-    for (let i = 1; i <= 3; i++) replies.push(await fromOp('POST', events, { token: installToken, body: failed(i) }));
+    for (let i = 1; i <= 3; i++) replies.push(await fromOp('POST', events, { token: credential, body: failed(i) }));
     expect(replies.map((r) => r.status)).toEqual([201, 201, 201]);
     expect(replies.map((r) => r.body.parked)).toEqual([false, false, true]);
     expect(String(replies[2]!.body.parkedReason)).toMatch(/^3 failed installs in a row; last: write error on \/dev\/nvme0n1 \(3\)$/);
@@ -215,7 +240,7 @@ describe('self-healing through kiln serve (proxy mode, real sockets)', () => {
     expect(again.events.filter((e) => e.type === 'self-heal')).toHaveLength(1);
   });
 
-  it('a local node with selfHeal false that netboots gets no answer and stays local', async () => {
+  it('a local node without self-heal (the default) that netboots gets no answer and stays local', async () => {
     const answers = await kilnAnswers([discover(KEEP, 0x5e1f04), discover(CTRL, 0x5e1f05)]);
     expect(answers.has(0x5e1f05), `control node not answered:\n${log()}`).toBe(true);
     expect(answers.has(0x5e1f04)).toBe(false);

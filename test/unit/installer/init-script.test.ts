@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -23,7 +23,7 @@ describe('installer script (host busybox sh)', () => {
   it('reads what kiln serve puts on the kernel command line', () => {
     const cmdline =
       'console=ttyAMA0,115200 ip=dhcp kiln.node=pi-03 kiln.image=http://10.0.0.2:8080/images/pi/pi.img kiln.bmap=http://10.0.0.2:8080/images/pi/pi.bmap ' +
-      `kiln.sha256=${'a'.repeat(64)} kiln.events=http://10.0.0.2:8080/api/nodes/pi-03/events kiln.token=${'f'.repeat(64)} cgroup_memory=1 ds=nocloud;s=http://10.0.0.2:8080/seed/pi-03/`;
+      `kiln.sha256=${'a'.repeat(64)} kiln.events=http://10.0.0.2:8080/api/nodes/pi-03/events kiln.token=${'f'.repeat(64)} cgroup_memory=1`;
     const out = sh(`parse_cmdline '${cmdline}'; echo "$NODE|$IMAGE|$BMAP|$SHA|$EVENTS|$TOKEN|$SEED|$RETRY"`);
     expect(out.trim()).toBe(
       [
@@ -33,7 +33,8 @@ describe('installer script (host busybox sh)', () => {
         'a'.repeat(64),
         'http://10.0.0.2:8080/api/nodes/pi-03/events',
         'f'.repeat(64),
-        'http://10.0.0.2:8080/seed/pi-03/',
+        // the seed URL comes from the enrolment, not from the command line
+        '',
         '60',
       ].join('|'),
     );
@@ -67,12 +68,20 @@ describe('installer script (host busybox sh)', () => {
 });
 
 describe('seed pointer', () => {
-  it('names the node seed in cloud-init system config and in the NoCloud seed dir', () => {
+  it('names the node seed (credential inside) in cloud-init system config and the NoCloud seed dir, root-only, and keeps the credential', () => {
     const root = join(state, 'root');
-    sh(`seed_pointer_files '${root}' 'http://10.0.0.2:8080/seed/pi-03/'`);
+    const cred = 'c'.repeat(64);
+    const url = `http://10.0.0.2:8080/seed/pi-03/${cred}/`;
+    sh(`umask 022; seed_pointer_files '${root}' '${url}' '${cred}'; touch '${join(state, 'after')}'`);
     const read = (p: string) => execFileSync('cat', [join(root, p)], { encoding: 'utf8' });
-    expect(read('etc/cloud/cloud.cfg.d/95-kiln-seed.cfg')).toContain('datasource:\n  NoCloud:\n    seedfrom: http://10.0.0.2:8080/seed/pi-03/\n');
-    expect(read('var/lib/cloud/seed/nocloud-net/meta-data')).toBe('seedfrom: http://10.0.0.2:8080/seed/pi-03/\n');
+    expect(read('etc/cloud/cloud.cfg.d/95-kiln-seed.cfg')).toContain(`datasource:\n  NoCloud:\n    seedfrom: ${url}\n`);
+    expect(read('var/lib/cloud/seed/nocloud-net/meta-data')).toBe(`seedfrom: ${url}\n`);
     expect(read('var/lib/cloud/seed/nocloud-net/user-data')).toBe('#cloud-config\n{}\n');
+    expect(read('var/lib/kiln/credential')).toBe(`${cred}\n`);
+    for (const p of ['etc/cloud/cloud.cfg.d/95-kiln-seed.cfg', 'var/lib/cloud/seed/nocloud-net/meta-data', 'var/lib/kiln/credential']) {
+      expect(statSync(join(root, p)).mode & 0o777, p).toBe(0o600);
+    }
+    // the caller's umask is back afterwards
+    expect(statSync(join(state, 'after')).mode & 0o777).toBe(0o644);
   });
 });

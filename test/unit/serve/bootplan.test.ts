@@ -95,7 +95,9 @@ describe('planTftp', () => {
   it('renders config.txt and cmdline.txt per node', () => {
     const c = planTftp('1234abcd/cmdline.txt', '10.0.0.9', lookup(), ctx);
     expect(c.kind).toBe('render');
-    if (c.kind === 'render') expect(c.data.toString()).toContain('ds=nocloud;s=http://10.0.0.1:8080/seed/pi-01/');
+    if (c.kind === 'render') expect(c.data.toString()).toContain('cgroup_enable=memory');
+    // no seed URL over TFTP: the seed needs the credential only the installer gets
+    if (c.kind === 'render') expect(c.data.toString()).not.toContain('/seed/');
   });
   it('gives a parked node none of its files, rendered or not', () => {
     const parked = fakeNode({ parked: '3 failed installs in a row' });
@@ -136,11 +138,15 @@ describe('planTftp', () => {
 });
 
 describe('rendering', () => {
-  it('cmdline without installer keeps the image root and adds cgroups and the seed', () => {
+  it('cmdline without installer keeps the image root and adds cgroups (no seed: that needs an enrolled credential)', () => {
     const s = renderCmdline(fakeNode(), fakeImage(), ctx);
-    expect(s).toBe(
-      'root=PARTUUID=abcdef01-02 console=serial0,115200 console=tty1 rootwait fsck.repair=yes cgroup_memory=1 cgroup_enable=memory ds=nocloud;s=http://10.0.0.1:8080/seed/pi-01/',
-    );
+    expect(s).toBe('root=PARTUUID=abcdef01-02 console=serial0,115200 console=tty1 rootwait fsck.repair=yes cgroup_memory=1 cgroup_enable=memory');
+  });
+  it('cmdline with installer carries the install token it is given, and no seed URL', () => {
+    const s = renderCmdline(fakeNode(), fakeImage({ installerDir: '/x' }), { ...ctx, installToken: () => 'c'.repeat(64) });
+    expect(s).toMatch(new RegExp(` kiln\\.token=${'c'.repeat(64)}$`));
+    expect(s).not.toContain('ds=');
+    expect(renderCmdline(fakeNode(), fakeImage({ installerDir: '/x' }), { ...ctx, installToken: () => undefined })).not.toContain('kiln.token');
   });
   it('cmdline with installer names the image, bmap, hash and events URL and drops root=', () => {
     const s = renderCmdline(fakeNode(), fakeImage({ installerDir: '/x' }), ctx);

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -141,9 +141,14 @@ describe('disk in the registry', () => {
     const old = new Database(file);
     old.exec(OLD_SCHEMA);
     old.close();
-    const r = new NodeRegistry(file);
+    let r = new NodeRegistry(file);
     expect(r.mustGet('old-01')).toMatchObject({ disk: null, selfHeal: true, parked: null, plan: 'local', state: 'joined' });
-    expect(r.reportToken('old-01')).toBe('e'.repeat(64));
+    // the report token the node already holds from its seed becomes its credential, kept hashed
+    expect(r.hasCredential('old-01', 'e'.repeat(64))).toBe(true);
+    expect(r.hasCredential('old-01', 'f'.repeat(64))).toBe(false);
+    r.close();
+    expect(readFileSync(file).includes(Buffer.from('e'.repeat(64)))).toBe(false);
+    r = new NodeRegistry(file);
     expect(r.upsert(nodeInputSchema.parse({ name: 'old-01', mac: 'dc:a6:32:00:00:01', disk: 'mmcblk0' })).disk).toBe('mmcblk0');
     r.close();
     // opening it again finds the columns already there
@@ -220,10 +225,10 @@ describe('disk through the API', () => {
       expect(bad.statusCode).toBe(400);
       expect(bad.json<{ error: string }>().error).toMatch(/^disk: must be a block device name/);
       expect(registry.mustGet('pi-01').disk).toBe('sda');
-      const got = await app.inject({ method: 'GET', url: '/api/nodes/pi-01' });
+      const got = await app.inject({ method: 'GET', url: '/api/nodes/pi-01', headers: { authorization: `Bearer ${'a'.repeat(64)}` } });
       expect(got.json<{ node: { disk: string } }>().node.disk).toBe('sda');
       const plan = planTftp('dc-a6-32-01-02-03/cmdline.txt', '10.0.0.9', lookup, ctx);
-      expect(plan.kind === 'render' && plan.data.toString()).toMatch(/ kiln\.disk=sda /);
+      expect(plan.kind === 'render' && plan.data.toString()).toMatch(/ kiln\.disk=sda\s/);
     } finally {
       await app.close();
       registry.close();

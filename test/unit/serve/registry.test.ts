@@ -26,7 +26,9 @@ describe('NodeRegistry', () => {
     expect(r.byPrefix('dc-a6-32-01-02-03')?.name).toBe('pi-01');
     expect(r.byPrefix('1234abcd')?.name).toBe('pi-01');
     expect(r.events({ node: 'pi-01' }).map((e) => e.type)).toEqual(['registered']);
-    expect(r.reportToken('pi-01')).toMatch(/^[0-9a-f]{64}$/);
+    // a one-use install token for the installer, and no credential until it enrolls
+    expect(r.installTokenFor('pi-01')).toMatch(/^[0-9a-f]{64}$/);
+    expect(r.hasCredential('pi-01', '')).toBe(false);
   });
 
   it('refuses a serial or MAC already taken, leaving state unchanged', () => {

@@ -11,14 +11,19 @@ const ev = (...types: EventType[]) => types.map((type) => ({ type }));
 
 describe('self-healing in the DHCP decision', () => {
   const img = fakeImage();
-  it('serves the installer to a local node that netboots (its disk did not boot)', () => {
-    const d = decideDhcp(fakeNode({ plan: 'local' }), pxe, img, { mode: 'proxy', discovery: false }, ev('installed', 'first-boot'));
+  it('serves the installer to a local node that netboots (its disk did not boot), when self-heal is on', () => {
+    const d = decideDhcp(fakeNode({ plan: 'local', selfHeal: true }), pxe, img, { mode: 'proxy', discovery: false }, ev('installed', 'first-boot'));
     expect(d).toMatchObject({ action: 'heal', menu: 'Raspberry Pi Boot' });
     expect(d.action === 'heal' && d.reason).toMatch(/disk did not boot/);
-    expect(decideDhcp(fakeNode({ plan: 'local', mac: uboot.mac }), uboot, img, { mode: 'full', discovery: false }).action).toBe('heal');
+    expect(decideDhcp(fakeNode({ plan: 'local', mac: uboot.mac, selfHeal: true }), uboot, img, { mode: 'full', discovery: false }).action).toBe('heal');
+  });
+  it('self-heal is opt-in: a PXE DISCOVER (anyone can forge one) does not flip a local node by default', () => {
+    const d = decideDhcp(fakeNode({ plan: 'local' }), pxe, img, { mode: 'proxy', discovery: false }, ev('installed', 'first-boot'));
+    expect(d).toMatchObject({ action: 'ignore', reason: 'plan local: boots its own disk' });
+    expect(decideDhcp(fakeNode({ plan: 'local', selfHeal: false }), pxe, img, { mode: 'full', discovery: false }).action).toBe('ignore');
   });
   it('parks instead of looping when the last install never booted from disk', () => {
-    const d = decideDhcp(fakeNode({ plan: 'local' }), pxe, img, { mode: 'proxy', discovery: false }, ev('install-started', 'installed'));
+    const d = decideDhcp(fakeNode({ plan: 'local', selfHeal: true }), pxe, img, { mode: 'proxy', discovery: false }, ev('install-started', 'installed'));
     expect(d).toMatchObject({ action: 'park' });
   });
   it('gives a local node only an address in full mode when its own system asks', () => {
@@ -48,6 +53,25 @@ describe('failure counting', () => {
     expect(n.state).toBe('failed');
     expect(r.events({ node: 'pi-01' }).map((e) => e.type)).toContain('parked');
     expect(r.reprovision('pi-01').parked).toBeNull();
+    r.close();
+  });
+  it('reads install milestones by type: 10,000 events of DHCP chatter hide neither a failure streak nor an install without first boot', () => {
+    const r = new NodeRegistry(':memory:');
+    r.upsert({ name: 'pi-01', mac: 'dc:a6:32:01:02:03', role: 'agent', sshKeys: [], clusterInit: false, selfHeal: true });
+    r.record('pi-01', 'install-failed', { message: 'one' });
+    r.record('pi-01', 'install-failed', { message: 'two' });
+    const chatter = (): void => r.batch(() => {
+      for (let i = 0; i < 10_000; i++) r.record('pi-01', 'dhcp-seen', { i });
+    });
+    chatter();
+    r.record('pi-01', 'install-failed', { message: 'three' });
+    expect(r.mustGet('pi-01').parked).toMatch(/^3 failed installs in a row; last: three/);
+    r.reprovision('pi-01');
+    r.record('pi-01', 'installed', { sha256: 'a'.repeat(64) });
+    chatter();
+    expect(selfHealBlocked(r.decisionHistory('pi-01'))).toMatch(/no first boot/);
+    const d = decideDhcp(r.mustGet('pi-01'), pxe, fakeImage(), { mode: 'proxy', discovery: false }, r.decisionHistory('pi-01'));
+    expect(d.action).toBe('park');
     r.close();
   });
   it('self-heal switches the plan to install and records why; installed switches back', () => {
