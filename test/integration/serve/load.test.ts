@@ -10,7 +10,7 @@ import { KilnProcess, compileKiln } from './kiln-process.js';
 import type { BootArgs, NodeBoot, NodeSpec } from './ns-agent.js';
 import { Segment } from './netns.js';
 import { seedFrom } from './prng.js';
-import { metricValue } from './prom.js';
+import { metricValue, movedByLabel } from './prom.js';
 
 // 50 Raspberry Pi 4s booting at once against ONE real `kiln serve` (compiled CLI, full DHCP mode)
 // in a network namespace on a bridge:
@@ -122,7 +122,7 @@ function checkNodes(boots: NodeBoot[]): void {
     const text = (p: string): string => b.files.find((f) => f.path === p)?.text ?? '';
     expect(text('config.txt')).toContain('kernel=installer/vmlinuz\ninitramfs installer/initrd.img followkernel');
     expect(text('cmdline.txt')).toContain(`kiln.node=${b.name} `);
-    expect(text('cmdline.txt')).toMatch(/ kiln\.token=[0-9a-f]{64} /);
+    expect(text('cmdline.txt')).toMatch(/ kiln\.token=[0-9a-f]{64}(\s|$)/);
     expect(b.ranges.map((r) => r.status)).toEqual(RANGES.map(() => 206));
     for (const r of b.ranges) expect(r.sha256, `${b.name} ${r.range}`).toBe(sha(ranges.get(r.range) ?? Buffer.alloc(0)));
   }
@@ -214,7 +214,7 @@ async function runVariant(v: Variant, prefix: string, octet: number): Promise<vo
       '|---|---|---|---|---|---|---|---|---|---|---|---|',
       `| ${row.join(' | ')} |`,
       clientDropped ? `DATA dropped in the client: ${clientDropped}` : '',
-      `kiln: tftp ok +${metricValue(after, 'kiln_tftp_requests_total', { result: 'ok' }) - metricValue(before, 'kiln_tftp_requests_total', { result: 'ok' })}, aborted +${metricValue(after, 'kiln_tftp_requests_total', { result: 'aborted' }) - metricValue(before, 'kiln_tftp_requests_total', { result: 'aborted' })}, notfound +${metricValue(after, 'kiln_tftp_requests_total', { result: 'notfound' }) - metricValue(before, 'kiln_tftp_requests_total', { result: 'notfound' })}, boots +${metricValue(after, 'kiln_boots_total', { mode: 'full' }) - metricValue(before, 'kiln_boots_total', { mode: 'full' })}`,
+      `kiln: TFTP requests ${movedByLabel(before, after, 'kiln_tftp_requests_total', 'result')}; datagrams dropped ${movedByLabel(before, after, 'kiln_tftp_datagrams_dropped_total', 'reason') || 'none'}; boots +${metricValue(after, 'kiln_boots_total', { mode: 'full' }) - metricValue(before, 'kiln_boots_total', { mode: 'full' })}`,
     ]
       .filter(Boolean)
       .join('\n'),

@@ -141,6 +141,10 @@ export interface TftpFuzzResult {
     kinds: Record<string, number>;
     fromOwnPort: number;
     fromStranger: number;
+    /** Datagrams under 4 bytes sent: no transfer may take them for anything but junk. */
+    under4: number;
+    /** ERROR 5 (unknown transfer ID) answers the stranger got, as RFC 1350 wants. */
+    strangerTidErrors: number;
     liveStarted: number;
     endedByError: number;
     endedSilent: number;
@@ -328,7 +332,7 @@ async function tftpFuzz(a: AgentApi['tftp-fuzz']['args']): Promise<TftpFuzzResul
   const rt = root.fork('tftp-transfer');
   const r: TftpFuzzResult = {
     listen: { sent: 0, under4: 0, over512: 0, kinds: {}, replies: {}, transfersAborted: 0 },
-    transfer: { sent: 0, kinds: {}, fromOwnPort: 0, fromStranger: 0, liveStarted: 0, endedByError: 0, endedSilent: 0, stalled: false },
+    transfer: { sent: 0, kinds: {}, fromOwnPort: 0, fromStranger: 0, under4: 0, strangerTidErrors: 0, liveStarted: 0, endedByError: 0, endedSilent: 0, stalled: false },
     ms: 0,
   };
 
@@ -356,6 +360,9 @@ async function tftpFuzz(a: AgentApi['tftp-fuzz']['args']): Promise<TftpFuzzResul
 
   // 2. live transfers' ports, from the transfer's own port and from a stranger
   const stranger = await bindUdp();
+  stranger.on('message', (m) => {
+    if (m.length >= 4 && m.readUInt16BE(0) === OP.ERROR && m.readUInt16BE(2) === 5) r.transfer.strangerTidErrors++;
+  });
   const optionSets: Record<string, string>[] = [{}, { blksize: '1024', tsize: '0' }, { blksize: '512' }];
   const live: LiveTransfer[] = [];
   const refill = async (): Promise<void> => {
@@ -389,11 +396,14 @@ async function tftpFuzz(a: AgentApi['tftp-fuzz']['args']): Promise<TftpFuzzResul
       const t = rt.pick(ready);
       const c = tftpTransferCase(rt, t.last, t.block);
       bump(r.transfer.kinds, c.kind);
+      if (c.data.length < 4) r.transfer.under4++;
       const own = rt.chance(0.5);
       if (own) r.transfer.fromOwnPort++;
       else r.transfer.fromStranger++;
       await sendUdp(own ? t.sock : stranger, c.data, t.tid as number, a.server);
       r.transfer.sent++;
+      // an ERROR from the client's own port ends the transfer on the server, which says nothing back
+      if (own && c.data.length >= 4 && c.data.readUInt16BE(0) === OP.ERROR) t.end('error');
     }
     await sleep(3);
   }
@@ -484,7 +494,7 @@ async function httpFuzz(a: AgentApi['http-fuzz']['args']): Promise<HttpFuzzResul
     while (next < cases.length) {
       const c = cases[next++] as HttpCase;
       bump(r.kinds, c.kind);
-      const answer = await rawExchange(a.targets.host, a.port, c, 1000);
+      const answer = await rawExchange(a.targets.host, a.port, c, 800);
       r.sent++;
       const req = preview(Buffer.concat(c.chunks));
       const text = answer.toString('latin1');

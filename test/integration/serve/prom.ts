@@ -17,3 +17,24 @@ export function metricValue(text: string, name: string, labels: Record<string, s
 export function hasMetric(text: string, name: string): boolean {
   return text.split('\n').some((l) => l.startsWith(`# TYPE ${name} `));
 }
+
+/** The values of `label` among the samples of `name`, each with its sum. */
+export function byLabel(text: string, name: string, label: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const v = new RegExp(`${label}="((?:[^"\\\\]|\\\\.)*)"`).exec(line)?.[1];
+    if (v !== undefined) out.set(v, (out.get(v) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return out;
+}
+
+/** `after - before` for each value of `label` that moved, as `value +n` items. */
+export function movedByLabel(before: string, after: string, name: string, label: string): string {
+  const b = byLabel(before, name, label);
+  return [...byLabel(after, name, label)]
+    .map(([k, v]) => [k, v - (b.get(k) ?? 0)] as const)
+    .filter(([, d]) => d !== 0)
+    .map(([k, d]) => `${k} +${d}`)
+    .join(', ');
+}
