@@ -35,8 +35,15 @@ function bindUdp(address?: string, port = 0): Promise<Socket> {
   });
 }
 
+/** Sends and waits for the kernel to take it; a socket closed meanwhile (its transfer ended) is not an error. */
 function sendUdp(s: Socket, data: Buffer, port: number, host: string): Promise<void> {
-  return new Promise((resolve) => s.send(data, port, host, () => resolve()));
+  return new Promise((resolve) => {
+    try {
+      s.send(data, port, host, () => resolve());
+    } catch {
+      resolve();
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -315,12 +322,12 @@ class LiveTransfer {
     this.ended = why;
     clearInterval(this.watchdog);
     // let a last ERROR go out before the socket closes
-    setTimeout(() => this.sock.close(), 50);
+    setTimeout(() => this.sock.close(() => undefined), 50);
   }
 
   abort(): void {
     if (this.ended || this.tid === undefined) return this.end('error');
-    this.sock.send(tftpError(0, 'fuzz done'), this.tid, this.server, () => this.end('error'));
+    void sendUdp(this.sock, tftpError(0, 'fuzz done'), this.tid, this.server).then(() => this.end('error'));
   }
 }
 

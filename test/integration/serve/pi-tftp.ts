@@ -105,8 +105,15 @@ export function tftpGet(o: TftpGetOptions): Promise<TftpGetResult> {
       resolve(r);
       // RFC 1350: the last ACK may be lost; linger to acknowledge a repeated last block again.
       dallying = dally;
-      if (dally) setTimeout(() => sock.close(), 2 * timeoutMs);
-      else sock.close();
+      const close = (): void => {
+        try {
+          sock.close();
+        } catch {
+          // already closed after a socket error
+        }
+      };
+      if (dally) setTimeout(close, 2 * timeoutMs);
+      else close();
     };
     const send = (buf: Buffer, to: number): void => {
       lastSent = buf;
