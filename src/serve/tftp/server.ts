@@ -30,6 +30,8 @@ export interface TftpServerOptions {
   onServed?: (node: NodeRecord, path: string, bytes: number, seconds: number) => void;
   /** Transfers at once; requests beyond are answered "server busy". */
   maxTransfers?: number;
+  /** Transfers at once from one address: a booting Pi holds two for a moment (a file ending, the next starting). */
+  maxTransfersPerClient?: number;
   /** Retransmission timeout when the client does not ask for one (RFC 2349 `timeout`). */
   timeoutMs?: number;
   /** Timeouts in a row without progress before a transfer is given up. */
@@ -37,6 +39,9 @@ export interface TftpServerOptions {
 }
 
 type Refusal = 'notfound' | 'denied';
+
+const DEFAULT_MAX_TRANSFERS = 256;
+const DEFAULT_MAX_PER_CLIENT = 8;
 
 type Lookup = NonNullable<SocketOptions['lookup']>;
 /**
@@ -95,6 +100,12 @@ export class KilnTftpServer {
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 
+  private perClient(address: string): number {
+    let n = 0;
+    for (const key of this.active.keys()) if (key.startsWith(`${address}:`)) n++;
+    return n;
+  }
+
   private onRequest(msg: Buffer, from: RemoteInfo): void {
     const m = this.opts.metrics;
     const p = parsePacket(msg);
@@ -115,9 +126,13 @@ export class KilnTftpServer {
       m.tftpRequests.inc({ result: 'malformed' });
       return;
     }
-    if (this.active.size >= (this.opts.maxTransfers ?? 64)) {
+    // Sized for a fleet booting at once (50 Pis after a power cut hold up to ~100 for a moment, a
+    // lost final ACK keeps one open for a few seconds); the per-address cap keeps one host from
+    // taking them all. Each costs a socket and a window of buffers (16 x 1468 bytes at most).
+    const fromClient = this.perClient(from.address);
+    if (this.active.size >= (this.opts.maxTransfers ?? DEFAULT_MAX_TRANSFERS) || fromClient >= (this.opts.maxTransfersPerClient ?? DEFAULT_MAX_PER_CLIENT)) {
       m.tftpRequests.inc({ result: 'busy' });
-      this.rate.info('tftp:busy', { client: from.address, transfers: this.active.size }, 'tftp: too many transfers, refusing');
+      this.rate.info('tftp:busy', { client: from.address, transfers: this.active.size, fromClient }, 'tftp: too many transfers, refusing');
       this.answer(from, ERR.UNDEFINED, 'Server busy, try again later');
       return;
     }
