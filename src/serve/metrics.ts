@@ -18,8 +18,14 @@ export class ServeMetrics {
   });
   readonly tftpRequests = new Counter({
     name: 'kiln_tftp_requests_total',
-    help: 'TFTP read requests by outcome (ok, aborted, notfound, denied, malformed, error)',
+    help: 'TFTP requests by outcome (ok, aborted, notfound, denied, malformed, bad-opcode, write-denied, busy, timeout, error)',
     labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly tftpDropped = new Counter({
+    name: 'kiln_tftp_datagrams_dropped_total',
+    help: 'Datagrams on TFTP transfer sockets that did not count for the transfer (malformed, foreign-tid, unexpected)',
+    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
   readonly tftpBytes = new Counter({

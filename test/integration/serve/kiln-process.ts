@@ -112,6 +112,18 @@ export class KilnProcess {
     return { exitCode: r.exitCode, signal: r.signal };
   }
 
+  /** PID of the kiln process (`ip netns exec` execs node, so it is kiln's own). */
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  /** Exit code or signal once kiln has exited; undefined while it runs. */
+  get exitStatus(): number | string | undefined {
+    const p = this.proc;
+    if (!p) return 'not started';
+    return p.exitCode ?? p.signalCode ?? undefined;
+  }
+
   signal(sig: NodeJS.Signals): void {
     this.proc?.kill(sig);
   }
