@@ -37,6 +37,15 @@ export type DhcpDecision =
   | { action: 'ignore'; reason: string; node?: NodeRecord };
 
 /**
+ * Found by the serial in option 97, which every Pi broadcasts: a packet that names a node's serial
+ * with another MAC than the node's is not that node (made-up MACs would each take a pool address,
+ * and each would count as the node being seen).
+ */
+export function claimsOtherMac(node: NodeRecord, client: DhcpClient): boolean {
+  return node.mac !== null && node.mac !== client.mac.toLowerCase();
+}
+
+/**
  * Whether to answer a DHCP client. Only nodes whose plan is `install` and whose image exists get an
  * answer; a `local` node is declined so it boots its own disk, unless it netboots anyway (PXE) with
  * self-healing on; unknown Pis are only recorded.
@@ -54,9 +63,7 @@ export function decideDhcp(
     return { action: 'ignore', reason: 'unknown client' };
   }
   if (node.plan === 'discovered') return { action: 'ignore', reason: 'discovered, not registered', node };
-  // Found by the serial in option 97, which every Pi broadcasts: a packet that names a node's serial
-  // with another MAC than the node's is not that node (made-up MACs would each take a pool address).
-  if (node.mac && node.mac !== client.mac.toLowerCase()) return { action: 'ignore', reason: `mac mismatch: ${node.name} has another MAC`, node };
+  if (claimsOtherMac(node, client)) return { action: 'ignore', reason: `mac mismatch: ${node.name} has another MAC`, node };
   if (node.parked) return { action: 'ignore', reason: `parked: ${node.parked}`, node };
   if (node.plan === 'local') {
     // The Pi ROM and U-Boot both say PXEClient; a booted system's DHCP client does not. With

@@ -1,6 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { log } from '../../util/log.js';
-import { decideDhcp, isPxeClient, type DhcpClient, type DhcpMode } from '../bootplan.js';
+import { claimsOtherMac, decideDhcp, isPxeClient, type DhcpClient, type DhcpMode } from '../bootplan.js';
 import type { ServeLookup } from '../lookup.js';
 import type { ServeMetrics } from '../metrics.js';
 import type { NodeRecord } from '../nodes/model.js';
@@ -111,7 +111,7 @@ export class DhcpServer {
       { mode: this.o.mode, discovery: this.o.discovery },
       node && node.plan === 'local' ? registry.decisionHistory(node.name) : [],
     );
-    if (node && type === MSG.DISCOVER && node.plan !== 'discovered') {
+    if (node && type === MSG.DISCOVER && node.plan !== 'discovered' && !claimsOtherMac(node, client)) {
       this.activity(node.name, 'dhcp-seen', { mac: client.mac, vendorClass: client.vendorClass ?? null }, client.mac);
       if (!node.mac || (!node.serial && client.serial)) registry.learnIdentity(node.name, client.mac, client.serial);
     }

@@ -30,7 +30,12 @@ async function sendServed(req: FastifyRequest, reply: FastifyReply, file: string
   const range = req.headers.range;
   if (req.method === 'HEAD') delete req.raw.headers.range;
   else if (range !== undefined) {
-    const size = (await stat(join(dir, file))).size;
+    const st = await stat(join(dir, file)).catch((err: NodeJS.ErrnoException) => {
+      // A file the manifest names but the disk lost is a 404, as @fastify/send says without a Range.
+      if (err.code === 'ENOENT') throw new HttpError(404, `${file} is missing from the images dir`);
+      throw err;
+    });
+    const size = st.size;
     const c = checkRange(range, size);
     if (c.kind === 'invalid') {
       return reply.code(416).header('content-range', `bytes */${size}`).send({ error: `Range: ${c.why}` });

@@ -41,7 +41,7 @@ export interface TftpServerOptions {
 type Refusal = 'notfound' | 'denied';
 
 const DEFAULT_MAX_TRANSFERS = 256;
-const DEFAULT_MAX_PER_CLIENT = 8;
+const DEFAULT_MAX_PER_CLIENT = 32;
 
 type Lookup = NonNullable<SocketOptions['lookup']>;
 /**
