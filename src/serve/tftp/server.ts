@@ -24,7 +24,7 @@ export interface TftpServerOptions {
   maxBlockSize?: number;
   /** Largest windowsize granted to clients that ask for one (RFC 7440); the Pi never asks. */
   maxWindowSize?: number;
-  /** A node fetched one of its files (any request, probes included): remember its address. */
+  /** A node's files were asked for (probes included): its last-seen time, never its address (anyone can ask). */
   onSeen?: (node: NodeRecord, ip: string) => void;
   /** A node received a whole file. */
   onServed?: (node: NodeRecord, path: string, bytes: number, seconds: number) => void;

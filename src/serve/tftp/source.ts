@@ -71,21 +71,9 @@ export function chunkBlocks(blockSize: number, windowSize: number): number {
   return Math.min(IOV_MAX, Math.max(2 * windowSize, Math.ceil((128 * 1024) / blockSize)));
 }
 
-export class FileSource implements BlockSource {
-  private readonly slots: Slots;
-  private readonly blocks: number;
-  private loading: Promise<void> | undefined;
-  private closed = false;
-
-  constructor(
-    private readonly fh: FileHandle,
-    size: number,
-    blockSize: number,
-    windowSize: number,
-  ) {
-    this.blocks = blockCount(size, blockSize);
-    this.slots = new Slots(Math.min(chunkBlocks(blockSize, windowSize), this.blocks), blockSize, size);
-  }
+/** What both sources answer from their slots. */
+abstract class SlotSource implements BlockSource {
+  protected abstract readonly slots: Slots;
 
   has(block: number): boolean {
     return this.slots.has(block);
@@ -97,6 +85,27 @@ export class FileSource implements BlockSource {
 
   length(block: number): number {
     return this.slots.length(block);
+  }
+
+  abstract load(block: number): Promise<void>;
+  abstract close(): Promise<void>;
+}
+
+export class FileSource extends SlotSource {
+  protected readonly slots: Slots;
+  private readonly blocks: number;
+  private loading: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly fh: FileHandle,
+    size: number,
+    blockSize: number,
+    windowSize: number,
+  ) {
+    super();
+    this.blocks = blockCount(size, blockSize);
+    this.slots = new Slots(Math.min(chunkBlocks(blockSize, windowSize), this.blocks), blockSize, size);
   }
 
   load(block: number): Promise<void> {
@@ -128,10 +137,11 @@ export class FileSource implements BlockSource {
 }
 
 /** A rendered file (config.txt, cmdline.txt, boot.scr, pxelinux.cfg): small, laid out once. */
-export class MemorySource implements BlockSource {
-  private readonly slots: Slots;
+export class MemorySource extends SlotSource {
+  protected readonly slots: Slots;
 
   constructor(data: Buffer, blockSize: number) {
+    super();
     const blocks = blockCount(data.length, blockSize);
     this.slots = new Slots(blocks, blockSize, data.length);
     for (let b = 1; b <= blocks; b++) {
@@ -139,18 +149,6 @@ export class MemorySource implements BlockSource {
       data.copy(this.slots.buf, (b - 1) * this.slots.stride + 4, from, Math.min(from + blockSize, data.length));
     }
     this.slots.loaded = blocks;
-  }
-
-  has(block: number): boolean {
-    return this.slots.has(block);
-  }
-
-  packet(block: number): Buffer {
-    return this.slots.packet(block);
-  }
-
-  length(block: number): number {
-    return this.slots.length(block);
   }
 
   load(): Promise<void> {
