@@ -67,6 +67,16 @@ export const manifestSchema = z.strictObject({
   packages: z.array(z.strictObject({ name: z.string(), version: z.string(), arch: z.string(), sha256: z.string() })),
   /** Versions of the host tools that shaped the bytes; a diff shows these when images differ. */
   hostTools: z.record(z.string(), z.string()),
+  /**
+   * How the rootfs was made: `native` (amd64 twins of the build tools ran the maintainer scripts;
+   * their .debs listed) or `emulated` (all under qemu-user). Either gives the same image bytes.
+   */
+  rootfs: z
+    .strictObject({
+      mode: z.enum(['native', 'emulated']),
+      nativeTools: z.array(z.strictObject({ name: z.string(), version: z.string(), arch: z.string(), sha256: z.string() })).optional(),
+    })
+    .optional(),
   /** Stage cache keys: equal keys mean equal stage inputs. */
   stages: z.record(z.string(), z.string()),
   files: z.strictObject({ boot: z.array(fileEntrySchema), root: z.array(fileEntrySchema) }),

@@ -12,7 +12,8 @@ import { ensureArtifacts } from './artifacts.js';
 import { hostToolVersions } from './host-tools.js';
 import { buildCodeHash } from './code-hash.js';
 import { imageIds } from './ids.js';
-import { buildRootfs } from './stages/rootfs.js';
+import { buildRootfs, type RootfsMode } from './stages/rootfs.js';
+import { ensureToolRoot } from './native/tool-root.js';
 import { extractTar, scanTree, clampTimes } from './stages/tree.js';
 import { overlayFor } from './stages/overlay-files.js';
 import { writeOverlayTar } from './stages/overlay.js';
@@ -24,6 +25,7 @@ import { zstdTo } from './stages/compress.js';
 import { renderBmap } from './bmap.js';
 import { renderSbom } from './sbom.js';
 import { scanFileList, scanTreeContent } from './secret-scan.js';
+import { hostPaths, scanInitramfsForHostElf, scanTreeForHostElf, treeInitramfsFiles } from './guards/host-arch.js';
 import { manifestSchema, type FileEntry, type Manifest } from './manifest.js';
 import { partUuid, parseDiskId } from '../disk/mbr.js';
 import { buildInstaller, installerScriptsHash } from '../installer/initramfs.js';
@@ -36,6 +38,8 @@ export interface BuildOptions {
   report: Reporter;
   /** Ignore cached stage outputs (the rootfs); blobs are still reused. */
   noStageCache?: boolean;
+  /** How the rootfs's maintainer scripts run (default native; emulated is the reference). */
+  rootfsMode?: RootfsMode;
   kilnVersion: string;
 }
 
@@ -80,10 +84,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const finalDir = resolve(opts.outDir, spec.name);
   const cachedStages: string[] = [];
 
+  const mode: RootfsMode = opts.rootfsMode ?? 'native';
   const fetched = await stage(report, 'fetch', async () => {
     // Artifacts first: a missing k3s should stop the build before minutes of .deb downloads.
     const artifacts = await ensureArtifacts(loaded, store);
-    const items = [...lock.packages, ...installerDebs(loaded, lock, opts.specFile)].map((p) => ({ what: `${p.name} ${p.version}`, url: `${lock.mirror}/${p.filename}`, sha256: p.sha256, size: p.size }));
+    const items = [...lock.packages, ...installerDebs(loaded, lock, opts.specFile), ...(mode === 'native' ? (lock.nativeTools?.packages ?? []) : [])].map((p) => ({ what: `${p.name} ${p.version}`, url: `${lock.mirror}/${p.filename}`, sha256: p.sha256, size: p.size }));
     const r = await fetchMissing(store, items, { concurrency: 4 }).catch((err: Error) => {
       if (/HTTP 404/.test(err.message)) {
         throw new Error(`${err.message}\nThe mirror no longer has a locked package (the lock saw the archive as of ${lock.releaseDate}); run: kiln lock ${opts.specFile}`);
@@ -95,8 +100,18 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   if (fetched.cached) cachedStages.push('fetch');
 
   const tools = await hostToolVersions();
+  const nativeTools =
+    mode === 'native'
+      ? await stage(report, 'native-tools', async () => {
+          const r = await ensureToolRoot(lock, store, opts.cacheRoot);
+          if (r.cached) cachedStages.push('native-tools');
+          return { ...r, detail: `${lock.nativeTools?.packages.length ?? 0} ${lock.nativeTools?.architecture ?? ''} packages, ${r.programs} programs` };
+        })
+      : undefined;
   const rootfs = await stage(report, 'rootfs', () =>
     buildRootfs({
+      mode,
+      ...(nativeTools ? { tools: nativeTools } : {}),
       spec,
       lock,
       store,
@@ -192,6 +207,14 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         if (found.length) throw new Error(`the image would hold secrets or per-node data:\n${found.map((f) => `  ${f.where}: ${f.what}`).join('\n')}`);
         return { detail: `no keys, tokens or per-node files in ${content.scanned + bootContent.scanned} files` };
       });
+      await stage(report, 'host-arch-guard', async () => {
+        const found = [...hostPaths(rootFiles.entries), ...(await scanTreeForHostElf(tree, rootFiles.entries))];
+        const initrds = await treeInitramfsFiles(tree);
+        for (const f of initrds) found.push(...(await scanInitramfsForHostElf(join(tree, f), f)));
+        if (installer) found.push(...(await scanInitramfsForHostElf(join(out, installer.initrd.file), installer.initrd.file)));
+        if (found.length) throw new Error(`the image would hold build-host (not arm64) files:\n${found.map((f) => `  ${f.where}: ${f.what}`).join('\n')}`);
+        return { detail: `no build-host ELF or directories in ${rootFiles.entries.length} entries and ${initrds.length + (installer ? 1 : 0)} initramfs` };
+      });
       const imgName = `${spec.name}.img`;
       const zstName = `${imgName}.zst`;
       const disk = await stage(report, 'disk', async () => {
@@ -244,6 +267,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
           artifacts: fetched.artifacts,
           packages: lock.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })),
           hostTools: tools,
+          rootfs: {
+            mode,
+            ...(mode === 'native' && lock.nativeTools ? { nativeTools: lock.nativeTools.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })) } : {}),
+          },
           stages: { rootfs: rootfs.key, final: finalKey },
           files: { boot: bootEntries.map(fatEntry), root: rootFiles.entries },
           extras: installer

@@ -14,11 +14,12 @@ export const VARIED_ENV = { TZ: 'Pacific/Chatham', LC_ALL: 'POSIX', LANG: 'POSIX
  * made again by mmdebstrap), another time zone, locale and umask, from another directory, into
  * another output directory, and compares the image hashes.
  */
-export async function verifyReproducible(opts: { spec: string; lock?: string; cache: string; first: Manifest; report: Reporter }): Promise<{ first: string; second: string; same: boolean; env: string; dir: string }> {
+export async function verifyReproducible(opts: { spec: string; lock?: string; cache: string; first: Manifest; report: Reporter; rootfsMode?: 'native' | 'emulated' }): Promise<{ first: string; second: string; same: boolean; env: string; dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'kiln-repro-'));
   const bin = fileURLToPath(new URL('../../bin/kiln.js', import.meta.url));
   const args = [bin, 'build', resolve(opts.spec), '--out', join(dir, 'out'), '--cache', resolve(opts.cache), '--no-stage-cache', '--json'];
   if (opts.lock) args.push('--lock', resolve(opts.lock));
+  if (opts.rootfsMode) args.push('--rootfs-mode', opts.rootfsMode);
   try {
     // The umask is set by sh for the child; the arguments stay an argument vector.
     const r = await run('sh', ['-c', `umask ${VARIED_ENV.umask}; exec "$@"`, 'sh', process.execPath, ...args], {

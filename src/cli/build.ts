@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { build } from '../build/pipeline.js';
 import { jsonReporter, textReporter } from '../build/progress.js';
 import { verifyReproducible } from '../build/reproducible.js';
@@ -20,14 +20,23 @@ export function registerBuild(program: Command): void {
     .option('--lock <file>', 'lock file (default: <spec>.lock.json)')
     .option('--json', 'print machine-readable progress events (one JSON object per line) on stdout')
     .option('--no-stage-cache', 'rebuild every stage, ignoring cached outputs (blobs are still reused)')
+    .addOption(
+      new Option(
+        '--rootfs-mode <mode>',
+        'how maintainer scripts run: native (amd64 twins of dpkg, the shells, perl and the build tools,\n' +
+          'pinned in the lock; minutes faster) or emulated (everything under qemu-user: the reference)',
+      )
+        .choices(['native', 'emulated'])
+        .default('native'),
+    )
     .option('--verify-reproducible', 'after building, build again cold (no stage cache) with another TZ, umask, locale and directory, and compare')
     .addHelpText('after', '\nExamples:\n  kiln lock images/pi-k3s.yaml && kiln build images/pi-k3s.yaml\n  kiln build --json images/pi-k3s-test.yaml > build-events.jsonl\n')
-    .action(async (spec: string, o: { out: string; cache: string; lock?: string; json?: boolean; stageCache: boolean; verifyReproducible?: boolean }) => {
+    .action(async (spec: string, o: { out: string; cache: string; lock?: string; json?: boolean; stageCache: boolean; rootfsMode: 'native' | 'emulated'; verifyReproducible?: boolean }) => {
       const report = o.json ? jsonReporter() : textReporter();
-      const r = await build({ specFile: spec, lockFile: o.lock, outDir: o.out, cacheRoot: o.cache, report, noStageCache: !o.stageCache, kilnVersion });
+      const r = await build({ specFile: spec, lockFile: o.lock, outDir: o.out, cacheRoot: o.cache, report, noStageCache: !o.stageCache, rootfsMode: o.rootfsMode, kilnVersion });
       if (!o.json) process.stdout.write(`${r.upToDate ? 'up to date: ' : ''}${r.outDir}/${r.manifest.image.file}  sha256 ${r.manifest.image.sha256}\n`);
       if (o.verifyReproducible) {
-        const v = await verifyReproducible({ spec, lock: o.lock, cache: o.cache, first: r.manifest, report });
+        const v = await verifyReproducible({ spec, lock: o.lock, cache: o.cache, first: r.manifest, report, rootfsMode: o.rootfsMode });
         process.stdout.write(`first build:  ${v.first}\nsecond build: ${v.second} (cold, ${v.env})\n${v.same ? 'REPRODUCIBLE: identical images' : 'NOT REPRODUCIBLE: images differ; run kiln diff on the two builds'}\n`);
         if (!v.same) process.exitCode = 1;
       }

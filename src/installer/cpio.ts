@@ -102,8 +102,13 @@ export interface ParsedCpioEntry {
 
 /** Reads a newc archive back (for tests and for `kiln diff`-style inspection). */
 export function readCpio(buf: Buffer): ParsedCpioEntry[] {
+  return readCpioAt(buf, 0).entries;
+}
+
+/** Reads one newc archive starting at `start`; `end` is just past its trailer's padding. */
+export function readCpioAt(buf: Buffer, start: number): { entries: ParsedCpioEntry[]; end: number } {
   const out: ParsedCpioEntry[] = [];
-  let off = 0;
+  let off = start;
   for (;;) {
     if (off + 110 > buf.length) throw new CpioError(`truncated header at ${off}`);
     const h = buf.toString('ascii', off, off + 110);
@@ -117,7 +122,7 @@ export function readCpio(buf: Buffer): ParsedCpioEntry[] {
     if (dataStart + filesize > buf.length) throw new CpioError(`truncated data of ${path}`);
     const data = buf.subarray(dataStart, dataStart + filesize);
     off = dataStart + filesize + pad4(filesize);
-    if (path === TRAILER) return out;
+    if (path === TRAILER) return { entries: out, end: off };
     out.push({ path, ino: field(0), mode: field(1), uid: field(2), gid: field(3), nlink: field(4), mtime: field(5), data });
   }
 }

@@ -27,6 +27,11 @@ export const lockSchema = z.strictObject({
   packages: z.array(lockedPackageSchema).min(1),
   /** The spec's `installer.packages`, exactly as named (no closure): unpacked, not installed. */
   installerPackages: z.array(lockedPackageSchema).optional(),
+  /**
+   * The build host's twins of the image's build tools (src/build/native/tools.ts): the same source
+   * versions from the same archive view, for the native rootfs mode. Never installed in the image.
+   */
+  nativeTools: z.strictObject({ architecture: z.string(), packages: z.array(lockedPackageSchema).min(1) }).optional(),
 });
 export type Lock = z.infer<typeof lockSchema>;
 
@@ -58,6 +63,7 @@ export function serializeLock(lock: Lock): string {
     ...lock,
     packages: [...lock.packages].sort(byName),
     ...(lock.installerPackages ? { installerPackages: [...lock.installerPackages].sort(byName) } : {}),
+    ...(lock.nativeTools ? { nativeTools: { ...lock.nativeTools, packages: [...lock.nativeTools.packages].sort(byName) } } : {}),
   };
   return JSON.stringify(sorted, null, 1) + '\n';
 }

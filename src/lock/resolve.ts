@@ -5,6 +5,7 @@ import { run } from '../util/exec.js';
 import { hashOf } from '../util/hash.js';
 import { essentialPackages, indexByFilename, parsePrintUris, parseStanzas, type Stanza } from './parse.js';
 import type { Lock, LockedPackage } from './lockfile.js';
+import { NATIVE_TOOL_PACKAGES, sourceVersion } from '../build/native/tools.js';
 
 export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
@@ -12,7 +13,7 @@ export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
  * A private apt configuration rooted in the cache: it never reads or writes the host's apt state,
  * and the Release file is verified against the Debian archive keyring (Signed-By).
  */
-export async function aptEnvironment(cacheRoot: string, debian: ImageSpec['debian'], keyring = DEBIAN_KEYRING) {
+export async function aptEnvironment(cacheRoot: string, debian: Omit<ImageSpec['debian'], 'architecture'> & { architecture: string }, keyring = DEBIAN_KEYRING) {
   const dir = join(cacheRoot, 'apt', hashOf({ debian, keyring }).slice(0, 16));
   for (const d of ['lists/partial', 'archives/partial', 'sources', 'parts', 'prefs']) await mkdir(join(dir, d), { recursive: true });
   await writeFile(join(dir, 'status'), '');
@@ -54,6 +55,20 @@ export async function aptEnvironment(cacheRoot: string, debian: ImageSpec['debia
   return { dir, opts, env: { APT_CONFIG: '/dev/null', LC_ALL: 'C.UTF-8' } };
 }
 
+/** Names each .deb apt printed by the verified index stanza for its pool path. */
+function lockedFrom(byFile: Map<string, Stanza>, mirror: string): (printed: string) => LockedPackage[] {
+  return (text) =>
+    parsePrintUris(text).map((u) => {
+      // apt percent-encodes the pool path (+ as %2b, : as %3a); the index has it plain.
+      const filename = u.url.startsWith(mirror + '/') ? decodeURIComponent(u.url.slice(mirror.length + 1)) : '';
+      const st = byFile.get(filename);
+      if (!st?.Package || !st.Version || !st.Architecture) throw new Error(`apt chose ${u.url}, which is not in the verified index`);
+      if (!st.SHA256 || !/^[0-9a-f]{64}$/.test(st.SHA256)) throw new Error(`${st.Package}: the index has no SHA256 for it`);
+      if (Number(st.Size) !== u.size) throw new Error(`${st.Package}: apt and the index disagree on its size`);
+      return { name: st.Package, version: st.Version, arch: st.Architecture, sha256: st.SHA256, size: u.size, filename };
+    });
+}
+
 async function readIndexes(listsDir: string): Promise<{ stanzas: Stanza[]; releaseDate: string }> {
   const names = await readdir(listsDir);
   const stanzas: Stanza[] = [];
@@ -87,17 +102,8 @@ export async function resolveLock(input: ResolveInput, onStep: (msg: string) => 
   const wanted = [...new Set([...essentials, 'apt', ...spec.packages])].sort();
   onStep(`resolving ${wanted.length} requested packages (${essentials.length} Essential:yes + apt + spec)`);
   const r = await run('apt-get', [...apt.opts, '-q', '-y', '--print-uris', 'install', ...wanted], { env: apt.env });
-  const byFile = indexByFilename(stanzas);
   const mirror = spec.debian.mirror.replace(/\/+$/, '');
-  const locked = (text: string): LockedPackage[] => parsePrintUris(text).map((u) => {
-    // apt percent-encodes the pool path (+ as %2b, : as %3a); the index has it plain.
-    const filename = u.url.startsWith(mirror + '/') ? decodeURIComponent(u.url.slice(mirror.length + 1)) : '';
-    const st = byFile.get(filename);
-    if (!st?.Package || !st.Version || !st.Architecture) throw new Error(`apt chose ${u.url}, which is not in the verified index`);
-    if (!st.SHA256 || !/^[0-9a-f]{64}$/.test(st.SHA256)) throw new Error(`${st.Package}: the index has no SHA256 for it`);
-    if (Number(st.Size) !== u.size) throw new Error(`${st.Package}: apt and the index disagree on its size`);
-    return { name: st.Package, version: st.Version, arch: st.Architecture, sha256: st.SHA256, size: u.size, filename };
-  });
+  const locked = lockedFrom(indexByFilename(stanzas), mirror);
   const packages = locked(r.stdout);
   let installerPackages: LockedPackage[] | undefined;
   if (spec.installer) {
@@ -106,6 +112,7 @@ export async function resolveLock(input: ResolveInput, onStep: (msg: string) => 
     const d = await run('apt-get', [...apt.opts, '-q', '--print-uris', 'download', ...spec.installer.packages], { env: apt.env });
     installerPackages = locked(d.stdout);
   }
+  const nativeTools = await resolveNativeTools(input, packages, mirror, onStep);
   return {
     lockVersion: 1,
     spec: input.specName,
@@ -116,5 +123,46 @@ export async function resolveLock(input: ResolveInput, onStep: (msg: string) => 
     releaseDate,
     packages,
     ...(installerPackages ? { installerPackages } : {}),
+    ...(nativeTools ? { nativeTools } : {}),
   };
+}
+
+/** The build host's architecture as Debian names it; the native tool root is for this one. */
+export function hostDebianArch(): string {
+  const arch: Record<string, string> = { x64: 'amd64', arm64: 'arm64' };
+  const a = arch[process.arch];
+  if (!a) throw new Error(`kiln's native rootfs mode knows no Debian architecture for a ${process.arch} build host`);
+  return a;
+}
+
+/**
+ * Locks the amd64 twins of the image's build tools (src/build/native/tools.ts) with their own
+ * closure, from the same mirror and archive view as the image. Each twin must be the image's own
+ * source version (a binNMU suffix may differ): a twin of another version could configure the image
+ * differently from its own tools. Skipped when the host is the image's architecture.
+ */
+async function resolveNativeTools(
+  input: ResolveInput,
+  image: readonly LockedPackage[],
+  mirror: string,
+  onStep: (msg: string) => void,
+): Promise<Lock['nativeTools']> {
+  const architecture = hostDebianArch();
+  if (architecture === input.spec.debian.architecture) return undefined;
+  const inImage = new Map(image.map((p) => [p.name, p.version]));
+  const names = NATIVE_TOOL_PACKAGES.filter((n) => inImage.has(n));
+  if (names.length === 0) return undefined;
+  const apt = await aptEnvironment(input.cacheRoot, { ...input.spec.debian, architecture }, input.keyring);
+  onStep(`locking ${names.length} native build tools for ${architecture} (the image's versions, their own closure)`);
+  await run('apt-get', [...apt.opts, '-q', 'update'], { env: apt.env });
+  const r = await run('apt-get', [...apt.opts, '-q', '-y', '--print-uris', 'install', ...names], { env: apt.env });
+  const packages = lockedFrom(indexByFilename((await readIndexes(join(apt.dir, 'lists'))).stanzas), mirror)(r.stdout);
+  const skew = packages.filter((p) => inImage.has(p.name) && sourceVersion(p.version) !== sourceVersion(inImage.get(p.name)!));
+  if (skew.length) {
+    throw new Error(
+      `the mirror's ${architecture} build tools are not the image's versions: ${skew.map((p) => `${p.name} ${p.version} (image: ${inImage.get(p.name)})`).join(', ')}; ` +
+        'the archive changed between the two index reads: run kiln lock again',
+    );
+  }
+  return { architecture, packages };
 }

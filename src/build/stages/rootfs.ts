@@ -6,7 +6,11 @@ import type { BlobStore } from '../../cache/store.js';
 import { run, toolVersion } from '../../util/exec.js';
 import { hashOf, sha256File } from '../../util/hash.js';
 import { removeWorkDir } from '../../util/mounts.js';
-import { aptOptions, customizeHook, divertedDuringBuild, dpkgExcludes, essentialHook } from './rootfs-hooks.js';
+import { aptOptions, customizeHook, divertedDuringBuild, dpkgExcludes, essentialHook, nativeAptPath, nativeExtractHook, nativeInterpretersHook, NATIVE_PATH } from './rootfs-hooks.js';
+import type { ToolRoot } from '../native/tool-root.js';
+
+/** native: maintainer scripts run by amd64 twins of the build tools; emulated: all under qemu-user. */
+export type RootfsMode = 'native' | 'emulated';
 
 export interface RootfsResult {
   tar: string;
@@ -16,26 +20,33 @@ export interface RootfsResult {
 }
 
 /** Bump when the way the rootfs is made changes in a way the other inputs do not capture. */
-const RECIPE = 6;
+const RECIPE = 7;
 
-export async function rootfsKey(spec: ImageSpec, lock: Lock): Promise<string> {
+export async function rootfsKey(spec: ImageSpec, lock: Lock, mode: RootfsMode, tools?: ToolRoot): Promise<string> {
   return hashOf({
     recipe: RECIPE,
+    mode,
+    tools: tools?.key ?? null,
     debs: lock.packages.map((p) => p.sha256).sort(),
     include: [...spec.packages].sort(),
     suite: spec.debian.suite,
     sourceDateEpoch: spec.sourceDateEpoch,
     mmdebstrap: await toolVersion('mmdebstrap'),
-    hooks: hookTexts(lock),
+    hooks: hookTexts(lock, mode),
     aptOptions,
     dpkgExcludes,
   });
 }
 
-function hookTexts(lock: Lock): { essential: string; customize: string } {
+function hookTexts(lock: Lock, mode: RootfsMode): Record<string, string> {
   const diverted = divertedDuringBuild(lock.packages.map((p) => p.name));
   const dbus = lock.packages.some((p) => p.name === 'dbus');
-  return { essential: essentialHook(diverted), customize: customizeHook(diverted, { dbus }) };
+  const native = mode === 'native';
+  return {
+    ...(native ? { extract: nativeExtractHook(), interpreters: nativeInterpretersHook() } : {}),
+    essential: essentialHook(diverted),
+    customize: customizeHook(diverted, { dbus, native }),
+  };
 }
 
 interface StageMeta {
@@ -55,9 +66,13 @@ export async function buildRootfs(opts: {
   cacheRoot: string;
   /** Rebuild even when a cached rootfs exists (the reproducibility check's cold build). */
   noCache?: boolean;
+  mode: RootfsMode;
+  /** The native tool root (native mode). */
+  tools?: ToolRoot;
   onLine?: (line: string) => void;
 }): Promise<RootfsResult> {
-  const key = await rootfsKey(opts.spec, opts.lock);
+  if (opts.mode === 'native' && !opts.tools) throw new Error('native rootfs mode needs the native tool root');
+  const key = await rootfsKey(opts.spec, opts.lock, opts.mode, opts.tools);
   const dir = join(opts.cacheRoot, 'stages', 'rootfs', opts.noCache ? `${key}.cold-${process.pid}` : key);
   const tar = join(dir, 'rootfs.tar');
   const cached = opts.noCache ? undefined : await readCached(dir);
@@ -73,23 +88,37 @@ export async function buildRootfs(opts: {
     await makeLocalRepo(repo, opts.lock, opts.store);
     const hooks = join(work, 'hooks');
     await mkdir(hooks);
-    const texts = hookTexts(opts.lock);
-    await writeFile(join(hooks, 'essential.sh'), texts.essential);
-    await writeFile(join(hooks, 'customize.sh'), texts.customize);
-    await chmod(join(hooks, 'essential.sh'), 0o755);
-    await chmod(join(hooks, 'customize.sh'), 0o755);
+    const texts = hookTexts(opts.lock, opts.mode);
+    for (const [name, text] of Object.entries(texts)) {
+      await writeFile(join(hooks, `${name}.sh`), text);
+      await chmod(join(hooks, `${name}.sh`), 0o755);
+    }
+    const native = opts.mode === 'native';
     const out = join(work, 'rootfs.tar');
+    // A private mount and PID namespace: every mount made for the build (mmdebstrap's own and the
+    // native tool root's) is gone when it ends, however it ends; --kill-child and the parent-death
+    // signal take mmdebstrap and everything it started down with kiln.
     await run(
-      'mmdebstrap',
+      'setpriv',
       [
+        '--pdeathsig=KILL',
+        'unshare',
+        '--mount',
+        '--propagation=private',
+        '--pid',
+        '--fork',
+        '--mount-proc',
+        '--kill-child=SIGKILL',
+        'mmdebstrap',
         '--arch=arm64',
         '--variant=apt',
         '--mode=root',
         '--format=tar',
         '--verbose',
-        ...aptOptions.map((o) => `--aptopt=${o}`),
+        ...[...aptOptions, ...(native ? [nativeAptPath] : [])].map((o) => `--aptopt=${o}`),
         ...dpkgExcludes.map((d) => `--dpkgopt=${d}`),
         '--hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount',
+        ...(native ? [`--extract-hook=${join(hooks, 'extract.sh')}`, `--essential-hook=${join(hooks, 'interpreters.sh')}`] : []),
         `--essential-hook=${join(hooks, 'essential.sh')}`,
         `--customize-hook=${join(hooks, 'customize.sh')}`,
         `--include=${[...opts.spec.packages].sort().join(',')}`,
@@ -98,7 +127,19 @@ export async function buildRootfs(opts: {
         `deb [trusted=yes] file://${repo} ./`,
       ],
       {
-        env: { SOURCE_DATE_EPOCH: String(opts.spec.sourceDateEpoch), LC_ALL: 'C.UTF-8', TZ: 'UTC', TMPDIR: work },
+        env: {
+          SOURCE_DATE_EPOCH: String(opts.spec.sourceDateEpoch),
+          LC_ALL: 'C.UTF-8',
+          TZ: 'UTC',
+          TMPDIR: work,
+          // dpkg's fsync per file costs minutes and protects nothing here: a failed build is thrown
+          // away whole. In the environment, not a --dpkgopt (that would stay in the image); the
+          // variable replaces dpkg's default forces, so those two are named again.
+          DPKG_FORCE: 'security-mac,downgrade,unsafe-io',
+          // the essential set's dpkg and the hooks' chroot calls find the native programs first (the
+          // directory exists only inside the tree); apt's dpkg gets it from DPkg::Path
+          ...(native ? { PATH: `${NATIVE_PATH}:/usr/sbin:/usr/bin:/sbin:/bin`, KILN_NATIVE_ROOT: opts.tools!.root } : {}),
+        },
         // with --verbose, dpkg's own lines (Setting up …) arrive on stdout
         onStderrLine: opts.onLine,
         onStdoutLine: opts.onLine,
