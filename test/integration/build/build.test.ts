@@ -10,6 +10,8 @@ import { sha256File } from '../../../src/util/hash.js';
 import type { Manifest } from '../../../src/build/manifest.js';
 import { parseMbr } from '../../../src/disk/mbr.js';
 import { scanFileList } from '../../../src/build/secret-scan.js';
+import { hostArchOf, initramfsMembers } from '../../../src/build/guards/host-arch.js';
+import { moduleName } from '../../../src/installer/modules.js';
 import { TEST_IMAGE, testImage, testImageSpec, type TestImage } from '../shared/test-image.js';
 
 // A real build of images/pi-k3s-test.yaml (the product image with the k3s TEST FIXTURE in place of
@@ -96,6 +98,25 @@ describe('kiln build (real tools, the pi-k3s test image)', () => {
     // the boot/ copy served over TFTP is the same bytes as the partition's files
     const fromImg = (await run('mtype', ['-i', bootImg, '::/start4.elf'], { env: { MTOOLS_SKIP_CHECK: '1' }, binary: true })).stdoutBuffer;
     expect(fromImg.equals(await readFile(join(t.dir, 'boot', 'start4.elf')))).toBe(true);
+  });
+
+  it("the boot initramfs carries the boards' storage, network and virtio drivers, and nothing for the build host", async () => {
+    const initrd = (await run('mtype', ['-i', join(work, 'p1.img'), '::/initrd.img'], { env: { MTOOLS_SKIP_CHECK: '1' }, binary: true })).stdoutBuffer;
+    const members = await initramfsMembers(initrd, 'initrd.img');
+    const modules = new Set(members.filter((e) => /\.ko(\.\w+)?$/.test(e.path)).map((e) => moduleName(e.path)));
+    // what each board needs to find its root filesystem (src/build/initramfs-modules.ts)
+    const needed = {
+      'SD (Pi 3/4)': ['sdhci_iproc', 'bcm2835'],
+      'USB mass storage': ['usb_storage', 'uas', 'sd_mod', 'xhci_pci', 'dwc2'],
+      NVMe: ['nvme'],
+      Ethernet: ['genet', 'smsc95xx', 'lan78xx', 'macb'],
+      'QEMU virt': ['virtio_blk', 'virtio_net', 'virtio_mmio'],
+      'root filesystem': ['ext4', 'crc32c_generic'],
+    };
+    for (const [why, names] of Object.entries(needed)) expect(names.filter((n) => !modules.has(n)), why).toEqual([]);
+    // MODULES=list: the set above and its dependencies, not every driver of the kernel (MODULES=most: ~700)
+    expect(modules.size).toBeLessThan(120);
+    expect(members.filter((e) => (e.mode & 0o170000) === 0o100000 && hostArchOf(e.data.subarray(0, 20)))).toEqual([]);
   });
 
   it('manifest lists the root filesystem, the fixture artifact named as a fixture, and no secrets', () => {

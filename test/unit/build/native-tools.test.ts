@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KEEP_EMULATED, NATIVE_TOOL_PACKAGES, retargetArchitecture, sourceVersion } from '../../../src/build/native/tools.js';
+import { KEEP_EMULATED, NATIVE_TOOL_PACKAGES, relocateInterpreter, retargetArchitecture, sourceVersion } from '../../../src/build/native/tools.js';
 
 describe('native tool set', () => {
   it('treats a binNMU as the same source build, and nothing else', () => {
@@ -33,5 +33,23 @@ describe('retargetArchitecture', () => {
   it('refuses an ambiguous program and names of another length', () => {
     expect(() => retargetArchitecture(Buffer.from('amd64\0amd64\0', 'latin1'), 'amd64', 'arm64')).toThrow(/more than one/);
     expect(() => retargetArchitecture(program, 'amd64', 'riscv64')).toThrow(/differ in length/);
+  });
+});
+
+describe('relocateInterpreter', () => {
+  const from = '/lib64/ld-linux-x86-64.so.2';
+  const program = Buffer.concat([Buffer.from('\x7fELF..'), Buffer.from(`${from}\0`), Buffer.from('..rest')]);
+
+  it('writes the new path over the old one, NUL-padded, keeping every offset', () => {
+    const out = relocateInterpreter(program, from, '/.kiln-native/lib64/ld.so.2');
+    expect(out.length).toBe(program.length);
+    expect(out.toString('latin1')).toContain('/.kiln-native/lib64/ld.so.2\0..rest');
+    const shorter = relocateInterpreter(program, from, '/x/ld.so');
+    expect(shorter.toString('latin1')).toContain(`/x/ld.so${'\0'.repeat(from.length - 8 + 1)}..rest`);
+  });
+
+  it('refuses a longer path and a program without that interpreter', () => {
+    expect(() => relocateInterpreter(program, from, `${from}-longer`)).toThrow(/longer/);
+    expect(() => relocateInterpreter(Buffer.from('#!/bin/sh\n'), from, '/x')).toThrow(/does not name/);
   });
 });
