@@ -4,8 +4,10 @@ import { kiln } from '../diff/cli.js';
 import { emulatedTestImage, testImage, type TestImage } from '../shared/test-image.js';
 
 // The native rootfs mode must make the image the emulated (reference) mode makes: the same spec and
-// lock built both ways, compared with kiln diff. The emulated rootfs is cached in ~/.cache/kiln like
-// the native one, so a warm run pays only the stages after it.
+// lock built both ways, compared with kiln diff. The emulated build also runs under another TZ,
+// locale, umask and directory, so on a cold cache (CI's fresh machine) this is the reproducibility
+// check too: two cold builds, two environments, one image. The emulated rootfs is cached in
+// ~/.cache/kiln like the native one, so a warm run pays only the stages after it.
 
 let native: TestImage;
 let emulated: TestImage;
@@ -23,7 +25,7 @@ describe('native and emulated rootfs modes', () => {
     expect(emulated.manifest.rootfs?.nativeTools).toBeUndefined();
   });
 
-  it('give the same image bytes; kiln diff finds nothing but the stage keys the mode is part of', async () => {
+  it('give the same image bytes under another TZ, umask, locale and directory; kiln diff finds nothing but the stage keys the mode is part of', async () => {
     const r = await kiln('diff', '--json', native.dir, emulated.dir);
     expect(r.code).toBe(1); // the stage keys below differ; the bytes do not
     const report = JSON.parse(r.stdout) as DiffReport;

@@ -3,6 +3,8 @@ import { join, resolve } from 'node:path';
 import { manifestSchema, type Manifest } from '../../../src/build/manifest.js';
 import { run } from '../../../src/util/exec.js';
 import { defaultCacheDir } from '../../../src/util/paths.js';
+import { VARIED_ENV } from '../../../src/build/reproducible.js';
+import { tmpdir } from 'node:os';
 
 // One real build of images/pi-k3s-test.yaml (the product image with the k3s TEST FIXTURE in place
 // of k3s) shared by the build test, the QEMU end-to-end test and the Ansible chroot test. The first
@@ -37,18 +39,21 @@ export function testImage(): Promise<TestImage> {
 }
 
 /**
- * The same spec and lock built the reference way, every maintainer script under qemu-user. Its
- * rootfs is cached like the native one, so only a cold cache pays its ~15 minutes.
+ * The same spec and lock built the reference way, every maintainer script under qemu-user, and in
+ * another time zone, locale, umask and working directory (VARIED_ENV): one build that checks both
+ * that the native mode changes nothing and that the environment does not reach the bytes. Its
+ * rootfs is cached like the native one, so only a cold cache (CI: a fresh machine) pays its
+ * ~15 minutes; `bench/build.sh` repeats the check with two cold builds.
  */
 export async function emulatedTestImage(): Promise<TestImage> {
   await testImage(); // the same fresh lock
-  emulated ??= buildTestImage('emulated', ['--rootfs-mode', 'emulated']);
+  emulated ??= buildTestImage('emulated', ['--rootfs-mode', 'emulated'], true);
   return emulated;
 }
 
 let locked: Promise<unknown> | undefined;
 
-async function buildTestImage(out: string, extra: string[]): Promise<TestImage> {
+async function buildTestImage(out: string, extra: string[], varied = false): Promise<TestImage> {
   const cache = defaultCacheDir();
   const base = join(cache, 'test-image');
   mkdirSync(base, { recursive: true });
@@ -56,9 +61,14 @@ async function buildTestImage(out: string, extra: string[]): Promise<TestImage> 
   const imagesDir = join(base, out);
   locked ??= run(process.execPath, [kiln, 'lock', testImageSpec, '-o', lock], { timeoutMs: 10 * 60_000 });
   await locked;
-  const r = await run(process.execPath, [kiln, 'build', testImageSpec, '--lock', lock, '--out', imagesDir, '--cache', cache, '--json', ...extra], {
-    timeoutMs: 60 * 60_000,
-  });
+  const args = [kiln, 'build', testImageSpec, '--lock', lock, '--out', imagesDir, '--cache', cache, '--json', ...extra];
+  const r = varied
+    ? await run('sh', ['-c', `umask ${VARIED_ENV.umask}; exec "$@"`, 'sh', process.execPath, ...args], {
+        cwd: tmpdir(),
+        env: { TZ: VARIED_ENV.TZ, LC_ALL: VARIED_ENV.LC_ALL, LANG: VARIED_ENV.LANG },
+        timeoutMs: 60 * 60_000,
+      })
+    : await run(process.execPath, args, { timeoutMs: 60 * 60_000 });
   const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as TestImage['events'][number]);
   if (events.at(-1)?.event !== 'done') throw new Error(`kiln build ${testImageSpec} did not finish: ${r.stdout.slice(-2000)}`);
   const dir = join(imagesDir, TEST_IMAGE);
