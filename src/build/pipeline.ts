@@ -1,8 +1,9 @@
 import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { loadSpec, type LoadedSpec } from '../spec/load.js';
 import { lockPathFor, readLock, type Lock } from '../lock/lockfile.js';
 import { BlobStore } from '../cache/store.js';
+import { StageCache } from '../cache/stage-cache.js';
 import { fetchMissing } from '../cache/fetch.js';
 import { writeDirAtomically } from '../util/atomic.js';
 import { hashOf, sha256, sha256File } from '../util/hash.js';
@@ -72,6 +73,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const t0 = Date.now();
   const report = opts.report;
   const store = new BlobStore(opts.cacheRoot);
+  const stages = new StageCache(join(opts.cacheRoot, 'stages'));
   const { loaded, lock, lockPath, lockSha } = await stage(report, 'inputs', async () => {
     const r = await loadInputs(opts);
     return { ...r, detail: `${r.loaded.spec.name}: ${r.lock.packages.length} locked packages, ${Object.keys(r.loaded.spec.artifacts).length} artifacts` };
@@ -100,8 +102,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       spec,
       lock,
       store,
-      cacheRoot: opts.cacheRoot,
+      cache: stages,
       noCache: opts.noStageCache,
+      onMessage: (message) => report({ event: 'progress', stage: 'rootfs', message }),
       onLine: (line) => {
         if (/^(Setting up|Processing triggers for|I: )/.test(line)) report({ event: 'progress', stage: 'rootfs', message: line });
       },
@@ -158,7 +161,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
               sourceDateEpoch: spec.sourceDateEpoch,
               debs: installerDebs(loaded, lock, opts.specFile).map((p) => store.blobPath(p.sha256)),
               treeKey: rootfs.key,
-              cacheRoot: opts.cacheRoot,
+              cache: stages,
+              noCache: opts.noStageCache,
+              onMessage: (message) => report({ event: 'progress', stage: 'installer', message }),
               outDir: out,
             });
             if (r.cached) cachedStages.push('installer');
@@ -273,7 +278,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     return { outDir: finalDir, manifest: clean, upToDate: false };
   } finally {
     await rm(work, { recursive: true, force: true });
-    if (opts.noStageCache) await rm(dirname(rootfs.tar), { recursive: true, force: true });
+    await rootfs.dispose();
   }
 }
 
