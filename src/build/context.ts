@@ -37,7 +37,10 @@ export interface StepResults {
   workspace: { work: string; out: string; tree: string; bootDir: string };
   boot: BootFiles;
   installer: InstallerResult;
-  rootFs: { entries: FileEntry[] };
+  /** matches: path → secret patterns found in that file's bytes (judged by the secret-scan step) */
+  rootFs: { entries: FileEntry[]; matches: Map<string, string[]> };
+  /** The boot partition's files (listed and hashed by the secret scan). */
+  bootEntries: FileEntry[];
   disk: DiskResult;
   manifest: Manifest;
 }

@@ -2,7 +2,6 @@ import { cp, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { sha256, sha256File } from '../../util/hash.js';
 import { partUuid, parseDiskId } from '../../disk/mbr.js';
-import { scanTree } from '../stages/tree.js';
 import { BLOCK } from '../stages/disk.js';
 import { renderBmap } from '../bmap.js';
 import { renderSbom } from '../sbom.js';
@@ -27,7 +26,7 @@ export const manifestStep: Step = {
     const bmapName = `${spec.name}.bmap`;
     await writeFile(join(out, bmapName), bmapText);
     await cp(bootDir, join(out, 'boot'), { recursive: true, preserveTimestamps: true });
-    const bootEntries = await scanTree(bootDir, spec.sourceDateEpoch);
+    const bootEntries = need(ctx, 'bootEntries');
     const rootEntries = need(ctx, 'rootFs').entries;
     const diskNum = parseDiskId(ids.diskId);
     const manifest: Manifest = {
