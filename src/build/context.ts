@@ -41,7 +41,7 @@ export interface StepResults {
   rootFs: { entries: FileEntry[]; matches: Map<string, string[]> };
   /** The boot partition's files (listed and hashed by the secret scan). */
   bootEntries: FileEntry[];
-  disk: DiskResult;
+  disk: DiskResult & { zst: { file: string; size: number; sha256: string } };
   manifest: Manifest;
 }
 

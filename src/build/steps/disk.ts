@@ -4,7 +4,7 @@ import { assembleDisk, BLOCK } from '../stages/disk.js';
 import { zstdTo } from '../stages/compress.js';
 import { need, type Step } from '../context.js';
 
-/** The MBR image from the two partitions, compressed with zstd as it is written. */
+/** The MBR image from the two partitions, compressed with zstd (and the .zst hashed) as it is written. */
 export const diskStep: Step = {
   name: 'disk',
   async run(ctx) {
@@ -12,6 +12,8 @@ export const diskStep: Step = {
     const { work, out, tree } = need(ctx, 'workspace');
     const spec = loaded.spec;
     const imgName = `${spec.name}.img`;
+    // nothing reads the tree any more; deleting 15,000 files overlaps with the image pass
+    const cleared = rm(tree, { recursive: true, force: true });
     const zstd = zstdTo(join(out, `${imgName}.zst`));
     const r = await assembleDisk(
       join(out, imgName),
@@ -22,9 +24,9 @@ export const diskStep: Step = {
       ],
       zstd,
     );
-    await zstd.end();
-    await rm(tree, { recursive: true, force: true });
-    ctx.results.disk = r;
+    const zst = await zstd.end();
+    await cleared;
+    ctx.results.disk = { ...r, zst: { file: `${imgName}.zst`, ...zst } };
     return { detail: `${(r.size / 1048576).toFixed(0)} MiB, ${((r.mappedBlocks * BLOCK) / 1048576).toFixed(0)} MiB mapped, sha256 ${r.sha256.slice(0, 16)}…; zstd alongside` };
   },
 };

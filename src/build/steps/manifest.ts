@@ -1,6 +1,6 @@
-import { cp, stat, writeFile } from 'node:fs/promises';
+import { cp, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { sha256, sha256File } from '../../util/hash.js';
+import { sha256 } from '../../util/hash.js';
 import { partUuid, parseDiskId } from '../../disk/mbr.js';
 import { BLOCK } from '../stages/disk.js';
 import { renderBmap } from '../bmap.js';
@@ -20,8 +20,7 @@ export const manifestStep: Step = {
     const installer = ctx.results.installer;
     const spec = loaded.spec;
     const imgName = `${spec.name}.img`;
-    const zstName = `${imgName}.zst`;
-    const zst = { file: zstName, size: (await stat(join(out, zstName))).size, sha256: await sha256File(join(out, zstName)) };
+    const zst = disk.zst;
     const bmapText = renderBmap(disk.size, BLOCK, disk.ranges);
     const bmapName = `${spec.name}.bmap`;
     await writeFile(join(out, bmapName), bmapText);
