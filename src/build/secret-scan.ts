@@ -20,12 +20,45 @@ const FORBIDDEN_PATHS: { re: RegExp; why: string; unlessEmpty?: boolean }[] = [
   { re: /^\/home\/[^/]+\/\.ssh\/(id_|authorized_keys)/, why: 'user ssh keys' },
 ];
 
+export interface SecretPattern {
+  name: string;
+  re: RegExp;
+  /** A literal every match contains: a native indexOf rules out nearly every file before any regex runs. */
+  needle: string;
+}
+
 /** Byte patterns of secrets: private keys in PEM/OpenSSH form, k3s join tokens. */
-export const SECRET_PATTERNS: { name: string; re: RegExp }[] = [
-  { name: 'OpenSSH private key', re: /-----BEGIN OPENSSH PRIVATE KEY-----[\r\n]+[A-Za-z0-9+/=]{20}/ },
-  { name: 'PEM private key', re: /-----BEGIN (RSA |EC |DSA |ENCRYPTED )?PRIVATE KEY-----[\r\n]+[A-Za-z0-9+/=]{20}/ },
-  { name: 'k3s token', re: /K10[0-9a-f]{40,}::(server|node):[0-9a-f]{8,}/ },
+export const SECRET_PATTERNS: SecretPattern[] = [
+  { name: 'OpenSSH private key', re: /-----BEGIN OPENSSH PRIVATE KEY-----[\r\n]+[A-Za-z0-9+/=]{20}/, needle: '-----BEGIN OPENSSH PRIVATE KEY-----' },
+  { name: 'PEM private key', re: /-----BEGIN (RSA |EC |DSA |ENCRYPTED )?PRIVATE KEY-----[\r\n]+[A-Za-z0-9+/=]{20}/, needle: 'PRIVATE KEY-----' },
+  { name: 'k3s token', re: /K10[0-9a-f]{40,}::(server|node):[0-9a-f]{8,}/, needle: 'K10' },
 ];
+
+const OVERLAP = 4096;
+
+/**
+ * Matches the secret patterns against one file's bytes as they arrive, chunk by chunk (a file read
+ * for hashing anyway is scanned in the same pass). The tail of each chunk is carried into the next,
+ * so a match across a chunk boundary is still seen; a file in one chunk is matched as a whole.
+ */
+export class ContentMatcher {
+  readonly found = new Set<string>();
+  private carry: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly patterns: readonly SecretPattern[] = SECRET_PATTERNS) {}
+
+  push(chunk: Buffer): void {
+    const buf = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
+    let text: string | undefined;
+    for (const p of this.patterns) {
+      if (this.found.has(p.name) || buf.indexOf(p.needle, 0, 'latin1') < 0) continue;
+      // latin1 keeps one char per byte
+      text ??= buf.toString('latin1');
+      if (p.re.test(text)) this.found.add(p.name);
+    }
+    this.carry = Buffer.from(buf.subarray(Math.max(0, buf.length - OVERLAP)));
+  }
+}
 
 export interface Finding {
   where: string;
@@ -48,7 +81,7 @@ export function scanFileList(entries: readonly FileEntry[]): Finding[] {
  * Streams the raw bytes of a file (the whole disk image) through the secret patterns. Chunks overlap
  * so a match across a chunk boundary is still seen. Reading as latin1 keeps one char per byte.
  */
-export async function scanBytes(path: string, patterns = SECRET_PATTERNS): Promise<Finding[]> {
+export async function scanBytes(path: string, patterns: readonly SecretPattern[] = SECRET_PATTERNS): Promise<Finding[]> {
   const out: Finding[] = [];
   const overlap = 4096;
   let carry = '';
@@ -66,10 +99,6 @@ export async function scanBytes(path: string, patterns = SECRET_PATTERNS): Promi
     base += (chunk as Buffer).length;
   }
   return out;
-}
-
-function matchPatterns(text: string, where: string, patterns = SECRET_PATTERNS): Finding[] {
-  return patterns.filter((p) => p.re.test(text)).map((p) => ({ where, what: p.name }));
 }
 
 /** md5 of every file dpkg installed, from the tree's own /var/lib/dpkg/info/*.md5sums. */
@@ -92,20 +121,34 @@ async function packageMd5s(root: string): Promise<Map<string, string>> {
  * the build or written by the overlay may not.
  */
 export async function scanTreeContent(root: string, entries: readonly FileEntry[], publicSha256: ReadonlySet<string>): Promise<{ findings: Finding[]; scanned: number }> {
-  const md5s = await packageMd5s(root);
-  const findings: Finding[] = [];
+  const matches = new Map<string, string[]>();
   let scanned = 0;
   for (const e of entries) {
     if (e.type !== 'file') continue;
     if (e.sha256 && publicSha256.has(e.sha256)) continue;
-    const data = await readFile(join(root, e.path));
     scanned++;
-    const found = matchPatterns(data.toString('latin1'), e.path);
-    if (found.length === 0) continue;
-    // only files that look like they hold a key pay for the md5 check
-    const shipped = md5s.get(e.path);
-    if (shipped && createHash('md5').update(data).digest('hex') === shipped) continue;
-    findings.push(...found);
+    const m = new ContentMatcher();
+    m.push(await readFile(join(root, e.path)));
+    if (m.found.size) matches.set(e.path, [...m.found]);
   }
-  return { findings, scanned };
+  return { findings: await contentFindings(root, entries, matches, publicSha256), scanned };
+}
+
+/**
+ * Turns pattern matches (path → pattern names) into findings, forgiving public files. Only the few
+ * files that matched pay for the md5 check.
+ */
+export async function contentFindings(root: string, entries: readonly FileEntry[], matches: ReadonlyMap<string, readonly string[]>, publicSha256: ReadonlySet<string>): Promise<Finding[]> {
+  if (matches.size === 0) return [];
+  const md5s = await packageMd5s(root);
+  const findings: Finding[] = [];
+  for (const e of entries) {
+    const names = matches.get(e.path);
+    if (e.type !== 'file' || !names) continue;
+    if (e.sha256 && publicSha256.has(e.sha256)) continue;
+    const shipped = md5s.get(e.path);
+    if (shipped && createHash('md5').update(await readFile(join(root, e.path))).digest('hex') === shipped) continue;
+    findings.push(...SECRET_PATTERNS.filter((p) => names.includes(p.name)).map((p) => ({ where: e.path, what: p.name })));
+  }
+  return findings;
 }

@@ -1,15 +1,16 @@
-import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { run } from '../util/exec.js';
 import { hashOf, sha256, sha256File } from '../util/hash.js';
+import type { StageCache } from '../cache/stage-cache.js';
 import { writeCpio, type CpioEntry } from './cpio.js';
 import { INSTALLER_MODULES, parseModulesBuiltin, parseModulesDep, plainModulePath, planModules } from './modules.js';
 
 // Builds the installer's kernel + initramfs from the image's own tree (kernel and modules) and the
 // locked busybox-static .deb, natively: dpkg-deb -x, xz -d and our cpio writer; no emulation.
-// Cached under <cache>/stages/installer/<key>, re-hashed on every read like the rootfs.
+// Cached in the stage cache (<cache>/stages/installer/<key>) like the rootfs.
 
 /** Bump when the initramfs layout changes in a way the other inputs do not capture. */
 const RECIPE = 1;
@@ -23,7 +24,11 @@ export interface InstallerInput {
   debs: string[];
   /** Identifies the tree's content (the rootfs stage key): the cache key is derived from it. */
   treeKey: string;
-  cacheRoot: string;
+  cache: StageCache;
+  /** Build it afresh and keep nothing (the reproducibility check's cold build). */
+  noCache?: boolean;
+  /** Why the initramfs is being rebuilt (a cache miss explained). */
+  onMessage?: (message: string) => void;
   /** Directory to write `installer/vmlinuz` and `installer/initrd.img` into. */
   outDir: string;
 }
@@ -49,6 +54,7 @@ const metaSchema = z.strictObject({
   modules: z.number().int(),
   skipped: z.array(z.string()),
 });
+type InstallerMeta = z.infer<typeof metaSchema>;
 
 /** The on-node scripts ship beside this module in src/installer/ (also when run from dist-js/). */
 export function scriptPath(name: 'init.sh' | 'udhcpc.script'): string {
@@ -74,27 +80,35 @@ export function checkArm64Image(head: Buffer): void {
 }
 
 export async function buildInstaller(input: InstallerInput): Promise<InstallerResult> {
-  const key = hashOf({
-    recipe: RECIPE,
-    tree: input.treeKey,
-    kernelVersion: input.kernelVersion,
-    sourceDateEpoch: input.sourceDateEpoch,
-    debs: await Promise.all(input.debs.map((d) => sha256File(d))),
-    scripts: await installerScriptsHash(),
-    modules: INSTALLER_MODULES,
-  });
-  const cacheDir = join(input.cacheRoot, 'stages', 'installer', key);
   const dest = join(input.outDir, 'installer');
   await mkdir(dest, { recursive: true });
-  const cached = await readCached(cacheDir);
-  if (cached) {
-    await copyVerified(join(cacheDir, 'vmlinuz'), join(dest, 'vmlinuz'), cached.kernel.sha256);
-    await copyVerified(join(cacheDir, 'initrd.img'), join(dest, 'initrd.img'), cached.initrd.sha256);
-    return result(cached, key, true);
-  }
+  const entry = await input.cache.get({
+    stage: 'installer',
+    inputs: {
+      recipe: RECIPE,
+      tree: input.treeKey,
+      kernelVersion: input.kernelVersion,
+      sourceDateEpoch: input.sourceDateEpoch,
+      debs: await Promise.all(input.debs.map((d) => sha256File(d))),
+      scripts: await installerScriptsHash(),
+      modules: INSTALLER_MODULES,
+    },
+    bypass: input.noCache,
+    parseMeta: (m) => metaSchema.parse(m),
+    onMessage: input.onMessage,
+    fill: (dir) => makeInstaller(input, dir),
+    adopt: adoptLegacyEntry,
+  });
+  // the cache vouches for its files (hashed when stored, stamped since): a plain copy suffices
+  await copyFile(join(entry.dir, 'vmlinuz'), join(dest, 'vmlinuz'));
+  await copyFile(join(entry.dir, 'initrd.img'), join(dest, 'initrd.img'));
+  await entry.dispose();
+  return result(entry.meta, entry.key, entry.cached);
+}
 
-  await mkdir(join(input.cacheRoot, 'stages', 'installer'), { recursive: true });
-  const work = await mkdtemp(join(input.cacheRoot, 'stages', 'installer', '.work-'));
+/** Writes vmlinuz, initrd.img and meta.json into `dir`. */
+async function makeInstaller(input: InstallerInput, dir: string): Promise<{ meta: InstallerMeta; files: Record<string, { size: number; sha256: string }> }> {
+  const work = await mkdtemp(join(input.cache.root, 'installer', '.work-'));
   try {
     const kernelSrc = join(input.tree, 'boot', `vmlinuz-${input.kernelVersion}`);
     const kernel = await readFile(kernelSrc);
@@ -103,28 +117,23 @@ export async function buildInstaller(input: InstallerInput): Promise<InstallerRe
     const cpio = writeCpio(entries.entries, input.sourceDateEpoch);
     // -n: no name or timestamp in the gzip header, so the bytes depend only on the archive.
     const gz = (await run('gzip', ['-n', '-9', '-c'], { input: cpio, binary: true })).stdoutBuffer;
-    const final = join(work, 'final');
-    await mkdir(final);
-    await writeFile(join(final, 'vmlinuz'), kernel);
-    await writeFile(join(final, 'initrd.img'), gz);
-    const meta = {
+    await writeFile(join(dir, 'vmlinuz'), kernel);
+    await writeFile(join(dir, 'initrd.img'), gz);
+    const meta: InstallerMeta = {
       kernel: { size: kernel.length, sha256: sha256(kernel) },
       initrd: { size: gz.length, sha256: sha256(gz) },
       modules: entries.modules,
       skipped: entries.skipped,
     };
-    await writeFile(join(final, 'meta.json'), JSON.stringify(meta));
-    await rm(cacheDir, { recursive: true, force: true });
-    await rename(final, cacheDir);
-    await writeFile(join(dest, 'vmlinuz'), kernel);
-    await writeFile(join(dest, 'initrd.img'), gz);
-    return result(meta, key, false);
+    // meta.json is what kiln before the stage cache reads; it may share this cache directory
+    await writeFile(join(dir, 'meta.json'), JSON.stringify(meta));
+    return { meta, files: { vmlinuz: meta.kernel, 'initrd.img': meta.initrd } };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
 }
 
-function result(meta: z.infer<typeof metaSchema>, key: string, cached: boolean): InstallerResult {
+function result(meta: InstallerMeta, key: string, cached: boolean): InstallerResult {
   return {
     kernel: { file: 'installer/vmlinuz', ...meta.kernel },
     initrd: { file: 'installer/initrd.img', ...meta.initrd },
@@ -135,21 +144,12 @@ function result(meta: z.infer<typeof metaSchema>, key: string, cached: boolean):
   };
 }
 
-async function readCached(dir: string): Promise<z.infer<typeof metaSchema> | undefined> {
-  try {
-    const meta = metaSchema.parse(JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')));
-    if ((await sha256File(join(dir, 'vmlinuz'))) !== meta.kernel.sha256) return undefined;
-    if ((await sha256File(join(dir, 'initrd.img'))) !== meta.initrd.sha256) return undefined;
-    return meta;
-  } catch {
-    return undefined;
-  }
-}
-
-async function copyVerified(from: string, to: string, sha: string): Promise<void> {
-  const data = await readFile(from);
-  if (sha256(data) !== sha) throw new Error(`${from} changed while being copied`);
-  await writeFile(to, data);
+/** An entry from before the stage cache (meta.json + files): kept if its files still hash right. */
+async function adoptLegacyEntry(dir: string): Promise<{ meta: InstallerMeta; files: Record<string, { size: number; sha256: string }> } | undefined> {
+  const meta = metaSchema.parse(JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')));
+  if ((await sha256File(join(dir, 'vmlinuz'))) !== meta.kernel.sha256) return undefined;
+  if ((await sha256File(join(dir, 'initrd.img'))) !== meta.initrd.sha256) return undefined;
+  return { meta, files: { vmlinuz: meta.kernel, 'initrd.img': meta.initrd } };
 }
 
 async function initramfsEntries(input: InstallerInput, work: string): Promise<{ entries: CpioEntry[]; modules: number; skipped: string[] }> {

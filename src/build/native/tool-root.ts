@@ -1,9 +1,10 @@
-import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, readlink, symlink, writeFile } from 'node:fs/promises';
+import { z } from 'zod';
+import type { StageCache } from '../../cache/stage-cache.js';
 import { dirname, join, posix } from 'node:path';
 import type { Lock } from '../../lock/lockfile.js';
 import type { BlobStore } from '../../cache/store.js';
 import { run } from '../../util/exec.js';
-import { hashOf } from '../../util/hash.js';
 import { DPKG_PROGRAMS, HOST_LOADER, KEEP_EMULATED, relocateInterpreter, retargetArchitecture } from './tools.js';
 import { NATIVE_DEFERRED, NATIVE_DEFERRED_DIR, NATIVE_LOADER, NATIVE_MOUNT } from '../stages/rootfs-hooks.js';
 
@@ -18,37 +19,42 @@ export interface ToolRoot {
   programs: number;
 }
 
+const metaSchema = z.object({ packages: z.number().int(), programs: z.number().int() });
+
 /**
- * The locked amd64 build tools unpacked (never installed: no scripts run) into a cached directory.
+ * The locked amd64 build tools unpacked (never installed: no scripts run) into a stage-cache entry.
  * Read-only once made: the rootfs stage binds it into the tree read-only.
  */
-export async function ensureToolRoot(lock: Lock, store: BlobStore, cacheRoot: string): Promise<ToolRoot> {
+export async function ensureToolRoot(lock: Lock, store: BlobStore, cache: StageCache, onMessage?: (m: string) => void): Promise<ToolRoot> {
   const tools = lock.nativeTools;
   if (!tools) throw new Error(`the lock has no native build tools (made by an older kiln, or on an ${lock.architecture} host); run kiln lock again, or build with --rootfs-mode emulated`);
-  const key = hashOf({ recipe: RECIPE, debs: tools.packages.map((p) => p.sha256).sort(), keep: [...KEEP_EMULATED].sort(), retarget: [...DPKG_PROGRAMS], deferred: [...NATIVE_DEFERRED], loader: NATIVE_LOADER });
-  const base = join(cacheRoot, 'stages', 'native-tools');
-  const dir = join(base, key);
-  const done = await stat(join(dir, 'complete')).then(() => true, () => false);
-  if (done) return { root: join(dir, 'root'), key, cached: true, programs: (await readdir(join(dir, 'root', '.path'))).length };
-  await mkdir(base, { recursive: true });
-  const work = await mkdtemp(join(base, '.work-'));
-  try {
-    const root = join(work, 'root');
-    await mkdir(root);
-    for (const p of tools.packages) {
-      const deb = await store.open(p.sha256, `${p.name} ${p.version} (${p.arch})`);
-      await run('dpkg-deb', ['-x', deb, root]);
-    }
-    await retargetDpkg(root, tools.architecture, lock.architecture);
-    const programs = await makePathDir(root);
-    await makeDeferredCopies(root);
-    await writeFile(join(work, 'complete'), `${tools.packages.length} packages\n`);
-    await rm(dir, { recursive: true, force: true });
-    await rename(work, dir);
-    return { root: join(dir, 'root'), key, cached: false, programs };
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
+  const entry = await cache.get({
+    stage: 'native-tools',
+    inputs: {
+      recipe: RECIPE,
+      debs: tools.packages.map((p) => p.sha256).sort(),
+      keepEmulated: [...KEEP_EMULATED].sort(),
+      retarget: [...DPKG_PROGRAMS],
+      deferred: [...NATIVE_DEFERRED],
+      loader: NATIVE_LOADER,
+    },
+    nouns: { debs: 'packages' },
+    parseMeta: (m) => metaSchema.parse(m),
+    ...(onMessage ? { onMessage } : {}),
+    fill: async (dir) => {
+      const root = join(dir, 'root');
+      await mkdir(root);
+      for (const p of tools.packages) {
+        const deb = await store.open(p.sha256, `${p.name} ${p.version} (${p.arch})`);
+        await run('dpkg-deb', ['-x', deb, root]);
+      }
+      await retargetDpkg(root, tools.architecture, lock.architecture);
+      const programs = await makePathDir(root);
+      await makeDeferredCopies(root);
+      return { meta: { packages: tools.packages.length, programs } };
+    },
+  });
+  return { root: join(entry.dir, 'root'), key: entry.key, cached: entry.cached, programs: entry.meta.programs };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { serializeMbr, SECTOR_SIZE, formatDiskId, parseDiskId } from '../../disk/mbr.js';
+import { sharedBuffer, SharedBufferPool, ThreadSha256 } from '../../util/thread-hash.js';
 
 export const BLOCK = 4096;
 /** First partition at 4 MiB: aligned for SD erase blocks, room for the MBR. */
@@ -40,16 +41,22 @@ export interface DiskResult {
 
 const ZERO = Buffer.alloc(BLOCK);
 
+/** Takes the image bytes as they are assembled (zstd); calls `release` when it no longer needs a chunk. */
+export interface DiskSink {
+  write(chunk: Buffer, release?: () => void): Promise<void>;
+}
+
 /**
  * Assembles the MBR disk image in one pass: partitions are copied at their offsets, all-zero blocks
  * are left as holes (so the image file is sparse and cheap to copy), and the same pass computes the
- * image sha256, each partition's sha256 and the block map of non-zero blocks with per-range sha256.
+ * image sha256, each partition's sha256 and the block map of non-zero blocks with per-range sha256
+ * (each byte is read once; the three hashes run side by side on their own threads).
  */
 export async function assembleDisk(
   out: string,
   diskId: string,
   parts: readonly PartitionSource[],
-  sink?: { write(chunk: Buffer): Promise<void> },
+  sink?: DiskSink,
 ): Promise<DiskResult> {
   let lba = FIRST_LBA;
   const laid = parts.map((p, i) => {
@@ -63,23 +70,26 @@ export async function assembleDisk(
   if (formatDiskId(parseDiskId(diskId)) !== diskId) throw new Error(`disk id ${diskId} is not 8 lowercase hex digits`);
 
   const fh = await open(out, 'w');
+  const image = new ThreadSha256();
+  let part: ThreadSha256 | undefined;
+  const pool = new SharedBufferPool(CHUNKS, CHUNK);
   try {
     await fh.truncate(size);
-    const w = new BlockWriter(fh, sink);
-    const first = Buffer.alloc(BLOCK);
+    const w = new BlockWriter(fh, image, sink);
+    const first = sharedBuffer(BLOCK);
     mbr.copy(first, 0);
-    await w.chunk(first);
+    await w.chunk(first, false, () => undefined);
     await w.zeros(FIRST_LBA * SECTOR_SIZE - BLOCK);
     const partitions: LaidPartition[] = [];
     for (let i = 0; i < parts.length; i++) {
       const src = parts[i]!;
       const l = laid[i]!;
-      const ph = createHash('sha256');
+      part = new ThreadSha256();
       const rh = await open(src.path, 'r');
       try {
-        const buf = Buffer.alloc(1 << 20);
         let done = 0;
         while (done < src.sizeBytes) {
+          const buf = await pool.take();
           const want = Math.min(buf.length, src.sizeBytes - done);
           let got = 0;
           while (got < want) {
@@ -87,11 +97,16 @@ export async function assembleDisk(
             if (bytesRead === 0) throw new Error(`${src.path} is shorter than its partition (${done + got} of ${src.sizeBytes} bytes)`);
             got += bytesRead;
           }
-          const bytesRead = got;
-          const chunk = buf.subarray(0, bytesRead);
-          ph.update(chunk);
-          await w.chunk(chunk);
-          done += bytesRead;
+          const chunk = buf.subarray(0, got);
+          const zero = chunk.equals(zeros(got));
+          // users: this loop, and for data also the two hash threads and the sink
+          const release = pool.lease(buf, zero ? 1 : sink ? 4 : 3);
+          if (zero) part.zeros(got);
+          else part.update(chunk, release);
+          await w.chunk(chunk, zero, release);
+          release();
+          await part.ready();
+          done += got;
         }
       } finally {
         await rh.close();
@@ -104,22 +119,25 @@ export async function assembleDisk(
         sectors: l.sectors,
         offset: l.startLba * SECTOR_SIZE,
         size: l.sectors * SECTOR_SIZE,
-        sha256: ph.digest('hex'),
+        sha256: await part.digest(),
       });
+      part = undefined;
     }
     await w.finish();
-    return { size, sha256: w.image.digest('hex'), partitions, ranges: w.ranges, mappedBlocks: w.mapped };
+    return { size, sha256: await image.digest(), partitions, ranges: w.ranges, mappedBlocks: w.mapped };
   } finally {
     await fh.close();
+    await image.abort();
+    await part?.abort();
   }
 }
 
 /**
  * Takes the image front to back in chunks (multiples of BLOCK). Whole-zero chunks take one memcmp;
- * otherwise runs of non-zero blocks are written and hashed as one piece each.
+ * otherwise runs of non-zero blocks are written and hashed as one piece each. The image hash runs
+ * on its own thread (so do the partitions', in assembleDisk); the ranges are hashed here.
  */
 class BlockWriter {
-  readonly image = createHash('sha256');
   readonly ranges: BmapRange[] = [];
   mapped = 0;
   private index = 0;
@@ -127,20 +145,28 @@ class BlockWriter {
 
   constructor(
     private readonly fh: FileHandle,
-    private readonly sink?: { write(chunk: Buffer): Promise<void> },
+    private readonly image: ThreadSha256,
+    private readonly sink?: DiskSink,
   ) {}
 
-  async chunk(buf: Buffer): Promise<void> {
+  /**
+   * `buf` is in shared memory (for the hash thread) and stays unchanged until the image hash and the
+   * sink have each called `release` (zero chunks go to neither). `zero`: whether it is all zeros.
+   */
+  async chunk(buf: Buffer, zero: boolean, release: () => void): Promise<void> {
     if (buf.length % BLOCK !== 0) throw new Error(`internal: chunk of ${buf.length} bytes`);
-    this.image.update(buf);
-    // the sink may hold on to the chunk after this returns; callers reuse their buffers
-    if (this.sink) await this.sink.write(Buffer.from(buf));
     const blocks = buf.length / BLOCK;
-    if (buf.equals(zeros(buf.length))) {
+    if (zero) {
+      this.image.zeros(buf.length);
+      // most of the image: hand the sink the shared zero buffer, which nobody writes to
+      if (this.sink) await this.sink.write(zeros(buf.length));
+      await this.image.ready();
       this.closeRange();
       this.index += blocks;
       return;
     }
+    this.image.update(buf, release);
+    if (this.sink) await this.sink.write(buf, release);
     let runStart = -1;
     for (let b = 0; b <= blocks; b++) {
       const isData = b < blocks && buf.compare(ZERO, 0, BLOCK, b * BLOCK, (b + 1) * BLOCK) !== 0;
@@ -152,10 +178,11 @@ class BlockWriter {
       if (!isData && b < blocks && this.range) this.closeRange();
     }
     this.index += blocks;
+    await this.image.ready();
   }
 
   async zeros(bytes: number): Promise<void> {
-    for (let left = bytes; left > 0; left -= ZERO_CHUNK.length) await this.chunk(ZERO_CHUNK.subarray(0, Math.min(left, ZERO_CHUNK.length)));
+    for (let left = bytes; left > 0; left -= ZERO_CHUNK.length) await this.chunk(zeros(Math.min(left, ZERO_CHUNK.length)), true, () => undefined);
   }
 
   private async data(run: Buffer, firstBlock: number): Promise<void> {
@@ -178,7 +205,10 @@ class BlockWriter {
   }
 }
 
-const ZERO_CHUNK = Buffer.alloc(1 << 20);
+/** Read size, and how many chunks may be in flight between the reader, the hash threads and zstd. */
+const CHUNK = 1 << 20;
+const CHUNKS = 48;
+const ZERO_CHUNK = Buffer.alloc(CHUNK);
 function zeros(n: number): Buffer {
-  return n === ZERO_CHUNK.length ? ZERO_CHUNK : Buffer.alloc(n);
+  return n <= ZERO_CHUNK.length ? ZERO_CHUNK.subarray(0, n) : Buffer.alloc(n);
 }

@@ -1,8 +1,11 @@
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile, chmod, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile, chmod, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageSpec } from '../../spec/schema.js';
 import type { Lock } from '../../lock/lockfile.js';
+import { z } from 'zod';
 import type { BlobStore } from '../../cache/store.js';
+import type { StageCache } from '../../cache/stage-cache.js';
+import type { StageInputs } from '../../cache/input-diff.js';
 import { run, toolVersion } from '../../util/exec.js';
 import { hashOf, sha256File } from '../../util/hash.js';
 import { removeWorkDir } from '../../util/mounts.js';
@@ -17,13 +20,16 @@ export interface RootfsResult {
   key: string;
   cached: boolean;
   detail: string;
+  /** Removes the tar when it was built outside the cache (noCache). */
+  dispose(): Promise<void>;
 }
 
 /** Bump when the way the rootfs is made changes in a way the other inputs do not capture. */
 const RECIPE = 7;
 
-export async function rootfsKey(spec: ImageSpec, lock: Lock, mode: RootfsMode, tools?: ToolRoot): Promise<string> {
-  return hashOf({
+/** The named inputs the rootfs is cached by (the cache key is their hash; a miss names the ones that changed). */
+export async function rootfsInputs(spec: ImageSpec, lock: Lock, mode: RootfsMode, tools?: ToolRoot): Promise<StageInputs> {
+  return {
     recipe: RECIPE,
     mode,
     tools: tools?.key ?? null,
@@ -35,7 +41,11 @@ export async function rootfsKey(spec: ImageSpec, lock: Lock, mode: RootfsMode, t
     hooks: hookTexts(lock, mode),
     aptOptions,
     dpkgExcludes,
-  });
+  };
+}
+
+export async function rootfsKey(spec: ImageSpec, lock: Lock, mode: RootfsMode, tools?: ToolRoot): Promise<string> {
+  return hashOf(await rootfsInputs(spec, lock, mode, tools));
 }
 
 function hookTexts(lock: Lock, mode: RootfsMode): Record<string, string> {
@@ -49,37 +59,54 @@ function hookTexts(lock: Lock, mode: RootfsMode): Record<string, string> {
   };
 }
 
-interface StageMeta {
-  sha256: string;
-  size: number;
-}
+const metaSchema = z.object({ sha256: z.string(), size: z.number().int() });
+type StageMeta = z.infer<typeof metaSchema>;
 
 /**
  * The slow stage (minutes, nearly all emulated maintainer scripts): mmdebstrap for arm64 from a local
  * repository holding exactly the locked .debs, so nothing outside the lock can enter the image.
- * Cached by its inputs; a cached tar is re-hashed before use.
+ * Cached in the stage cache by its inputs.
  */
 export async function buildRootfs(opts: {
   spec: ImageSpec;
   lock: Lock;
   store: BlobStore;
-  cacheRoot: string;
+  cache: StageCache;
   /** Rebuild even when a cached rootfs exists (the reproducibility check's cold build). */
   noCache?: boolean;
   mode: RootfsMode;
   /** The native tool root (native mode). */
   tools?: ToolRoot;
   onLine?: (line: string) => void;
+  /** Why the rootfs is being rebuilt (a cache miss explained). */
+  onMessage?: (message: string) => void;
 }): Promise<RootfsResult> {
   if (opts.mode === 'native' && !opts.tools) throw new Error('native rootfs mode needs the native tool root');
-  const key = await rootfsKey(opts.spec, opts.lock, opts.mode, opts.tools);
-  const dir = join(opts.cacheRoot, 'stages', 'rootfs', opts.noCache ? `${key}.cold-${process.pid}` : key);
-  const tar = join(dir, 'rootfs.tar');
-  const cached = opts.noCache ? undefined : await readCached(dir);
-  if (cached) return { tar, key, cached: true, detail: `rootfs ${key.slice(0, 12)} (${mib(cached.size)})` };
+  const entry = await opts.cache.get({
+    stage: 'rootfs',
+    inputs: await rootfsInputs(opts.spec, opts.lock, opts.mode, opts.tools),
+    nouns: { debs: 'packages', include: 'packages' },
+    bypass: opts.noCache,
+    parseMeta: (m) => metaSchema.parse(m),
+    onMessage: opts.onMessage,
+    fill: async (dir) => {
+      const meta = await makeRootfs(opts, dir);
+      return { meta, files: { 'rootfs.tar': meta } };
+    },
+    adopt: adoptLegacyEntry,
+  });
+  return {
+    tar: join(entry.dir, 'rootfs.tar'),
+    key: entry.key,
+    cached: entry.cached,
+    detail: `rootfs ${entry.key.slice(0, 12)} (${mib(entry.meta.size)})`,
+    dispose: () => entry.dispose(),
+  };
+}
 
-  await mkdir(join(opts.cacheRoot, 'stages', 'rootfs'), { recursive: true });
-  const work = await mkdtemp(join(opts.cacheRoot, 'stages', 'rootfs', '.work-'));
+/** Writes rootfs.tar (and meta.json) into `dir`. */
+async function makeRootfs(opts: { spec: ImageSpec; lock: Lock; store: BlobStore; cache: StageCache; mode: RootfsMode; tools?: ToolRoot; onLine?: (line: string) => void }, dir: string): Promise<StageMeta> {
+  const work = await mkdtemp(join(opts.cache.root, 'rootfs', '.work-'));
   // The file:// mirror is bind-mounted into the chroot at its host path and the mount point is left
   // behind; under /tmp it falls to mmdebstrap's cleanup of /tmp, elsewhere its random name would
   // end up in the image (seen: /root/.cache/kiln/stages/rootfs/.work-XXXX/repo).
@@ -94,7 +121,7 @@ export async function buildRootfs(opts: {
       await chmod(join(hooks, `${name}.sh`), 0o755);
     }
     const native = opts.mode === 'native';
-    const out = join(work, 'rootfs.tar');
+    const out = join(dir, 'rootfs.tar');
     // A private mount and PID namespace: every mount made for the build (mmdebstrap's own and the
     // native tool root's) is gone when it ends, however it ends; --kill-child and the parent-death
     // signal take mmdebstrap and everything it started down with kiln.
@@ -146,31 +173,20 @@ export async function buildRootfs(opts: {
       },
     );
     const meta: StageMeta = { sha256: await sha256File(out), size: (await stat(out)).size };
-    await mkdir(join(work, 'final'));
-    await rename(out, join(work, 'final', 'rootfs.tar'));
-    await writeFile(join(work, 'final', 'meta.json'), JSON.stringify(meta));
-    await rm(dir, { recursive: true, force: true });
-    await rename(join(work, 'final'), dir);
-    return { tar, key, cached: false, detail: `rootfs ${key.slice(0, 12)} (${mib(meta.size)})` };
+    // meta.json is what kiln before the stage cache reads; it may share this cache directory
+    await writeFile(join(dir, 'meta.json'), JSON.stringify(meta));
+    return meta;
   } finally {
     await removeWorkDir(work);
     await removeWorkDir(repo);
   }
 }
 
-async function readCached(dir: string): Promise<StageMeta | undefined> {
-  let meta: StageMeta;
-  try {
-    meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as StageMeta;
-  } catch {
-    return undefined;
-  }
-  const actual = await sha256File(join(dir, 'rootfs.tar')).catch(() => '');
-  if (actual !== meta.sha256) {
-    await rm(dir, { recursive: true, force: true });
-    return undefined;
-  }
-  return meta;
+/** An entry from before the stage cache (rootfs.tar + meta.json): kept if the tar still hashes right. */
+async function adoptLegacyEntry(dir: string): Promise<{ meta: StageMeta; files: Record<string, StageMeta> } | undefined> {
+  const meta = metaSchema.parse(JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')));
+  if ((await sha256File(join(dir, 'rootfs.tar'))) !== meta.sha256) return undefined;
+  return { meta, files: { 'rootfs.tar': meta } };
 }
 
 /**

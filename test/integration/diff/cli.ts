@@ -22,7 +22,7 @@ export async function kiln(...args: string[]): Promise<CliResult> {
     return true;
   }) as typeof process.stderr.write;
   try {
-    await buildProgram().exitOverride().parseAsync(['node', 'kiln', ...args]);
+    await (await buildProgram()).exitOverride().parseAsync(['node', 'kiln', ...args]);
   } finally {
     process.stdout.write = origOut;
     process.stderr.write = origErr;

@@ -51,3 +51,17 @@ describe('tree content scan', () => {
     expect(r.findings.map((x) => x.where).sort()).toEqual(['/etc/generated.key', '/usr/lib/tampered.so']);
   });
 });
+
+describe('content matcher', () => {
+  it('finds a key split across chunks, and matches a single chunk as a whole file', async () => {
+    const { ContentMatcher } = await import('../../../src/build/secret-scan.js');
+    const key = Buffer.from('xx-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n');
+    const split = new ContentMatcher();
+    split.push(key.subarray(0, 20));
+    split.push(key.subarray(20));
+    expect([...split.found]).toEqual(['OpenSSH private key']);
+    const clean = new ContentMatcher();
+    clean.push(Buffer.from('-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n K10 is not a token'));
+    expect(clean.found.size).toBe(0);
+  });
+});

@@ -1,0 +1,18 @@
+import { rename, rm } from 'node:fs/promises';
+import { need, type Step } from '../context.js';
+
+/** Renames the finished output dir over the old one and reports the build done. */
+export const commitStep: Step = {
+  name: 'commit',
+  quiet: true,
+  async run(ctx) {
+    const { finalDir } = need(ctx, 'inputs');
+    const { out } = need(ctx, 'workspace');
+    const manifest = need(ctx, 'manifest');
+    await rm(finalDir, { recursive: true, force: true });
+    await rename(out, finalDir);
+    ctx.report({ event: 'done', outDir: finalDir, sha256: manifest.image.sha256, seconds: (Date.now() - ctx.startedAt) / 1000, cachedStages: ctx.cachedStages });
+    ctx.finished = { outDir: finalDir, manifest, upToDate: false };
+    return {};
+  },
+};
