@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Build benchmark: cold build (no stage cache), config-only rebuild, no-op rebuild of one spec, and,
-# for the ratio, plain mmdebstrap of the same package set (what a user would otherwise run).
+# Build benchmark: cold build (no stage cache, native rootfs mode), config-only rebuild, no-op
+# rebuild of one spec, and, for the ratio, plain mmdebstrap of the same package set (what a user
+# would otherwise run), in the same run. Optional: --emulated adds a cold build with every maintainer
+# script under qemu-user (the reference mode); --repro adds a second cold build under another TZ,
+# umask, locale and directory and compares the image sha256 with the first.
 # Writes bench/results/build-<spec>.json and prints a table. Run as root after `npm test` set-up:
-#   bash bench/build.sh images/pi-k3s-test.yaml [--skip-plain]
+#   bash bench/build.sh images/pi-k3s-test.yaml [--skip-plain] [--emulated] [--repro]
 # --warm measures only the cheap rebuilds against the existing stage cache (no cold build, no plain
 # mmdebstrap; the rootfs must be cached already), e.g. with the shared test image's lock:
 #   bash bench/build.sh images/pi-k3s-test.yaml --warm --lock ~/.cache/kiln/test-image/pi-k3s-test.lock.json
@@ -10,11 +13,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 spec="${1:?usage: bench/build.sh <spec> [--skip-plain | --warm] [--lock <file>]}"
 shift
-skip_plain=""; warm=""; lock=""
+skip_plain=""; warm=""; lock=""; emulated=""; repro=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --skip-plain) skip_plain=--skip-plain ;;
     --warm) warm=1; skip_plain=--skip-plain ;;
+    --emulated) emulated=1 ;;
+    --repro) repro=1 ;;
     --lock) lock="$(realpath "$2")"; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -32,7 +37,24 @@ load() { cut -d' ' -f1 /proc/loadavg; }
 cold=null
 if [ -z "$warm" ]; then
   echo "bench: cold build of $spec (every stage rebuilt)"
+  cold_load=$(load)
   t=$(now); node bin/kiln.js build "$spec" --lock "$lock" --out "$work/dist" --no-stage-cache --json > "$res/$name-cold.jsonl"; cold=$(secs "$t" "$(now)")
+  cold_sha=$(tail -1 "$res/$name-cold.jsonl" | node -e "process.stdin.on('data',d=>console.log(JSON.parse(d).sha256))")
+fi
+emu=null
+if [ -n "$emulated" ]; then
+  echo "bench: cold build of $spec with --rootfs-mode emulated (the reference)"
+  t=$(now); node bin/kiln.js build "$spec" --lock "$lock" --out "$work/dist-emu" --no-stage-cache --rootfs-mode emulated --json > "$res/$name-cold-emulated.jsonl"; emu=$(secs "$t" "$(now)")
+  emu_sha=$(tail -1 "$res/$name-cold-emulated.jsonl" | node -e "process.stdin.on('data',d=>console.log(JSON.parse(d).sha256))")
+  echo "bench: emulated image sha256 $emu_sha, native $cold_sha"
+fi
+repro_same=null
+if [ -n "$repro" ]; then
+  echo "bench: a second cold build under TZ=Pacific/Chatham LC_ALL=POSIX umask 077 from another directory"
+  (cd "$work" && umask 077 && TZ=Pacific/Chatham LC_ALL=POSIX LANG=POSIX node "$OLDPWD/bin/kiln.js" build "$(realpath "$OLDPWD/$spec")" --lock "$lock" --out "$work/dist-repro" --no-stage-cache --json) > "$res/$name-cold-repro.jsonl"
+  repro_sha=$(tail -1 "$res/$name-cold-repro.jsonl" | node -e "process.stdin.on('data',d=>console.log(JSON.parse(d).sha256))")
+  echo "bench: second cold build sha256 $repro_sha, first $cold_sha"
+  if [ "$repro_sha" = "$cold_sha" ]; then repro_same=true; else repro_same=false; fi
 fi
 # fill the output dir (and, after a cold run, which stores nothing, the stage cache) for the next runs
 node bin/kiln.js build "$spec" --lock "$lock" --out "$work/dist" --json > "$res/$name-warm-fill.jsonl"
@@ -64,10 +86,12 @@ if [ "$skip_plain" != "--skip-plain" ]; then
 fi
 cat > "$res/build-$name.json" <<JSON
 { "spec": "$spec", "date": "$(date -u +%FT%TZ)", "coldSeconds": $cold, "configOnlySeconds": $config, "noopSeconds": $noop,
-  "loadAverage1m": { "configOnly": $config_load, "noop": $noop_load },
+  "coldEmulatedSeconds": $emu, "secondColdBuildSameImage": $repro_same, "coldSha256": "${cold_sha:-}",
+  "loadAverage1m": { "cold": ${cold_load:-null}, "configOnly": $config_load, "noop": $noop_load },
   "plainMmdebstrapSeconds": ${plain:-null}, "imageBytes_zstBytes_mappedBytes": "$img" }
 JSON
 cat "$res/build-$name.json"
+if [ -n "$plain" ] && [ "$cold" != null ]; then echo "ratio: plain mmdebstrap / kiln cold = $(echo "scale=2; $plain / $cold" | bc)"; fi
 echo; echo "where the config-only rebuild's time went:"; node bench/timeline.mjs "$res/$name-config.jsonl" | head -20
 if [ -z "$warm" ]; then
   node bench/timeline.mjs "$res/$name-cold.jsonl" > "$res/$name-cold-timeline.txt"

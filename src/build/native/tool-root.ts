@@ -17,6 +17,8 @@ export interface ToolRoot {
   key: string;
   cached: boolean;
   programs: number;
+  /** Removes a tool root made outside the cache (a cold build). */
+  dispose(): Promise<void>;
 }
 
 const metaSchema = z.object({ packages: z.number().int(), programs: z.number().int() });
@@ -25,7 +27,7 @@ const metaSchema = z.object({ packages: z.number().int(), programs: z.number().i
  * The locked amd64 build tools unpacked (never installed: no scripts run) into a stage-cache entry.
  * Read-only once made: the rootfs stage binds it into the tree read-only.
  */
-export async function ensureToolRoot(lock: Lock, store: BlobStore, cache: StageCache, onMessage?: (m: string) => void): Promise<ToolRoot> {
+export async function ensureToolRoot(lock: Lock, store: BlobStore, cache: StageCache, opts: { bypass?: boolean; onMessage?: (m: string) => void } = {}): Promise<ToolRoot> {
   const tools = lock.nativeTools;
   if (!tools) throw new Error(`the lock has no native build tools (made by an older kiln, or on an ${lock.architecture} host); run kiln lock again, or build with --rootfs-mode emulated`);
   const entry = await cache.get({
@@ -40,7 +42,8 @@ export async function ensureToolRoot(lock: Lock, store: BlobStore, cache: StageC
     },
     nouns: { debs: 'packages' },
     parseMeta: (m) => metaSchema.parse(m),
-    ...(onMessage ? { onMessage } : {}),
+    bypass: opts.bypass,
+    ...(opts.onMessage ? { onMessage: opts.onMessage } : {}),
     fill: async (dir) => {
       const root = join(dir, 'root');
       await mkdir(root);
@@ -54,7 +57,7 @@ export async function ensureToolRoot(lock: Lock, store: BlobStore, cache: StageC
       return { meta: { packages: tools.packages.length, programs } };
     },
   });
-  return { root: join(entry.dir, 'root'), key: entry.key, cached: entry.cached, programs: entry.meta.programs };
+  return { root: join(entry.dir, 'root'), key: entry.key, cached: entry.cached, programs: entry.meta.programs, dispose: () => entry.dispose() };
 }
 
 /**

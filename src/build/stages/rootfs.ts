@@ -63,9 +63,9 @@ const metaSchema = z.object({ sha256: z.string(), size: z.number().int() });
 type StageMeta = z.infer<typeof metaSchema>;
 
 /**
- * The slow stage (minutes, nearly all emulated maintainer scripts): mmdebstrap for arm64 from a local
- * repository holding exactly the locked .debs, so nothing outside the lock can enter the image.
- * Cached in the stage cache by its inputs.
+ * The slow stage (minutes: dpkg and every maintainer script, run by the native twins or emulated):
+ * mmdebstrap for arm64 from a local repository holding exactly the locked .debs, so nothing outside
+ * the lock can enter the image. Cached in the stage cache by its inputs.
  */
 export async function buildRootfs(opts: {
   spec: ImageSpec;

@@ -7,7 +7,11 @@ export const nativeToolsStep: Step = {
   when: (ctx) => rootfsModeOf(ctx) === 'native',
   async run(ctx) {
     const { lock } = need(ctx, 'inputs');
-    const r = await ensureToolRoot(lock, ctx.store, ctx.stages, (message) => ctx.report({ event: 'progress', stage: 'native-tools', message }));
+    const r = await ensureToolRoot(lock, ctx.store, ctx.stages, {
+      bypass: ctx.opts.noStageCache,
+      onMessage: (message) => ctx.report({ event: 'progress', stage: 'native-tools', message }),
+    });
+    ctx.cleanups.push(() => r.dispose());
     ctx.results.nativeTools = r;
     if (r.cached) ctx.cachedStages.push('native-tools');
     return { cached: r.cached, detail: `${lock.nativeTools?.packages.length ?? 0} ${lock.nativeTools?.architecture ?? ''} packages, ${r.programs} programs` };
