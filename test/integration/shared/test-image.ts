@@ -59,7 +59,8 @@ const LOCK_REUSE_MINUTES = 90;
 
 async function freshLock(lock: string): Promise<void> {
   const age = (Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? 0)) / 60_000;
-  if (age < LOCK_REUSE_MINUTES) return;
+  // a lock from a kiln before the native rootfs mode has no native tools: make it again
+  if (age < LOCK_REUSE_MINUTES && readFileSync(lock, 'utf8').includes('"nativeTools"')) return;
   await run(process.execPath, [kiln, 'lock', testImageSpec, '-o', lock], { timeoutMs: 10 * 60_000 });
 }
 
