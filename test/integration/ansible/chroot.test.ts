@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { run, tail } from '../../../src/util/exec.js';
 import { changedTasks, parseRecap, type Recap } from './recap.js';
-import { asAfterFirstBoot, workingCopy } from './rootfs.js';
+import { asAfterFirstBoot, emulation, workingCopy } from './rootfs.js';
 
 // The roles run for real against a root filesystem through Ansible's chroot connection: check
 // mode first (must not fail), then twice for real, where the second run must change nothing.
@@ -26,6 +26,7 @@ async function playbook(file: string, inventory: string, extra: string[] = []): 
       // then compile the stdlib it imports from source again (~15 s a task); letting the throwaway
       // copy cache bytecode makes that a one-time cost. Node drops undefined variables.
       PYTHONDONTWRITEBYTECODE: undefined,
+      ...emulation,
     },
     timeout: 15 * 60_000,
     reject: false,
@@ -101,7 +102,7 @@ describe.skipIf(!isRoot)('ansible roles against a root filesystem (chroot connec
     expect(sync).toContain('url: "https://git.example.invalid/fleet.git"');
     expect(sync).not.toContain('{{');
     expect(readFileSync(join(rootfs, 'etc/kiln/node.env'), 'utf8')).toMatch(/^KILN_ROLE=server$/m);
-    const wants = await run('chroot', [rootfs, 'systemctl', 'is-enabled', 'k3s.service']);
+    const wants = await run('chroot', [rootfs, 'systemctl', 'is-enabled', 'k3s.service'], { env: emulation });
     expect(wants.stdout.trim()).toBe('enabled');
   });
 
@@ -112,10 +113,10 @@ describe.skipIf(!isRoot)('ansible roles against a root filesystem (chroot connec
     expect(r.recap.failed + r.recap.unreachable, r.stdout).toBe(0);
     const config = readFileSync(join(rootfs, 'etc/rancher/k3s/config.yaml'), 'utf8');
     expect(config).toMatch(/^server: https:\/\/192\.0\.2\.11:6443$/m);
-    const agent = await run('chroot', [rootfs, 'systemctl', 'is-enabled', 'k3s-agent.service']);
+    const agent = await run('chroot', [rootfs, 'systemctl', 'is-enabled', 'k3s-agent.service'], { env: emulation });
     expect(agent.stdout.trim()).toBe('enabled');
     // is-enabled exits non-zero for a disabled unit, so read the answer from the error.
-    const server = await run('chroot', [rootfs, 'systemctl', 'is-enabled', 'k3s.service']).then((r) => r.stdout.trim(), () => 'disabled');
+    const server = await run('chroot', [rootfs, 'systemctl', 'is-enabled', 'k3s.service'], { env: emulation }).then((r) => r.stdout.trim(), () => 'disabled');
     expect(server).toBe('disabled');
   });
 

@@ -12,6 +12,16 @@ import { testImage, withRootMounted } from '../shared/test-image.js';
  * cache is ever changed.
  */
 
+/**
+ * Environment for every process that runs inside a tree. The trixie arm64 binaries are built with
+ * branch protection, and QEMU's default CPU ("max") implements pointer authentication with the
+ * architected QARMA algorithm, which TCG emulates slowly on every function entry and return: a
+ * module run took three to five times as long. The Cortex-A72 is the Raspberry Pi 4's core; like
+ * the Pi 3's A53 and the Pi 5's A76 it has no pointer authentication, so those instructions are
+ * no-ops there, as they are on the fleet. Ignored on an arm64 host, where nothing is emulated.
+ */
+export const emulation = { QEMU_CPU: 'cortex-a72' };
+
 /** A throwaway copy of the rootfs to change freely; `cleanup` removes it. */
 export async function workingCopy(): Promise<{ rootfs: string; source: string; cleanup: () => void }> {
   const work = mkdtempSync(join(tmpdir(), 'kiln-ansible-'));
