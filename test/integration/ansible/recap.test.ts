@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { changedTasks, parseRecap } from './recap.js';
+import { changedTasks, parseRecap, tasksWith } from './recap.js';
 
 // The idempotence assertion is only as good as this parser: pin it to real 2.14 output.
 const output = `
@@ -8,6 +8,9 @@ PLAY [Node baseline] ***********************************************************
 TASK [common : NTP servers] ****************************************************
 ok: [a]
 changed: [b]
+
+TASK [common : Offline: enable or disable ssh.service] *************************
+skipping: [a]
 
 RUNNING HANDLER [common : Reload ssh] ******************************************
 changed: [b]
@@ -24,6 +27,11 @@ describe('ansible-playbook output parsing', () => {
 
   it('names the tasks and handlers that changed', () => {
     expect(changedTasks(output)).toEqual(['common : NTP servers', 'common : Reload ssh']);
+  });
+
+  it('names the tasks with another status', () => {
+    expect(tasksWith(output, 'skipping')).toEqual(['common : Offline: enable or disable ssh.service']);
+    expect(tasksWith(output, 'ok')).toEqual(['common : NTP servers']);
   });
 
   it('refuses output without a recap instead of reading it as zero changes', () => {

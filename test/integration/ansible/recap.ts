@@ -20,14 +20,19 @@ export function parseRecap(stdout: string): Recap {
   return total;
 }
 
-/** Names of the tasks that reported "changed", to say what broke idempotence. */
-export function changedTasks(stdout: string): string[] {
+/** Names of the tasks (and handlers) that reported `status` on some host, once per report. */
+export function tasksWith(stdout: string, status: 'changed' | 'skipping' | 'ok' | 'fatal'): string[] {
   const out: string[] = [];
   let task = '';
   for (const line of stdout.split('\n')) {
     const t = /^(?:TASK|RUNNING HANDLER) \[(.+?)\]/.exec(line);
     if (t?.[1]) task = t[1];
-    else if (line.startsWith('changed:')) out.push(task);
+    else if (line.startsWith(`${status}:`)) out.push(task);
   }
   return out;
+}
+
+/** Names of the tasks that reported "changed", to say what broke idempotence. */
+export function changedTasks(stdout: string): string[] {
+  return tasksWith(stdout, 'changed');
 }
