@@ -6,6 +6,7 @@ import type { Reporter } from './progress.js';
 import type { Manifest, FileEntry } from './manifest.js';
 import type { RootfsMode, RootfsResult } from './stages/rootfs.js';
 import type { ToolRoot } from './native/tool-root.js';
+import type { HostArtifact } from './guards/host-arch.js';
 import type { BootFiles } from './stages/bootfiles.js';
 import type { DiskResult } from './stages/disk.js';
 import type { InstallerResult } from '../installer/initramfs.js';
@@ -43,7 +44,7 @@ export interface StepResults {
   boot: BootFiles;
   installer: InstallerResult;
   /** matches: path → secret patterns found in that file's bytes (judged by the secret-scan step) */
-  rootFs: { entries: FileEntry[]; matches: Map<string, string[]> };
+  rootFs: { entries: FileEntry[]; matches: Map<string, string[]>; hostElf: HostArtifact[] };
   /** The boot partition's files (listed and hashed by the secret scan). */
   bootEntries: FileEntry[];
   disk: DiskResult & { zst: { file: string; size: number; sha256: string } };

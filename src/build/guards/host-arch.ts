@@ -1,4 +1,4 @@
-import { open, readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FileEntry } from '../manifest.js';
 import { readCpioAt, type ParsedCpioEntry } from '../../installer/cpio.js';
@@ -34,27 +34,22 @@ export function hostArchOf(head: Buffer): string | undefined {
   return m === undefined ? undefined : HOST_MACHINES.get(m);
 }
 
+/** Collects a file's first bytes from the chunks of a read that happens anyway (root-fs's). */
+export class ElfHead {
+  private head = Buffer.alloc(0);
+
+  push(chunk: Buffer): void {
+    if (this.head.length < 20) this.head = Buffer.concat([this.head, chunk.subarray(0, 20 - this.head.length)]);
+  }
+
+  hostArch(): string | undefined {
+    return hostArchOf(this.head);
+  }
+}
+
 /** Paths in a file listing that only a build host's architecture would have. */
 export function hostPaths(entries: readonly Pick<FileEntry, 'path'>[]): HostArtifact[] {
   return entries.filter((e) => HOST_PATHS.some((re) => re.test(e.path))).map((e) => ({ where: e.path, what: 'a build-host directory' }));
-}
-
-/** Every regular file of the tree whose ELF header names a build host's machine. */
-export async function scanTreeForHostElf(tree: string, entries: readonly FileEntry[]): Promise<HostArtifact[]> {
-  const out: HostArtifact[] = [];
-  const head = Buffer.alloc(20);
-  for (const e of entries) {
-    if (e.type !== 'file' || e.size < 20) continue;
-    const fh = await open(join(tree, e.path), 'r');
-    try {
-      const { bytesRead } = await fh.read(head, 0, 20, 0);
-      const arch = hostArchOf(head.subarray(0, bytesRead));
-      if (arch) out.push({ where: e.path, what: `${arch} ELF` });
-    } finally {
-      await fh.close();
-    }
-  }
-  return out;
 }
 
 /**

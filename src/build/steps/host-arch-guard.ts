@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { hostPaths, scanInitramfsForHostElf, scanTreeForHostElf, treeInitramfsFiles } from '../guards/host-arch.js';
+import { hostPaths, scanInitramfsForHostElf, treeInitramfsFiles } from '../guards/host-arch.js';
 import { need, type Step } from '../context.js';
 
 /**
@@ -10,9 +10,10 @@ export const hostArchGuardStep: Step = {
   name: 'host-arch-guard',
   async run(ctx) {
     const { tree, out } = need(ctx, 'workspace');
-    const { entries } = need(ctx, 'rootFs');
+    const { entries, hostElf } = need(ctx, 'rootFs');
     const installer = ctx.results.installer;
-    const found = [...hostPaths(entries), ...(await scanTreeForHostElf(tree, entries))];
+    // the tree's files were read once already (root-fs), their ELF headers looked at then
+    const found = [...hostPaths(entries), ...hostElf];
     const initrds = await treeInitramfsFiles(tree);
     for (const f of initrds) found.push(...(await scanInitramfsForHostElf(join(tree, f), f)));
     if (installer) found.push(...(await scanInitramfsForHostElf(join(out, installer.initrd.file), installer.initrd.file)));

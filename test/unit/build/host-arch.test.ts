@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { elfMachine, hostArchOf, hostPaths } from '../../../src/build/guards/host-arch.js';
+import { ElfHead, elfMachine, hostArchOf, hostPaths } from '../../../src/build/guards/host-arch.js';
 
 /** The first 20 bytes of an ELF header: class, data (1 = little endian) and e_machine. */
 function elf(machine: number, bigEndian = false): Buffer {
@@ -25,6 +25,16 @@ describe('host-arch guard', () => {
     expect(hostArchOf(elf(3))).toBe('i386');
     expect(hostArchOf(elf(183))).toBeUndefined(); // aarch64
     expect(hostArchOf(elf(40))).toBeUndefined(); // 32-bit ARM (Pi firmware helpers)
+  });
+
+  it('reads the header across the chunks of a streamed file', () => {
+    const head = new ElfHead();
+    const bytes = Buffer.concat([elf(62), Buffer.alloc(100)]);
+    for (let i = 0; i < bytes.length; i += 7) head.push(bytes.subarray(i, i + 7));
+    expect(head.hostArch()).toBe('x86-64');
+    const short = new ElfHead();
+    short.push(Buffer.from('#!'));
+    expect(short.hostArch()).toBeUndefined();
   });
 
   it('flags the directories only a build host has', () => {
