@@ -56,8 +56,10 @@ if [ -n "$repro" ]; then
   echo "bench: second cold build sha256 $repro_sha, first $cold_sha"
   if [ "$repro_sha" = "$cold_sha" ]; then repro_same=true; else repro_same=false; fi
 fi
-# fill the output dir (and, after a cold run, which stores nothing, the stage cache) for the next runs
-node bin/kiln.js build "$spec" --lock "$lock" --out "$work/dist" --json > "$res/$name-warm-fill.jsonl"
+# fill the stage cache (a cold run stores nothing) for the next runs: into its own output dir, so
+# every stage runs (the cold run's output would make this an up-to-date no-op after the rootfs)
+node bin/kiln.js build "$spec" --lock "$lock" --out "$work/dist-fill" --json > "$res/$name-warm-fill.jsonl"
+[ -d "$work/dist/$name" ] || cp -a "$work/dist-fill/$name" "$work/dist/"
 
 echo "bench: config-only rebuild (a config.txt line changes; rootfs from cache)"
 cat > "$work/changed.yaml" <<YAML
