@@ -115,9 +115,10 @@ const deferredEnv = `PATH=/usr/sbin:/usr/bin:/sbin:/bin LD_LIBRARY_PATH=${NATIVE
 
 /**
  * Before the deferred work: the amd64 libraries and /lib64 leave the tree's standard places, where
- * mkinitramfs would see them (it mirrors /lib64 into the initramfs, and the udev hook copies
- * the libkmod.so of every /usr/lib multiarch directory: seen, an amd64 libkmod in the initrd), and the relocated copies
- * are bound over the tree's programs instead. dpkg does not run again, so nothing replaces them.
+ * mkinitramfs would see them (it mirrors /lib64 into the initramfs, and the udev hook copies the
+ * libkmod of every /usr/lib multiarch directory: seen, an amd64 libkmod in the initrd), and the
+ * relocated copies are bound over the tree's programs instead. dpkg does not run again, so nothing
+ * replaces them.
  */
 function nativeSwitchToDeferred(): string {
   return `# the native tool root steps out of the places the initramfs hooks look at
@@ -149,8 +150,8 @@ export const nativeAptPath = `DPkg::Path "${NATIVE_PATH}:/usr/sbin:/usr/bin:/sbi
  * must be unique per node (DESIGN.md, reproducibility checklist).
  */
 export function customizeHook(diverted: readonly string[], opts: { dbus: boolean; native: boolean }): string {
-  // dbus keeps its own machine-id unless it points at the (empty, filled at first boot) system one
   const env = opts.native ? deferredEnv : '';
+  // dbus keeps its own machine-id unless it points at the (empty, filled at first boot) system one
   const dbusMachineId = opts.dbus ? `rm -f "$r/var/lib/dbus/machine-id"\nln -s /etc/machine-id "$r/var/lib/dbus/machine-id"\n` : '';
   return `#!/bin/sh
 set -eu
