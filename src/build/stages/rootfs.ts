@@ -7,7 +7,7 @@ import type { BlobStore } from '../../cache/store.js';
 import type { StageCache } from '../../cache/stage-cache.js';
 import type { StageInputs } from '../../cache/input-diff.js';
 import { run, toolVersion } from '../../util/exec.js';
-import { hashOf, sha256File } from '../../util/hash.js';
+import { sha256File } from '../../util/hash.js';
 import { removeWorkDir } from '../../util/mounts.js';
 import { aptOptions, customizeHook, divertedDuringBuild, dpkgExcludes, essentialHook, nativeAptPath, nativeExtractHook, nativeInterpretersHook, NATIVE_PATH } from './rootfs-hooks.js';
 import type { ToolRoot } from '../native/tool-root.js';
@@ -51,10 +51,6 @@ export async function rootfsInputs(spec: ImageSpec, lock: Lock, mode: RootfsMode
     aptOptions,
     dpkgExcludes,
   };
-}
-
-export async function rootfsKey(spec: ImageSpec, lock: Lock, mode: RootfsMode, tools?: ToolRoot): Promise<string> {
-  return hashOf(await rootfsInputs(spec, lock, mode, tools));
 }
 
 function hookTexts(lock: Lock, mode: RootfsMode): Record<string, string> {
