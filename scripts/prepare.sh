@@ -9,4 +9,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 echo "prepare: compiling TypeScript"
+# from scratch, so a moved or deleted module leaves no stale compiled copy behind
+rm -rf dist-js
 npx tsc -p tsconfig.json

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
-import { build } from '../build/pipeline.js';
-import { jsonReporter, textReporter } from '../build/progress.js';
-import { verifyReproducible } from '../build/reproducible.js';
+import { build } from '../builder/pipeline.js';
+import { jsonReporter, textReporter } from '../builder/progress.js';
+import { verifyReproducible } from '../builder/reproducible.js';
 import { defaultCacheDir } from '../util/paths.js';
 import { kilnVersion } from './version.js';
 

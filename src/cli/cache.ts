@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BlobStore } from '../cache/store.js';
+import { BlobStore } from '../store/blob-store.js';
 import { loadSpec } from '../spec/load.js';
 import { sha256File } from '../util/hash.js';
 import { defaultCacheDir } from '../util/paths.js';

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { diffSources } from '../diff/diff.js';
 import { renderHtml } from '../diff/report-html.js';
 import { renderText } from '../diff/report-text.js';
-import { resolveSource } from '../diff/source.js';
+import { resolveSource } from '../manifest/source.js';
 
 interface DiffFlags {
   json?: boolean;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { resolveSource } from '../diff/source.js';
+import { resolveSource } from '../manifest/source.js';
 import { renderVerifyText } from '../verify/report.js';
 import { verifySource } from '../verify/verify.js';
 

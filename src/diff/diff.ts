@@ -1,15 +1,15 @@
 import { formatDiskId, partUuid, partitionBytes, type MbrPartition } from '../disk/mbr.js';
 import { sha256 } from '../util/hash.js';
 import { log } from '../util/log.js';
-import { compareRanges, readAt } from './bytes.js';
+import { compareRanges, readAt } from '../disk/bytes.js';
 import { compareFields, compareTrees, makeLayer, notCompared } from './compare.js';
-import { readExt4 } from './ext4.js';
-import { readFat } from './fat.js';
-import { detectFs, type FsKind } from './fstype.js';
-import { locate, openImage, partitionRange, type OpenedImage } from './image.js';
+import { readExt4 } from '../disk/ext4.js';
+import { readFat } from '../disk/fat.js';
+import { detectFs, type FsKind } from '../disk/fstype.js';
+import { locate, openImage, partitionRange, type OpenedImage } from '../disk/image.js';
 import { compareManifests } from './manifest-compare.js';
 import type { ContentSource, DiffReport, EntryChange, FsTree, Layer, Scalar } from './model.js';
-import type { Source } from './source.js';
+import type { Source } from '../manifest/source.js';
 import { looksLikeText, unifiedDiff } from './textdiff.js';
 
 // Walks the layers outside-in and stops descending wherever a layer is byte-identical: equal

@@ -1,4 +1,4 @@
-import type { Manifest } from '../build/manifest.js';
+import type { Manifest } from '../manifest/schema.js';
 import { compareFields, compareKeyed, makeLayer } from './compare.js';
 import type { Layer, Scalar } from './model.js';
 

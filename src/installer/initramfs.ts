@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { run } from '../util/exec.js';
 import { hashOf, sha256, sha256File } from '../util/hash.js';
-import type { StageCache } from '../cache/stage-cache.js';
+import type { StageCache } from '../store/stage-cache.js';
 import { writeCpio, type CpioEntry } from './cpio.js';
 import { INSTALLER_MODULES, parseModulesBuiltin, parseModulesDep, plainModulePath, planModules } from './modules.js';
 

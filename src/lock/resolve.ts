@@ -5,7 +5,7 @@ import { run } from '../util/exec.js';
 import { hashOf } from '../util/hash.js';
 import { essentialPackages, indexByFilename, parsePrintUris, parseStanzas, type Stanza } from './parse.js';
 import type { Lock, LockedPackage } from './lockfile.js';
-import { NATIVE_TOOL_PACKAGES, sourceVersion } from '../build/native/tools.js';
+import { NATIVE_TOOL_PACKAGES, sourceVersion } from '../builder/native/tools.js';
 
 export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 

@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { manifestSchema, type Manifest } from '../build/manifest.js';
+import { manifestSchema, type Manifest } from '../manifest/schema.js';
 import { log } from '../util/log.js';
 
 // The images dir (default dist/) as the service sees it: one entry per build with a valid manifest.

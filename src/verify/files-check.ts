@@ -1,9 +1,9 @@
-import type { FileEntry, Manifest } from '../build/manifest.js';
+import type { FileEntry, Manifest } from '../manifest/schema.js';
 import { partitionBytes } from '../disk/mbr.js';
 import { compareTrees } from '../diff/compare.js';
-import { readExt4 } from '../diff/ext4.js';
-import { readFat } from '../diff/fat.js';
-import type { OpenedImage } from '../diff/image.js';
+import { readExt4 } from '../disk/ext4.js';
+import { readFat } from '../disk/fat.js';
+import type { OpenedImage } from '../disk/image.js';
 import type { EntryChange, TreeEntry } from '../diff/model.js';
 import { fail, ok, skip, type Check } from './model.js';
 

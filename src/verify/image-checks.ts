@@ -1,10 +1,10 @@
-import type { Manifest } from '../build/manifest.js';
+import type { Manifest } from '../manifest/schema.js';
 import { formatDiskId, partitionBytes, partUuid } from '../disk/mbr.js';
-import { readAt, sha256Range } from '../diff/bytes.js';
-import { readExt4Superblock } from '../diff/ext4.js';
-import { parseFatBootSector } from '../diff/fat-bpb.js';
-import { detectFs } from '../diff/fstype.js';
-import type { OpenedImage } from '../diff/image.js';
+import { readAt, sha256Range } from '../disk/bytes.js';
+import { readExt4Superblock } from '../disk/ext4.js';
+import { parseFatBootSector } from '../disk/fat-bpb.js';
+import { detectFs } from '../disk/fstype.js';
+import type { OpenedImage } from '../disk/image.js';
 import { expectEqual, fail, ok, skip, type Check } from './model.js';
 
 // The image's own structure against what the manifest recorded: table, partition bytes and the

@@ -1,11 +1,11 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { run } from '../util/exec.js';
-import { fileSize, sha256Range } from '../diff/bytes.js';
+import { fileSize, sha256Range } from '../disk/bytes.js';
 import { sha256File } from '../util/hash.js';
-import { openImage, type OpenedImage } from '../diff/image.js';
-import type { Source } from '../diff/source.js';
-import { bmapSelfChecksumOk, parseBmap, rangeBytes, type Bmap } from './bmap.js';
+import { openImage, type OpenedImage } from '../disk/image.js';
+import type { Source } from '../manifest/source.js';
+import { bmapSelfChecksumOk, parseBmap, rangeBytes, type Bmap } from '../disk/bmap.js';
 import { checkFileListings } from './files-check.js';
 import { checkImageAgainstManifest, describeBareImage } from './image-checks.js';
 import { expectEqual, fail, ok, skip, type Check, type VerifyReport } from './model.js';

@@ -4,7 +4,7 @@ import { open } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { manifestSchema, type Manifest } from '../../src/build/manifest.js';
+import { manifestSchema, type Manifest } from '../../src/manifest/schema.js';
 import { run } from '../../src/util/exec.js';
 import { sleep } from '../integration/serve/helpers.js';
 import { KilnProcess, compileKiln } from '../integration/serve/kiln-process.js';

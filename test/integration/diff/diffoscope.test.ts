@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffSources } from '../../../src/diff/diff.js';
-import { resolveSource } from '../../../src/diff/source.js';
+import { resolveSource } from '../../../src/manifest/source.js';
 import { run, ToolError } from '../../../src/util/exec.js';
 import { kiln } from './cli.js';
 import { baseSpec, buildFixture, cleanupFixtures, type BuiltFixture } from './fixture.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffSources } from '../../../src/diff/diff.js';
 import type { DiffReport, EntryChange } from '../../../src/diff/model.js';
-import { resolveSource } from '../../../src/diff/source.js';
+import { resolveSource } from '../../../src/manifest/source.js';
 import { baseSpec, buildFixture, cleanupFixtures, type FixtureSpec } from './fixture.js';
 
 // One root-filesystem difference per pair; each must land in the right layer and nowhere else.

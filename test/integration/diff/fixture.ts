@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { chmod, lutimes, mkdir, mkdtemp, open, readFile, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { manifestSchema, type FileEntry, type Manifest } from '../../../src/build/manifest.js';
+import { manifestSchema, type FileEntry, type Manifest } from '../../../src/manifest/schema.js';
 import { partUuid, serializeMbr } from '../../../src/disk/mbr.js';
 import { run } from '../../../src/util/exec.js';
 

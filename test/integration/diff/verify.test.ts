@@ -2,7 +2,7 @@ import { copyFile, mkdtemp, open, readFile, rm, truncate, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseBmap, rangeBytes } from '../../../src/verify/bmap.js';
+import { parseBmap, rangeBytes } from '../../../src/disk/bmap.js';
 import { kiln } from './cli.js';
 import { baseSpec, buildFixture, cleanupFixtures, type BuiltFixture } from './fixture.js';
 

@@ -3,9 +3,9 @@ import { closeSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, 
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { renderBmap } from '../../../src/build/bmap.js';
-import { manifestSchema } from '../../../src/build/manifest.js';
-import { BLOCK, assembleDisk, type BmapRange, type DiskResult } from '../../../src/build/stages/disk.js';
+import { renderBmap } from '../../../src/disk/bmap-render.js';
+import { manifestSchema } from '../../../src/manifest/schema.js';
+import { BLOCK, assembleDisk, type BmapRange, type DiskResult } from '../../../src/builder/stages/disk.js';
 import { scriptPath } from '../../../src/installer/initramfs.js';
 import { run } from '../../../src/util/exec.js';
 import { placeholderProvenance } from '../../fixtures/serve/make-images.js';

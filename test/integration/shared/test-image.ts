@@ -1,9 +1,9 @@
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { manifestSchema, type Manifest } from '../../../src/build/manifest.js';
+import { manifestSchema, type Manifest } from '../../../src/manifest/schema.js';
 import { run } from '../../../src/util/exec.js';
 import { defaultCacheDir } from '../../../src/util/paths.js';
-import { VARIED_ENV } from '../../../src/build/reproducible.js';
+import { VARIED_ENV } from '../../../src/builder/reproducible.js';
 import { tmpdir } from 'node:os';
 
 // One real build of images/pi-k3s-test.yaml (the product image with the k3s TEST FIXTURE in place

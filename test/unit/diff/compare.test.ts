@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Manifest } from '../../../src/build/manifest.js';
+import type { Manifest } from '../../../src/manifest/schema.js';
 import { compareFields, compareTrees, comparePaths, makeLayer } from '../../../src/diff/compare.js';
 import { compareManifests } from '../../../src/diff/manifest-compare.js';
 import type { TreeEntry } from '../../../src/diff/model.js';

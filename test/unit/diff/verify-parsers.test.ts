@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '../../../src/util/hash.js';
-import { bmapSelfChecksumOk, parseBmap, rangeBytes } from '../../../src/verify/bmap.js';
+import { bmapSelfChecksumOk, parseBmap, rangeBytes } from '../../../src/disk/bmap.js';
 import { parseSha256Sums } from '../../../src/verify/sha256sums.js';
-import { parseFatBootSector } from '../../../src/diff/fat-bpb.js';
-import { detectFs } from '../../../src/diff/fstype.js';
+import { parseFatBootSector } from '../../../src/disk/fat-bpb.js';
+import { detectFs } from '../../../src/disk/fstype.js';
 
 function bmapText(checksum: string, mapped = 3): string {
   return `<?xml version="1.0" ?>

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { assembleDisk, BLOCK, FIRST_LBA } from '../../../src/builder/stages/disk.js';
+import { renderBmap } from '../../../src/disk/bmap-render.js';
+import { bmapSelfChecksumOk, parseBmap } from '../../../src/disk/bmap.js';
+import { parseMbr } from '../../../src/disk/mbr.js';
+import { imageIds } from '../../../src/builder/ids.js';
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+describe('disk assembly', () => {
+  it('lays out an MBR image, keeps zero blocks as holes, and maps exactly the data blocks', async () => {
+    const d = await mkdtemp(join(tmpdir(), 'kiln-disk-'));
+    const p1 = Buffer.alloc(1 << 20);
+    p1.write('FAT', 3);
+    const p2 = Buffer.alloc(2 << 20);
+    p2.fill(7, 5 * BLOCK, 7 * BLOCK); // blocks 5..6 of partition 2
+    await writeFile(join(d, 'p1'), p1);
+    await writeFile(join(d, 'p2'), p2);
+    const r = await assembleDisk(join(d, 'img'), 'a1b2c3d4', [
+      { path: join(d, 'p1'), type: 0x0c, bootable: true, sizeBytes: p1.length },
+      { path: join(d, 'p2'), type: 0x83, bootable: false, sizeBytes: p2.length },
+    ]);
+    const img = await readFile(join(d, 'img'));
+    expect(img.length).toBe(FIRST_LBA * 512 + 3 * (1 << 20));
+    expect(r.sha256).toBe(sha(img));
+    const mbr = parseMbr(img.subarray(0, 512));
+    expect(mbr.diskId).toBe(0xa1b2c3d4);
+    expect(mbr.partitions.map((p) => [p.index, p.type, p.startLba, p.sectors, p.bootable])).toEqual([
+      [1, 0x0c, FIRST_LBA, 2048, true],
+      [2, 0x83, FIRST_LBA + 2048, 4096, false],
+    ]);
+    expect(r.partitions[1]!.sha256).toBe(sha(p2));
+    const p2Block = (FIRST_LBA * 512 + (1 << 20)) / BLOCK;
+    expect(r.ranges.map((x) => [x.first, x.last])).toEqual([
+      [0, 0],
+      [FIRST_LBA / 8, FIRST_LBA / 8],
+      [p2Block + 5, p2Block + 6],
+    ]);
+    expect(r.ranges[2]!.sha256).toBe(sha(img.subarray((p2Block + 5) * BLOCK, (p2Block + 7) * BLOCK)));
+    // the file is sparse: far fewer blocks allocated than its length
+    expect((await stat(join(d, 'img'))).blocks * 512).toBeLessThan(img.length / 4);
+  });
+
+  it('refuses a partition source shorter than declared', async () => {
+    const d = await mkdtemp(join(tmpdir(), 'kiln-disk-'));
+    await writeFile(join(d, 'p'), Buffer.alloc(1000));
+    await expect(assembleDisk(join(d, 'img'), 'a1b2c3d4', [{ path: join(d, 'p'), type: 0x83, bootable: false, sizeBytes: 1 << 20 }])).rejects.toThrow(/shorter/);
+  });
+});
+
+describe('bmap', () => {
+  it('round-trips and self-checks its checksum', () => {
+    const text = renderBmap(10 * BLOCK, BLOCK, [
+      { first: 0, last: 0, sha256: 'a'.repeat(64) },
+      { first: 3, last: 5, sha256: 'b'.repeat(64) },
+    ]);
+    expect(text).toMatch(/<bmap version="2.0">/);
+    const p = parseBmap(text);
+    expect(p).toMatchObject({ version: '2.0', imageSize: 10 * BLOCK, blockSize: BLOCK, blocksCount: 10, mappedBlocksCount: 4, checksumType: 'sha256' });
+    expect(p.ranges).toEqual([
+      { first: 0, last: 0, sha256: 'a'.repeat(64) },
+      { first: 3, last: 5, sha256: 'b'.repeat(64) },
+    ]);
+    expect(bmapSelfChecksumOk(text, p)).toBe(true);
+    const tampered = text.replace('b'.repeat(64), 'c'.repeat(64));
+    expect(bmapSelfChecksumOk(tampered, parseBmap(tampered))).toBe(false);
+    expect(() => parseBmap(text.replace('> 3-5 <', '> 3-6 <'))).toThrow(/MappedBlocksCount/);
+  });
+});
+
+describe('image ids', () => {
+  it('derive from the spec hash: stable and distinct', () => {
+    const a = imageIds('x'.repeat(64));
+    expect(imageIds('x'.repeat(64))).toEqual(a);
+    expect(imageIds('y'.repeat(64)).diskId).not.toBe(a.diskId);
+    expect(a.diskId).toMatch(/^[0-9a-f]{8}$/);
+    expect(a.rootUuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(a.rootHashSeed).not.toBe(a.rootUuid);
+  });
+});
