@@ -3,6 +3,7 @@ import type { LoadedSpec } from '../spec/load.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { fetchMissing } from '../store/fetch.js';
 import type { Manifest } from '../manifest/schema.js';
+import { KilnError } from '../util/errors.js';
 
 /**
  * Brings every pinned artifact into the cache: local paths (fixtures) are added after checking their
@@ -17,7 +18,7 @@ export async function ensureArtifacts(loaded: LoadedSpec, store: BlobStore): Pro
         await fetchMissing(store, [{ what: `artifact ${name} ${a.version}`, url: source, sha256: a.sha256 }], { concurrency: 1 });
       } else {
         await store.addFile(source, a.sha256).catch((err: Error) => {
-          throw new Error(`artifact ${name} ${a.version} from ${source}: ${err.message}`);
+          throw new KilnError(`artifact ${name} ${a.version} from ${source}: ${err.message}`);
         });
       }
     }

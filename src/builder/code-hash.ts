@@ -2,6 +2,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
+import { KilnError } from '../util/errors.js';
 
 /**
  * The compiled folders whose code decides an image's bytes. A folder rename must update this list:
@@ -19,9 +20,9 @@ export async function buildCodeHash(root = fileURLToPath(new URL('..', import.me
   const h = createHash('sha256');
   for (const dir of IMAGE_CODE_DIRS) {
     const st = await stat(join(root, dir)).catch(() => undefined);
-    if (!st?.isDirectory()) throw new Error(`code hash: ${join(root, dir)} is missing (a renamed source folder? update IMAGE_CODE_DIRS)`);
+    if (!st?.isDirectory()) throw new KilnError(`code hash: ${join(root, dir)} is missing (a renamed source folder? update IMAGE_CODE_DIRS)`);
     const files = (await readdir(join(root, dir), { recursive: true })).filter((f) => f.endsWith('.js')).sort();
-    if (files.length === 0) throw new Error(`code hash: ${join(root, dir)} holds no compiled code`);
+    if (files.length === 0) throw new KilnError(`code hash: ${join(root, dir)} holds no compiled code`);
     for (const f of files) h.update(`${dir}/${f}\0`).update(await readFile(join(root, dir, f))).update('\0');
   }
   return h.digest('hex');

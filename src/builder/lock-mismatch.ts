@@ -1,4 +1,4 @@
+import { KilnError } from '../util/errors.js';
+
 /** The lock does not match the spec (package set, mirror, installer packages): re-lock. */
-export class LockMismatchError extends Error {
-  override name = 'LockMismatchError';
-}
+export class LockMismatchError extends KilnError {}

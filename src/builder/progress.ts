@@ -1,6 +1,8 @@
 // Progress for long builds: a human line per stage event on stderr, or one JSON object per line on
 // stdout with --json (for CI). Elapsed times are wall-clock; they never reach the image.
 
+import { EXIT, KilnError } from '../util/errors.js';
+
 export type BuildEvent =
   | { event: 'stage-start'; stage: string; detail?: string }
   | { event: 'stage-done'; stage: string; cached: boolean; seconds: number; detail?: string }
@@ -38,10 +40,17 @@ export function jsonReporter(write: (s: string) => void = (s) => process.stdout.
   return (e) => write(JSON.stringify({ time: new Date().toISOString(), ...e }) + '\n');
 }
 
-export class StageError extends Error {
-  constructor(readonly stage: string, cause: unknown) {
-    super(`build stage "${stage}" failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-    this.name = 'StageError';
+export class StageError extends KilnError {
+  constructor(
+    readonly stage: string,
+    cause: unknown,
+  ) {
+    // the stage's own error decides the exit code and the hint; this adds where it happened
+    super(`build stage "${stage}" failed: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+      exitCode: cause instanceof KilnError ? cause.exitCode : EXIT.internal,
+      ...(cause instanceof KilnError && cause.hint ? { hint: cause.hint } : {}),
+    });
   }
 }
 

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { run } from '../util/exec.js';
 import type { Manifest } from '../manifest/schema.js';
 import type { BuildEvent, Reporter } from './progress.js';
+import { KilnError } from '../util/errors.js';
 
 /** Everything the second build changes about its environment; none of it may reach the bytes. */
 export const VARIED_ENV = { TZ: 'Pacific/Chatham', LC_ALL: 'POSIX', LANG: 'POSIX', umask: '0077' };
@@ -38,7 +39,7 @@ export async function verifyReproducible(opts: { spec: string; lock?: string; ca
       .split('\n')
       .map((l) => { try { return JSON.parse(l) as BuildEvent; } catch { return undefined; } })
       .find((e): e is Extract<BuildEvent, { event: 'done' }> => e?.event === 'done');
-    if (!done) throw new Error('the second build printed no result');
+    if (!done) throw new KilnError('the second build printed no result');
     return {
       first: opts.first.image.sha256,
       second: done.sha256,

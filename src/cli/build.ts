@@ -4,6 +4,7 @@ import { jsonReporter, textReporter } from '../builder/progress.js';
 import { verifyReproducible } from '../builder/reproducible.js';
 import { defaultCacheDir } from '../util/paths.js';
 import { kilnVersion } from './version.js';
+import { EXIT } from '../util/errors.js';
 
 export function registerBuild(program: Command): void {
   program
@@ -38,7 +39,7 @@ export function registerBuild(program: Command): void {
       if (o.verifyReproducible) {
         const v = await verifyReproducible({ spec, lock: o.lock, cache: o.cache, first: r.manifest, report, rootfsMode: o.rootfsMode });
         process.stdout.write(`first build:  ${v.first}\nsecond build: ${v.second} (cold, ${v.env})\n${v.same ? 'REPRODUCIBLE: identical images' : 'NOT REPRODUCIBLE: images differ; run kiln diff on the two builds'}\n`);
-        if (!v.same) process.exitCode = 1;
+        if (!v.same) process.exitCode = EXIT.different;
       }
     });
 }

@@ -5,6 +5,7 @@ import { BlobStore } from '../store/blob-store.js';
 import { loadSpec } from '../spec/load.js';
 import { sha256File } from '../util/hash.js';
 import { defaultCacheDir } from '../util/paths.js';
+import { KilnError } from '../util/errors.js';
 
 async function specFiles(dir: string): Promise<string[]> {
   const names = await readdir(dir).catch(() => [] as string[]);
@@ -38,7 +39,7 @@ export function registerCache(program: Command): void {
           }
         }
       }
-      throw new Error(`${file} (sha256 ${sha}) matches no pinned artifact; pins:\n  ${pins.join('\n  ') || '(none)'}`);
+      throw new KilnError(`${file} (sha256 ${sha}) matches no pinned artifact; pins:\n  ${pins.join('\n  ') || '(none)'}`);
     });
   cache
     .command('info')

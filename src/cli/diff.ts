@@ -4,6 +4,7 @@ import { diffSources } from '../diff/diff.js';
 import { renderHtml } from '../diff/report-html.js';
 import { renderText } from '../diff/report-text.js';
 import { resolveSource } from '../manifest/source.js';
+import { EXIT, KilnError } from '../util/errors.js';
 
 interface DiffFlags {
   json?: boolean;
@@ -38,23 +39,18 @@ Examples:
   kiln diff --json dist/a dist/b | jq '.layers[] | select(.status=="different") | .id'`,
     )
     .action(async (a: string, b: string, flags: DiffFlags) => {
-      try {
-        const textLimit = Number(flags.textLimit);
-        if (!Number.isInteger(textLimit) || textLimit < 0) throw new Error(`--text-limit: "${flags.textLimit}" is not a byte count`);
-        if (flags.json && flags.html === true) throw new Error('--json and --html both want stdout: give --html a file name');
-        const [sa, sb] = await Promise.all([resolveSource(a), resolveSource(b)]);
-        const report = await diffSources(sa, sb, { textLimit, bytesOnly: flags.bytesOnly === true });
-        if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-        if (flags.html !== undefined) {
-          const html = renderHtml(report);
-          if (typeof flags.html === 'string') writeFileSync(flags.html, html);
-          else process.stdout.write(html);
-        }
-        if (!flags.json && flags.html !== true) process.stdout.write(renderText(report));
-        process.exitCode = report.identical ? 0 : 1;
-      } catch (err) {
-        process.stderr.write(`kiln diff: error: ${err instanceof Error ? err.message : String(err)}\n`);
-        process.exitCode = 2;
+      const textLimit = Number(flags.textLimit);
+      if (!Number.isInteger(textLimit) || textLimit < 0) throw new KilnError(`--text-limit: "${flags.textLimit}" is not a byte count`);
+      if (flags.json && flags.html === true) throw new KilnError('--json and --html both want stdout: give --html a file name');
+      const [sa, sb] = await Promise.all([resolveSource(a), resolveSource(b)]);
+      const report = await diffSources(sa, sb, { textLimit, bytesOnly: flags.bytesOnly === true });
+      if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      if (flags.html !== undefined) {
+        const html = renderHtml(report);
+        if (typeof flags.html === 'string') writeFileSync(flags.html, html);
+        else process.stdout.write(html);
       }
+      if (!flags.json && flags.html !== true) process.stdout.write(renderText(report));
+      process.exitCode = report.identical ? EXIT.ok : EXIT.different;
     });
 }

@@ -22,7 +22,9 @@ function program(): Command {
         'over netboot so a Pi with a dead disk reinstalls itself, and prove two builds are the same bytes.',
     )
     .version(kilnVersion)
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // errors reach bin/kiln.js, which maps each to its exit code once (src/cli/failure.ts)
+    .exitOverride();
 }
 
 /** The whole CLI, every command registered (help, tests). */

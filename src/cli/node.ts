@@ -4,6 +4,7 @@ import { defaultStateDir } from '../serve/defaults.js';
 import { nodeInputSchema, type NodeRecord } from '../serve/nodes/model.js';
 import { NodeRegistry } from '../serve/nodes/registry.js';
 import { registryPath } from '../serve/service.js';
+import { KilnError, firstIssue } from '../util/errors.js';
 
 // `kiln node ...` works on the registry file directly (SQLite WAL), so it works with or without a
 // running `kiln serve`, which sees the change at the next packet.
@@ -76,10 +77,7 @@ export function registerNode(program: Command): void {
         selfHeal: typeof o.selfHeal === 'boolean' ? o.selfHeal : undefined,
         sshKeys: keys,
       });
-      if (!parsed.success) {
-        const i = parsed.error.issues[0];
-        throw new Error(`${i?.path.join('.') || 'node'}: ${i?.message ?? 'invalid'}`);
-      }
+      if (!parsed.success) throw new KilnError(firstIssue(parsed.error, 'node'));
       const n = await withRegistry(o.stateDir as string, (r) => r.upsert(parsed.data));
       process.stdout.write(`${line(n)}\n`);
     });

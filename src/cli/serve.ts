@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { parseServeConfig, type ServeConfig } from '../serve/config.js';
+import { parseServeConfig, SERVE_DEFAULTS as D, type ServeConfig } from '../serve/config.js';
 import { defaultImagesDir, defaultStateDir, defaultTemplatesDir } from '../serve/defaults.js';
 import { installProcessGuards } from '../serve/guards.js';
 import { ServeMetrics } from '../serve/metrics.js';
 import { startService } from '../serve/service.js';
 import { supervise } from '../serve/supervisor.js';
+import { KilnError } from '../util/errors.js';
 
 interface ServeFlags {
   stateDir: string;
@@ -63,31 +64,31 @@ export function registerServe(program: Command): void {
     .option('--images-dir <dir>', 'builds to serve: <dir>/<name>/manifest.json ($KILN_IMAGES)', defaultImagesDir())
     .option('--templates-dir <dir>', 'cloud-init templates', defaultTemplatesDir())
     .option('--nodes <file>', 'nodes.yaml kept in Git; wins over the registry for what it declares')
-    .option('--mode <mode>', 'DHCP mode: proxy (beside a router) or full (isolated network)', 'proxy')
+    .option('--mode <mode>', 'DHCP mode: proxy (beside a router) or full (isolated network)', D.mode)
     .option('--interface <name>', 'provisioning interface; its IPv4 address is advertised to nodes')
     .option('--advertise <ip>', 'address nodes reach kiln at (DHCP option 54, TFTP, HTTP URLs)')
-    .option('--listen <ip>', 'address TFTP and HTTP bind to', '0.0.0.0')
-    .option('--http-port <port>', 'HTTP port', '8080')
-    .option('--tftp-port <port>', 'TFTP port', '69')
-    .option('--dhcp-port <port>', 'DHCP server port', '67')
+    .option('--listen <ip>', 'address TFTP and HTTP bind to', D.listen)
+    .option('--http-port <port>', 'HTTP port', String(D.httpPort))
+    .option('--tftp-port <port>', 'TFTP port', String(D.tftpPort))
+    .option('--dhcp-port <port>', 'DHCP server port', String(D.dhcpPort))
     .option('--no-dhcp', 'do not run DHCP (another DHCP server points Pis at kiln)')
     .option('--no-tftp', 'do not run TFTP')
-    .option('--discovery', 'record unknown Raspberry Pis as `discovered` (they are still not answered); at most 64 at a time, 10 new a minute')
+    .option('--discovery', `record unknown Raspberry Pis as \`discovered\` (they are still not answered); at most ${D.discoveryMax} at a time, ${D.discoveryPerMinute} new a minute`)
     .option('--pool <start-end>', 'full mode: address range to lease, e.g. 10.42.0.100-10.42.0.150')
-    .option('--netmask <mask>', 'full mode: subnet mask', '255.255.255.0')
+    .option('--netmask <mask>', 'full mode: subnet mask', D.mask)
     .option('--router <ip>', 'full mode: default gateway to hand out')
     .option('--dns <ip>', 'full mode: DNS server to hand out (repeatable)', collect)
-    .option('--lease-time <seconds>', 'full mode: lease length', '3600')
+    .option('--lease-time <seconds>', 'full mode: lease length', String(D.leaseSeconds))
     .option('--k3s-token-file <file>', 'cluster join token (default: generated once into the state dir)')
     .option('--k3s-server-url <url>', 'server URL joining nodes use (default: https://<cluster-init server>:6443)')
     .option('--default-image <name>', 'image for nodes without one (default: the only image, if one)')
-    .option('--tftp-max-blksize <n>', 'largest TFTP blksize granted', '1468')
+    .option('--tftp-max-blksize <n>', 'largest TFTP blksize granted', String(D.tftpMaxBlockSize))
     .option(
       '--http-request-timeout <seconds>',
-      'time a client has to send a whole HTTP request (headers within 10 s of it); the answer is not limited, so a long image download is not cut',
-      '30',
+      `time a client has to send a whole HTTP request (headers within ${D.httpHeadersTimeoutSeconds} s of it); the answer is not limited, so a long image download is not cut`,
+      String(D.httpRequestTimeoutSeconds),
     )
-    .option('--http-idle-timeout <seconds>', 'close an HTTP connection with no traffic either way for this long (a client that stopped reading)', '120')
+    .option('--http-idle-timeout <seconds>', 'close an HTTP connection with no traffic either way for this long (a client that stopped reading)', String(D.httpIdleTimeoutSeconds))
     .option(
       '--exit-on-internal-error',
       'exit with status 70 when an error escapes every handler (for a supervisor such as systemd to restart); default: log it, count it in kiln_internal_errors_total and keep serving',
@@ -95,7 +96,7 @@ export function registerServe(program: Command): void {
     .option(
       '--event-retention <spec>',
       'how long activity events (dhcp-seen, dhcp-offered, file-fetched, seed-fetched, discovered) are kept: a duration (30d, 12h, 90m, 2w), a count of the newest to keep (100000events), or forever. State changes (registered, install-*, parked, ...) are always kept',
-      '30d',
+      D.eventRetention,
     )
     .action(async (f: ServeFlags) => {
       // The process-level last net (guards.ts), then the signal handlers, which supervise()
@@ -124,7 +125,7 @@ export function registerServe(program: Command): void {
 
 async function serveConfig(f: ServeFlags): Promise<ServeConfig> {
   const [start, end] = f.pool ? f.pool.split('-') : [];
-  if (f.pool && (!start || !end)) throw new Error('--pool: expected START-END, e.g. 10.42.0.100-10.42.0.150');
+  if (f.pool && (!start || !end)) throw new KilnError('--pool: expected START-END, e.g. 10.42.0.100-10.42.0.150');
   return parseServeConfig({
     stateDir: f.stateDir,
     imagesDir: f.imagesDir,
@@ -150,7 +151,7 @@ async function serveConfig(f: ServeFlags): Promise<ServeConfig> {
     eventRetention: f.eventRetention,
     httpRequestTimeoutSeconds: num(f.httpRequestTimeout),
     // the headers' own limit shrinks with a shorter request timeout instead of refusing it
-    httpHeadersTimeoutSeconds: Math.min(10, num(f.httpRequestTimeout) ?? 10),
+    httpHeadersTimeoutSeconds: Math.min(D.httpHeadersTimeoutSeconds, num(f.httpRequestTimeout) ?? D.httpHeadersTimeoutSeconds),
     httpIdleTimeoutSeconds: num(f.httpIdleTimeout),
   });
 }

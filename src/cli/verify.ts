@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { resolveSource } from '../manifest/source.js';
 import { renderVerifyText } from '../verify/report.js';
 import { verifySource } from '../verify/verify.js';
+import { EXIT } from '../util/errors.js';
 
 interface VerifyFlags {
   device?: string;
@@ -33,14 +34,9 @@ Examples:
   kiln verify dist/pi-k3s --device /dev/mmcblk0`,
     )
     .action(async (target: string, flags: VerifyFlags) => {
-      try {
-        const src = await resolveSource(target);
-        const report = await verifySource(src, { ...(flags.device ? { device: flags.device } : {}), files: flags.files !== false });
-        process.stdout.write(flags.json ? JSON.stringify(report, null, 2) + '\n' : renderVerifyText(report));
-        process.exitCode = report.ok ? 0 : 1;
-      } catch (err) {
-        process.stderr.write(`kiln verify: error: ${err instanceof Error ? err.message : String(err)}\n`);
-        process.exitCode = 2;
-      }
+      const src = await resolveSource(target);
+      const report = await verifySource(src, { ...(flags.device ? { device: flags.device } : {}), files: flags.files !== false });
+      process.stdout.write(flags.json ? JSON.stringify(report, null, 2) + '\n' : renderVerifyText(report));
+      process.exitCode = report.ok ? EXIT.ok : EXIT.different;
     });
 }

@@ -2,15 +2,17 @@ import { formatDiskId, partUuid, partitionBytes, type MbrPartition } from '../di
 import { sha256 } from '../util/hash.js';
 import { log } from '../util/log.js';
 import { compareRanges, readAt } from '../disk/bytes.js';
-import { compareFields, compareTrees, makeLayer, notCompared } from './compare.js';
+import { makeLayer, notCompared } from './compare.js';
+import { compareFields, compareTrees, type ContentSource, type EntryChange, type FsTree, type Scalar } from '../disk/tree.js';
 import { readExt4 } from '../disk/ext4.js';
 import { readFat } from '../disk/fat.js';
 import { detectFs, type FsKind } from '../disk/fstype.js';
 import { locate, openImage, partitionRange, type OpenedImage } from '../disk/image.js';
 import { compareManifests } from './manifest-compare.js';
-import type { ContentSource, DiffReport, EntryChange, FsTree, Layer, Scalar } from './model.js';
+import type { DiffReport, Layer } from './model.js';
 import type { Source } from '../manifest/source.js';
 import { looksLikeText, unifiedDiff } from './textdiff.js';
+import { KilnError } from '../util/errors.js';
 
 // Walks the layers outside-in and stops descending wherever a layer is byte-identical: equal
 // images end after one streamed compare-and-hash pass; an equal partition is never opened with
@@ -109,8 +111,8 @@ async function partitionLayers(ia: OpenedImage, ib: OpenedImage, pa: MbrPartitio
   if (cmp.firstDifference !== undefined) bytesFields.push({ field: 'firstDifferenceInPartition', a: cmp.firstDifference, b: cmp.firstDifference });
   const layers = [makeLayer(`partition${n}`, `Partition ${n}: bytes`, bytesFields, [])];
   // One side readable and the other not is damage, not a difference worth a layer-by-layer report.
-  if (ka === 'unknown' && kb !== 'unknown') throw new Error(`${ia.label}: partition ${n} holds no recognizable filesystem (the other side has ${kb}): corrupt image`);
-  if (kb === 'unknown' && ka !== 'unknown') throw new Error(`${ib.label}: partition ${n} holds no recognizable filesystem (the other side has ${ka}): corrupt image`);
+  if (ka === 'unknown' && kb !== 'unknown') throw new KilnError(`${ia.label}: partition ${n} holds no recognizable filesystem (the other side has ${kb}): corrupt image`);
+  if (kb === 'unknown' && ka !== 'unknown') throw new KilnError(`${ib.label}: partition ${n} holds no recognizable filesystem (the other side has ${ka}): corrupt image`);
   if (ka !== kb || ka === 'unknown') {
     layers.push(notCompared(`partition${n}:filesystem`, `Partition ${n}: filesystem`, `cannot compare filesystems ${ka} and ${kb}`));
     return layers;

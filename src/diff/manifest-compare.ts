@@ -1,6 +1,7 @@
 import type { Manifest } from '../manifest/schema.js';
-import { compareFields, compareKeyed, makeLayer } from './compare.js';
-import type { Layer, Scalar } from './model.js';
+import { compareKeyed, makeLayer } from './compare.js';
+import { compareFields, type Scalar } from '../disk/tree.js';
+import type { Layer } from './model.js';
 
 // Manifests say *why* bytes differ: a different lock, package, artifact or host tool. These
 // layers come after the byte layers in a report, but they are what an operator reads to act.

@@ -1,4 +1,5 @@
-import type { DiffReport, EntryChange, FieldChange, Layer } from './model.js';
+import type { DiffReport, Layer } from './model.js';
+import type { EntryChange, FieldChange } from '../disk/tree.js';
 import { show } from './report-text.js';
 
 // A single self-contained page (inline CSS, no scripts, no external assets) so an operator can

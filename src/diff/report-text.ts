@@ -1,4 +1,5 @@
-import type { DiffReport, EntryChange, FieldChange, Layer, Scalar } from './model.js';
+import type { DiffReport, Layer } from './model.js';
+import type { EntryChange, FieldChange, Scalar } from '../disk/tree.js';
 
 // The default report: a verdict line, then the differing layers outermost first (the first one
 // is usually the answer), then a one-line list of layers that were the same.

@@ -1,7 +1,9 @@
 import { sha256 } from '../util/hash.js';
+import { KilnError } from '../util/errors.js';
 
-// Reader for bmaptool's block map (format 2.x, sha256 per range). Pure: text in, data out. The
-// format is small and fixed, so a few anchored patterns replace an XML dependency.
+// bmaptool's block map (format 2.x, sha256 per range): the writer the build uses and the reader
+// verify and the installer tests use. Pure: text in, data out and back. The format is small and
+// fixed, so a few anchored patterns replace an XML dependency.
 
 export interface BmapRange {
   first: number;
@@ -20,12 +22,7 @@ export interface Bmap {
   ranges: BmapRange[];
 }
 
-export class BmapError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'BmapError';
-  }
-}
+export class BmapError extends KilnError {}
 
 function tag(body: string, name: string): string {
   const m = new RegExp(`<${name}>\\s*([^<]*?)\\s*</${name}>`).exec(body);
@@ -85,4 +82,36 @@ export function rangeBytes(bmap: Pick<Bmap, 'blockSize' | 'imageSize'>, r: BmapR
   const offset = r.first * bmap.blockSize;
   const end = Math.min((r.last + 1) * bmap.blockSize, bmap.imageSize);
   return { offset, length: end - offset };
+}
+
+/**
+ * Block map in bmaptool's XML format 2.0 (sha256 per range), so `bmaptool copy --bmap` writes only
+ * the mapped blocks and checks each range. Pure: ranges in, text out.
+ */
+export function renderBmap(imageSize: number, blockSize: number, ranges: readonly BmapRange[]): string {
+  const blocks = Math.ceil(imageSize / blockSize);
+  const mapped = ranges.reduce((n, r) => n + r.last - r.first + 1, 0);
+  const pct = blocks ? ((mapped / blocks) * 100).toFixed(1) : '0.0';
+  const body = (checksum: string): string =>
+    [
+      '<?xml version="1.0" ?>',
+      '<!-- Block map written by kiln: the blocks of the image that hold data. Tools such as',
+      '     bmaptool copy only these to the target and verify each range by its sha256. -->',
+      '<bmap version="2.0">',
+      `    <!-- Image size in bytes: ${imageSize} -->`,
+      `    <ImageSize> ${imageSize} </ImageSize>`,
+      `    <BlockSize> ${blockSize} </BlockSize>`,
+      `    <BlocksCount> ${blocks} </BlocksCount>`,
+      `    <!-- Mapped: ${mapped * blockSize} bytes, ${pct}% of the image -->`,
+      `    <MappedBlocksCount> ${mapped} </MappedBlocksCount>`,
+      '    <ChecksumType> sha256 </ChecksumType>',
+      `    <BmapFileChecksum> ${checksum} </BmapFileChecksum>`,
+      '    <BlockMap>',
+      ...ranges.map((r) => `        <Range chksum="${r.sha256}"> ${r.first === r.last ? r.first : `${r.first}-${r.last}`} </Range>`),
+      '    </BlockMap>',
+      '</bmap>',
+      '',
+    ].join('\n');
+  // The file's own checksum is computed with that field set to zeros (bmaptool's rule).
+  return body(sha256(body('0'.repeat(64))));
 }

@@ -1,7 +1,7 @@
 // Pure parsers for the text debugfs (e2fsprogs 1.46/1.47) prints. Kept apart from the process
 // handling so the formats are pinned by unit tests with captured output.
 
-import type { EntryType, Scalar } from '../diff/model.js';
+import type { EntryType, Scalar } from './tree.js';
 
 export interface LsEntry {
   inode: number;

@@ -13,7 +13,8 @@ import {
   typeFromMode,
   type InodeStat,
 } from './debugfs-parse.js';
-import type { ContentSource, FsTree, TreeEntry } from '../diff/model.js';
+import type { ContentSource, FsTree, TreeEntry } from './tree.js';
+import { KilnError } from '../util/errors.js';
 
 // ext4 through debugfs, read-only, on the image file at the partition's offset: no mount, no root,
 // no copy of the partition. debugfs runs once per directory depth (listing) plus once for all
@@ -42,7 +43,7 @@ async function debugfs(part: Ext4Partition, commands: string[], workDir: string)
   // The io manager's offset option reads the partition in place inside the image file.
   const r = await run('debugfs', ['-f', cmdFile, `${part.imagePath}?offset=${part.offset}`], { env: { LC_ALL: 'C', TZ: 'UTC' } });
   const failure = openFailure(r.stderr);
-  if (failure) throw new Error(`cannot read ext4 at byte ${part.offset} of ${part.imagePath}: ${failure}`);
+  if (failure) throw new KilnError(`cannot read ext4 at byte ${part.offset} of ${part.imagePath}: ${failure}`);
   return r.stdout;
 }
 
@@ -68,7 +69,7 @@ export async function readExt4(part: Ext4Partition): Promise<Ext4Reader> {
       const next: Node[] = [];
       for (const dir of level) {
         const listing = sections.get(`ls -l -p <${dir.inode}>`);
-        if (listing === undefined) throw new Error(`debugfs gave no listing for ${dir.path} (inode ${dir.inode})`);
+        if (listing === undefined) throw new KilnError(`debugfs gave no listing for ${dir.path} (inode ${dir.inode})`);
         for (const e of parseLsP(listing)) {
           const node: Node = { path: dir.path === '/' ? `/${e.name}` : `${dir.path}/${e.name}`, inode: e.inode, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size };
           nodes.push(node);
@@ -78,18 +79,18 @@ export async function readExt4(part: Ext4Partition): Promise<Ext4Reader> {
       level = next;
     }
     const meta = parseSuperblock(sbText);
-    if (meta.uuid === undefined) throw new Error(`debugfs printed no superblock for ext4 at byte ${part.offset} of ${part.imagePath}`);
+    if (meta.uuid === undefined) throw new KilnError(`debugfs printed no superblock for ext4 at byte ${part.offset} of ${part.imagePath}`);
 
     const inodes = [...new Set(nodes.map((n) => n.inode))];
     const statSections = splitCommandOutput(await debugfs(part, inodes.map((i) => `stat <${i}>`), workDir));
     const stats = new Map<number, InodeStat>();
     for (const i of inodes) {
       const text = statSections.get(`stat <${i}>`);
-      if (text === undefined) throw new Error(`debugfs gave no stat for inode ${i}`);
+      if (text === undefined) throw new KilnError(`debugfs gave no stat for inode ${i}`);
       stats.set(i, parseStat(text));
     }
     const blockSize = Number(meta.blockSize);
-    if (!Number.isInteger(blockSize) || blockSize <= 0) throw new Error(`ext4 at byte ${part.offset}: unreadable block size ${String(meta.blockSize)}`);
+    if (!Number.isInteger(blockSize) || blockSize <= 0) throw new KilnError(`ext4 at byte ${part.offset}: unreadable block size ${String(meta.blockSize)}`);
 
     data = new InodeData(part, blockSize, stats, workDir);
     const reader = data;
@@ -176,7 +177,7 @@ class InodeData {
 
   private async stream(inode: number, size: number, sink: (chunk: Uint8Array) => void): Promise<void> {
     const st = this.stats.get(inode);
-    if (!st) throw new Error(`no stat for inode ${inode}`);
+    if (!st) throw new KilnError(`no stat for inode ${inode}`);
     if (size === 0) return;
     // Inline data (flag 0x10000000) lives inside the inode; only debugfs knows how to unpack it.
     if (st.inlineDataSize !== undefined || (Number.parseInt(st.flags, 16) & 0x10000000) !== 0) {
@@ -201,7 +202,7 @@ class InodeData {
         while (pos < end) {
           const want = Math.min(buf.length, end - pos);
           const { bytesRead } = await fh.read(buf, 0, want, base + (pos - start));
-          if (bytesRead === 0) throw new Error(`inode ${inode}: extent at block ${ext.physical} lies beyond the end of ${this.part.imagePath}`);
+          if (bytesRead === 0) throw new KilnError(`inode ${inode}: extent at block ${ext.physical} lies beyond the end of ${this.part.imagePath}`);
           sink(buf.subarray(0, bytesRead));
           pos += bytesRead;
         }
@@ -263,7 +264,7 @@ export async function readExt4Superblock(part: Ext4Partition): Promise<Record<st
   try {
     const sections = splitCommandOutput(await debugfs(part, ['stats -h'], workDir));
     const meta = parseSuperblock(sections.get('stats -h') ?? '');
-    if (meta.uuid === undefined) throw new Error(`debugfs printed no superblock for ext4 at byte ${part.offset} of ${part.imagePath}`);
+    if (meta.uuid === undefined) throw new KilnError(`debugfs printed no superblock for ext4 at byte ${part.offset} of ${part.imagePath}`);
     return meta;
   } finally {
     await rm(workDir, { recursive: true, force: true });

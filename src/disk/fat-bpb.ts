@@ -1,7 +1,7 @@
 // Pure reader of the FAT boot sector (BIOS parameter block). mtools reads the trees; the few
 // identity fields a rebuild must reproduce (volume id, label, geometry) come straight from here.
 
-import type { Scalar } from '../diff/model.js';
+import type { Scalar } from './tree.js';
 
 export interface FatBootSector {
   oemName: string;

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { run } from '../util/exec.js';
 import { readAt } from './bytes.js';
 import { fatMeta, parseFatBootSector } from './fat-bpb.js';
-import type { ContentSource, FsTree, TreeEntry } from '../diff/model.js';
+import type { ContentSource, FsTree, TreeEntry } from './tree.js';
+import { KilnError } from '../util/errors.js';
 
 // FAT through mtools on the image at the partition's offset (`-i image@@offset`): no mount, no
 // root. mattrib lists every path with its attribute bits; one mcopy extracts the tree (boot
@@ -40,7 +41,7 @@ export function parseMattrib(text: string): Map<string, string> {
 
 export async function readFat(part: FatPartition): Promise<FatReader> {
   const bs = parseFatBootSector(await readAt(part.imagePath, part.offset, 512));
-  if (!bs) throw new Error(`no FAT boot sector at byte ${part.offset} of ${part.imagePath}`);
+  if (!bs) throw new KilnError(`no FAT boot sector at byte ${part.offset} of ${part.imagePath}`);
   const drive = `${part.imagePath}@@${part.offset}`;
   const attrs = parseMattrib((await run('mattrib', ['-/', '-i', drive, '::/'], { env: MTOOLS_ENV })).stdout);
   const workDir = await mkdtemp(join(tmpdir(), 'kiln-fat-'));
@@ -51,7 +52,7 @@ export async function readFat(part: FatPartition): Promise<FatReader> {
     const entries = new Map<string, TreeEntry>();
     await walk(root, '', entries, attrs);
     for (const path of attrs.keys()) {
-      if (!entries.has(path)) throw new Error(`mcopy did not extract ${path} from the FAT partition at byte ${part.offset}`);
+      if (!entries.has(path)) throw new KilnError(`mcopy did not extract ${path} from the FAT partition at byte ${part.offset}`);
     }
     const content: ContentSource = {
       read: async (path, maxBytes) => {

@@ -1,5 +1,6 @@
 import { MbrError, SECTOR_SIZE, checkFits, parseMbr, partitionBytes, type Mbr, type MbrPartition } from './mbr.js';
 import { fileSize, readAt } from './bytes.js';
+import { KilnError } from '../util/errors.js';
 
 // An image opened for reading: its size and partition table, checked to fit. Corrupt or truncated
 // images stop here with a message that names the image and what is wrong with it.
@@ -14,18 +15,18 @@ export interface OpenedImage {
 
 export async function openImage(path: string, label: string): Promise<OpenedImage> {
   const size = await fileSize(path);
-  if (size < SECTOR_SIZE) throw new Error(`${label}: not an MBR image: ${size} bytes, smaller than one sector`);
+  if (size < SECTOR_SIZE) throw new KilnError(`${label}: not an MBR image: ${size} bytes, smaller than one sector`);
   const sector0 = await readAt(path, 0, SECTOR_SIZE);
   let mbr: Mbr;
   try {
     mbr = parseMbr(sector0);
   } catch (err) {
-    if (err instanceof MbrError) throw new Error(`${label}: ${err.message}`);
+    if (err instanceof MbrError) throw new KilnError(`${label}: ${err.message}`);
     throw err;
   }
-  if (mbr.partitions.length === 0) throw new Error(`${label}: not an MBR image: the partition table is empty`);
+  if (mbr.partitions.length === 0) throw new KilnError(`${label}: not an MBR image: the partition table is empty`);
   const misfit = checkFits(mbr, size);
-  if (misfit) throw new Error(`${label}: ${misfit}`);
+  if (misfit) throw new KilnError(`${label}: ${misfit}`);
   return { label, path, size, mbr, sector0 };
 }
 

@@ -2,6 +2,8 @@
 // Shared by the image builder (to write the table) and by diff/verify (to read it), so both sides
 // agree on one byte layout. No I/O here: callers hand in the first sector and get one back.
 
+import { KilnError } from '../util/errors.js';
+
 export const SECTOR_SIZE = 512;
 const TABLE_OFFSET = 446;
 const ENTRY_SIZE = 16;
@@ -30,12 +32,7 @@ export interface Mbr {
   reserved: number;
 }
 
-export class MbrError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'MbrError';
-  }
-}
+export class MbrError extends KilnError {}
 
 /** Parses the first sector of a disk image. Throws MbrError naming what is wrong. */
 export function parseMbr(sector: Uint8Array): Mbr {

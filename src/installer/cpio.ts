@@ -2,6 +2,8 @@
 // written sorted by path, owned by root, with one fixed mtime and inode numbers given in order, so
 // the same tree always gives the same bytes whatever the host, umask or clock. Pure: no I/O.
 
+import { KilnError } from '../util/errors.js';
+
 export type CpioEntry =
   | { path: string; type: 'dir'; mode: number }
   | { path: string; type: 'file'; mode: number; data: Buffer }
@@ -12,9 +14,7 @@ const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
 const TRAILER = 'TRAILER!!!';
 
-export class CpioError extends Error {
-  override name = 'CpioError';
-}
+export class CpioError extends KilnError {}
 
 /** Archive paths are relative (`bin/sh`), normalised, never leaving the archive root. */
 export function normalisePath(p: string): string {

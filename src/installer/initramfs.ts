@@ -7,6 +7,7 @@ import { hashOf, sha256, sha256File } from '../util/hash.js';
 import type { StageCache } from '../store/stage-cache.js';
 import { writeCpio, type CpioEntry } from './cpio.js';
 import { INSTALLER_MODULES, parseModulesBuiltin, parseModulesDep, plainModulePath, planModules } from './modules.js';
+import { KilnError } from '../util/errors.js';
 
 // Builds the installer's kernel + initramfs from the image's own tree (kernel and modules) and the
 // locked busybox-static .deb, natively: dpkg-deb -x, xz -d and our cpio writer; no emulation.
@@ -71,7 +72,7 @@ const ARM64_MAGIC = 0x644d5241; // "ARM\x64" at offset 0x38 of an arm64 Image
 export function checkArm64Image(head: Buffer): void {
   if (head.length < 0x40 || head.readUInt32LE(0x38) !== ARM64_MAGIC) {
     const gz = head[0] === 0x1f && head[1] === 0x8b;
-    throw new Error(
+    throw new KilnError(
       gz
         ? 'the image kernel is gzip-compressed; the installer needs an uncompressed arm64 Image (U-Boot booti without kernel_comp_addr_r)'
         : 'the image kernel is not an arm64 Image (no ARM\\x64 magic at 0x38)',
@@ -192,5 +193,5 @@ async function findBusybox(root: string): Promise<string> {
     if ((await stat(full).catch(() => undefined))?.isFile()) return full;
   }
   const listing = await readdir(root, { recursive: true });
-  throw new Error(`the installer .debs hold no busybox binary (found: ${listing.slice(0, 10).join(', ')})`);
+  throw new KilnError(`the installer .debs hold no busybox binary (found: ${listing.slice(0, 10).join(', ')})`);
 }

@@ -1,6 +1,8 @@
 // Which kernel modules the installer carries, and in what order it loads them. Pure: the caller
 // reads modules.dep from the image's own kernel and passes its text in.
 
+import { KilnError } from '../util/errors.js';
+
 /**
  * Drivers the installer needs on the boards kiln targets. `optional` ones are skipped (and named in
  * the build log) when a kernel does not have them; a missing required one fails the build.
@@ -42,7 +44,7 @@ export function parseModulesDep(text: string): Map<string, string[]> {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
     const colon = line.indexOf(':');
-    if (colon <= 0) throw new Error(`modules.dep: cannot read line ${JSON.stringify(raw)}`);
+    if (colon <= 0) throw new KilnError(`modules.dep: cannot read line ${JSON.stringify(raw)}`);
     const path = line.slice(0, colon);
     const deps = line.slice(colon + 1).split(/\s+/).filter((d) => d !== '');
     out.set(path, deps);
@@ -72,9 +74,9 @@ export function planModules(
   const skipped: string[] = [];
   const visit = (path: string, chain: string[]): void => {
     if (placed.has(path)) return;
-    if (visiting.has(path)) throw new Error(`modules.dep has a dependency cycle: ${[...chain, path].join(' -> ')}`);
+    if (visiting.has(path)) throw new KilnError(`modules.dep has a dependency cycle: ${[...chain, path].join(' -> ')}`);
     const deps = dep.get(path);
-    if (deps === undefined) throw new Error(`modules.dep names ${path} as a dependency but has no entry for it`);
+    if (deps === undefined) throw new KilnError(`modules.dep names ${path} as a dependency but has no entry for it`);
     visiting.add(path);
     for (const d of deps) visit(d, [...chain, path]);
     visiting.delete(path);
@@ -86,7 +88,7 @@ export function planModules(
     if (!path) {
       if (builtin.has(w.name.replaceAll('-', '_'))) continue;
       if (w.optional) skipped.push(w.name);
-      else throw new Error(`the image's kernel has no module ${w.name}, which the installer needs`);
+      else throw new KilnError(`the image's kernel has no module ${w.name}, which the installer needs`);
       continue;
     }
     visit(path, []);

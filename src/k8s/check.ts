@@ -6,6 +6,7 @@ import { kustomizationFile } from './kustomize.js';
 import type { SchemaSource } from './schema/validate.js';
 import { idOf, idText, isObject, type JsonObject } from './types.js';
 import { parseOne } from './yaml.js';
+import { KilnError, formatIssues } from '../util/errors.js';
 
 const imageTableSchema = z.object({
   images: z.array(z.object({ ref: z.string(), platforms: z.array(z.string()).min(1), digest: z.string().optional(), used_by: z.string().optional() })),
@@ -15,7 +16,7 @@ export type ImageTable = z.infer<typeof imageTableSchema>;
 
 export function loadImageTable(file: string): ImageTable {
   const parsed = imageTableSchema.safeParse(parseOne(readFileSync(file, 'utf8'), file));
-  if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success) throw new KilnError(`${file}: ${formatIssues(parsed.error.issues).join('; ')}`);
   return parsed.data;
 }
 

@@ -1,4 +1,5 @@
 import { clone, isObject, type Json, type JsonObject } from './types.js';
+import { KilnError } from '../util/errors.js';
 
 /**
  * The part of Kubernetes' strategic merge patch that our manifests use: maps merge key by key,
@@ -40,7 +41,7 @@ function mergeMaps(base: JsonObject, patch: JsonObject, path: string[], where: s
   const out: JsonObject = clone(base);
   for (const [key, value] of Object.entries(patch)) {
     if (key.startsWith('$')) {
-      throw new Error(`${where}: strategic-merge directive ${key} at ${[...path, key].join('.')} is not supported by kiln's renderer`);
+      throw new KilnError(`${where}: strategic-merge directive ${key} at ${[...path, key].join('.')} is not supported by kiln's renderer`);
     }
     if (value === null) {
       delete out[key];
@@ -61,7 +62,7 @@ function mergeLists(base: Json[], patch: Json[], path: string[], where: string):
   const out = clone(base);
   for (const item of patch) {
     if (!isObject(item) || item[key] === undefined) {
-      throw new Error(`${where}: items of ${path.join('.')} need their merge key "${key}"`);
+      throw new KilnError(`${where}: items of ${path.join('.')} need their merge key "${key}"`);
     }
     // The path of a list item keeps the list's name, so nested lists (containers[].ports) resolve.
     const at = out.findIndex((b) => isObject(b) && b[key] === item[key]);

@@ -1,3 +1,5 @@
+import { KilnError } from '../util/errors.js';
+
 /** Plain JSON as it comes out of a YAML manifest. */
 export type Json = string | number | boolean | null | Json[] | JsonObject;
 export interface JsonObject {
@@ -9,10 +11,12 @@ export function isObject(v: Json | undefined): v is JsonObject {
 }
 
 /** Error about a manifest or kustomization, naming the file and, where known, the object. */
-export class ManifestError extends Error {
-  constructor(readonly file: string, message: string) {
+export class ManifestError extends KilnError {
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
     super(`${file}: ${message}`);
-    this.name = 'ManifestError';
   }
 }
 

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { formatIssues } from '../spec/load.js';
+import { KilnError, formatIssues } from '../util/errors.js';
 import { writeFileAtomically } from '../util/atomic.js';
 
 export const lockedPackageSchema = z.strictObject({
@@ -44,16 +44,16 @@ export async function readLock(path: string): Promise<Lock> {
   try {
     text = await readFile(path, 'utf8');
   } catch {
-    throw new Error(`no lock file at ${path}; run: kiln lock <spec>`);
+    throw new KilnError(`no lock file at ${path}; run: kiln lock <spec>`);
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new Error(`lock file ${path} is not JSON: ${(err as Error).message}`);
+    throw new KilnError(`lock file ${path} is not JSON: ${(err as Error).message}`);
   }
   const r = lockSchema.safeParse(raw);
-  if (!r.success) throw new Error(`lock file ${path} is invalid:\n${formatIssues(r.error.issues).map((p) => `  - ${p}`).join('\n')}`);
+  if (!r.success) throw new KilnError(`lock file ${path} is invalid:\n${formatIssues(r.error.issues).map((p) => `  - ${p}`).join('\n')}`);
   return r.data;
 }
 

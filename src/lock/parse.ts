@@ -1,6 +1,8 @@
 // Pure parsers for what apt prints and for Debian index stanzas, kept apart from the apt calls so
 // they can be tested against generated fixtures.
 
+import { KilnError } from '../util/errors.js';
+
 export interface PrintedUri {
   url: string;
   filename: string;
@@ -16,7 +18,7 @@ export function parsePrintUris(text: string): PrintedUri[] {
   for (const line of text.split('\n')) {
     if (!line.startsWith("'")) continue;
     const m = /^'([^']+)'\s+(\S+)\s+(\d+)(\s+\S+)?\s*$/.exec(line.trim());
-    if (!m) throw new Error(`apt printed a download line kiln cannot read: ${line}`);
+    if (!m) throw new KilnError(`apt printed a download line kiln cannot read: ${line}`);
     out.push({ url: m[1]!, filename: m[2]!, size: Number(m[3]) });
   }
   return out;

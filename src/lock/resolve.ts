@@ -6,6 +6,7 @@ import { hashOf } from '../util/hash.js';
 import { essentialPackages, indexByFilename, parsePrintUris, parseStanzas, type Stanza } from './parse.js';
 import type { Lock, LockedPackage } from './lockfile.js';
 import { NATIVE_TOOL_PACKAGES, sourceVersion } from '../builder/native/tools.js';
+import { KilnError } from '../util/errors.js';
 
 export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
@@ -62,9 +63,9 @@ function lockedFrom(byFile: Map<string, Stanza>, mirror: string): (printed: stri
       // apt percent-encodes the pool path (+ as %2b, : as %3a); the index has it plain.
       const filename = u.url.startsWith(mirror + '/') ? decodeURIComponent(u.url.slice(mirror.length + 1)) : '';
       const st = byFile.get(filename);
-      if (!st?.Package || !st.Version || !st.Architecture) throw new Error(`apt chose ${u.url}, which is not in the verified index`);
-      if (!st.SHA256 || !/^[0-9a-f]{64}$/.test(st.SHA256)) throw new Error(`${st.Package}: the index has no SHA256 for it`);
-      if (Number(st.Size) !== u.size) throw new Error(`${st.Package}: apt and the index disagree on its size`);
+      if (!st?.Package || !st.Version || !st.Architecture) throw new KilnError(`apt chose ${u.url}, which is not in the verified index`);
+      if (!st.SHA256 || !/^[0-9a-f]{64}$/.test(st.SHA256)) throw new KilnError(`${st.Package}: the index has no SHA256 for it`);
+      if (Number(st.Size) !== u.size) throw new KilnError(`${st.Package}: apt and the index disagree on its size`);
       return { name: st.Package, version: st.Version, arch: st.Architecture, sha256: st.SHA256, size: u.size, filename };
     });
 }
@@ -76,7 +77,7 @@ async function readIndexes(listsDir: string): Promise<{ stanzas: Stanza[]; relea
   const rel = names.find((n) => n.endsWith('_InRelease'));
   const relText = rel ? await readFile(join(listsDir, rel), 'utf8') : '';
   const releaseDate = /^Date: (.+)$/m.exec(relText)?.[1] ?? 'unknown';
-  if (stanzas.length === 0) throw new Error(`apt update fetched no Packages index into ${listsDir}`);
+  if (stanzas.length === 0) throw new KilnError(`apt update fetched no Packages index into ${listsDir}`);
   return { stanzas, releaseDate };
 }
 
@@ -131,7 +132,7 @@ export async function resolveLock(input: ResolveInput, onStep: (msg: string) => 
 export function hostDebianArch(): string {
   const arch: Record<string, string> = { x64: 'amd64', arm64: 'arm64' };
   const a = arch[process.arch];
-  if (!a) throw new Error(`kiln's native rootfs mode knows no Debian architecture for a ${process.arch} build host`);
+  if (!a) throw new KilnError(`kiln's native rootfs mode knows no Debian architecture for a ${process.arch} build host`);
   return a;
 }
 
@@ -159,7 +160,7 @@ async function resolveNativeTools(
   const packages = lockedFrom(indexByFilename((await readIndexes(join(apt.dir, 'lists'))).stanzas), mirror)(r.stdout);
   const skew = packages.filter((p) => inImage.has(p.name) && sourceVersion(p.version) !== sourceVersion(inImage.get(p.name)!));
   if (skew.length) {
-    throw new Error(
+    throw new KilnError(
       `the mirror's ${architecture} build tools are not the image's versions: ${skew.map((p) => `${p.name} ${p.version} (image: ${inImage.get(p.name)})`).join(', ')}; ` +
         'the archive changed between the two index reads: run kiln lock again',
     );

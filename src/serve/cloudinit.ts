@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { sha256 } from '../util/hash.js';
 import type { NodeRecord } from './nodes/model.js';
+import { KilnError } from '../util/errors.js';
 
 // NoCloud seed rendering. Templates come from cloud-init/; values are inserted JSON-quoted, which
 // YAML reads as plain scalars or flow sequences, so a hostname or key can never inject YAML.
@@ -78,10 +79,10 @@ export function instanceId(v: SeedValues): string {
 
 export function fillTemplate(template: string, values: Record<string, unknown>, what: string): string {
   const out = template.replace(/\{\{\s*([a-z0-9_]+)\s*\}\}/g, (_m, key: string) => {
-    if (!(key in values)) throw new Error(`${what}: unknown placeholder {{ ${key} }}`);
+    if (!(key in values)) throw new KilnError(`${what}: unknown placeholder {{ ${key} }}`);
     return JSON.stringify(values[key]);
   });
-  if (out.includes('{{')) throw new Error(`${what}: malformed placeholder near ${JSON.stringify(out.slice(out.indexOf('{{'), out.indexOf('{{') + 30))}`);
+  if (out.includes('{{')) throw new KilnError(`${what}: malformed placeholder near ${JSON.stringify(out.slice(out.indexOf('{{'), out.indexOf('{{') + 30))}`);
   // The result must still be the YAML document the template describes.
   parse(out);
   return out;

@@ -1,7 +1,10 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { manifestSchema, type Manifest } from '../manifest/schema.js';
+import type { Manifest } from '../manifest/schema.js';
+import { readManifest } from '../manifest/read.js';
+import { MANIFEST_FILE } from '../manifest/write.js';
 import { log } from '../util/log.js';
+import { KilnError } from '../util/errors.js';
 
 // The images dir (default dist/) as the service sees it: one entry per build with a valid manifest.
 
@@ -34,13 +37,7 @@ async function exists(p: string): Promise<boolean> {
 
 export async function loadImage(imagesDir: string, name: string): Promise<ImageInfo> {
   const dir = join(imagesDir, name);
-  const raw = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as unknown;
-  const parsed = manifestSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new Error(`${join(dir, 'manifest.json')}: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`);
-  }
-  const m = parsed.data;
+  const m = await readManifest(join(dir, MANIFEST_FILE));
   const bootDir = join(dir, 'boot');
   const readText = (f: string): Promise<string> => readFile(join(bootDir, f), 'utf8').catch(() => '');
   const installer = join(dir, 'installer');
@@ -67,7 +64,7 @@ export async function loadImages(imagesDir: string): Promise<Map<string, ImageIn
   const entries = await readdir(imagesDir, { withFileTypes: true }).catch(() => []);
   for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
     if (!e.isDirectory() || e.name.startsWith('.')) continue;
-    if (!(await exists(join(imagesDir, e.name, 'manifest.json')))) continue;
+    if (!(await exists(join(imagesDir, e.name, MANIFEST_FILE)))) continue;
     try {
       out.set(e.name, await loadImage(imagesDir, e.name));
     } catch (err) {

@@ -18,6 +18,7 @@ import { syncNodesFile } from './nodes/yaml.js';
 import { canBindLowPorts, lowPortError } from './privileges.js';
 import { apiToken, k3sToken } from './secrets.js';
 import { KilnTftpServer } from './tftp/server.js';
+import { KilnError } from '../util/errors.js';
 
 // Composes the registry, images, HTTP, TFTP and DHCP into the running `kiln serve`.
 
@@ -73,7 +74,7 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
   }
   const serverIp = advertisedAddress(cfg);
   if ((cfg.dhcp || cfg.tftp) && !serverIp) {
-    throw new Error('cannot tell nodes where kiln is: give --advertise <ip> or --interface <name>');
+    throw new KilnError('cannot tell nodes where kiln is: give --advertise <ip> or --interface <name>');
   }
   await mkdir(cfg.stateDir, { recursive: true, mode: 0o700 });
   const registry = new NodeRegistry(registryPath(cfg.stateDir), {
@@ -200,8 +201,8 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
     await closeAll();
     if (opts.signal?.aborted) throw err;
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EACCES') throw new Error(`${e.message}: binding low ports needs root or CAP_NET_BIND_SERVICE`);
-    if (e.code === 'EADDRINUSE') throw new Error(`${e.message}: another server (dnsmasq, tftpd?) holds that port`);
+    if (e.code === 'EACCES') throw new KilnError(`${e.message}: binding low ports needs root or CAP_NET_BIND_SERVICE`);
+    if (e.code === 'EADDRINUSE') throw new KilnError(`${e.message}: another server (dnsmasq, tftpd?) holds that port`);
     throw err;
   }
 }

@@ -1,14 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve, isAbsolute } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { z } from 'zod';
 import { imageSpecSchema, type ImageSpec } from './schema.js';
 import { hashOf } from '../util/hash.js';
+import { KilnError, formatIssues } from '../util/errors.js';
 
-export class SpecError extends Error {
-  constructor(readonly file: string, readonly problems: string[]) {
-    super(`invalid image spec ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'SpecError';
+export class SpecError extends KilnError {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+    hint?: string,
+  ) {
+    super(`invalid image spec ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`, hint ? { hint } : {});
   }
 }
 
@@ -39,10 +42,6 @@ export function mergeSpecs(base: Plain, over: Plain): Plain {
     else out[k] = v;
   }
   return out;
-}
-
-export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
-  return issues.map((i) => `${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`);
 }
 
 async function readRaw(file: string, seen: string[]): Promise<{ raw: Plain; sources: Record<string, string> }> {
@@ -81,7 +80,7 @@ function resolveSource(dir: string, url: string): string {
 
 export function validateSpec(raw: unknown, file: string): ImageSpec {
   const r = imageSpecSchema.safeParse(raw);
-  if (!r.success) throw new SpecError(file, formatIssues(r.error.issues));
+  if (!r.success) throw new SpecError(file, formatIssues(r.error.issues), 'images/pi-k3s.yaml, the default spec, shows every field with a comment');
   return r.data;
 }
 

@@ -2,10 +2,9 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, rename, rm, stat, link, copyFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { sha256File } from '../util/hash.js';
+import { KilnError } from '../util/errors.js';
 
-export class CacheError extends Error {
-  override name = 'CacheError';
-}
+export class CacheError extends KilnError {}
 
 /**
  * Content-addressed store: blobs/sha256/<hex>. A blob is only ever created by renaming a fully

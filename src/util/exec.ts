@@ -1,18 +1,21 @@
 import { execa, type Options } from 'execa';
+import { EXIT, KilnError } from './errors.js';
 
-export class ToolError extends Error {
+export class ToolError extends KilnError {
   constructor(
     readonly tool: string,
     readonly args: readonly string[],
-    readonly exitCode: number | undefined,
+    /** The tool's own exit status (undefined: killed, timed out or never started). */
+    readonly status: number | undefined,
     readonly stderrTail: string,
+    hint?: string,
   ) {
     super(
       `${tool} ${args.map(quote).join(' ')} failed` +
-        (exitCode === undefined ? '' : ` (exit ${exitCode})`) +
+        (status === undefined ? '' : ` (exit ${status})`) +
         (stderrTail ? `:\n${stderrTail}` : ''),
+      { exitCode: EXIT.tool, ...(hint ? { hint } : {}) },
     );
-    this.name = 'ToolError';
   }
 }
 
@@ -65,7 +68,8 @@ export async function run(tool: string, args: readonly string[], opts: RunOption
   const stderr = toText(r.stderr);
   if (r.failed) {
     const why = r.exitCode === undefined ? `${r.shortMessage}\n${stderr}` : stderr;
-    throw new ToolError(tool, args, r.exitCode, tail(why));
+    const missing = (r as { code?: string }).code === 'ENOENT';
+    throw new ToolError(tool, args, r.exitCode, tail(why), missing ? `${tool} is not installed or not on PATH: bash scripts/setup-host.sh installs kiln's host tools` : undefined);
   }
   // execa returns a Uint8Array (not a Buffer) in buffer mode: wrap it, never round-trip it as text.
   const stdoutBuffer = r.stdout instanceof Uint8Array ? Buffer.from(r.stdout.buffer, r.stdout.byteOffset, r.stdout.byteLength) : Buffer.from(toText(r.stdout));

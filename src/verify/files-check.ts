@@ -1,10 +1,9 @@
 import type { FileEntry, Manifest } from '../manifest/schema.js';
 import { partitionBytes } from '../disk/mbr.js';
-import { compareTrees } from '../diff/compare.js';
+import { compareTrees, type EntryChange, type TreeEntry } from '../disk/tree.js';
 import { readExt4 } from '../disk/ext4.js';
 import { readFat } from '../disk/fat.js';
 import type { OpenedImage } from '../disk/image.js';
-import type { EntryChange, TreeEntry } from '../diff/model.js';
 import { fail, ok, skip, type Check } from './model.js';
 
 // The per-file listings in the manifest against the trees actually in the image. Only fields the

@@ -10,6 +10,7 @@ import { checkFileListings } from './files-check.js';
 import { checkImageAgainstManifest, describeBareImage } from './image-checks.js';
 import { expectEqual, fail, ok, skip, type Check, type VerifyReport } from './model.js';
 import { parseSha256Sums } from './sha256sums.js';
+import { KilnError } from '../util/errors.js';
 
 // `kiln verify`: an image against everything that vouches for it (SHA256SUMS, manifest, block
 // map), or a written device against the block map's ranges. Each check says what it compared.
@@ -142,7 +143,7 @@ async function checkBmapAgainst(bmapPath: string, target: string, targetSize: nu
 
 async function checkDevice(img: OpenedImage, dir: string, src: Source, device: string): Promise<Check[]> {
   const st = await stat(device).catch(() => undefined);
-  if (!st) throw new Error(`--device ${device}: no such device or file`);
+  if (!st) throw new KilnError(`--device ${device}: no such device or file`);
   const size = await fileSize(device);
   const bmapPath = await findBmap(src, dir);
   if (bmapPath) return checkBmapAgainst(bmapPath, device, size, 'device');

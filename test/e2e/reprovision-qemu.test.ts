@@ -4,7 +4,9 @@ import { open } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { manifestSchema, type Manifest } from '../../src/manifest/schema.js';
+import type { Manifest } from '../../src/manifest/schema.js';
+import { readManifest } from '../../src/manifest/read.js';
+import { MANIFEST_FILE } from '../../src/manifest/write.js';
 import { run } from '../../src/util/exec.js';
 import { sleep } from '../integration/serve/helpers.js';
 import { KilnProcess, compileKiln } from '../integration/serve/kiln-process.js';
@@ -95,7 +97,7 @@ beforeAll(async () => {
   await run('ip', ['-n', ns, 'link', 'set', 'tap0', 'master', 'br0', 'up']);
   // A disk larger than the image that held data before (a reused card): every byte the image
   // covers is old non-zero data, so the installer must write or zero all of it.
-  await oldData(join(work, 'disk.raw'), manifestSchema.parse(JSON.parse(readFileSync(join(IMAGES, IMAGE, 'manifest.json'), 'utf8'))).image.size);
+  await oldData(join(work, 'disk.raw'), (await readManifest(join(IMAGES, IMAGE, MANIFEST_FILE))).image.size);
   await run('truncate', ['-s', '4G', join(work, 'disk.raw')]);
   kiln = new KilnProcess(ns, compiled.entry);
   await kiln.start([
@@ -123,7 +125,7 @@ describe('reprovision a wiped node in QEMU', () => {
   it.skipIf(!ready)(
     'DHCP → TFTP → installer → written and verified → reboot from disk → seed → k3s unit',
     async () => {
-      const manifest = manifestSchema.parse(JSON.parse(readFileSync(join(IMAGES, IMAGE, 'manifest.json'), 'utf8')));
+      const manifest = await readManifest(join(IMAGES, IMAGE, MANIFEST_FILE));
       let vm = powerOn();
       mark('power on');
       console.log(`image ${manifest.image.size} bytes; the bmap maps ${manifest.image.bmap.mappedBytes} (${((100 * manifest.image.bmap.mappedBytes) / manifest.image.size).toFixed(1)}%), all the installer fetches`);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { FileEntry } from '../../manifest/schema.js';
 import { readCpioAt, type ParsedCpioEntry } from '../../installer/cpio.js';
 import { run } from '../../util/exec.js';
+import { KilnError } from '../../util/errors.js';
 
 // The native rootfs mode puts amd64 programs beside the arm64 tree while packages are configured.
 // None of it may stay: a script that copied a native program, or a glob that caught a native
@@ -90,7 +91,7 @@ export async function initramfsMembers(buf: Buffer, label: string): Promise<Pars
 
 async function decompress(buf: Buffer, label: string): Promise<Buffer> {
   const tool = buf.readUInt32LE(0) === 0xfd2fb528 ? 'zstd' : buf[0] === 0x1f && buf[1] === 0x8b ? 'gzip' : buf.readUInt32BE(0) === 0xfd377a58 ? 'xz' : undefined;
-  if (!tool) throw new Error(`${label}: not an initramfs kiln can read (a segment is neither newc nor zstd, gzip or xz compressed)`);
+  if (!tool) throw new KilnError(`${label}: not an initramfs kiln can read (a segment is neither newc nor zstd, gzip or xz compressed)`);
   return (await run(tool, ['-dc'], { input: buf, binary: true })).stdoutBuffer;
 }
 

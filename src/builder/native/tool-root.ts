@@ -7,6 +7,7 @@ import type { BlobStore } from '../../store/blob-store.js';
 import { run } from '../../util/exec.js';
 import { DPKG_PROGRAMS, HOST_LOADER, KEEP_EMULATED, relocateInterpreter, retargetArchitecture } from './tools.js';
 import { NATIVE_DEFERRED, NATIVE_DEFERRED_DIR, NATIVE_LOADER, NATIVE_MOUNT } from '../stages/rootfs-hooks.js';
+import { KilnError } from '../../util/errors.js';
 
 /** Bump when the tool root's layout changes in a way its .debs do not capture. */
 const RECIPE = 2;
@@ -29,7 +30,7 @@ const metaSchema = z.object({ packages: z.number().int(), programs: z.number().i
  */
 export async function ensureToolRoot(lock: Lock, store: BlobStore, cache: StageCache, opts: { bypass?: boolean; onMessage?: (m: string) => void } = {}): Promise<ToolRoot> {
   const tools = lock.nativeTools;
-  if (!tools) throw new Error(`the lock has no native build tools (made by an older kiln, or on an ${lock.architecture} host); run kiln lock again, or build with --rootfs-mode emulated`);
+  if (!tools) throw new KilnError(`the lock has no native build tools (made by an older kiln, or on an ${lock.architecture} host); run kiln lock again, or build with --rootfs-mode emulated`);
   const entry = await cache.get({
     stage: 'native-tools',
     inputs: {
@@ -107,7 +108,7 @@ async function retargetDpkg(root: string, from: string, to: string): Promise<voi
     done++;
   }
   if (done === 0 || !(await readFile(join(root, 'usr/bin/dpkg'))).includes(`${to}\0`)) {
-    throw new Error(`the native dpkg (${from}) has no architecture name kiln can retarget to ${to}`);
+    throw new KilnError(`the native dpkg (${from}) has no architecture name kiln can retarget to ${to}`);
   }
 }
 

@@ -1,6 +1,8 @@
 // Which amd64 packages make up the native tool root, and which of their programs the build may run
 // natively inside the arm64 tree. Pure: the lock resolver and the tool-root builder both read it.
 
+import { KilnError } from '../../util/errors.js';
+
 /**
  * The build tools maintainer scripts call by name: dpkg itself, the shells and perl that
  * interpret the scripts, the coreutils-level tools they call, and the programs behind the slow
@@ -31,11 +33,11 @@ export const DPKG_PROGRAMS: readonly string[] = ['dpkg', 'dpkg-deb', 'dpkg-diver
 
 /** Rewrites the one compiled-in architecture name; undefined when the program has none. */
 export function retargetArchitecture(program: Buffer, from: string, to: string): Buffer | undefined {
-  if (from.length !== to.length) throw new Error(`cannot retarget ${from} to ${to}: the names differ in length`);
+  if (from.length !== to.length) throw new KilnError(`cannot retarget ${from} to ${to}: the names differ in length`);
   const needle = Buffer.from(`${from}\0`, 'latin1');
   const at = program.indexOf(needle);
   if (at < 0) return undefined;
-  if (program.indexOf(needle, at + 1) >= 0) throw new Error(`more than one "${from}" in the program: which one is the architecture is not known`);
+  if (program.indexOf(needle, at + 1) >= 0) throw new KilnError(`more than one "${from}" in the program: which one is the architecture is not known`);
   const out = Buffer.from(program);
   out.write(`${to}\0`, at, 'latin1');
   return out;
@@ -54,10 +56,10 @@ export const HOST_LOADER = '/lib64/ld-linux-x86-64.so.2';
 
 /** Points a program's ELF interpreter elsewhere; the new path must not be longer than the old. */
 export function relocateInterpreter(program: Buffer, from: string, to: string): Buffer {
-  if (to.length > from.length) throw new Error(`interpreter ${to} is longer than ${from}`);
+  if (to.length > from.length) throw new KilnError(`interpreter ${to} is longer than ${from}`);
   const needle = Buffer.from(`${from}\0`, 'latin1');
   const at = program.indexOf(needle);
-  if (at < 0) throw new Error(`the program does not name ${from} as its interpreter`);
+  if (at < 0) throw new KilnError(`the program does not name ${from} as its interpreter`);
   const out = Buffer.from(program);
   out.fill(0, at, at + needle.length);
   out.write(to, at, 'latin1');

@@ -1,6 +1,7 @@
 import { copyFile, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageSpec } from '../../spec/schema.js';
+import { KilnError } from '../../util/errors.js';
 
 export interface BootFiles {
   kernelVersion: string;
@@ -40,7 +41,7 @@ async function exists(p: string): Promise<boolean> {
  */
 export async function collectBootFiles(tree: string, spec: ImageSpec, diskId: string, out: string): Promise<BootFiles> {
   const kernels = (await readdir(join(tree, 'boot'))).filter((n) => n.startsWith('vmlinuz-')).sort();
-  if (kernels.length !== 1) throw new Error(`expected exactly one kernel in /boot, found ${kernels.length}: ${kernels.join(', ') || 'none'} (is linux-image-arm64 in the spec?)`);
+  if (kernels.length !== 1) throw new KilnError(`expected exactly one kernel in /boot, found ${kernels.length}: ${kernels.join(', ') || 'none'} (is linux-image-arm64 in the spec?)`);
   const kver = kernels[0]!.slice('vmlinuz-'.length);
   await mkdir(out, { recursive: true });
   const copy = async (from: string, rel: string): Promise<void> => {
@@ -49,11 +50,11 @@ export async function collectBootFiles(tree: string, spec: ImageSpec, diskId: st
   };
   await copy(join(tree, 'boot', `vmlinuz-${kver}`), 'vmlinuz');
   const initrd = join(tree, 'boot', `initrd.img-${kver}`);
-  if (!(await exists(initrd))) throw new Error(`no /boot/initrd.img-${kver} (is initramfs-tools installed?)`);
+  if (!(await exists(initrd))) throw new KilnError(`no /boot/initrd.img-${kver} (is initramfs-tools installed?)`);
   await copy(initrd, 'initrd.img');
 
   const fw = join(tree, 'usr/lib/raspi-firmware');
-  if (!(await exists(fw))) throw new Error('no /usr/lib/raspi-firmware (is raspi-firmware in the spec?)');
+  if (!(await exists(fw))) throw new KilnError('no /usr/lib/raspi-firmware (is raspi-firmware in the spec?)');
   for (const n of (await readdir(fw)).sort()) {
     if ((await stat(join(fw, n))).isFile()) await copy(join(fw, n), n);
   }

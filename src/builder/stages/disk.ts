@@ -2,6 +2,8 @@ import { createHash, type Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { serializeMbr, SECTOR_SIZE, formatDiskId, parseDiskId } from '../../disk/mbr.js';
 import { sharedBuffer, SharedBufferPool, ThreadSha256 } from '../../util/thread-hash.js';
+import type { BmapRange } from '../../disk/bmap.js';
+import { KilnError } from '../../util/errors.js';
 
 export const BLOCK = 4096;
 /** First partition at 4 MiB: aligned for SD erase blocks, room for the MBR. */
@@ -22,12 +24,6 @@ export interface LaidPartition {
   sectors: number;
   offset: number;
   size: number;
-  sha256: string;
-}
-
-export interface BmapRange {
-  first: number;
-  last: number;
   sha256: string;
 }
 
@@ -60,14 +56,14 @@ export async function assembleDisk(
 ): Promise<DiskResult> {
   let lba = FIRST_LBA;
   const laid = parts.map((p, i) => {
-    if (p.sizeBytes % (1 << 20) !== 0) throw new Error(`partition ${i + 1} size ${p.sizeBytes} is not whole MiB`);
+    if (p.sizeBytes % (1 << 20) !== 0) throw new KilnError(`partition ${i + 1} size ${p.sizeBytes} is not whole MiB`);
     const start = lba;
     lba += p.sizeBytes / SECTOR_SIZE;
     return { index: i + 1, type: p.type, bootable: p.bootable, startLba: start, sectors: p.sizeBytes / SECTOR_SIZE };
   });
   const size = lba * SECTOR_SIZE;
   const mbr = serializeMbr({ diskId: parseDiskId(diskId), partitions: laid });
-  if (formatDiskId(parseDiskId(diskId)) !== diskId) throw new Error(`disk id ${diskId} is not 8 lowercase hex digits`);
+  if (formatDiskId(parseDiskId(diskId)) !== diskId) throw new KilnError(`disk id ${diskId} is not 8 lowercase hex digits`);
 
   const fh = await open(out, 'w');
   const image = new ThreadSha256();
@@ -94,7 +90,7 @@ export async function assembleDisk(
           let got = 0;
           while (got < want) {
             const { bytesRead } = await rh.read(buf, got, want - got, done + got);
-            if (bytesRead === 0) throw new Error(`${src.path} is shorter than its partition (${done + got} of ${src.sizeBytes} bytes)`);
+            if (bytesRead === 0) throw new KilnError(`${src.path} is shorter than its partition (${done + got} of ${src.sizeBytes} bytes)`);
             got += bytesRead;
           }
           const chunk = buf.subarray(0, got);

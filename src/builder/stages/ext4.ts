@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { run } from '../../util/exec.js';
 import type { FileEntry } from '../../manifest/schema.js';
+import { KilnError } from '../../util/errors.js';
 
 // kiln's own mke2fs.conf, so the feature set does not depend on the build host's /etc/mke2fs.conf.
 const MKE2FS_CONF = `[defaults]
@@ -64,7 +65,7 @@ export async function makeExt4(opts: {
 export function inodeTimeCommands(entries: readonly FileEntry[], sourceDateEpoch: number): string {
   const lines = [`sif / ctime @${sourceDateEpoch}`, `sif / atime @${sourceDateEpoch}`];
   for (const e of entries) {
-    if (/["\n\\]/.test(e.path)) throw new Error(`cannot pin times of ${JSON.stringify(e.path)}: debugfs cannot quote that name`);
+    if (/["\n\\]/.test(e.path)) throw new KilnError(`cannot pin times of ${JSON.stringify(e.path)}: debugfs cannot quote that name`);
     lines.push(`sif "${e.path}" ctime @${sourceDateEpoch}`, `sif "${e.path}" atime @${e.mtime}`);
   }
   return lines.join('\n') + '\n';
@@ -77,5 +78,5 @@ async function pinInodeTimes(image: string, entries: readonly FileEntry[], sourc
   const r = await run('debugfs', ['-w', '-f', cmds, image], { env });
   // debugfs reports a failed command on stderr but still exits 0
   const errors = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('debugfs ') && !/^debugfs: sif /.test(l));
-  if (errors.length) throw new Error(`debugfs could not pin inode times:\n${errors.slice(0, 10).join('\n')}`);
+  if (errors.length) throw new KilnError(`debugfs could not pin inode times:\n${errors.slice(0, 10).join('\n')}`);
 }

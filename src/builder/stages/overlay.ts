@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pack, type Pack } from 'tar-stream';
 import type { OverlayFile, OverlaySymlink } from './overlay-files.js';
+import { KilnError } from '../../util/errors.js';
 
 export interface OverlayBlob {
   path: string;
@@ -36,7 +37,7 @@ export function overlayEntries(input: Omit<OverlayInput, 'mtime'>): Entry[] {
     for (let d = dirname(p); d !== '/' && !entries.has(d); d = dirname(d)) entries.set(d, { kind: 'dir', path: d });
   };
   const put = (e: Entry): void => {
-    if (entries.has(e.path) && entries.get(e.path)!.kind !== 'dir') throw new Error(`overlay: ${e.path} is given twice`);
+    if (entries.has(e.path) && entries.get(e.path)!.kind !== 'dir') throw new KilnError(`overlay: ${e.path} is given twice`);
     entries.set(e.path, e);
     addParents(e.path);
   };

@@ -11,6 +11,7 @@ import { sha256File } from '../../util/hash.js';
 import { removeWorkDir } from '../../util/mounts.js';
 import { aptOptions, customizeHook, divertedDuringBuild, dpkgExcludes, essentialHook, nativeAptPath, nativeExtractHook, nativeInterpretersHook, NATIVE_PATH } from './rootfs-hooks.js';
 import type { ToolRoot } from '../native/tool-root.js';
+import { KilnError } from '../../util/errors.js';
 
 /** native: maintainer scripts run by amd64 twins of the build tools; emulated: all under qemu-user. */
 export type RootfsMode = 'native' | 'emulated';
@@ -86,7 +87,7 @@ export async function buildRootfs(opts: {
   /** Why the rootfs is being rebuilt (a cache miss explained). */
   onMessage?: (message: string) => void;
 }): Promise<RootfsResult> {
-  if (opts.mode === 'native' && !opts.tools) throw new Error('native rootfs mode needs the native tool root');
+  if (opts.mode === 'native' && !opts.tools) throw new KilnError('native rootfs mode needs the native tool root');
   const entry = await opts.cache.get({
     stage: 'rootfs',
     inputs: await rootfsInputs(opts.spec, opts.lock, opts.mode, opts.tools),

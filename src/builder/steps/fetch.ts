@@ -2,6 +2,7 @@ import { fetchMissing } from '../../store/fetch.js';
 import { ensureArtifacts } from '../artifacts.js';
 import { installerDebs } from '../installer-debs.js';
 import { need, rootfsModeOf, type Step } from '../context.js';
+import { KilnError } from '../../util/errors.js';
 
 /** Every locked .deb and pinned artifact into the blob store (downloads only what is missing). */
 export const fetchStep: Step = {
@@ -15,7 +16,7 @@ export const fetchStep: Step = {
     const items = [...lock.packages, ...installerDebs(loaded, lock, specFile), ...tools].map((p) => ({ what: `${p.name} ${p.version}`, url: `${lock.mirror}/${p.filename}`, sha256: p.sha256, size: p.size }));
     const r = await fetchMissing(ctx.store, items, { concurrency: 4 }).catch((err: Error) => {
       if (/HTTP 404/.test(err.message)) {
-        throw new Error(`${err.message}\nThe mirror no longer has a locked package (the lock saw the archive as of ${lock.releaseDate}); run: kiln lock ${specFile}`);
+        throw new KilnError(`${err.message}\nThe mirror no longer has a locked package (the lock saw the archive as of ${lock.releaseDate}); run: kiln lock ${specFile}`);
       }
       throw err;
     });

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { hostPaths, scanInitramfsForHostElf, treeInitramfsFiles } from '../guards/host-arch.js';
 import { need, type Step } from '../context.js';
+import { KilnError } from '../../util/errors.js';
 
 /**
  * Fails the build if a build-host (not arm64) program, library or directory would ship: in the
@@ -17,7 +18,7 @@ export const hostArchGuardStep: Step = {
     const initrds = await treeInitramfsFiles(tree);
     for (const f of initrds) found.push(...(await scanInitramfsForHostElf(join(tree, f), f)));
     if (installer) found.push(...(await scanInitramfsForHostElf(join(out, installer.initrd.file), installer.initrd.file)));
-    if (found.length) throw new Error(`the image would hold build-host (not arm64) files:\n${found.map((f) => `  ${f.where}: ${f.what}`).join('\n')}`);
+    if (found.length) throw new KilnError(`the image would hold build-host (not arm64) files:\n${found.map((f) => `  ${f.where}: ${f.what}`).join('\n')}`);
     return { detail: `no build-host ELF or directories in ${entries.length} entries and ${initrds.length + (installer ? 1 : 0)} initramfs` };
   },
 };

@@ -3,9 +3,10 @@ import { join, relative } from 'node:path';
 import { sha256 } from '../../util/hash.js';
 import { partUuid, parseDiskId } from '../../disk/mbr.js';
 import { BLOCK } from '../stages/disk.js';
-import { renderBmap } from '../../disk/bmap-render.js';
+import { renderBmap } from '../../disk/bmap.js';
 import { renderSbom } from '../sbom.js';
-import { manifestSchema, type FileEntry, type Manifest } from '../../manifest/schema.js';
+import type { FileEntry, Manifest } from '../../manifest/schema.js';
+import { MANIFEST_FILE, writeManifest } from '../../manifest/write.js';
 import { need, rootfsModeOf, type Step } from '../context.js';
 
 /** manifest.json, the bmap, the SBOM, SHA256SUMS and boot/ beside the image. */
@@ -69,17 +70,15 @@ export const manifestStep: Step = {
           }
         : {},
     };
-    manifestSchema.parse(manifest);
-    const manifestText = JSON.stringify(manifest, null, 1) + '\n';
+    const manifestText = await writeManifest(out, manifest);
     const sbomText = renderSbom(spec, lock, disk.sha256, artifacts);
-    await writeFile(join(out, 'manifest.json'), manifestText);
     await writeFile(join(out, `${spec.name}.spdx.json`), sbomText);
     // the image, zst and bmap hashes are known already; hashing 3 GB again would double the time
     const sums = [
       `${disk.sha256}  ${imgName}`,
       `${zst.sha256}  ${zst.file}`,
       `${sha256(bmapText)}  ${bmapName}`,
-      `${sha256(manifestText)}  manifest.json`,
+      `${sha256(manifestText)}  ${MANIFEST_FILE}`,
       `${sha256(sbomText)}  ${spec.name}.spdx.json`,
     ];
     await writeFile(join(out, 'SHA256SUMS'), sums.join('\n') + '\n');

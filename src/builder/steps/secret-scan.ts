@@ -2,6 +2,7 @@ import { hashTree, listTree } from '../stages/tree.js';
 import { ContentMatcher, contentFindings, scanFileList } from '../secret-scan.js';
 import type { FileEntry } from '../../manifest/schema.js';
 import { need, type Step } from '../context.js';
+import { KilnError } from '../../util/errors.js';
 
 /**
  * Fails the build if the image would carry keys, tokens or per-node files. The root tree's content
@@ -28,7 +29,7 @@ export const secretScanStep: Step = {
       ...(await contentFindings(tree, entries, matches, publicShas)),
       ...(await contentFindings(bootDir, bootEntries, bootMatches, publicShas)),
     ];
-    if (found.length) throw new Error(`the image would hold secrets or per-node data:\n${found.map((f) => `  ${f.where}: ${f.what}`).join('\n')}`);
+    if (found.length) throw new KilnError(`the image would hold secrets or per-node data:\n${found.map((f) => `  ${f.where}: ${f.what}`).join('\n')}`);
     return { detail: `no keys, tokens or per-node files in ${scannable(entries, publicShas) + scannable(bootEntries, publicShas)} files` };
   },
 };

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { hashOf } from '../../util/hash.js';
 import { buildCodeHash } from '../code-hash.js';
 import { installerScriptsHash } from '../../installer/initramfs.js';
-import { manifestSchema, type Manifest } from '../../manifest/schema.js';
+import type { Manifest } from '../../manifest/schema.js';
+import { readManifest } from '../../manifest/read.js';
+import { MANIFEST_FILE } from '../../manifest/write.js';
 import { need, type BuildContext, type Step } from '../context.js';
 
 /** Bump when the stages after the rootfs change the bytes they write. */
@@ -39,7 +41,7 @@ async function finalKeyOf(ctx: BuildContext): Promise<string> {
 
 async function upToDate(dir: string, key: string): Promise<Manifest | undefined> {
   try {
-    const m = manifestSchema.parse(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')));
+    const m = await readManifest(join(dir, MANIFEST_FILE));
     if (m.stages.final !== key) return undefined;
     if ((await stat(join(dir, m.image.file))).size !== m.image.size) return undefined;
     await stat(join(dir, m.image.zst.file));

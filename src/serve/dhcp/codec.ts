@@ -1,6 +1,8 @@
 // BOOTP/DHCP wire format (RFC 2131/2132). Pure: bytes in, typed packet out and back. The socket
 // server and the reply logic live elsewhere so this can be tested without a network.
 
+import { KilnError } from '../../util/errors.js';
+
 export const BOOTREQUEST = 1;
 export const BOOTREPLY = 2;
 const MAGIC = 0x63825363;
@@ -29,10 +31,9 @@ export interface DhcpPacket {
   options: Map<number, Buffer>;
 }
 
-export class DhcpParseError extends Error {
+export class DhcpParseError extends KilnError {
   constructor(readonly reason: string) {
     super(`malformed DHCP packet: ${reason}`);
-    this.name = 'DhcpParseError';
   }
 }
 
@@ -42,11 +43,11 @@ function ipAt(buf: Buffer, off: number): string {
 
 export function ipToBytes(ip: string): Buffer {
   const parts = ip.split('.');
-  if (parts.length !== 4) throw new Error(`not an IPv4 address: ${ip}`);
+  if (parts.length !== 4) throw new KilnError(`not an IPv4 address: ${ip}`);
   const out = Buffer.alloc(4);
   parts.forEach((p, i) => {
     const n = Number(p);
-    if (!/^\d{1,3}$/.test(p) || n > 255) throw new Error(`not an IPv4 address: ${ip}`);
+    if (!/^\d{1,3}$/.test(p) || n > 255) throw new KilnError(`not an IPv4 address: ${ip}`);
     out[i] = n;
   });
   return out;
@@ -108,7 +109,7 @@ export function parseDhcp(buf: Buffer): DhcpPacket {
 
 function writeFixedString(out: Buffer, off: number, size: number, s: string, field: string): void {
   const bytes = Buffer.from(s, 'latin1');
-  if (bytes.length >= size) throw new Error(`DHCP ${field} longer than ${size - 1} bytes`);
+  if (bytes.length >= size) throw new KilnError(`DHCP ${field} longer than ${size - 1} bytes`);
   bytes.copy(out, off);
 }
 

@@ -1,6 +1,7 @@
 // DHCP option codes and the typed readers/writers kiln needs. Pure.
 import type { DhcpPacket } from './codec.js';
 import { ipToBytes } from './codec.js';
+import { KilnError } from '../../util/errors.js';
 
 export const OPT = {
   subnetMask: 1,
@@ -110,7 +111,7 @@ export const PI_BOOT_MENU = 'Raspberry Pi Boot';
  */
 export function pxeVendorOptions(menu: string): Buffer {
   const text = Buffer.from(menu, 'latin1');
-  if (text.length > 250) throw new Error('PXE menu string too long');
+  if (text.length > 250) throw new KilnError('PXE menu string too long');
   return Buffer.concat([
     Buffer.from([6, 1, 3]),
     Buffer.from([10, 4, 0]),

@@ -1,6 +1,8 @@
 // Address pool for full mode (an isolated provisioning network). Offers are held briefly so that
 // ten Pis discovering at once never get the same address. Pure apart from the injected clock.
 
+import { KilnError } from '../../util/errors.js';
+
 export function ipToInt(ip: string): number {
   return ip.split('.').reduce((acc, p) => acc * 256 + Number(p), 0);
 }
@@ -29,7 +31,7 @@ export class LeasePool {
   ) {
     this.start = ipToInt(start);
     this.end = ipToInt(end);
-    if (this.end < this.start) throw new Error(`DHCP pool ${start}-${end} is empty`);
+    if (this.end < this.start) throw new KilnError(`DHCP pool ${start}-${end} is empty`);
   }
 
   private owner(ip: number): string | undefined {

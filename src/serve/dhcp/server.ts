@@ -10,6 +10,7 @@ import { BOOTREQUEST, DhcpParseError, macOf, parseDhcp, serializeDhcp, type Dhcp
 import { MSG, decodePiGuid, messageType, requestedIp, serverId, vendorClass } from './options.js';
 import type { LeasePool } from './pool.js';
 import { buildReply, type LeaseInfo } from './reply.js';
+import { KilnError } from '../../util/errors.js';
 
 // The DHCP socket server: parse, decide (pure bootplan), answer. Proxy mode answers only PXE
 // clients kiln is to serve, with no address; full mode also leases addresses from a small pool.
@@ -42,7 +43,7 @@ export class DhcpServer {
   private discoveryFullLogged = false;
 
   constructor(private readonly o: DhcpServerOptions) {
-    if (o.mode === 'full' && !o.pool) throw new Error('full DHCP mode needs an address pool');
+    if (o.mode === 'full' && !o.pool) throw new KilnError('full DHCP mode needs an address pool');
   }
 
   async start(): Promise<void> {

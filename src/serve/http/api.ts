@@ -5,6 +5,7 @@ import { nodeInputSchema, nodeReportSchema } from '../nodes/model.js';
 import { bearer, HttpError, hasToken, requireToken } from './auth.js';
 import type { HttpDeps } from './deps.js';
 import { seedBaseUrl } from './seed.js';
+import { firstIssue } from '../../util/errors.js';
 
 // JSON API. Everything under /api needs a credential: the operator's API token for the registry
 // (reads included: node serials, addresses and the timeline are not for the LAN), a node's own
@@ -12,10 +13,7 @@ import { seedBaseUrl } from './seed.js';
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);
-  if (!r.success) {
-    const i = r.error.issues[0];
-    throw new HttpError(400, i ? `${i.path.length ? i.path.join('.') : 'body'}: ${i.message}` : 'invalid body');
-  }
+  if (!r.success) throw new HttpError(400, firstIssue(r.error, 'body'));
   return r.data;
 }
 

@@ -1,13 +1,13 @@
 import type { FastifyRequest } from 'fastify';
 import { sameSecret } from '../nodes/enrollment.js';
+import { KilnError } from '../../util/errors.js';
 
-export class HttpError extends Error {
+export class HttpError extends KilnError {
   constructor(
     readonly statusCode: number,
     message: string,
   ) {
     super(message);
-    this.name = 'HttpError';
   }
 }
 

@@ -24,6 +24,7 @@ import {
   type Plan,
   type Role,
 } from './model.js';
+import { KilnError } from '../../util/errors.js';
 
 // The node registry: SQLite in the state dir. Every change is one transaction that also appends
 // to the event log, so the timeline and the node table never disagree.
@@ -36,14 +37,13 @@ export interface IdentityClash {
   ownerSource: 'db' | 'yaml';
 }
 
-export class RegistryError extends Error {
+export class RegistryError extends KilnError {
   constructor(
     message: string,
     readonly code: 'not-found' | 'conflict' | 'forbidden',
     readonly clash?: IdentityClash,
   ) {
     super(message);
-    this.name = 'RegistryError';
   }
 }
 

@@ -3,6 +3,7 @@ import { isScalar, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { diskSchema, nodeInputSchema, ROLES, sshKeySchema, type NodeInput } from './model.js';
 import { RegistryError, type NodeRegistry } from './registry.js';
+import { KilnError } from '../../util/errors.js';
 
 // nodes.yaml: the desired fleet, kept in Git. It wins over the database for every field it
 // declares; the plan (install/local) stays operational state unless the file sets it. A node the
@@ -24,10 +25,9 @@ const fileSchema = z.strictObject({
 /** What the `removed` event of a node dropped from the file says. */
 export const DROPPED_FROM_FILE = { source: 'yaml', reason: 'dropped from nodes.yaml' } as const;
 
-export class NodesFileError extends Error {
+export class NodesFileError extends KilnError {
   constructor(file: string, where: string, message: string) {
     super(`${file}: ${where}: ${message}`);
-    this.name = 'NodesFileError';
   }
 }
 

@@ -1,6 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { writeDataHeader } from './codec.js';
 import { blockCount, wire } from './transfer.js';
+import { KilnError } from '../../util/errors.js';
 
 // Ready-to-send DATA packets for one transfer. Each block has a slot of 4 + blockSize bytes in one
 // buffer: the file is read straight into the slots' payloads (one readv per chunk), and a packet is
@@ -122,7 +123,7 @@ export class FileSource extends SlotSource {
     const want = Math.max(0, Math.min(n * s.blockSize, s.size - position));
     if (want > 0) {
       const { bytesRead } = await this.fh.readv(s.payloads(n), position);
-      if (bytesRead < want) throw new Error(`file shrank while being sent (${bytesRead} of ${want} bytes at ${position})`);
+      if (bytesRead < want) throw new KilnError(`file shrank while being sent (${bytesRead} of ${want} bytes at ${position})`);
     }
     s.loaded = n;
   }

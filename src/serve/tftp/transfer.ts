@@ -10,6 +10,8 @@
 // ACK repeats: an ACK inside the window moves it and sends only blocks never sent before; the
 // window is resent only when the timer fires.
 
+import { KilnError } from '../../util/errors.js';
+
 export type Outcome = 'ok' | 'aborted' | 'timeout';
 
 export type Action =
@@ -56,7 +58,7 @@ export class Transfer {
   private readonly window: number;
 
   constructor(private readonly cfg: TransferConfig) {
-    if (cfg.blocks < 1) throw new Error('a transfer has at least one block');
+    if (cfg.blocks < 1) throw new KilnError('a transfer has at least one block');
     this.window = Math.max(1, Math.min(cfg.windowSize, MAX_WINDOW));
   }
 

@@ -1,5 +1,6 @@
 // Runs the kiln CLI in-process and captures what it prints and the exit code it sets.
 import { buildProgram } from '../../../src/cli/index.js';
+import { describeFailure } from '../../../src/cli/failure.js';
 
 export interface CliResult {
   code: number;
@@ -21,13 +22,19 @@ export async function kiln(...args: string[]): Promise<CliResult> {
     err.push(String(chunk));
     return true;
   }) as typeof process.stderr.write;
+  let failed: number | undefined;
   try {
-    await (await buildProgram()).exitOverride().parseAsync(['node', 'kiln', ...args]);
+    await (await buildProgram()).parseAsync(['node', 'kiln', ...args]);
+  } catch (e) {
+    // what bin/kiln.js does with an error, in-process
+    const f = describeFailure(e, args[0]);
+    err.push(f.text);
+    failed = f.code;
   } finally {
     process.stdout.write = origOut;
     process.stderr.write = origErr;
   }
-  const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
+  const code = failed ?? (typeof process.exitCode === 'number' ? process.exitCode : 0);
   process.exitCode = undefined;
   return { code, stdout: out.join(''), stderr: err.join('') };
 }

@@ -15,7 +15,7 @@ async function diffoscope(a: string, b: string, report: string): Promise<{ code:
   try {
     await run('diffoscope', ['--no-progress', '--text', report, a, b], { timeoutMs: 120_000 });
   } catch (err) {
-    if (!(err instanceof ToolError) || err.exitCode !== 1) throw err;
+    if (!(err instanceof ToolError) || err.status !== 1) throw err;
     code = 1;
   }
   return { code, text: code === 0 ? '' : await readFile(report, 'utf8') };

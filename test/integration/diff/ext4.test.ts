@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffSources } from '../../../src/diff/diff.js';
-import type { DiffReport, EntryChange } from '../../../src/diff/model.js';
+import type { DiffReport } from '../../../src/diff/model.js';
+import type { EntryChange } from '../../../src/disk/tree.js';
 import { resolveSource } from '../../../src/manifest/source.js';
 import { baseSpec, buildFixture, cleanupFixtures, type FixtureSpec } from './fixture.js';
 

@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import { chmod, lutimes, mkdir, mkdtemp, open, readFile, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { manifestSchema, type FileEntry, type Manifest } from '../../../src/manifest/schema.js';
+import type { FileEntry, Manifest } from '../../../src/manifest/schema.js';
+import { MANIFEST_FILE, writeManifest } from '../../../src/manifest/write.js';
 import { partUuid, serializeMbr } from '../../../src/disk/mbr.js';
 import { run } from '../../../src/util/exec.js';
 
@@ -238,7 +239,7 @@ async function writeProducts(
   await run('bmaptool', ['create', img, '-o', join(dir, `${name}.bmap`)]);
   const imgBytes = await readFile(img);
   const diskIdHex = spec.diskId.toString(16).padStart(8, '0');
-  const manifest: Manifest = manifestSchema.parse({
+  const manifest: Manifest = {
     manifestVersion: 1,
     kilnVersion: '0.1.0',
     name,
@@ -289,9 +290,9 @@ async function writeProducts(
     stages: { rootfs: '1'.repeat(64) },
     files: { boot: listing(spec.boot, spec.epoch), root: listing(spec.root, spec.epoch) },
     extras: {},
-  });
-  await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-  const names = [`${name}.img`, `${name}.img.zst`, `${name}.bmap`, 'manifest.json'];
+  };
+  await writeManifest(dir, manifest);
+  const names = [`${name}.img`, `${name}.img.zst`, `${name}.bmap`, MANIFEST_FILE];
   const lines = await Promise.all(names.map(async (n) => `${await fileSha(join(dir, n))}  ${n}`));
   await writeFile(join(dir, 'SHA256SUMS'), lines.join('\n') + '\n');
 }

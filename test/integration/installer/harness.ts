@@ -3,9 +3,10 @@ import { closeSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, 
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { renderBmap } from '../../../src/disk/bmap-render.js';
-import { manifestSchema } from '../../../src/manifest/schema.js';
-import { BLOCK, assembleDisk, type BmapRange, type DiskResult } from '../../../src/builder/stages/disk.js';
+import { renderBmap, type BmapRange } from '../../../src/disk/bmap.js';
+import type { Manifest } from '../../../src/manifest/schema.js';
+import { MANIFEST_FILE, manifestText } from '../../../src/manifest/write.js';
+import { BLOCK, assembleDisk, type DiskResult } from '../../../src/builder/stages/disk.js';
 import { scriptPath } from '../../../src/installer/initramfs.js';
 import { run } from '../../../src/util/exec.js';
 import { placeholderProvenance } from '../../fixtures/serve/make-images.js';
@@ -92,7 +93,7 @@ export async function writeImageDir(imagesDir: string, name: string, im: Synthet
   writeFileSync(join(dir, `${name}.img.zst`), zst);
   writeFileSync(join(dir, `${name}.bmap`), im.bmap);
   const p = im.disk.partitions;
-  const manifest = manifestSchema.parse({
+  const manifest: Manifest = {
     manifestVersion: 1,
     kilnVersion: '0.1.0',
     name,
@@ -113,8 +114,8 @@ export async function writeImageDir(imagesDir: string, name: string, im: Synthet
       partuuid: `${DISK_ID}-0${x.index}`,
     })),
     ...placeholderProvenance('synthetic'),
-  });
-  writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  };
+  writeFileSync(join(dir, MANIFEST_FILE), manifestText(manifest));
   return join(dir, `${name}.img`);
 }
 

@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BLOCK, type BmapRange } from '../../../src/builder/stages/disk.js';
+import { BLOCK } from '../../../src/builder/stages/disk.js';
+import type { BmapRange } from '../../../src/disk/bmap.js';
 import { run } from '../../../src/util/exec.js';
 import { KilnProcess, compileKiln } from '../serve/kiln-process.js';
 import { LoopDisks, MiB, buildSyntheticImage, flipByte, rangeBytes, readAt, runInstaller, sha256, writeImageDir, type SyntheticImage } from './harness.js';

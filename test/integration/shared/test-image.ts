@@ -1,6 +1,8 @@
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { manifestSchema, type Manifest } from '../../../src/manifest/schema.js';
+import type { Manifest } from '../../../src/manifest/schema.js';
+import { readManifest } from '../../../src/manifest/read.js';
+import { MANIFEST_FILE } from '../../../src/manifest/write.js';
 import { run } from '../../../src/util/exec.js';
 import { defaultCacheDir } from '../../../src/util/paths.js';
 import { VARIED_ENV } from '../../../src/builder/reproducible.js';
@@ -83,7 +85,7 @@ async function buildTestImage(out: string, extra: string[], varied = false): Pro
   const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as TestImage['events'][number]);
   if (events.at(-1)?.event !== 'done') throw new Error(`kiln build ${testImageSpec} did not finish: ${r.stdout.slice(-2000)}`);
   const dir = join(imagesDir, TEST_IMAGE);
-  const manifest = manifestSchema.parse(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
+  const manifest = await readManifest(join(dir, MANIFEST_FILE));
   return { imagesDir, dir, lock, manifest, img: join(dir, manifest.image.file), events };
 }
 

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assembleDisk, BLOCK, FIRST_LBA } from '../../../src/builder/stages/disk.js';
-import { renderBmap } from '../../../src/disk/bmap-render.js';
+import { renderBmap } from '../../../src/disk/bmap.js';
 import { bmapSelfChecksumOk, parseBmap } from '../../../src/disk/bmap.js';
 import { parseMbr } from '../../../src/disk/mbr.js';
 import { imageIds } from '../../../src/builder/ids.js';

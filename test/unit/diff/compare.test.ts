@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Manifest } from '../../../src/manifest/schema.js';
-import { compareFields, compareTrees, comparePaths, makeLayer } from '../../../src/diff/compare.js';
+import { makeLayer } from '../../../src/diff/compare.js';
+import { compareFields, compareTrees, comparePaths, type TreeEntry } from '../../../src/disk/tree.js';
 import { compareManifests } from '../../../src/diff/manifest-compare.js';
-import type { TreeEntry } from '../../../src/diff/model.js';
 
 const file = (path: string, extra: Partial<TreeEntry> = {}): TreeEntry => ({ path, type: 'file', mode: '0644', uid: 0, gid: 0, size: 3, mtime: 1700000000, sha256: 'aa', ...extra });
 const tree = (...es: TreeEntry[]) => new Map(es.map((e) => [e.path, e]));

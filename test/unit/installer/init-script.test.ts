@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { renderBmap } from '../../../src/disk/bmap-render.js';
+import { renderBmap } from '../../../src/disk/bmap.js';
 import { scriptPath } from '../../../src/installer/initramfs.js';
 
 // The on-node script's pure parts, run by the host's busybox sh (the same shell as on the node):
