@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the host tools kiln drives (DESIGN.md, "Chosen parts") and registers qemu-aarch64 with
-# binfmt_misc. Idempotent and fast when everything is present: it only calls apt when a package is
+# Installs the host tools kiln drives (docs/architecture.md, "Host tools") and registers qemu-aarch64
+# with binfmt_misc. Idempotent and fast when everything is present: it only calls apt when a package is
 # missing. Needs root (or sudo) on Debian 12.
 set -euo pipefail
 
@@ -11,6 +11,8 @@ packages=(
   # tests and benchmarks
   qemu-system-arm u-boot-qemu tftp-hpa atftp busybox-static iproute2 bmap-tools diffoscope-minimal
   tftpd-hpa dnsmasq nginx-light ansible ansible-lint
+  # npm run check
+  shellcheck
 )
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

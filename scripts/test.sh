@@ -4,21 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/prepare.sh
-# The tests are TypeScript too: type-check them (vitest itself only strips types).
-npx tsc -p tsconfig.test.json
+# The fast gate first (types, lint, format, shellcheck): a slip there fails in a minute, not in 15.
+bash scripts/check.sh
 results=$(mktemp -d)
 status=0
 npx vitest run --project unit --reporter=default --reporter=json --outputFile="$results/unit.json" || status=$?
 if [ "$status" -eq 0 ]; then
   npx vitest run --project integration --reporter=default --reporter=json --outputFile="$results/integration.json" || status=$?
 fi
-# One plain closing line for CI, whatever the runner prints above it.
-node -e '
-  const fs = require("fs"); let p = 0, f = 0, s = 0;
-  for (const n of ["unit", "integration"]) {
-    try { const r = JSON.parse(fs.readFileSync(process.argv[1] + "/" + n + ".json", "utf8"));
-      p += r.numPassedTests; f += r.numFailedTests; s += r.numPendingTests + (r.numTodoTests || 0); } catch {}
-  }
-  console.log(`${p} passed, ${f} failed, ${s} skipped`);' "$results"
+node scripts/test-summary.mjs "$results"
 rm -rf "$results"
 exit "$status"

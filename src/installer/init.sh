@@ -100,7 +100,7 @@ http_get() {
   }
 }
 
-json_str() { printf '%s' "$1" | tr -d '\000-\037"\\' | cut -c1-900; }
+json_str() { printf '%s' "$1" | tr -d '\000-\037\042\134' | cut -c1-900; }
 
 # report TYPE MESSAGE [EXTRA-JSON-FIELDS]; prints kiln's answer; best effort
 report() {
@@ -134,7 +134,7 @@ previous_credential() {
 # Sets TOKEN to the node's credential and SEED to its seed URL. Returns 2 when kiln refused (no
 # point retrying: its answer says why), 1 when kiln could not be reached.
 enroll() {
-  [ -n "$TOKEN" ] && [ -n "$EVENTS" ] || { REASON="kernel command line lacks kiln.token or kiln.events"; return 2; }
+  if [ -z "$TOKEN" ] || [ -z "$EVENTS" ]; then REASON="kernel command line lacks kiln.token or kiln.events"; return 2; fi
   PREV=''
   previous_credential
   if [ -n "$PREV" ]; then body="{\"previous\":\"$PREV\"}"; else body='{}'; fi
@@ -149,7 +149,7 @@ enroll() {
   esac
   cred=$(sed -n 's/.*"credential":"\([0-9a-f]\{64\}\)".*/\1/p' "$STATE/enroll")
   SEED=$(sed -n 's/.*"seedUrl":"\([^"]*\)".*/\1/p' "$STATE/enroll")
-  [ -n "$cred" ] && [ -n "$SEED" ] || { REASON="kiln's enrolment answer has no credential"; return 2; }
+  if [ -z "$cred" ] || [ -z "$SEED" ]; then REASON="kiln's enrolment answer has no credential"; return 2; fi
   TOKEN=$cred
   say "enrolled${PREV:+ (with the credential from the old disk)}"
 }
@@ -187,7 +187,6 @@ net_up() {
       [ "$i" = lo ] && continue
       ip link set "$i" up 2>/dev/null
       if udhcpc -i "$i" -n -q -t 4 -T 2 -V kiln-installer -s /etc/kiln/udhcpc.script >/dev/null 2>&1; then
-        IFACE=$i
         say "network up on $i: $(ip -4 -o addr show dev "$i" | awk '{print $4}')"
         return 0
       fi
@@ -286,7 +285,7 @@ zero_gaps() {
 mibs() { echo "$(($1 / 1048576)).$(($1 * 10 / 1048576 % 10))"; }
 
 install_once() {
-  [ -n "$IMAGE" ] && [ -n "$BMAP" ] && [ -n "$SHA" ] || { fail "kernel command line lacks kiln.image, kiln.bmap or kiln.sha256"; return 1; }
+  if [ -z "$IMAGE" ] || [ -z "$BMAP" ] || [ -z "$SHA" ]; then fail "kernel command line lacks kiln.image, kiln.bmap or kiln.sha256"; return 1; fi
   http_get "$BMAP" > "$STATE/bmap" || { fail "cannot fetch the block map $BMAP"; return 1; }
   parse_bmap || { fail "cannot read the block map (need bmap 2.0 with sha256 ranges)"; return 1; }
   choose_disk || { fail "no target disk found${DISK_ARG:+ (kiln.disk=$DISK_ARG)}"; return 1; }

@@ -1,3 +1,6 @@
+# shellcheck shell=sh
+# The functions below replace commands that init.sh's functions call, so nothing here calls them:
+# shellcheck disable=SC2317
 # Runs the installer's real enrolment and install_loop on the host (see runInstaller in harness.ts): init.sh is
 # sourced with KILN_INSTALLER_LIB=1 (functions only) and the shell settings setup_pid1 makes; only
 # what would act on the host itself is replaced, by shell functions (host busybox runs its applets
@@ -5,6 +8,7 @@
 set -f
 umask 022
 trap '' PIPE
+# shellcheck source=src/installer/init.sh
 . "$KILN_INIT"
 reboot() { echo "reboot $*" >> "$CALLS"; }
 console_shell() { echo console_shell >> "$CALLS"; exit 0; }
@@ -35,7 +39,7 @@ blockdev() {
     echo "harness: the kernel found no partitions on $2; adding them with partx" >&2
     partx -a "$2"
   fi
-  return $_hrc
+  return "$_hrc"
 }
 mkdir -p "$STATE"
 parse_cmdline "$CMDLINE"
