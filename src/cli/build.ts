@@ -11,9 +11,9 @@ export function registerBuild(program: Command): void {
     .command('build')
     .argument('<spec>', 'image spec, e.g. images/pi-k3s.yaml')
     .description(
-      'Build the image a spec describes, from its lock, into <out>/<name>/: <name>.img (MBR: FAT32 boot,\n' +
-        'ext4 root), .img.zst, .bmap, manifest.json, an SPDX SBOM, SHA256SUMS and boot/ (the boot\n' +
-        'partition files, for netboot). Stages are cached by their inputs; output appears only when\n' +
+      'Build the image a spec describes, from its lock, into <out>/<name>/: <name>.img (MBR: FAT32 boot, ' +
+        'ext4 root), .img.zst, .bmap, manifest.json, an SPDX SBOM, SHA256SUMS and boot/ (the boot ' +
+        'partition files, for netboot). Stages are cached by their inputs; output appears only when ' +
         'complete. Same spec + lock => same bytes.',
     )
     .option('-o, --out <dir>', 'output directory', 'dist')
@@ -24,7 +24,7 @@ export function registerBuild(program: Command): void {
     .addOption(
       new Option(
         '--rootfs-mode <mode>',
-        'how maintainer scripts run: native (amd64 twins of dpkg, the shells, perl and the build tools,\n' +
+        'how maintainer scripts run: native (amd64 twins of dpkg, the shells, perl and the build tools, ' +
           'pinned in the lock; minutes faster) or emulated (everything under qemu-user: the reference)',
       )
         .choices(['native', 'emulated'])

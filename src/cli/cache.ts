@@ -18,7 +18,7 @@ export function registerCache(program: Command): void {
     .command('add')
     .argument('<file>', 'a downloaded artifact, e.g. k3s-arm64')
     .description(
-      'Add an artifact fetched elsewhere (for a machine that cannot reach its URL). It is accepted only\n' +
+      'Add an artifact fetched elsewhere (for a machine that cannot reach its URL). It is accepted only ' +
         'if its sha256 matches an artifact pinned by a spec (all specs in --images by default).',
     )
     .option('--spec <file>', 'only match the pins of this spec')

@@ -9,8 +9,8 @@ export function registerLock(program: Command): void {
     .command('lock')
     .argument('<spec>', 'image spec, e.g. images/pi-k3s.yaml')
     .description(
-      'Resolve the full arm64 package closure of a spec (Essential + apt + its packages) from the\n' +
-        "mirror's indexes, verified with the Debian archive keyring, and write <spec>.lock.json:\n" +
+      'Resolve the full arm64 package closure of a spec (Essential + apt + its packages) from the ' +
+        "mirror's indexes, verified with the Debian archive keyring, and write <spec>.lock.json: " +
         'every .deb by name, version, arch, sha256, size and pool path. `kiln build` uses only the lock.',
     )
     .option('--cache <dir>', 'cache directory (apt indexes live here)', defaultCacheDir())
