@@ -28,7 +28,7 @@ export const lockSchema = z.strictObject({
   /** The spec's `installer.packages`, exactly as named (no closure): unpacked, not installed. */
   installerPackages: z.array(lockedPackageSchema).optional(),
   /**
-   * The build host's twins of the image's build tools (src/build/native/tools.ts): the same source
+   * The build host's twins of the image's build tools (src/builder/native/tools.ts): the same source
    * versions from the same archive view, for the native rootfs mode. Never installed in the image.
    */
   nativeTools: z.strictObject({ architecture: z.string(), packages: z.array(lockedPackageSchema).min(1) }).optional(),

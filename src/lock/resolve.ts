@@ -137,7 +137,7 @@ export function hostDebianArch(): string {
 }
 
 /**
- * Locks the amd64 twins of the image's build tools (src/build/native/tools.ts) with their own
+ * Locks the amd64 twins of the image's build tools (src/builder/native/tools.ts) with their own
  * closure, from the same mirror and archive view as the image. Each twin must be the image's own
  * source version (a binNMU suffix may differ): a twin of another version could configure the image
  * differently from its own tools. Skipped when the host is the image's architecture.

@@ -147,7 +147,7 @@ export const nativeAptPath = `DPkg::Path "${NATIVE_PATH}:/usr/sbin:/usr/bin:/sbi
 
 /**
  * After installation: undo the diversion, then strip everything that makes two builds differ or that
- * must be unique per node (docs/reproducibility.md).
+ * must be unique per node (docs/architecture.md, "Reproducibility").
  *
  * The initramfs holds the boards' drivers only (src/builder/initramfs-modules.ts): the list is written
  * into the image so the node's own kernel updates build the same set.
