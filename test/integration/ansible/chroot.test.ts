@@ -92,7 +92,7 @@ async function isEnabled(rootfs: string, unit: string): Promise<string> {
   return run('chroot', [rootfs, 'systemctl', 'is-enabled', unit], { env: emulation }).then((r) => r.stdout.trim(), () => 'disabled');
 }
 
-// chroot(2) needs root; CI and the dev machines run tests as root (DESIGN.md), so this skips
+// chroot(2) needs root; CI and the dev machines run tests as root (README, "Requirements"), so this skips
 // only on a workstation run as a user.
 const isRoot = process.getuid?.() === 0;
 
