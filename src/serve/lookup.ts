@@ -1,4 +1,4 @@
-import type { TftpLookup } from './bootplan.js';
+import type { TftpLookup } from './plan/tftp.js';
 import type { ImageInfo } from './images.js';
 import type { NodeRecord } from './nodes/model.js';
 import type { NodeRegistry } from './nodes/registry.js';

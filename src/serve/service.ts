@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { log } from '../util/log.js';
-import type { RenderContext } from './bootplan.js';
+import type { RenderContext } from './plan/bootfiles.js';
 import { loadTemplates } from './cloudinit.js';
 import { advertisedAddress, type ServeConfig } from './config.js';
 import { LeasePool } from './dhcp/pool.js';

@@ -1,6 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { log } from '../../util/log.js';
-import { claimsOtherMac, decideDhcp, isPxeClient, type DhcpClient, type DhcpMode } from '../bootplan.js';
+import { claimsOtherMac, decideDhcp, isPxeClient, type DhcpClient, type DhcpMode } from '../plan/dhcp.js';
 import type { ServeLookup } from '../lookup.js';
 import type { ServeMetrics } from '../metrics.js';
 import type { NodeRecord } from '../nodes/model.js';
@@ -11,7 +11,7 @@ import { MSG, decodePiGuid, messageType, requestedIp, serverId, vendorClass } fr
 import type { LeasePool } from './pool.js';
 import { buildReply, type LeaseInfo } from './reply.js';
 
-// The DHCP socket server: parse, decide (pure bootplan), answer. Proxy mode answers only PXE
+// The DHCP socket server: parse, decide (pure, plan/dhcp.ts), answer. Proxy mode answers only PXE
 // clients kiln is to serve, with no address; full mode also leases addresses from a small pool.
 
 export interface DhcpServerOptions {

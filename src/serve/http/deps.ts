@@ -1,4 +1,4 @@
-import type { RenderContext } from '../bootplan.js';
+import type { RenderContext } from '../plan/bootfiles.js';
 import type { Templates } from '../cloudinit.js';
 import type { ServeLookup } from '../lookup.js';
 import type { ServeMetrics } from '../metrics.js';

@@ -1,7 +1,8 @@
 import { createSocket, type RemoteInfo, type Socket, type SocketOptions } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { log } from '../../util/log.js';
-import { planTftp, type RenderContext, type TftpLookup } from '../bootplan.js';
+import type { RenderContext } from '../plan/bootfiles.js';
+import { planTftp, type TftpLookup } from '../plan/tftp.js';
 import type { ServeMetrics } from '../metrics.js';
 import type { NodeRecord } from '../nodes/model.js';
 import { RateLog } from '../ratelog.js';
@@ -12,7 +13,7 @@ import { FileSource, MemorySource, type BlockSource } from './source.js';
 import { MAX_WINDOW, Transfer, blockCount, type Outcome } from './transfer.js';
 
 // Read-only TFTP with virtual per-node paths. The listening socket takes requests; each transfer
-// runs on its own socket (its TID) as a Session; kiln decides what each path is (bootplan.ts).
+// runs on its own socket (its TID) as a Session; kiln decides what each path is (plan/tftp.ts).
 
 export interface TftpServerOptions {
   host: string;

@@ -3,7 +3,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { planTftp, renderCmdline, renderPxelinux, UBOOT_APPEND_MAX, type RenderContext } from '../../../src/serve/bootplan.js';
 import { loadTemplates } from '../../../src/serve/cloudinit.js';
 import { buildHttp } from '../../../src/serve/http/app.js';
 import type { ImageInfo } from '../../../src/serve/images.js';
@@ -12,6 +11,8 @@ import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { parseNodesYaml, syncNodesFile } from '../../../src/serve/nodes/yaml.js';
+import { renderCmdline, renderPxelinux, UBOOT_APPEND_MAX, type RenderContext } from '../../../src/serve/plan/bootfiles.js';
+import { planTftp } from '../../../src/serve/plan/tftp.js';
 import { fakeImage, fakeNode } from './fixtures.js';
 import { kilnCli } from './cli-runner.js';
 

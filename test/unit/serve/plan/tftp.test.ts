@@ -1,51 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import {
-  checkTftpPath,
-  decideDhcp,
-  planTftp,
-  renderCmdline,
-  renderConfigTxt,
-  renderPxelinux,
-  type TftpLookup,
-} from '../../../src/serve/bootplan.js';
-import { fakeImage, fakeNode } from './fixtures.js';
+import { checkTftpPath, planTftp, type TftpLookup } from '../../../../src/serve/plan/tftp.js';
+import { fakeImage, fakeNode } from '../fixtures.js';
 
 const ctx = { httpBase: 'http://10.0.0.1:8080' };
-const pxe = { mac: 'dc:a6:32:01:02:03', serial: '1234abcd', fourcc: 'RPi4', vendorClass: 'PXEClient:Arch:00000:UNDI:002001' };
-
-describe('decideDhcp', () => {
-  const img = fakeImage();
-  it('serves a registered node with plan install', () => {
-    const d = decideDhcp(fakeNode(), pxe, img, { mode: 'proxy', discovery: false });
-    expect(d).toMatchObject({ action: 'serve', menu: 'Raspberry Pi Boot' });
-  });
-  it('declines plan local when self-healing is off for the node', () => {
-    expect(decideDhcp(fakeNode({ plan: 'local', selfHeal: false }), pxe, img, { mode: 'proxy', discovery: true }).action).toBe('ignore');
-  });
-  it('records unknown Pis only when discovery is on', () => {
-    expect(decideDhcp(undefined, pxe, img, { mode: 'proxy', discovery: true }).action).toBe('discover');
-    expect(decideDhcp(undefined, pxe, img, { mode: 'proxy', discovery: false }).action).toBe('ignore');
-    const laptop = { mac: '00:11:22:33:44:55', vendorClass: 'MSFT 5.0' };
-    expect(decideDhcp(undefined, laptop, img, { mode: 'proxy', discovery: true }).action).toBe('ignore');
-  });
-  it('never answers a discovered node again until registered', () => {
-    expect(decideDhcp(fakeNode({ plan: 'discovered' }), pxe, img, { mode: 'full', discovery: true }).action).toBe('ignore');
-  });
-  it('in proxy mode answers only PXE clients; full mode also U-Boot', () => {
-    const uboot = { mac: '52:54:00:12:34:56', vendorClass: 'U-Boot.armv8' };
-    expect(decideDhcp(fakeNode({ mac: uboot.mac }), uboot, img, { mode: 'proxy', discovery: false }).action).toBe('ignore');
-    expect(decideDhcp(fakeNode({ mac: uboot.mac }), uboot, img, { mode: 'full', discovery: false }).action).toBe('serve');
-  });
-  it('does not answer when the assigned image is missing', () => {
-    expect(decideDhcp(fakeNode(), pxe, undefined, { mode: 'full', discovery: false })).toMatchObject({ action: 'ignore' });
-  });
-  it('gives a Pi 3 (no option 97) the menu string with three trailing spaces', () => {
-    const pi3 = { mac: 'b8:27:eb:00:00:01', vendorClass: 'PXEClient:Arch:00000:UNDI:002001' };
-    expect(decideDhcp(fakeNode({ mac: pi3.mac }), pi3, img, { mode: 'proxy', discovery: false })).toMatchObject({
-      menu: 'Raspberry Pi Boot   ',
-    });
-  });
-});
 
 describe('checkTftpPath', () => {
   it.each([
@@ -134,38 +91,6 @@ describe('planTftp', () => {
       root: '/srv/dist/fixture/installer',
       rel: ['vmlinuz'],
     });
-  });
-});
-
-describe('rendering', () => {
-  it('cmdline without installer keeps the image root and adds cgroups (no seed: that needs an enrolled credential)', () => {
-    const s = renderCmdline(fakeNode(), fakeImage(), ctx);
-    expect(s).toBe('root=PARTUUID=abcdef01-02 console=serial0,115200 console=tty1 rootwait fsck.repair=yes cgroup_memory=1 cgroup_enable=memory');
-  });
-  it('cmdline with installer carries the install token it is given, and no seed URL', () => {
-    const s = renderCmdline(fakeNode(), fakeImage({ installerDir: '/x' }), { ...ctx, installToken: () => 'c'.repeat(64) });
-    expect(s).toMatch(new RegExp(` kiln\\.token=${'c'.repeat(64)}$`));
-    expect(s).not.toContain('ds=');
-    expect(renderCmdline(fakeNode(), fakeImage({ installerDir: '/x' }), { ...ctx, installToken: () => undefined })).not.toContain('kiln.token');
-  });
-  it('cmdline with installer names the image, bmap, hash and events URL and drops root=', () => {
-    const s = renderCmdline(fakeNode(), fakeImage({ installerDir: '/x' }), ctx);
-    expect(s).not.toContain('root=');
-    expect(s).toContain('kiln.image=http://10.0.0.1:8080/images/fixture/fixture.img');
-    expect(s).toContain('kiln.bmap=http://10.0.0.1:8080/images/fixture/fixture.bmap');
-    expect(s).toContain(`kiln.sha256=${'a'.repeat(64)}`);
-    expect(s).toContain('kiln.events=http://10.0.0.1:8080/api/nodes/pi-01/events');
-  });
-  it('config.txt points at the installer when there is one', () => {
-    expect(renderConfigTxt(fakeImage())).toBe(fakeImage().configTxt);
-    const c = renderConfigTxt(fakeImage({ installerDir: '/x' }));
-    expect(c).not.toMatch(/^kernel=vmlinuz$/m);
-    expect(c).toContain('kernel=installer/vmlinuz\ninitramfs installer/initrd.img followkernel');
-  });
-  it('pxelinux uses the installer kernel when present', () => {
-    const s = renderPxelinux(fakeNode(), fakeImage({ installerDir: '/x' }), ctx);
-    expect(s).toContain('kernel dc-a6-32-01-02-03/installer/vmlinuz');
-    expect(s).toContain('initrd dc-a6-32-01-02-03/installer/initrd.img');
   });
 });
 
