@@ -1,5 +1,5 @@
-// Whether to answer a DHCP client, from what the registry knows of it. No I/O here, so every
-// branch is unit-tested.
+// Whether to answer a DHCP client, and what the registry must record because it asked. No I/O
+// here, so every branch is unit-tested; dhcp/apply.ts performs the effects, dhcp/server.ts sends.
 import type { ImageInfo } from '../images.js';
 import { selfHealBlocked, type EventType, type NodeRecord } from '../nodes/model.js';
 
@@ -24,23 +24,66 @@ export function isPxeClient(c: DhcpClient): boolean {
 
 export type DhcpMode = 'proxy' | 'full';
 
+export interface DhcpPolicy {
+  mode: DhcpMode;
+  /** Record unknown Pis as `discovered` placeholders. */
+  discovery: boolean;
+}
+
+/** What the decision knows of one DISCOVER or REQUEST; the server reads it from the packet and registry. */
+export interface DhcpRequest {
+  message: 'discover' | 'request';
+  client: DhcpClient;
+  /** The registered node the client is (by MAC, then by the serial in option 97). */
+  node?: NodeRecord;
+  /** The node's image, when it exists. */
+  image?: ImageInfo;
+  /** The node's install milestones, oldest first: self-healing looks at its last install. */
+  history?: readonly { type: EventType }[];
+}
+
+/**
+ * Why a client gets no answer. Each is also the `reason` label of kiln_dhcp_drops_total, which
+ * dashboards and runbooks name, so the strings stay as they are.
+ */
+export const DHCP_DROP_REASONS = ['unknown-client', 'discovered', 'mac-mismatch', 'parked', 'plan-local', 'not-pxe', 'no-image'] as const;
+export type DhcpDropReason = (typeof DHCP_DROP_REASONS)[number];
+
+/**
+ * A registry change a decision implies, as data: the decision stays pure and testable, and the
+ * order here is the order of the event log.
+ */
+export type DhcpEffect =
+  /** A DISCOVER named the node (the aggregated `dhcp-seen` event). */
+  | { kind: 'seen'; node: string; mac: string; vendorClass: string | null }
+  /** The packet shows a MAC or serial the node was registered without. */
+  | { kind: 'learn-identity'; node: string; mac: string; serial: string | undefined }
+  /** An unknown Pi: a `discovered` placeholder, within the registry's limits. */
+  | { kind: 'record-discovered'; mac: string; serial: string | undefined }
+  /** Stop answering the node: reinstalling it would loop. */
+  | { kind: 'park'; node: string; reason: string }
+  /** A `local` node netboots: its disk did not boot; switch it to `install`. */
+  | { kind: 'self-heal'; node: string; reason: string }
+  /** Full mode: kiln acknowledged this address for the node. */
+  | { kind: 'leased'; node: string; ip: string }
+  /** A boot or lease answer went out (the aggregated `dhcp-offered` event). */
+  | { kind: 'offered'; node: string; mac: string; mode: 'proxy' }
+  | { kind: 'offered'; node: string; mac: string; mode: 'full'; ip: string };
+
 export type DhcpDecision =
-  | { action: 'serve'; node: NodeRecord; image: ImageInfo; menu: string }
-  /** A `local` node netbooting: its disk did not boot. Switch it to `install`, say why, then serve. */
-  | { action: 'heal'; node: NodeRecord; image: ImageInfo; menu: string; reason: string }
-  /** Park the node: reinstalling it would loop. */
-  | { action: 'park'; node: NodeRecord; reason: string }
+  /** Boot options (and, in full mode, an address); `self-heal` serves the installer to a `local` node. */
+  | { answer: 'boot'; reason: 'plan-install' | 'self-heal'; node: NodeRecord; menu: string; pxe: boolean; effects: DhcpEffect[] }
   /** Full mode: an address for a `local` node's own system, no boot options. */
-  | { action: 'lease'; node: NodeRecord; menu: string }
-  | { action: 'discover'; reason: string }
-  | { action: 'ignore'; reason: string; node?: NodeRecord };
+  | { answer: 'lease'; reason: 'plan-local'; node: NodeRecord; menu: string; effects: DhcpEffect[] }
+  /** No answer; `detail` is the text for the log. */
+  | { answer: 'none'; reason: DhcpDropReason; detail: string; effects: DhcpEffect[] };
 
 /**
  * Found by the serial in option 97, which every Pi broadcasts: a packet that names a node's serial
  * with another MAC than the node's is not that node (made-up MACs would each take a pool address,
  * and each would count as the node being seen).
  */
-export function claimsOtherMac(node: NodeRecord, client: DhcpClient): boolean {
+function claimsOtherMac(node: NodeRecord, client: DhcpClient): boolean {
   return node.mac !== null && node.mac !== client.mac.toLowerCase();
 }
 
@@ -49,36 +92,55 @@ export function claimsOtherMac(node: NodeRecord, client: DhcpClient): boolean {
  * answer; a `local` node is declined so it boots its own disk, unless it netboots anyway (PXE) with
  * self-healing on; unknown Pis are only recorded.
  */
-export function decideDhcp(
-  node: NodeRecord | undefined,
-  client: DhcpClient,
-  image: ImageInfo | undefined,
-  opts: { mode: DhcpMode; discovery: boolean },
-  /** The node's recent events, oldest first (self-healing looks at its last install). */
-  history: readonly { type: EventType }[] = [],
-): DhcpDecision {
+export function decideDhcp(req: DhcpRequest, policy: DhcpPolicy): DhcpDecision {
+  const { node, client, image, history = [] } = req;
+  const none = (reason: DhcpDropReason, detail: string, effects: DhcpEffect[] = []): DhcpDecision => ({ answer: 'none', reason, detail, effects });
   if (!node) {
-    if (isRaspberryPi(client) && opts.discovery) return { action: 'discover', reason: 'unknown Raspberry Pi' };
-    return { action: 'ignore', reason: 'unknown client' };
+    if (!isRaspberryPi(client) || !policy.discovery) return none('unknown-client', 'unknown client');
+    // A REQUEST follows a DISCOVER, which already recorded it.
+    const record: DhcpEffect[] = req.message === 'discover' ? [{ kind: 'record-discovered', mac: client.mac, serial: client.serial }] : [];
+    return none('discovered', 'unknown Raspberry Pi', record);
   }
-  if (node.plan === 'discovered') return { action: 'ignore', reason: 'discovered, not registered', node };
-  if (claimsOtherMac(node, client)) return { action: 'ignore', reason: `mac mismatch: ${node.name} has another MAC`, node };
-  if (node.parked) return { action: 'ignore', reason: `parked: ${node.parked}`, node };
+  if (node.plan === 'discovered') return none('discovered', 'discovered, not registered');
+  if (claimsOtherMac(node, client)) return none('mac-mismatch', `mac mismatch: ${node.name} has another MAC`);
+  const seen = req.message === 'discover' ? seenEffects(node, client) : [];
+  if (node.parked) return none('parked', `parked: ${node.parked}`, seen);
+  const menu = menuFor(client);
   if (node.plan === 'local') {
     // The Pi ROM and U-Boot both say PXEClient; a booted system's DHCP client does not. With
     // BOOT_ORDER 0xf21 a Pi only netboots when its SD card did not boot.
     if (isPxeClient(client) && (node.selfHeal ?? false) && image) {
       const blocked = selfHealBlocked(history);
-      if (blocked) return { action: 'park', node, reason: blocked };
-      return { action: 'heal', node, image, menu: menuFor(client), reason: `plan local but netbooting (${client.vendorClass ?? 'PXE'}): its disk did not boot` };
+      if (blocked) return none('parked', blocked, [...seen, { kind: 'park', node: node.name, reason: blocked }]);
+      const reason = `plan local but netbooting (${client.vendorClass ?? 'PXE'}): its disk did not boot`;
+      return { answer: 'boot', reason: 'self-heal', node, menu, pxe: true, effects: [...seen, { kind: 'self-heal', node: node.name, reason }] };
     }
-    if (opts.mode === 'full' && !isPxeClient(client)) return { action: 'lease', node, menu: menuFor(client) };
-    return { action: 'ignore', reason: 'plan local: boots its own disk', node };
+    if (policy.mode === 'full' && !isPxeClient(client)) return { answer: 'lease', reason: 'plan-local', node, menu, effects: seen };
+    return none('plan-local', 'plan local: boots its own disk', seen);
   }
   // A proxy must not answer ordinary DHCP clients of the home network, only netbooting ones.
-  if (opts.mode === 'proxy' && !isPxeClient(client)) return { action: 'ignore', reason: 'not a PXE client', node };
-  if (!image) return { action: 'ignore', reason: `image ${node.image ?? '(none)'} not found`, node };
-  return { action: 'serve', node, image, menu: menuFor(client) };
+  if (policy.mode === 'proxy' && !isPxeClient(client)) return none('not-pxe', 'not a PXE client', seen);
+  if (!image) return none('no-image', `image ${node.image ?? '(none)'} not found`, seen);
+  return { answer: 'boot', reason: 'plan-install', node, menu, pxe: isPxeClient(client), effects: seen };
+}
+
+/** The node was seen, and completes an identity it was registered without (a Pi registered by MAC asks TFTP for `<serial>/…`). */
+function seenEffects(node: NodeRecord, client: DhcpClient): DhcpEffect[] {
+  const out: DhcpEffect[] = [{ kind: 'seen', node: node.name, mac: client.mac, vendorClass: client.vendorClass ?? null }];
+  if (!node.mac || (!node.serial && client.serial)) out.push({ kind: 'learn-identity', node: node.name, mac: client.mac, serial: client.serial });
+  return out;
+}
+
+/**
+ * What an answer that went out leaves in the registry. A proxy OFFER is the whole exchange; in
+ * full mode only the ACK is, with the address it acknowledged.
+ */
+export function answeredEffects(node: string, mac: string, leased?: string): DhcpEffect[] {
+  if (leased === undefined) return [{ kind: 'offered', node, mac, mode: 'proxy' }];
+  return [
+    { kind: 'leased', node, ip: leased },
+    { kind: 'offered', node, mac, mode: 'full', ip: leased },
+  ];
 }
 
 /** Pi 3B ROM matches the menu string with three trailing spaces; Pi 4/5 send option 97. */

@@ -41,8 +41,10 @@ describe('failure counting', () => {
     r.record('pi-01', 'installed', { sha256: 'a'.repeat(64) });
     chatter();
     expect(selfHealBlocked(r.decisionHistory('pi-01'))).toMatch(/no first boot/);
-    const d = decideDhcp(r.mustGet('pi-01'), pxe, fakeImage(), { mode: 'proxy', discovery: false }, r.decisionHistory('pi-01'));
-    expect(d.action).toBe('park');
+    const d = decideDhcp({ message: 'discover', client: pxe, node: r.mustGet('pi-01'), image: fakeImage(), history: r.decisionHistory('pi-01') }, { mode: 'proxy', discovery: false });
+    expect(d).toMatchObject({ answer: 'none', reason: 'parked' });
+    // registered by MAC only: the DISCOVER also shows its serial
+    expect(d.effects.map((e) => e.kind)).toEqual(['seen', 'learn-identity', 'park']);
     r.close();
   });
   it('self-heal switches the plan to install and records why; installed switches back', () => {
