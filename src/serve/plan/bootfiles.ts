@@ -1,7 +1,11 @@
 // The per-node boot files kiln renders rather than serves from the image: cmdline.txt,
-// config.txt and U-Boot's pxelinux.cfg. Pure.
+// config.txt, U-Boot's pxelinux.cfg and boot script. Pure: the install token comes in as a value,
+// issued by the caller (issuing it starts its lifetime in the registry).
 import type { ImageInfo } from '../images.js';
 import type { NodeRecord } from '../nodes/model.js';
+import { bootScriptText, scriptImage } from './uboot.js';
+
+export type BootFile = 'cmdline.txt' | 'config.txt' | 'pxelinux.cfg' | 'boot.scr';
 
 export interface RenderContext {
   /** Base URL of kiln's HTTP server as the node reaches it, e.g. http://192.168.1.2:8080 */
@@ -11,7 +15,25 @@ export interface RenderContext {
    * credential, once. The command line travels over TFTP to whoever asks, so it carries nothing
    * else secret. Undefined when the node is not being installed.
    */
-  installToken?: (node: NodeRecord) => string | undefined;
+  installToken?: string;
+}
+
+/** Whether rendering `file` puts the install token in it: only an installer's command line does. */
+export function carriesInstallToken(file: BootFile, img: ImageInfo): boolean {
+  return (file === 'cmdline.txt' || file === 'pxelinux.cfg') && Boolean(img.installerDir);
+}
+
+export function renderBootFile(file: BootFile, node: NodeRecord, img: ImageInfo, ctx: RenderContext): Buffer {
+  switch (file) {
+    case 'cmdline.txt':
+      return Buffer.from(`${renderCmdline(node, img, ctx)}\n`);
+    case 'config.txt':
+      return Buffer.from(renderConfigTxt(img));
+    case 'pxelinux.cfg':
+      return Buffer.from(renderPxelinux(node, img, ctx));
+    case 'boot.scr':
+      return scriptImage(bootScriptText(node), `kiln ${node.name}`);
+  }
 }
 
 const CGROUP_ARGS = ['cgroup_memory=1', 'cgroup_enable=memory'];
@@ -47,8 +69,7 @@ export function renderCmdline(node: NodeRecord, img: ImageInfo, ctx: RenderConte
     // Without it the installer takes the first SD, NVMe, USB, virtio disk: wrong for a Pi that
     // boots from NVMe or USB with a card still in the slot.
     if (node.disk) args.push(`kiln.disk=${node.disk}`);
-    const token = ctx.installToken?.(node);
-    if (token) args.push(`kiln.token=${token}`);
+    if (ctx.installToken) args.push(`kiln.token=${ctx.installToken}`);
     return args.join(' ');
   }
   return [`root=PARTUUID=${img.diskId}-02`, ...all, ...CGROUP_ARGS].join(' ');

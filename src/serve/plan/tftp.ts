@@ -2,8 +2,7 @@
 // refusal. No I/O here, so every branch is unit-tested.
 import type { ImageInfo } from '../images.js';
 import type { NodeRecord } from '../nodes/model.js';
-import { renderConfigTxt, renderCmdline, renderPxelinux, type RenderContext } from './bootfiles.js';
-import { bootScriptText, scriptImage } from './uboot.js';
+import type { BootFile } from './bootfiles.js';
 
 export const MAX_TFTP_PATH = 255;
 
@@ -34,15 +33,18 @@ export interface TftpLookup {
 
 export type TftpPlan =
   | { kind: 'file'; root: string; rel: string[]; node?: NodeRecord }
-  | { kind: 'render'; data: Buffer; node: NodeRecord }
+  /** A per-node file kiln writes itself (bootfiles.ts), once the server has what it needs, such as an install token. */
+  | { kind: 'render'; file: BootFile; node: NodeRecord; image: ImageInfo }
   | { kind: 'refuse'; code: 'notfound' | 'denied'; reason: string };
+
+type Refusal = Extract<TftpPlan, { kind: 'refuse' }>;
 
 const SERIAL_RE = /^[0-9a-f]{8}$/;
 const MAC_DASH_RE = /^([0-9a-f]{2}-){5}[0-9a-f]{2}$/;
 /** Files a Pi ROM fetches without a prefix before it knows its own (Pi 3 family). */
 const PREFIXLESS_FIRMWARE = new Set(['bootcode.bin']);
 
-export function planTftp(raw: string, clientIp: string, lookup: TftpLookup, ctx: RenderContext): TftpPlan {
+export function planTftp(raw: string, clientIp: string, lookup: TftpLookup): TftpPlan {
   const check = checkTftpPath(raw);
   if (!check.ok) return { kind: 'refuse', code: 'denied', reason: check.reason };
   const segs = check.segments;
@@ -51,55 +53,45 @@ export function planTftp(raw: string, clientIp: string, lookup: TftpLookup, ctx:
   if (first === 'pxelinux.cfg') {
     if (segs.length !== 2) return { kind: 'refuse', code: 'notfound', reason: 'no such pxelinux file' };
     const name = segs[1] ?? '';
-    const node = name.startsWith('01-') ? lookup.byPrefix(name.slice(3).toLowerCase()) : lookup.byIp(clientIp);
-    return renderFor(node, (n, img) => renderPxelinux(n, img, ctx));
+    const s = served(name.startsWith('01-') ? lookup.byPrefix(name.slice(3).toLowerCase()) : lookup.byIp(clientIp), lookup);
+    return 'refused' in s ? s.refused : { kind: 'render', file: 'pxelinux.cfg', node: s.node, image: s.image };
   }
 
   const key = first.toLowerCase();
-  if (segs.length > 1 && (SERIAL_RE.test(key) || MAC_DASH_RE.test(key))) {
-    const node = lookup.byPrefix(key);
-    return nodeFile(node, segs.slice(1), lookup, ctx);
-  }
+  if (segs.length > 1 && (SERIAL_RE.test(key) || MAC_DASH_RE.test(key))) return nodeFile(lookup.byPrefix(key), segs.slice(1), lookup);
 
   // No prefix: a node we can recognise by address gets its own files, others only generic firmware.
   const byIp = lookup.byIp(clientIp);
-  if (byIp && byIp.plan === 'install') return nodeFile(byIp, segs, lookup, ctx);
+  if (byIp && byIp.plan === 'install') return nodeFile(byIp, segs, lookup);
   const dflt = lookup.defaultImage();
   if (segs.length === 1 && PREFIXLESS_FIRMWARE.has(first) && dflt) return { kind: 'file', root: dflt.bootDir, rel: segs };
   return { kind: 'refuse', code: 'notfound', reason: 'not a node path' };
-
-  function renderFor(node: NodeRecord | undefined, render: (n: NodeRecord, img: ImageInfo) => string): TftpPlan {
-    if (!node) return { kind: 'refuse', code: 'notfound', reason: 'unknown node' };
-    const refused = notServed(node);
-    if (refused) return refused;
-    const img = lookup.imageOf(node);
-    if (!img) return { kind: 'refuse', code: 'notfound', reason: 'image not found' };
-    return { kind: 'render', data: Buffer.from(render(node, img)), node };
-  }
 }
 
-/** Why a known node gets no boot files: not to be installed, or parked (reinstalling would loop). */
-function notServed(node: NodeRecord): TftpPlan | undefined {
-  if (node.plan !== 'install') return { kind: 'refuse', code: 'notfound', reason: `plan ${node.plan}` };
-  if (node.parked) return { kind: 'refuse', code: 'notfound', reason: `parked: ${node.parked}` };
-  return undefined;
+/**
+ * A node gets boot files only while it is to be installed, not parked (reinstalling would loop),
+ * and its image exists.
+ */
+function served(node: NodeRecord | undefined, lookup: TftpLookup): { node: NodeRecord; image: ImageInfo } | { refused: Refusal } {
+  const refuse = (reason: string): { refused: Refusal } => ({ refused: { kind: 'refuse', code: 'notfound', reason } });
+  if (!node) return refuse('unknown node');
+  if (node.plan !== 'install') return refuse(`plan ${node.plan}`);
+  if (node.parked) return refuse(`parked: ${node.parked}`);
+  const image = lookup.imageOf(node);
+  if (!image) return refuse('image not found');
+  return { node, image };
 }
 
-function nodeFile(node: NodeRecord | undefined, rest: string[], lookup: TftpLookup, ctx: RenderContext): TftpPlan {
-  if (!node) return { kind: 'refuse', code: 'notfound', reason: 'unknown node' };
-  const refused = notServed(node);
-  if (refused) return refused;
-  const img = lookup.imageOf(node);
-  if (!img) return { kind: 'refuse', code: 'notfound', reason: 'image not found' };
+function nodeFile(found: NodeRecord | undefined, rest: string[], lookup: TftpLookup): TftpPlan {
+  const s = served(found, lookup);
+  if ('refused' in s) return s.refused;
+  const { node, image } = s;
   const path = rest.join('/');
-  if (path === 'boot.scr.uimg' || path === 'boot.scr') {
-    return { kind: 'render', data: scriptImage(bootScriptText(node), `kiln ${node.name}`), node };
-  }
-  if (path === 'config.txt') return { kind: 'render', data: Buffer.from(renderConfigTxt(img)), node };
-  if (path === 'cmdline.txt') return { kind: 'render', data: Buffer.from(`${renderCmdline(node, img, ctx)}\n`), node };
+  if (path === 'boot.scr.uimg' || path === 'boot.scr') return { kind: 'render', file: 'boot.scr', node, image };
+  if (path === 'config.txt' || path === 'cmdline.txt') return { kind: 'render', file: path, node, image };
   if (rest[0] === 'installer') {
-    if (!img.installerDir) return { kind: 'refuse', code: 'notfound', reason: 'image has no installer' };
-    return { kind: 'file', root: img.installerDir, rel: rest.slice(1), node };
+    if (!image.installerDir) return { kind: 'refuse', code: 'notfound', reason: 'image has no installer' };
+    return { kind: 'file', root: image.installerDir, rel: rest.slice(1), node };
   }
-  return { kind: 'file', root: img.bootDir, rel: rest, node };
+  return { kind: 'file', root: image.bootDir, rel: rest, node };
 }
