@@ -7,7 +7,7 @@ import { DhcpApply } from '../../../src/serve/dhcp/apply.js';
 import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry, type RegistryOptions } from '../../../src/serve/nodes/registry.js';
-import { answeredEffects, decideDhcp } from '../../../src/serve/plan/dhcp.js';
+import { answeredEffects, decideDhcp, type DhcpEffect } from '../../../src/serve/plan/dhcp.js';
 import { fakeImage } from './fixtures.js';
 
 // The DHCP effects against a real registry (SQLite in a temp dir): what each writes, in order.
@@ -70,21 +70,16 @@ describe('DhcpApply', () => {
     registry.close();
   });
 
-  it('parks a node with the reason', () => {
-    const { registry, apply } = setup();
-    add(registry, { plan: 'local' });
-    apply.apply([{ kind: 'park', node: 'pi-01', reason: 'would loop' }]);
-    expect(registry.mustGet('pi-01')).toMatchObject({ parked: 'would loop', state: 'failed' });
-    expect(eventsOf(registry).at(-1)).toEqual({ type: 'parked', data: { reason: 'would loop' } });
-    registry.close();
-  });
-
-  it('self-heals a local node: plan install, with the reason in its timeline', () => {
+  const WHY = 'netbooted with plan local';
+  it.each([
+    ['parks a local node', { kind: 'park', node: 'pi-01', reason: WHY }, { parked: WHY, state: 'failed' }, 'parked'],
+    ['self-heals a local node: plan install again', { kind: 'self-heal', node: 'pi-01', reason: WHY }, { plan: 'install', state: 'registered' }, 'self-heal'],
+  ] as const)('%s, with the reason in its timeline', (_what, effect: DhcpEffect, node, event) => {
     const { registry, apply } = setup();
     add(registry, { plan: 'local', selfHeal: true });
-    apply.apply([{ kind: 'self-heal', node: 'pi-01', reason: 'its disk did not boot' }]);
-    expect(registry.mustGet('pi-01')).toMatchObject({ plan: 'install', state: 'registered' });
-    expect(eventsOf(registry).at(-1)).toEqual({ type: 'self-heal', data: { reason: 'its disk did not boot' } });
+    apply.apply([effect]);
+    expect(registry.mustGet('pi-01')).toMatchObject(node);
+    expect(eventsOf(registry).at(-1)).toEqual({ type: event, data: { reason: WHY } });
     registry.close();
   });
 

@@ -13,7 +13,7 @@ import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { parseNodesYaml, syncNodesFile } from '../../../src/serve/nodes/yaml.js';
 import { renderBootFile, renderCmdline, renderPxelinux, UBOOT_APPEND_MAX, type RenderContext } from '../../../src/serve/plan/bootfiles.js';
 import { planTftp } from '../../../src/serve/plan/tftp.js';
-import { fakeImage, fakeNode } from './fixtures.js';
+import { fakeImage, fakeNode, realisticImage } from './fixtures.js';
 import { kilnCli } from './cli-runner.js';
 
 // The per-node install disk: operator input (CLI, API, nodes.yaml) → registry → `kiln.disk=` on
@@ -89,13 +89,8 @@ describe('kiln.disk= on the installer command line', () => {
   });
 
   it('costs only its own bytes and keeps a realistic U-Boot append within UBOOT_APPEND_MAX', () => {
-    // the same realistic node and image as the length test in self-heal.test.ts, now naming its disk
-    const real = fakeImage({
-      name: 'pi-k3s-test',
-      files: { img: 'pi-k3s-test.img', zst: 'pi-k3s-test.img.zst', bmap: 'pi-k3s-test.bmap' },
-      installerDir: '/x',
-      ubootCmdline: 'root=PARTUUID=9a834837-02 rootfstype=ext4 rootwait fsck.repair=yes net.ifnames=0 cgroup_memory=1 cgroup_enable=memory console=ttyAMA0,115200',
-    });
+    // the same realistic node and image as the length test in plan/bootfiles.test.ts, now naming its disk
+    const real = realisticImage();
     const realCtx: RenderContext = { httpBase: 'http://192.168.100.200:8080', installToken: 'f'.repeat(64) };
     const append = (disk: string | null): string => /append (.*)/.exec(renderPxelinux(fakeNode({ name: 'worker-node-0017', disk }), real, realCtx))![1]!;
     for (const given of ['/dev/nvme0n1', 'mmcblk0', 'sda']) {

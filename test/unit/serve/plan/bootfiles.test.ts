@@ -8,7 +8,7 @@ import {
   renderPxelinux,
   UBOOT_APPEND_MAX,
 } from '../../../../src/serve/plan/bootfiles.js';
-import { fakeImage, fakeNode } from '../fixtures.js';
+import { fakeImage, fakeNode, realisticImage } from '../fixtures.js';
 
 const ctx = { httpBase: 'http://10.0.0.1:8080' };
 
@@ -61,12 +61,7 @@ describe('installer command line', () => {
 
 describe('U-Boot append length', () => {
   it('fits U-Boot 2023.01 pxe for a realistic node and image', () => {
-    const img = fakeImage({
-      name: 'pi-k3s-test',
-      files: { img: 'pi-k3s-test.img', zst: 'pi-k3s-test.img.zst', bmap: 'pi-k3s-test.bmap' },
-      installerDir: '/x',
-      ubootCmdline: 'root=PARTUUID=9a834837-02 rootfstype=ext4 rootwait fsck.repair=yes net.ifnames=0 cgroup_memory=1 cgroup_enable=memory console=ttyAMA0,115200',
-    });
+    const img = realisticImage();
     const node = fakeNode({ name: 'worker-node-0017' });
     const pxe = renderPxelinux(node, img, { httpBase: 'http://192.168.100.200:8080', installToken: 'f'.repeat(64) });
     const append = /append (.*)/.exec(pxe)![1]!;
