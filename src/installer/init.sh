@@ -1,7 +1,7 @@
 #!/bin/sh
 # kiln installer: PID 1 of the installer initramfs (busybox only). It writes the fleet image to this
 # node's disk and reboots into it. Everything it needs comes from the kernel command line that
-# `kiln serve` rendered for this node (src/serve/bootplan.ts renderCmdline):
+# `kiln serve` rendered for this node (src/serve/plan/bootfiles.ts, renderCmdline):
 #   kiln.node=NAME kiln.image=URL(.img) kiln.bmap=URL kiln.sha256=HEX kiln.events=URL kiln.token=T
 #   optional: kiln.disk=mmcblk0|/dev/sda  kiln.retry=SECONDS (0: never)
 #   kiln.debug=1 (a shell on the console before anything is written)

@@ -1,7 +1,7 @@
-import type { TftpLookup } from './bootplan.js';
 import type { ImageInfo } from './images.js';
 import type { NodeRecord } from './nodes/model.js';
 import type { NodeRegistry } from './nodes/registry.js';
+import type { TftpLookup } from './plan/tftp.js';
 
 /**
  * Joins the registry and the images catalogue for the planners. A node without an image gets the

@@ -2,7 +2,6 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { log } from '../util/log.js';
-import type { RenderContext } from './bootplan.js';
 import { loadTemplates } from './cloudinit.js';
 import { advertisedAddress, type ServeConfig } from './config.js';
 import { LeasePool } from './dhcp/pool.js';
@@ -17,6 +16,7 @@ import { NodeRegistry } from './nodes/registry.js';
 import { syncNodesFile } from './nodes/yaml.js';
 import { canBindLowPorts, lowPortError } from './privileges.js';
 import { apiToken, k3sToken } from './secrets.js';
+import { tftpRegistryHooks } from './tftp/apply.js';
 import { KilnTftpServer } from './tftp/server.js';
 import { KilnError } from '../util/errors.js';
 
@@ -115,10 +115,7 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
     ];
     closers.push(async () => timers.forEach((t) => clearInterval(t)));
     const host = serverIp ?? '127.0.0.1';
-    const ctx: RenderContext = {
-      httpBase: `http://${host}:${cfg.httpPort}`,
-      installToken: (n) => registry.installTokenFor(n.name),
-    };
+    const ctx = { httpBase: `http://${host}:${cfg.httpPort}` };
 
     const app: FastifyInstance = await buildHttp({
       registry,
@@ -143,12 +140,7 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
         ctx,
         metrics,
         maxBlockSize: cfg.tftpMaxBlockSize,
-        onSeen: (n) => registry.seen(n.name),
-        onServed: (n, path, bytes, seconds) => {
-          if (registry.activity(n.name, 'file-fetched', { path, bytes, seconds }, { key: path }) === 'folded') {
-            metrics.eventsFolded.inc({ type: 'file-fetched' });
-          }
-        },
+        ...tftpRegistryHooks(registry, metrics),
       });
       checkpoint();
       await tftp.start();

@@ -1,19 +1,21 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { log } from '../../util/log.js';
-import { claimsOtherMac, decideDhcp, isPxeClient, type DhcpClient, type DhcpMode } from '../bootplan.js';
 import type { ServeLookup } from '../lookup.js';
 import type { ServeMetrics } from '../metrics.js';
 import type { NodeRecord } from '../nodes/model.js';
 import type { NodeRegistry } from '../nodes/registry.js';
+import { answeredEffects, decideDhcp, type DhcpClient, type DhcpDropReason, type DhcpMode } from '../plan/dhcp.js';
 import { RateLog } from '../ratelog.js';
+import { DhcpApply } from './apply.js';
 import { BOOTREQUEST, DhcpParseError, macOf, parseDhcp, serializeDhcp, type DhcpPacket } from './codec.js';
 import { MSG, decodePiGuid, messageType, requestedIp, serverId, vendorClass } from './options.js';
 import type { LeasePool } from './pool.js';
 import { buildReply, type LeaseInfo } from './reply.js';
 import { KilnError } from '../../util/errors.js';
 
-// The DHCP socket server: parse, decide (pure bootplan), answer. Proxy mode answers only PXE
-// clients kiln is to serve, with no address; full mode also leases addresses from a small pool.
+// The DHCP socket server: parse the packet, decide (plan/dhcp.ts, pure), apply the registry
+// changes the decision names (apply.ts), send. Proxy mode answers only PXE clients kiln is to
+// serve, with no address; full mode also leases addresses from a small pool.
 
 export interface DhcpServerOptions {
   mode: DhcpMode;
@@ -30,6 +32,22 @@ export interface DhcpServerOptions {
   pool?: { leases: LeasePool; mask: string; router?: string; dns?: string[]; leaseSeconds: number };
 }
 
+/**
+ * The `reason` label of kiln_dhcp_drops_total: why the decision declined the client, or what the
+ * packet or the lease exchange lacked.
+ */
+export type DhcpDropLabel =
+  | DhcpDropReason
+  | 'malformed'
+  | 'not-a-request'
+  | 'unsupported-type'
+  | 'not-ethernet'
+  | 'internal'
+  | 'proxy-request'
+  | 'pool-exhausted'
+  | 'request-for-other-server'
+  | 'nak';
+
 export class DhcpServer {
   private socket: Socket | undefined;
   /**
@@ -39,11 +57,11 @@ export class DhcpServer {
    */
   private sender: Socket | undefined;
   private readonly rate = new RateLog();
-  /** The discovery limit is logged once when reached, again only after it cleared. */
-  private discoveryFullLogged = false;
+  private readonly effects: DhcpApply;
 
   constructor(private readonly o: DhcpServerOptions) {
     if (o.mode === 'full' && !o.pool) throw new KilnError('full DHCP mode needs an address pool');
+    this.effects = new DhcpApply(o.registry, o.metrics);
   }
 
   async start(): Promise<void> {
@@ -79,7 +97,7 @@ export class DhcpServer {
     await Promise.all(all.map((s) => new Promise<void>((resolve) => (s ? s.close(() => resolve()) : resolve()))));
   }
 
-  private drop(reason: string, fields: Record<string, unknown> = {}): void {
+  private drop(reason: DhcpDropLabel, fields: Record<string, unknown> = {}): void {
     this.o.metrics.dhcpDrops.inc({ reason });
     this.rate.info(`dhcp:${reason}`, { reason, ...fields }, 'dhcp: not answered');
   }
@@ -106,57 +124,19 @@ export class DhcpServer {
     const { registry, lookup } = this.o;
     const node = registry.find(client.mac, client.serial);
     const decision = decideDhcp(
-      node,
-      client,
-      node ? lookup.imageOf(node) : undefined,
+      {
+        message: type === MSG.DISCOVER ? 'discover' : 'request',
+        client,
+        node,
+        image: node ? lookup.imageOf(node) : undefined,
+        history: node && node.plan === 'local' ? registry.decisionHistory(node.name) : [],
+      },
       { mode: this.o.mode, discovery: this.o.discovery },
-      node && node.plan === 'local' ? registry.decisionHistory(node.name) : [],
     );
-    if (node && type === MSG.DISCOVER && node.plan !== 'discovered' && !claimsOtherMac(node, client)) {
-      this.activity(node.name, 'dhcp-seen', { mac: client.mac, vendorClass: client.vendorClass ?? null }, client.mac);
-      if (!node.mac || (!node.serial && client.serial)) registry.learnIdentity(node.name, client.mac, client.serial);
-    }
-    if (decision.action === 'discover') {
-      if (type === MSG.DISCOVER) this.discover(client);
-      return this.drop('discovered', { mac: client.mac });
-    }
-    if (decision.action === 'ignore') {
-      return this.drop(reasonLabel(decision.reason), { mac: client.mac, why: decision.reason });
-    }
-    if (decision.action === 'park') {
-      registry.park(decision.node.name, decision.reason);
-      log.warn({ node: decision.node.name, why: decision.reason }, 'dhcp: node parked');
-      return this.drop('parked', { mac: client.mac, why: decision.reason });
-    }
-    if (decision.action === 'lease') return this.answerFull(p, type, decision.node, decision.menu, false);
-    if (decision.action === 'heal') {
-      registry.selfHeal(decision.node.name, decision.reason);
-      log.warn({ node: decision.node.name, why: decision.reason }, 'dhcp: self-healing: serving the installer');
-    }
-    const target = decision.node;
-    if (this.o.mode === 'proxy') return this.answerProxy(p, type, target, decision.menu);
-    return this.answerFull(p, type, target, decision.menu, isPxeClient(client));
-  }
-
-  private activity(node: string, type: 'dhcp-seen' | 'dhcp-offered', data: Record<string, unknown>, source: string): void {
-    if (this.o.registry.activity(node, type, data, { source }) === 'folded') this.o.metrics.eventsFolded.inc({ type });
-  }
-
-  /** Any host can claim to be a new Pi: the registry bounds how many placeholders, and how fast. */
-  private discover(client: DhcpClient): void {
-    const r = this.o.registry.recordDiscovered(client.mac, client.serial, null);
-    if (!('refused' in r)) {
-      if (r.created) this.discoveryFullLogged = false;
-      return;
-    }
-    this.o.metrics.discoveryRefused.inc({ reason: r.refused });
-    const fields = { mac: client.mac, serial: client.serial ?? null, discovered: r.discovered };
-    if (r.refused === 'rate') {
-      this.rate.info('dhcp:discovery-rate', fields, 'dhcp: new unknown Pis arrive faster than discovery records them; not recorded');
-    } else if (!this.discoveryFullLogged) {
-      this.discoveryFullLogged = true;
-      log.warn(fields, 'dhcp: discovery limit reached; further unknown Pis are not recorded (register or remove discovered nodes)');
-    }
+    this.effects.apply(decision.effects);
+    if (decision.answer === 'none') return this.drop(decision.reason, { mac: client.mac, why: decision.detail });
+    if (decision.answer === 'boot' && this.o.mode === 'proxy') return this.answerProxy(p, type, decision.node, decision.menu);
+    return this.answerFull(p, type, decision.node, decision.menu, decision.answer === 'boot' && decision.pxe);
   }
 
   private answerProxy(p: DhcpPacket, type: number, node: NodeRecord, menu: string): void {
@@ -165,7 +145,7 @@ export class DhcpServer {
     if (type !== MSG.DISCOVER) return this.drop('proxy-request');
     this.send(buildReply(p, { type: MSG.OFFER, serverIp: this.o.serverIp, menu }), p);
     this.o.metrics.boots.inc({ mode: 'proxy' });
-    this.activity(node.name, 'dhcp-offered', { mode: 'proxy' }, macOf(p));
+    this.effects.apply(answeredEffects(node.name, macOf(p)));
   }
 
   private answerFull(p: DhcpPacket, type: number, node: NodeRecord, menu: string, pxe: boolean): void {
@@ -197,8 +177,7 @@ export class DhcpServer {
     }
     this.send(buildReply(p, { type: MSG.ACK, serverIp: this.o.serverIp, menu, pxe, lease: lease(want) }), p);
     this.o.metrics.boots.inc({ mode: 'full' });
-    this.o.registry.leased(node.name, want);
-    this.activity(node.name, 'dhcp-offered', { mode: 'full', ip: want }, mac);
+    this.effects.apply(answeredEffects(node.name, mac, want));
   }
 
   private send(reply: DhcpPacket, req: DhcpPacket): void {
@@ -211,15 +190,4 @@ export class DhcpServer {
       if (err) log.warn({ err: err.message, to }, 'dhcp: send failed');
     });
   }
-}
-
-function reasonLabel(reason: string): string {
-  if (reason.startsWith('plan local')) return 'plan-local';
-  if (reason.startsWith('parked')) return 'parked';
-  if (reason.startsWith('unknown')) return 'unknown-client';
-  if (reason.startsWith('not a PXE')) return 'not-pxe';
-  if (reason.startsWith('discovered')) return 'discovered';
-  if (reason.startsWith('image')) return 'no-image';
-  if (reason.startsWith('mac mismatch')) return 'mac-mismatch';
-  return 'other';
 }

@@ -1,4 +1,3 @@
-import type { RenderContext } from '../bootplan.js';
 import type { Templates } from '../cloudinit.js';
 import type { ServeLookup } from '../lookup.js';
 import type { ServeMetrics } from '../metrics.js';
@@ -13,7 +12,8 @@ export interface HttpDeps {
   apiToken: string;
   k3sToken: string;
   templates: Templates;
-  ctx: RenderContext;
+  /** Base URL of kiln's HTTP server as nodes reach it (enrolment and seed answers name it). */
+  ctx: { httpBase: string };
   /** Operator's k3s server URL; otherwise derived from the cluster-init server's address. */
   k3sServerUrl?: string;
 }

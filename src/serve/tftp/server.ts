@@ -1,9 +1,10 @@
 import { createSocket, type RemoteInfo, type Socket, type SocketOptions } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { log } from '../../util/log.js';
-import { planTftp, type RenderContext, type TftpLookup } from '../bootplan.js';
 import type { ServeMetrics } from '../metrics.js';
 import type { NodeRecord } from '../nodes/model.js';
+import { carriesInstallToken, renderBootFile } from '../plan/bootfiles.js';
+import { planTftp, type TftpLookup, type TftpPlan } from '../plan/tftp.js';
 import { RateLog } from '../ratelog.js';
 import { ERR, OP, encodeError, encodeOack, negotiate, parsePacket, type RequestOption } from './codec.js';
 import { openServed } from './files.js';
@@ -12,13 +13,15 @@ import { FileSource, MemorySource, type BlockSource } from './source.js';
 import { MAX_WINDOW, Transfer, blockCount, type Outcome } from './transfer.js';
 
 // Read-only TFTP with virtual per-node paths. The listening socket takes requests; each transfer
-// runs on its own socket (its TID) as a Session; kiln decides what each path is (bootplan.ts).
+// runs on its own socket (its TID) as a Session; kiln decides what each path is (plan/tftp.ts,
+// pure) and records what happened through the hooks (apply.ts wires them to the registry).
 
 export interface TftpServerOptions {
   host: string;
   port: number;
   lookup: TftpLookup;
-  ctx: RenderContext;
+  /** Base URL of kiln's HTTP server as nodes reach it, for the rendered command lines. */
+  ctx: { httpBase: string };
   metrics: ServeMetrics;
   /** Largest blksize granted; the Pi asks 1024, U-Boot up to 1468 on Ethernet. */
   maxBlockSize?: number;
@@ -28,6 +31,8 @@ export interface TftpServerOptions {
   onSeen?: (node: NodeRecord, ip: string) => void;
   /** A node received a whole file. */
   onServed?: (node: NodeRecord, path: string, bytes: number, seconds: number) => void;
+  /** The install token for a node's installer command line; issuing it starts its lifetime. */
+  installToken?: (node: NodeRecord) => string | undefined;
   /** Transfers at once; requests beyond are answered "server busy". */
   maxTransfers?: number;
   /** Transfers at once from one address: a booting Pi holds two for a moment (a file ending, the next starting). */
@@ -159,7 +164,7 @@ export class KilnTftpServer {
       this.answer(from, code === 'notfound' ? ERR.NOT_FOUND : ERR.ACCESS, code === 'notfound' ? 'File not found' : 'Access violation');
     };
 
-    const plan = planTftp(file, ip, this.opts.lookup, this.opts.ctx);
+    const plan = planTftp(file, ip, this.opts.lookup);
     if (plan.kind === 'refuse') return refuse(plan.code, plan.reason);
     const node = plan.node;
     if (node) this.notify(() => this.opts.onSeen?.(node, ip));
@@ -167,7 +172,7 @@ export class KilnTftpServer {
     let size: number;
     let makeSource: (blockSize: number, windowSize: number) => BlockSource;
     if (plan.kind === 'render') {
-      const data = plan.data;
+      const data = this.render(plan);
       size = data.length;
       makeSource = (bs) => new MemorySource(data, bs);
     } else {
@@ -229,6 +234,11 @@ export class KilnTftpServer {
     });
     this.active.set(key, session);
     session.start();
+  }
+
+  private render(plan: Extract<TftpPlan, { kind: 'render' }>): Buffer {
+    const installToken = carriesInstallToken(plan.file, plan.image) ? this.opts.installToken?.(plan.node) : undefined;
+    return renderBootFile(plan.file, plan.node, plan.image, { httpBase: this.opts.ctx.httpBase, installToken });
   }
 
   private finished(

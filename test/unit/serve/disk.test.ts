@@ -3,7 +3,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { planTftp, renderCmdline, renderPxelinux, UBOOT_APPEND_MAX, type RenderContext } from '../../../src/serve/bootplan.js';
 import { loadTemplates } from '../../../src/serve/cloudinit.js';
 import { buildHttp } from '../../../src/serve/http/app.js';
 import type { ImageInfo } from '../../../src/serve/images.js';
@@ -12,7 +11,9 @@ import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { parseNodesYaml, syncNodesFile } from '../../../src/serve/nodes/yaml.js';
-import { fakeImage, fakeNode } from './fixtures.js';
+import { renderBootFile, renderCmdline, renderPxelinux, UBOOT_APPEND_MAX, type RenderContext } from '../../../src/serve/plan/bootfiles.js';
+import { planTftp } from '../../../src/serve/plan/tftp.js';
+import { fakeImage, fakeNode, realisticImage } from './fixtures.js';
 import { kilnCli } from './cli-runner.js';
 
 // The per-node install disk: operator input (CLI, API, nodes.yaml) → registry → `kiln.disk=` on
@@ -70,7 +71,7 @@ describe('disk in the node schema', () => {
 
 describe('kiln.disk= on the installer command line', () => {
   const img = fakeImage({ installerDir: '/srv/dist/fixture/installer', ubootCmdline: 'root=PARTUUID=abcdef01-02 rootwait console=ttyAMA0,115200' });
-  const ctx: RenderContext = { httpBase: 'http://10.0.0.1:8080', installToken: () => 'f'.repeat(64) };
+  const ctx: RenderContext = { httpBase: 'http://10.0.0.1:8080', installToken: 'f'.repeat(64) };
 
   it('is there only when the node names a disk', () => {
     expect(renderCmdline(fakeNode({ disk: 'nvme0n1' }), img, ctx).split(' ')).toContain('kiln.disk=nvme0n1');
@@ -88,14 +89,9 @@ describe('kiln.disk= on the installer command line', () => {
   });
 
   it('costs only its own bytes and keeps a realistic U-Boot append within UBOOT_APPEND_MAX', () => {
-    // the same realistic node and image as the length test in self-heal.test.ts, now naming its disk
-    const real = fakeImage({
-      name: 'pi-k3s-test',
-      files: { img: 'pi-k3s-test.img', zst: 'pi-k3s-test.img.zst', bmap: 'pi-k3s-test.bmap' },
-      installerDir: '/x',
-      ubootCmdline: 'root=PARTUUID=9a834837-02 rootfstype=ext4 rootwait fsck.repair=yes net.ifnames=0 cgroup_memory=1 cgroup_enable=memory console=ttyAMA0,115200',
-    });
-    const realCtx: RenderContext = { httpBase: 'http://192.168.100.200:8080', installToken: () => 'f'.repeat(64) };
+    // the same realistic node and image as the length test in plan/bootfiles.test.ts, now naming its disk
+    const real = realisticImage();
+    const realCtx: RenderContext = { httpBase: 'http://192.168.100.200:8080', installToken: 'f'.repeat(64) };
     const append = (disk: string | null): string => /append (.*)/.exec(renderPxelinux(fakeNode({ name: 'worker-node-0017', disk }), real, realCtx))![1]!;
     for (const given of ['/dev/nvme0n1', 'mmcblk0', 'sda']) {
       const disk = nodeInputSchema.parse({ ...base, disk: given }).disk!;
@@ -227,8 +223,8 @@ describe('disk through the API', () => {
       expect(registry.mustGet('pi-01').disk).toBe('sda');
       const got = await app.inject({ method: 'GET', url: '/api/nodes/pi-01', headers: { authorization: `Bearer ${'a'.repeat(64)}` } });
       expect(got.json<{ node: { disk: string } }>().node.disk).toBe('sda');
-      const plan = planTftp('dc-a6-32-01-02-03/cmdline.txt', '10.0.0.9', lookup, ctx);
-      expect(plan.kind === 'render' && plan.data.toString()).toMatch(/ kiln\.disk=sda\s/);
+      const plan = planTftp('dc-a6-32-01-02-03/cmdline.txt', '10.0.0.9', lookup);
+      expect(plan.kind === 'render' && renderBootFile(plan.file, plan.node, plan.image, ctx).toString()).toMatch(/ kiln\.disk=sda\s/);
     } finally {
       await app.close();
       registry.close();

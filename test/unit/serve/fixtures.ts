@@ -20,6 +20,19 @@ export function fakeNode(over: Partial<NodeRecord> = {}): NodeRecord {
   };
 }
 
+/**
+ * The test image as it is really named, with its real U-Boot arguments and an installer: the
+ * longest command line a realistic node gets, for the U-Boot length limit.
+ */
+export function realisticImage(): ImageInfo {
+  return fakeImage({
+    name: 'pi-k3s-test',
+    files: { img: 'pi-k3s-test.img', zst: 'pi-k3s-test.img.zst', bmap: 'pi-k3s-test.bmap' },
+    installerDir: '/x',
+    ubootCmdline: 'root=PARTUUID=9a834837-02 rootfstype=ext4 rootwait fsck.repair=yes net.ifnames=0 cgroup_memory=1 cgroup_enable=memory console=ttyAMA0,115200',
+  });
+}
+
 export function fakeImage(over: Partial<ImageInfo> = {}): ImageInfo {
   return {
     name: 'fixture',

@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import type { NodeRecord } from './nodes/model.js';
+import type { NodeRecord } from '../nodes/model.js';
 
 // U-Boot's distro boot fetches `boot.scr.uimg` right after DHCP. kiln answers with a script that
 // runs the node's pxelinux.cfg (the same plan the Pi firmware path gets). Pure.

@@ -1,0 +1,116 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Counter } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DhcpApply } from '../../../src/serve/dhcp/apply.js';
+import { ServeMetrics } from '../../../src/serve/metrics.js';
+import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
+import { NodeRegistry, type RegistryOptions } from '../../../src/serve/nodes/registry.js';
+import { answeredEffects, decideDhcp, type DhcpEffect } from '../../../src/serve/plan/dhcp.js';
+import { fakeImage } from './fixtures.js';
+
+// The DHCP effects against a real registry (SQLite in a temp dir): what each writes, in order.
+
+const dirs: string[] = [];
+function setup(opts: RegistryOptions = {}): { registry: NodeRegistry; metrics: ServeMetrics; apply: DhcpApply } {
+  const d = mkdtempSync(join(tmpdir(), 'kiln-dhcp-apply-'));
+  dirs.push(d);
+  const registry = new NodeRegistry(join(d, 'kiln.db'), opts);
+  const metrics = new ServeMetrics();
+  return { registry, metrics, apply: new DhcpApply(registry, metrics) };
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const MAC = 'dc:a6:32:01:02:03';
+const SERIAL = '1234abcd';
+const PXE = 'PXEClient:Arch:00000:UNDI:002001';
+const add = (r: NodeRegistry, o: Record<string, unknown> = {}) => r.upsert(nodeInputSchema.parse({ name: 'pi-01', mac: MAC, ...o }));
+const eventsOf = (r: NodeRegistry) => r.events({ node: 'pi-01' }).map((e) => ({ type: e.type, data: e.data }));
+
+async function count(c: Counter<string>, labels: Record<string, string>): Promise<number> {
+  const v = (await c.get()).values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
+  return v?.value ?? 0;
+}
+
+describe('DhcpApply', () => {
+  it('records a DISCOVER as dhcp-seen, folding repeats within the window (and counting them)', async () => {
+    const { registry, metrics, apply } = setup();
+    add(registry);
+    const seen = { kind: 'seen', node: 'pi-01', mac: MAC, vendorClass: PXE } as const;
+    apply.apply([seen, seen]);
+    expect(eventsOf(registry)).toEqual([
+      { type: 'registered', data: { source: 'db' } },
+      { type: 'dhcp-seen', data: { mac: MAC, vendorClass: PXE, count: 1 } },
+    ]);
+    expect(await count(metrics.eventsFolded, { type: 'dhcp-seen' })).toBe(1);
+    registry.close();
+  });
+
+  it('learns a serial the node was registered without', () => {
+    const { registry, apply } = setup();
+    add(registry);
+    apply.apply([{ kind: 'learn-identity', node: 'pi-01', mac: MAC, serial: SERIAL }]);
+    expect(registry.mustGet('pi-01').serial).toBe(SERIAL);
+    expect(eventsOf(registry).at(-1)).toEqual({ type: 'updated', data: { learned: { mac: MAC, serial: SERIAL } } });
+    registry.close();
+  });
+
+  it('records an unknown Pi as discovered, and counts what the rate limit refuses', async () => {
+    const { registry, metrics, apply } = setup({ discovery: { max: 64, burst: 1, perMinute: 1 } });
+    apply.apply([
+      { kind: 'record-discovered', mac: MAC, serial: SERIAL },
+      { kind: 'record-discovered', mac: 'dc:a6:32:01:02:04', serial: '1234abce' },
+    ]);
+    expect(registry.list().map((n) => [n.name, n.plan])).toEqual([[`pi-${SERIAL}`, 'discovered']]);
+    expect(registry.events({ node: `pi-${SERIAL}` }).map((e) => [e.type, e.data])).toEqual([['discovered', { mac: MAC, serial: SERIAL }]]);
+    expect(await count(metrics.discoveryRefused, { reason: 'rate' })).toBe(1);
+    registry.close();
+  });
+
+  const WHY = 'netbooted with plan local';
+  it.each([
+    ['parks a local node', { kind: 'park', node: 'pi-01', reason: WHY }, { parked: WHY, state: 'failed' }, 'parked'],
+    ['self-heals a local node: plan install again', { kind: 'self-heal', node: 'pi-01', reason: WHY }, { plan: 'install', state: 'registered' }, 'self-heal'],
+  ] as const)('%s, with the reason in its timeline', (_what, effect: DhcpEffect, node, event) => {
+    const { registry, apply } = setup();
+    add(registry, { plan: 'local', selfHeal: true });
+    apply.apply([effect]);
+    expect(registry.mustGet('pi-01')).toMatchObject(node);
+    expect(eventsOf(registry).at(-1)).toEqual({ type: event, data: { reason: WHY } });
+    registry.close();
+  });
+
+  it('records a full-mode ACK: the address, then dhcp-offered with it', () => {
+    const { registry, apply } = setup();
+    add(registry);
+    apply.apply(answeredEffects('pi-01', MAC, '10.0.0.7'));
+    expect(registry.mustGet('pi-01').ip).toBe('10.0.0.7');
+    expect(eventsOf(registry).at(-1)).toEqual({ type: 'dhcp-offered', data: { mode: 'full', ip: '10.0.0.7', count: 1 } });
+    registry.close();
+  });
+
+  it('records a proxy OFFER as dhcp-offered, with no address', () => {
+    const { registry, apply } = setup();
+    add(registry);
+    apply.apply(answeredEffects('pi-01', MAC));
+    expect(registry.mustGet('pi-01').ip).toBeNull();
+    expect(eventsOf(registry).at(-1)).toEqual({ type: 'dhcp-offered', data: { mode: 'proxy', count: 1 } });
+    registry.close();
+  });
+
+  it("writes a decision's effects in the decision's order: a local node netbooting is seen, then healed", () => {
+    const { registry, apply } = setup();
+    const node = add(registry, { plan: 'local', selfHeal: true });
+    const d = decideDhcp(
+      { message: 'discover', client: { mac: MAC, serial: SERIAL, fourcc: 'RPi4', vendorClass: PXE }, node, image: fakeImage(), history: registry.decisionHistory('pi-01') },
+      { mode: 'proxy', discovery: false },
+    );
+    apply.apply(d.effects);
+    expect(eventsOf(registry).map((e) => e.type)).toEqual(['registered', 'dhcp-seen', 'updated', 'self-heal']);
+    expect(registry.mustGet('pi-01')).toMatchObject({ plan: 'install', serial: SERIAL });
+    registry.close();
+  });
+});
