@@ -39,7 +39,7 @@ const CHUNK = 1 << 20;
 
 async function debugfs(part: Ext4Partition, commands: string[], workDir: string): Promise<string> {
   const cmdFile = join(workDir, 'commands');
-  await writeFile(cmdFile, commands.join('\n') + '\n');
+  await writeFile(cmdFile, `${commands.join('\n')}\n`);
   // The io manager's offset option reads the partition in place inside the image file.
   const r = await run('debugfs', ['-f', cmdFile, `${part.imagePath}?offset=${part.offset}`], { env: { LC_ALL: 'C', TZ: 'UTC' } });
   const failure = openFailure(r.stderr);

@@ -61,7 +61,7 @@ function lockedFrom(byFile: Map<string, Stanza>, mirror: string): (printed: stri
   return (text) =>
     parsePrintUris(text).map((u) => {
       // apt percent-encodes the pool path (+ as %2b, : as %3a); the index has it plain.
-      const filename = u.url.startsWith(mirror + '/') ? decodeURIComponent(u.url.slice(mirror.length + 1)) : '';
+      const filename = u.url.startsWith(`${mirror}/`) ? decodeURIComponent(u.url.slice(mirror.length + 1)) : '';
       const st = byFile.get(filename);
       if (!st?.Package || !st.Version || !st.Architecture) throw new KilnError(`apt chose ${u.url}, which is not in the verified index`);
       if (!st.SHA256 || !/^[0-9a-f]{64}$/.test(st.SHA256)) throw new KilnError(`${st.Package}: the index has no SHA256 for it`);

@@ -22,7 +22,8 @@ export function renderConfigTxt(spec: ImageSpec): string {
 }
 
 export function renderCmdline(spec: ImageSpec, diskId: string): string {
-  return [`root=PARTUUID=${diskId}-02`, 'rootfstype=ext4', ...spec.boot.cmdline].join(' ') + '\n';
+  const args = [`root=PARTUUID=${diskId}-02`, 'rootfstype=ext4', ...spec.boot.cmdline];
+  return `${args.join(' ')}\n`;
 }
 
 /** U-Boot's extlinux: the same kernel, initrd and root, with a console for QEMU's virt machine. */
