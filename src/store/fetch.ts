@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { BlobStore, CacheError } from './blob-store.js';
+import { type BlobStore, CacheError } from './blob-store.js';
 
 export interface FetchItem {
   /** Human name for errors and progress, e.g. "k3s-arm64 v1.31.4+k3s1" or "libc6 2.41-12". */
