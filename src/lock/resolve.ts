@@ -158,7 +158,10 @@ async function resolveNativeTools(
   await run('apt-get', [...apt.opts, '-q', 'update'], { env: apt.env });
   const r = await run('apt-get', [...apt.opts, '-q', '-y', '--print-uris', 'install', ...names], { env: apt.env });
   const packages = lockedFrom(indexByFilename((await readIndexes(join(apt.dir, 'lists'))).stanzas), mirror)(r.stdout);
-  const skew = packages.filter((p) => inImage.has(p.name) && sourceVersion(p.version) !== sourceVersion(inImage.get(p.name)!));
+  const skew = packages.filter((p) => {
+    const imageVersion = inImage.get(p.name);
+    return imageVersion !== undefined && sourceVersion(p.version) !== sourceVersion(imageVersion);
+  });
   if (skew.length) {
     throw new KilnError(
       `the mirror's ${architecture} build tools are not the image's versions: ${skew.map((p) => `${p.name} ${p.version} (image: ${inImage.get(p.name)})`).join(', ')}; ` +
