@@ -16,7 +16,7 @@ function uuidFrom(hex: string): string {
   // Shape it as an RFC 4122 version 4 UUID: tools that validate UUIDs accept it.
   const h = hex.slice(0, 32).split('');
   h[12] = '4';
-  h[16] = ((Number.parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  h[16] = ((Number.parseInt(hex.charAt(16), 16) & 0x3) | 0x8).toString(16);
   const s = h.join('');
   return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20, 32)}`;
 }

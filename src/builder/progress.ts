@@ -37,7 +37,7 @@ export function textReporter(write: (s: string) => void = (s) => process.stderr.
 }
 
 export function jsonReporter(write: (s: string) => void = (s) => process.stdout.write(s)): Reporter {
-  return (e) => write(JSON.stringify({ time: new Date().toISOString(), ...e }) + '\n');
+  return (e) => write(`${JSON.stringify({ time: new Date().toISOString(), ...e })}\n`);
 }
 
 export class StageError extends KilnError {

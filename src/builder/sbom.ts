@@ -74,5 +74,5 @@ export function renderSbom(spec: ImageSpec, lock: Lock, imageSha: string, artifa
     ],
     relationships: [...debs, ...arts].map((p) => ({ spdxElementId: 'SPDXRef-image', relationshipType: 'CONTAINS', relatedSpdxElement: p.SPDXID })),
   };
-  return JSON.stringify(doc, null, 1) + '\n';
+  return `${JSON.stringify(doc, null, 1)}\n`;
 }

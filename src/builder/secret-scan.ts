@@ -107,8 +107,8 @@ async function packageMd5s(root: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const n of (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.md5sums'))) {
     for (const line of (await readFile(join(dir, n), 'utf8')).split('\n')) {
-      const m = /^([0-9a-f]{32}) {2}(.+)$/.exec(line);
-      if (m) out.set(`/${m[2]}`, m[1]!);
+      const [, md5, path] = /^([0-9a-f]{32}) {2}(.+)$/.exec(line) ?? [];
+      if (md5 !== undefined && path !== undefined) out.set(`/${path}`, md5);
     }
   }
   return out;

@@ -44,7 +44,7 @@ Examples:
       if (flags.json && flags.html === true) throw new KilnError('--json and --html both want stdout: give --html a file name');
       const [sa, sb] = await Promise.all([resolveSource(a), resolveSource(b)]);
       const report = await diffSources(sa, sb, { textLimit, bytesOnly: flags.bytesOnly === true });
-      if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       if (flags.html !== undefined) {
         const html = renderHtml(report);
         if (typeof flags.html === 'string') writeFileSync(flags.html, html);

@@ -89,8 +89,12 @@ export function registerNode(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { stateDir: string; json?: boolean }) => {
       const nodes = await withRegistry(o.stateDir, (r) => r.list());
-      if (o.json) process.stdout.write(`${JSON.stringify(nodes, null, 2)}\n`);
-      else process.stdout.write(['NAME\tROLE\tPLAN\tSTATE\tSERIAL\tMAC\tIMAGE\tIP\tLAST SEEN', ...nodes.map(line)].join('\n') + '\n');
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(nodes, null, 2)}\n`);
+        return;
+      }
+      const rows = ['NAME\tROLE\tPLAN\tSTATE\tSERIAL\tMAC\tIMAGE\tIP\tLAST SEEN', ...nodes.map(line)];
+      process.stdout.write(`${rows.join('\n')}\n`);
     });
 
   node
@@ -104,7 +108,7 @@ export function registerNode(program: Command): void {
         process.stdout.write(`${JSON.stringify({ node: n, events }, null, 2)}\n`);
         return;
       }
-      const out = Object.entries(n).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.length + ' key(s)' : String(v)}`);
+      const out = Object.entries(n).map(([k, v]) => `${k}: ${Array.isArray(v) ? `${v.length} key(s)` : String(v)}`);
       out.push('', 'events:', ...events.map((e) => `  ${e.at}  ${e.type}  ${JSON.stringify(e.data)}`));
       process.stdout.write(`${out.join('\n')}\n`);
     });

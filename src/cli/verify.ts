@@ -36,7 +36,7 @@ Examples:
     .action(async (target: string, flags: VerifyFlags) => {
       const src = await resolveSource(target);
       const report = await verifySource(src, { ...(flags.device ? { device: flags.device } : {}), files: flags.files !== false });
-      process.stdout.write(flags.json ? JSON.stringify(report, null, 2) + '\n' : renderVerifyText(report));
+      process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : renderVerifyText(report));
       process.exitCode = report.ok ? EXIT.ok : EXIT.different;
     });
 }

@@ -18,7 +18,7 @@ export function renderText(r: DiffReport): string {
   for (const l of notCompared) out.push('', `== ${l.title}: not compared: ${l.note ?? ''}`);
   const same = r.layers.filter((l) => l.status === 'same');
   if (same.length > 0) out.push('', `Same: ${same.map((l) => l.id + (l.note ? ` (${l.note})` : '')).join(', ')}`);
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 function renderLayer(l: Layer): string[] {

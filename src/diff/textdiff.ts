@@ -135,7 +135,7 @@ export function unifiedDiff(textA: string, textB: string, labelA: string, labelB
   }
   const unterminated = (t: string): boolean => t !== '' && !t.endsWith('\n');
   if (unterminated(textA) || unterminated(textB)) out.push('\\ (one side has no newline at end of file)');
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 function range(start: number, count: number): string {

@@ -15,6 +15,7 @@ import {
 } from './debugfs-parse.js';
 import type { ContentSource, FsTree, TreeEntry } from './tree.js';
 import { KilnError } from '../util/errors.js';
+import { inPool } from '../util/pool.js';
 
 // ext4 through debugfs, read-only, on the image file at the partition's offset: no mount, no root,
 // no copy of the partition. debugfs runs once per directory depth (listing) plus once for all
@@ -39,7 +40,7 @@ const CHUNK = 1 << 20;
 
 async function debugfs(part: Ext4Partition, commands: string[], workDir: string): Promise<string> {
   const cmdFile = join(workDir, 'commands');
-  await writeFile(cmdFile, commands.join('\n') + '\n');
+  await writeFile(cmdFile, `${commands.join('\n')}\n`);
   // The io manager's offset option reads the partition in place inside the image file.
   const r = await run('debugfs', ['-f', cmdFile, `${part.imagePath}?offset=${part.offset}`], { env: { LC_ALL: 'C', TZ: 'UTC' } });
   const failure = openFailure(r.stderr);
@@ -233,17 +234,6 @@ class InodeData {
       await rm(out, { force: true });
     }
   }
-}
-
-async function inPool<T>(items: readonly T[], width: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
 }
 
 function emitZeros(sink: (chunk: Uint8Array) => void, from: number, to: number): number {

@@ -57,7 +57,7 @@ export async function readFat(part: FatPartition): Promise<FatReader> {
     const content: ContentSource = {
       read: async (path, maxBytes) => {
         const e = entries.get(path);
-        if (!e || e.type !== 'file' || e.size > maxBytes) return undefined;
+        if (e?.type !== 'file' || e.size > maxBytes) return undefined;
         return readFile(join(root, path));
       },
       dispose: () => rm(workDir, { recursive: true, force: true }),

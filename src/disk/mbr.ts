@@ -166,7 +166,7 @@ export function checkFits(mbr: Pick<Mbr, 'partitions'>, imageSize: number): stri
     const { offset, end } = partitionBytes(p);
     if (p.startLba === 0) return `partition ${p.index} starts at sector 0, on top of the partition table`;
     if (end > imageSize) {
-      return `truncated: partition ${p.index} ends at byte ${end} beyond image size ${imageSize}` + (offset >= imageSize ? ' (it starts past the end)' : '');
+      return `truncated: partition ${p.index} ends at byte ${end} beyond image size ${imageSize}${offset >= imageSize ? ' (it starts past the end)' : ''}`;
     }
   }
   return undefined;

@@ -175,7 +175,7 @@ async function initramfsEntries(input: InstallerInput, work: string): Promise<{ 
   for (const rel of plan.order) {
     entries.push({ path: `lib/modules/${input.kernelVersion}/${plainModulePath(rel)}`, type: 'file', mode: 0o644, data: await plainModule(join(modRoot, rel)) });
   }
-  const order = plan.order.map(plainModulePath).join('\n') + '\n';
+  const order = `${plan.order.map(plainModulePath).join('\n')}\n`;
   entries.push({ path: `lib/modules/${input.kernelVersion}/kiln-load-order`, type: 'file', mode: 0o644, data: Buffer.from(order) });
   return { entries, modules: plan.order.length, skipped: plan.skipped };
 }

@@ -48,7 +48,7 @@ export function collectImages(objects: readonly JsonObject[]): ImageUse[] {
 }
 
 function walkValues(v: Json, where: string, out: ImageUse[]): void {
-  if (Array.isArray(v)) v.forEach((x, i) => walkValues(x, `${where}[${i}]`, out));
+  if (Array.isArray(v)) for (const [i, x] of v.entries()) walkValues(x, `${where}[${i}]`, out);
   if (!isObject(v)) return;
   const image = v.image;
   if (typeof image === 'string') {
@@ -77,7 +77,7 @@ export interface ImageRef {
 /** Splits `registry/repo:tag@sha256:...`; the registry must be explicit (no docker.io guessing). */
 export function parseImageRef(ref: string): ImageRef | undefined {
   const m = /^([a-z0-9.-]+(?::\d+)?)\/([a-z0-9._/-]+?)(?::([\w][\w.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$/.exec(ref);
-  if (!m || !m[1] || !m[2] || !m[1].includes('.')) return undefined;
+  if (!m?.[1] || !m[2] || !m[1].includes('.')) return undefined;
   return { registry: m[1], repository: m[2], tag: m[3], digest: m[4] };
 }
 

@@ -36,7 +36,7 @@ export const lockSchema = z.strictObject({
 export type Lock = z.infer<typeof lockSchema>;
 
 export function lockPathFor(specPath: string): string {
-  return specPath.replace(/\.ya?ml$/, '') + '.lock.json';
+  return `${specPath.replace(/\.ya?ml$/, '')}.lock.json`;
 }
 
 export async function readLock(path: string): Promise<Lock> {
@@ -65,7 +65,7 @@ export function serializeLock(lock: Lock): string {
     ...(lock.installerPackages ? { installerPackages: [...lock.installerPackages].sort(byName) } : {}),
     ...(lock.nativeTools ? { nativeTools: { ...lock.nativeTools, packages: [...lock.nativeTools.packages].sort(byName) } } : {}),
   };
-  return JSON.stringify(sorted, null, 1) + '\n';
+  return `${JSON.stringify(sorted, null, 1)}\n`;
 }
 
 export async function writeLock(path: string, lock: Lock): Promise<void> {

@@ -17,9 +17,9 @@ export function parsePrintUris(text: string): PrintedUri[] {
   const out: PrintedUri[] = [];
   for (const line of text.split('\n')) {
     if (!line.startsWith("'")) continue;
-    const m = /^'([^']+)'\s+(\S+)\s+(\d+)(\s+\S+)?\s*$/.exec(line.trim());
-    if (!m) throw new KilnError(`apt printed a download line kiln cannot read: ${line}`);
-    out.push({ url: m[1]!, filename: m[2]!, size: Number(m[3]) });
+    const [, url, filename, size] = /^'([^']+)'\s+(\S+)\s+(\d+)(\s+\S+)?\s*$/.exec(line.trim()) ?? [];
+    if (url === undefined || filename === undefined || size === undefined) throw new KilnError(`apt printed a download line kiln cannot read: ${line}`);
+    out.push({ url, filename, size: Number(size) });
   }
   return out;
 }

@@ -61,7 +61,7 @@ function lockedFrom(byFile: Map<string, Stanza>, mirror: string): (printed: stri
   return (text) =>
     parsePrintUris(text).map((u) => {
       // apt percent-encodes the pool path (+ as %2b, : as %3a); the index has it plain.
-      const filename = u.url.startsWith(mirror + '/') ? decodeURIComponent(u.url.slice(mirror.length + 1)) : '';
+      const filename = u.url.startsWith(`${mirror}/`) ? decodeURIComponent(u.url.slice(mirror.length + 1)) : '';
       const st = byFile.get(filename);
       if (!st?.Package || !st.Version || !st.Architecture) throw new KilnError(`apt chose ${u.url}, which is not in the verified index`);
       if (!st.SHA256 || !/^[0-9a-f]{64}$/.test(st.SHA256)) throw new KilnError(`${st.Package}: the index has no SHA256 for it`);
@@ -158,7 +158,10 @@ async function resolveNativeTools(
   await run('apt-get', [...apt.opts, '-q', 'update'], { env: apt.env });
   const r = await run('apt-get', [...apt.opts, '-q', '-y', '--print-uris', 'install', ...names], { env: apt.env });
   const packages = lockedFrom(indexByFilename((await readIndexes(join(apt.dir, 'lists'))).stanzas), mirror)(r.stdout);
-  const skew = packages.filter((p) => inImage.has(p.name) && sourceVersion(p.version) !== sourceVersion(inImage.get(p.name)!));
+  const skew = packages.filter((p) => {
+    const imageVersion = inImage.get(p.name);
+    return imageVersion !== undefined && sourceVersion(p.version) !== sourceVersion(imageVersion);
+  });
   if (skew.length) {
     throw new KilnError(
       `the mirror's ${architecture} build tools are not the image's versions: ${skew.map((p) => `${p.name} ${p.version} (image: ${inImage.get(p.name)})`).join(', ')}; ` +

@@ -4,7 +4,6 @@ import type { Manifest } from '../manifest/schema.js';
 import { readManifest } from '../manifest/read.js';
 import { MANIFEST_FILE } from '../manifest/write.js';
 import { log } from '../util/log.js';
-import { KilnError } from '../util/errors.js';
 
 // The images dir (default dist/) as the service sees it: one entry per build with a valid manifest.
 

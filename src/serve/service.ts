@@ -113,7 +113,9 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
       every(Math.min(10_000, Math.max(1000, cfg.activityWindowSeconds * 250)), 'flush activity events', () => registry.flushActivity()),
       every(PRUNE_EVERY_MS, 'prune events', prune),
     ];
-    closers.push(async () => timers.forEach((t) => clearInterval(t)));
+    closers.push(async () => {
+      for (const t of timers) clearInterval(t);
+    });
     const host = serverIp ?? '127.0.0.1';
     const ctx = { httpBase: `http://${host}:${cfg.httpPort}` };
 

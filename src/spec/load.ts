@@ -89,7 +89,7 @@ export async function loadSpec(file: string): Promise<LoadedSpec> {
   const { raw, sources } = await readRaw(path, []);
   const spec = validateSpec(raw, path);
   const artifactSources: Record<string, string> = {};
-  for (const name of Object.keys(spec.artifacts)) artifactSources[name] = sources[name] ?? spec.artifacts[name]!.url;
+  for (const [name, a] of Object.entries(spec.artifacts)) artifactSources[name] = sources[name] ?? a.url;
   return {
     spec,
     path,

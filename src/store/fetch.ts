@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
-import { BlobStore, CacheError } from './blob-store.js';
+import { type BlobStore, CacheError } from './blob-store.js';
+import { inPool } from '../util/pool.js';
 
 export interface FetchItem {
   /** Human name for errors and progress, e.g. "k3s-arm64 v1.31.4+k3s1" or "libc6 2.41-12". */
@@ -24,17 +25,12 @@ export async function fetchMissing(
 ): Promise<{ fetched: number; bytes: number }> {
   const missing: FetchItem[] = [];
   for (const it of items) if (!(await store.has(it.sha256))) missing.push(it);
-  let next = 0;
   let bytes = 0;
-  const worker = async (): Promise<void> => {
-    while (next < missing.length) {
-      const it = missing[next++]!;
-      await fetchOne(store, it);
-      bytes += it.size ?? 0;
-      opts.onFetched?.(it, it.size ?? 0);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, missing.length) }, worker));
+  await inPool(missing, opts.concurrency ?? 4, async (it) => {
+    await fetchOne(store, it);
+    bytes += it.size ?? 0;
+    opts.onFetched?.(it, it.size ?? 0);
+  });
   return { fetched: missing.length, bytes };
 }
 

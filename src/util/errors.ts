@@ -38,6 +38,15 @@ export class KilnError extends Error {
   }
 }
 
+/**
+ * A value the code around it guarantees (an index checked just before, a key taken from the same
+ * data): returns it, or throws an internal error naming what was missing, which is a bug in kiln.
+ */
+export function must<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`internal: ${what} is missing`);
+  return value;
+}
+
 /** Schema problems as `field.path: message` lines, the one way kiln names what is wrong in a document. */
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((i) => formatIssue(i));

@@ -7,5 +7,5 @@ export function renderVerifyText(r: VerifyReport): string {
   const passed = r.checks.filter((c) => c.status === 'ok').length;
   const head = `kiln verify: ${r.target}${r.device ? ` on ${r.device}` : ''}`;
   const verdict = r.ok ? `VERIFIED: ${passed} checks passed` : `FAILED: ${failed} of ${r.checks.length} checks failed`;
-  return [head, ...lines, verdict].join('\n') + '\n';
+  return `${[head, ...lines, verdict].join('\n')}\n`;
 }

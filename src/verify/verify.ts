@@ -108,7 +108,7 @@ async function checkZstd(path: string, imageSize: number): Promise<Check> {
 async function findBmap(src: Source, dir: string): Promise<string | undefined> {
   const candidates = src.manifest
     ? [join(dir, basename(src.manifest.image.bmap.file))]
-    : [src.imagePath.replace(/\.img$/, '') + '.bmap', `${src.imagePath}.bmap`];
+    : [`${src.imagePath.replace(/\.img$/, '')}.bmap`, `${src.imagePath}.bmap`];
   for (const c of candidates) if ((await stat(c).catch(() => undefined))?.isFile()) return c;
   return undefined;
 }

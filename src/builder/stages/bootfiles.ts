@@ -22,7 +22,8 @@ export function renderConfigTxt(spec: ImageSpec): string {
 }
 
 export function renderCmdline(spec: ImageSpec, diskId: string): string {
-  return [`root=PARTUUID=${diskId}-02`, 'rootfstype=ext4', ...spec.boot.cmdline].join(' ') + '\n';
+  const args = [`root=PARTUUID=${diskId}-02`, 'rootfstype=ext4', ...spec.boot.cmdline];
+  return `${args.join(' ')}\n`;
 }
 
 /** U-Boot's extlinux: the same kernel, initrd and root, with a console for QEMU's virt machine. */
@@ -41,8 +42,11 @@ async function exists(p: string): Promise<boolean> {
  */
 export async function collectBootFiles(tree: string, spec: ImageSpec, diskId: string, out: string): Promise<BootFiles> {
   const kernels = (await readdir(join(tree, 'boot'))).filter((n) => n.startsWith('vmlinuz-')).sort();
-  if (kernels.length !== 1) throw new KilnError(`expected exactly one kernel in /boot, found ${kernels.length}: ${kernels.join(', ') || 'none'} (is linux-image-arm64 in the spec?)`);
-  const kver = kernels[0]!.slice('vmlinuz-'.length);
+  const [kernel] = kernels;
+  if (kernel === undefined || kernels.length !== 1) {
+    throw new KilnError(`expected exactly one kernel in /boot, found ${kernels.length}: ${kernels.join(', ') || 'none'} (is linux-image-arm64 in the spec?)`);
+  }
+  const kver = kernel.slice('vmlinuz-'.length);
   await mkdir(out, { recursive: true });
   const copy = async (from: string, rel: string): Promise<void> => {
     await mkdir(join(out, rel, '..'), { recursive: true });

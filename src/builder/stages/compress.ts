@@ -23,13 +23,13 @@ export function zstdTo(outFile: string): StreamSink {
   // -c to a pipe: the same frames as -o <file> (the input size is unknown either way)
   const args = [...ZSTD_ARGS, '-c', '-'];
   const child = execa('zstd', args, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false, stderr: true }, reject: false });
-  const stdin = child.stdin!;
+  const stdin = child.stdin;
   let failed: Error | undefined;
   stdin.on('error', (err) => (failed = err));
   const h = createHash('sha256');
   let size = 0;
   const written = pipeline(
-    child.stdout!,
+    child.stdout,
     async function* (source: AsyncIterable<Buffer>) {
       for await (const c of source) {
         h.update(c);

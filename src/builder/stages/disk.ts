@@ -59,10 +59,10 @@ export async function assembleDisk(
     if (p.sizeBytes % (1 << 20) !== 0) throw new KilnError(`partition ${i + 1} size ${p.sizeBytes} is not whole MiB`);
     const start = lba;
     lba += p.sizeBytes / SECTOR_SIZE;
-    return { index: i + 1, type: p.type, bootable: p.bootable, startLba: start, sectors: p.sizeBytes / SECTOR_SIZE };
+    return { src: p, entry: { index: i + 1, type: p.type, bootable: p.bootable, startLba: start, sectors: p.sizeBytes / SECTOR_SIZE } };
   });
   const size = lba * SECTOR_SIZE;
-  const mbr = serializeMbr({ diskId: parseDiskId(diskId), partitions: laid });
+  const mbr = serializeMbr({ diskId: parseDiskId(diskId), partitions: laid.map((l) => l.entry) });
   if (formatDiskId(parseDiskId(diskId)) !== diskId) throw new KilnError(`disk id ${diskId} is not 8 lowercase hex digits`);
 
   const fh = await open(out, 'w');
@@ -77,9 +77,7 @@ export async function assembleDisk(
     await w.chunk(first, false, () => undefined);
     await w.zeros(FIRST_LBA * SECTOR_SIZE - BLOCK);
     const partitions: LaidPartition[] = [];
-    for (let i = 0; i < parts.length; i++) {
-      const src = parts[i]!;
-      const l = laid[i]!;
+    for (const { src, entry: l } of laid) {
       part = new ThreadSha256();
       const rh = await open(src.path, 'r');
       try {

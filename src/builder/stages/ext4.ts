@@ -68,7 +68,7 @@ export function inodeTimeCommands(entries: readonly FileEntry[], sourceDateEpoch
     if (/["\n\\]/.test(e.path)) throw new KilnError(`cannot pin times of ${JSON.stringify(e.path)}: debugfs cannot quote that name`);
     lines.push(`sif "${e.path}" ctime @${sourceDateEpoch}`, `sif "${e.path}" atime @${e.mtime}`);
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 async function pinInodeTimes(image: string, entries: readonly FileEntry[], sourceDateEpoch: number, workDir: string, env: Record<string, string>): Promise<void> {

@@ -26,7 +26,7 @@ export async function makeFat(opts: {
     const d = dirname(f);
     byDir.set(d, [...(byDir.get(d) ?? []), f]);
   }
-  for (const d of [...byDir.keys()].sort()) {
+  for (const [d, files] of [...byDir].sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (d !== '.') {
       // parents first: sorted order guarantees a/ precedes a/b/
       const parts = d.split('/');
@@ -37,7 +37,6 @@ export async function makeFat(opts: {
         });
       }
     }
-    const files = byDir.get(d)!;
     await run('mcopy', ['-m', '-o', '-i', opts.image, ...files.map((f) => join(opts.srcDir, f)), d === '.' ? '::/' : `::/${d}/`], { env });
   }
   await run('fsck.fat', ['-n', opts.image]);

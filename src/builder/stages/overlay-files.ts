@@ -119,7 +119,7 @@ export function overlayFor(spec: ImageSpec, diskId: string): { files: OverlayFil
     {
       path: '/etc/kiln/image.json',
       mode: 0o644,
-      content: JSON.stringify({ name: spec.name, sourceDateEpoch: spec.sourceDateEpoch }, null, 1) + '\n',
+      content: `${JSON.stringify({ name: spec.name, sourceDateEpoch: spec.sourceDateEpoch }, null, 1)}\n`,
     },
     ...spec.files.map((f) => ({ path: f.path, mode: Number.parseInt(f.mode, 8), content: f.content })),
   ];

@@ -37,7 +37,8 @@ export function overlayEntries(input: Omit<OverlayInput, 'mtime'>): Entry[] {
     for (let d = dirname(p); d !== '/' && !entries.has(d); d = dirname(d)) entries.set(d, { kind: 'dir', path: d });
   };
   const put = (e: Entry): void => {
-    if (entries.has(e.path) && entries.get(e.path)!.kind !== 'dir') throw new KilnError(`overlay: ${e.path} is given twice`);
+    const earlier = entries.get(e.path);
+    if (earlier !== undefined && earlier.kind !== 'dir') throw new KilnError(`overlay: ${e.path} is given twice`);
     entries.set(e.path, e);
     addParents(e.path);
   };

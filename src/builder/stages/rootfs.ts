@@ -1,5 +1,5 @@
 import { mkdir, mkdtemp, readFile, writeFile, chmod, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { ImageSpec } from '../../spec/schema.js';
 import type { Lock } from '../../lock/lockfile.js';
 import { z } from 'zod';
@@ -11,7 +11,7 @@ import { sha256File } from '../../util/hash.js';
 import { removeWorkDir } from '../../util/mounts.js';
 import { aptOptions, customizeHook, divertedDuringBuild, dpkgExcludes, essentialHook, nativeAptPath, nativeExtractHook, nativeInterpretersHook, NATIVE_PATH } from './rootfs-hooks.js';
 import type { ToolRoot } from '../native/tool-root.js';
-import { KilnError } from '../../util/errors.js';
+import { KilnError, must } from '../../util/errors.js';
 
 /** native: maintainer scripts run by amd64 twins of the build tools; emulated: all under qemu-user. */
 export type RootfsMode = 'native' | 'emulated';
@@ -171,7 +171,7 @@ async function makeRootfs(opts: { spec: ImageSpec; lock: Lock; store: BlobStore;
           DPKG_FORCE: 'security-mac,downgrade,unsafe-io',
           // the essential set's dpkg and the hooks' chroot calls find the native programs first (the
           // directory exists only inside the tree); apt's dpkg gets it from DPkg::Path
-          ...(native ? { PATH: `${NATIVE_PATH}:/usr/sbin:/usr/bin:/sbin:/bin`, KILN_NATIVE_ROOT: opts.tools!.root, QEMU_CPU: NATIVE_QEMU_CPU } : {}),
+          ...(native ? { PATH: `${NATIVE_PATH}:/usr/sbin:/usr/bin:/sbin:/bin`, KILN_NATIVE_ROOT: must(opts.tools, 'the native tool root').root, QEMU_CPU: NATIVE_QEMU_CPU } : {}),
         },
         // with --verbose, dpkg's own lines (Setting up …) arrive on stdout
         onStderrLine: opts.onLine,
@@ -203,7 +203,7 @@ export async function makeLocalRepo(repo: string, lock: Lock, store: BlobStore):
   await mkdir(join(repo, 'pool'), { recursive: true });
   for (const p of lock.packages) {
     await store.open(p.sha256, `${p.name} ${p.version}`);
-    await store.linkTo(p.sha256, join(repo, 'pool', p.filename.split('/').pop()!));
+    await store.linkTo(p.sha256, join(repo, 'pool', basename(p.filename)));
   }
   const r = await run('apt-ftparchive', ['packages', 'pool'], { cwd: repo });
   await writeFile(join(repo, 'Packages'), r.stdout);

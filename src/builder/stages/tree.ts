@@ -4,6 +4,7 @@ import { lstat, lutimes, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FileEntry } from '../../manifest/schema.js';
 import { run } from '../../util/exec.js';
+import { inPool } from '../../util/pool.js';
 
 const tarRead = ['--numeric-owner', '--xattrs', '--xattrs-include=*', '--acls', '-p'];
 
@@ -29,10 +30,9 @@ function typeOf(st: Awaited<ReturnType<typeof lstat>>): FileEntry['type'] {
 export async function listTree(root: string, sourceDateEpoch: number): Promise<FileEntry[]> {
   const walk = async (rel: string): Promise<{ e: FileEntry; ino: number; nlink: number }[]> => {
     const names = (await readdir(join(root, rel))).sort();
-    const stats = await Promise.all(names.map((n) => lstat(join(root, rel, n))));
+    const stats = await Promise.all(names.map(async (n) => ({ n, st: await lstat(join(root, rel, n)) })));
     const here = await Promise.all(
-      names.map(async (n, i) => {
-        const st = stats[i]!;
+      stats.map(async ({ n, st }) => {
         const r = `${rel}/${n}`;
         const type = typeOf(st);
         const e: FileEntry = {
@@ -80,28 +80,23 @@ const WHOLE_FILE = 8 << 20;
  */
 export async function hashTree(root: string, entries: readonly FileEntry[], sink?: ContentSink, concurrency = 8): Promise<void> {
   const files = entries.filter((e) => e.type === 'file');
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < files.length) {
-      const e = files[next++]!;
-      const p = join(root, e.path);
-      const h = createHash('sha256');
-      const s = sink?.(e.path);
-      if (e.size <= WHOLE_FILE) {
-        const data = await readFile(p);
-        h.update(data);
-        s?.push(data);
-      } else {
-        for await (const c of createReadStream(p, { highWaterMark: 4 << 20 })) {
-          h.update(c as Buffer);
-          s?.push(c as Buffer);
-        }
+  await inPool(files, concurrency, async (e) => {
+    const p = join(root, e.path);
+    const h = createHash('sha256');
+    const s = sink?.(e.path);
+    if (e.size <= WHOLE_FILE) {
+      const data = await readFile(p);
+      h.update(data);
+      s?.push(data);
+    } else {
+      for await (const c of createReadStream(p, { highWaterMark: 4 << 20 })) {
+        h.update(c as Buffer);
+        s?.push(c as Buffer);
       }
-      s?.end();
-      e.sha256 = h.digest('hex');
     }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
+    s?.end();
+    e.sha256 = h.digest('hex');
+  });
 }
 
 /** The tree as the manifest records it, with every regular file's sha256. */
@@ -117,14 +112,7 @@ export async function scanTree(root: string, sourceDateEpoch: number): Promise<F
  */
 export async function clampTimes(root: string, entries: readonly FileEntry[]): Promise<void> {
   // lutimes changes only its own inode, so the order does not matter and many can be in flight
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < entries.length) {
-      const e = entries[next++]!;
-      await lutimes(join(root, e.path), e.mtime, e.mtime);
-    }
-  };
-  await Promise.all(Array.from({ length: 16 }, worker));
+  await inPool(entries, 16, (e) => lutimes(join(root, e.path), e.mtime, e.mtime));
   const st = await lstat(root);
   const t = Math.min(Math.floor(st.mtimeMs / 1000), entries.reduce((m, e) => Math.max(m, e.mtime), 0));
   await lutimes(root, t, t);

@@ -81,7 +81,7 @@ export const manifestStep: Step = {
       `${sha256(manifestText)}  ${MANIFEST_FILE}`,
       `${sha256(sbomText)}  ${spec.name}.spdx.json`,
     ];
-    await writeFile(join(out, 'SHA256SUMS'), sums.join('\n') + '\n');
+    await writeFile(join(out, 'SHA256SUMS'), `${sums.join('\n')}\n`);
     ctx.results.manifest = manifest;
     return { detail: `${rootEntries.length} root entries, ${bootEntries.length} boot entries` };
   },

@@ -3,6 +3,7 @@ import { overlayFor } from '../stages/overlay-files.js';
 import { writeOverlayTar } from '../stages/overlay.js';
 import { extractTar } from '../stages/tree.js';
 import { need, type Step } from '../context.js';
+import { must } from '../../util/errors.js';
 
 /** kiln's own files (artifacts, units, fstab, cloud-init config, the spec's files) on top of the tree. */
 export const overlayStep: Step = {
@@ -12,7 +13,10 @@ export const overlayStep: Step = {
     const { work, tree } = need(ctx, 'workspace');
     const spec = loaded.spec;
     const ov = overlayFor(spec, ids.diskId);
-    const blobs = need(ctx, 'fetch').artifacts.map((a) => ({ path: a.install, mode: Number.parseInt(spec.artifacts[a.name]!.mode, 8), source: ctx.store.blobPath(a.sha256) }));
+    const blobs = need(ctx, 'fetch').artifacts.map((a) => {
+      const declared = must(spec.artifacts[a.name], `spec artifact ${a.name}`);
+      return { path: a.install, mode: Number.parseInt(declared.mode, 8), source: ctx.store.blobPath(a.sha256) };
+    });
     const tar = join(work, 'overlay.tar');
     const n = await writeOverlayTar({ ...ov, blobs, mtime: spec.sourceDateEpoch }, tar);
     await extractTar(tar, tree, { keepDirs: true });

@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hashOf } from '../../util/hash.js';
 import { buildCodeHash } from '../code-hash.js';

@@ -199,8 +199,7 @@ export function failedInARow(events: readonly { type: EventType }[]): number {
  * the network first, and reinstalling would loop.
  */
 export function selfHealBlocked(events: readonly { type: EventType }[]): string | undefined {
-  for (let i = events.length - 1; i >= 0; i--) {
-    const t = events[i]!.type;
+  for (const { type: t } of [...events].reverse()) {
     if (t === 'first-boot' || t === 'k3s-started' || t === 'k3s-joined' || t === 'reprovision' || t === 'registered') return undefined;
     if (t === 'installed') return 'netbooted again after installing, with no first boot from its disk in between (disk not bootable, or BOOT_ORDER tries the network before the SD card)';
   }

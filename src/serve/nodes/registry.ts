@@ -554,7 +554,7 @@ export class NodeRegistry {
       const r = this.db.prepare('SELECT plan, parked, install_token, install_expires, install_used FROM nodes WHERE name = ?').get(name) as
         | Pick<NodeRow, 'plan' | 'parked' | 'install_token' | 'install_expires' | 'install_used'>
         | undefined;
-      if (!r || r.plan !== 'install' || r.parked) return undefined;
+      if (r?.plan !== 'install' || r.parked) return undefined;
       const now = this.now();
       const fresh = new Date(now.getTime() + INSTALL_TOKEN_TTL_MS).toISOString();
       if (!r.install_token || (!r.install_used && r.install_expires && Date.parse(r.install_expires) <= now.getTime())) {

@@ -93,7 +93,8 @@ function valueAt(root: unknown, path: Path): unknown {
 /** Parses and checks the whole file: every entry valid, no name, serial or MAC declared twice. */
 export function parseNodesFile(text: string, file = 'nodes.yaml'): NodesFileEntry[] {
   const doc = parseDocument(text);
-  if (doc.errors.length > 0) throw new NodesFileError(file, '(root)', `not valid YAML: ${doc.errors[0]!.message}`);
+  const [yamlError] = doc.errors;
+  if (yamlError) throw new NodesFileError(file, '(root)', `not valid YAML: ${yamlError.message}`);
   const src: Source = { file, text, doc };
   const raw: unknown = doc.toJS();
   const top = fileSchema.safeParse(raw);

@@ -52,7 +52,7 @@ const bad = (detail: string): ParseFailure => ({ ok: false, reason: 'malformed',
 
 export function parsePacket(msg: Uint8Array): ParseResult {
   if (msg.length < 2) return bad(`length ${msg.length}`);
-  const op = (msg[0]! << 8) | msg[1]!;
+  const op = u16(msg, 0);
   switch (op) {
     case OP.RRQ:
     case OP.WRQ:
@@ -86,7 +86,7 @@ function parseRequest(msg: Uint8Array, op: 'rrq' | 'wrq'): ParseResult {
   const nameEnd = msg.indexOf(0, 2);
   if (nameEnd === -1) return bad('filename not terminated');
   if (nameEnd === 2) return bad('empty filename');
-  for (let i = 2; i < nameEnd; i++) if (msg[i]! > 0x7f) return bad('non-ASCII filename');
+  if (msg.subarray(2, nameEnd).some((c) => c > 0x7f)) return bad('non-ASCII filename');
   const modeEnd = msg.indexOf(0, nameEnd + 1);
   if (modeEnd === -1) return bad('mode not terminated');
   const mode = latin1(msg, nameEnd + 1, modeEnd).toLowerCase();
@@ -114,8 +114,12 @@ function parseOptions(msg: Uint8Array, from: number): RequestOption[] | ParseFai
   return out;
 }
 
+/** Big-endian; every caller has checked the length first, so a missing byte is a bug here. */
 function u16(b: Uint8Array, at: number): number {
-  return (b[at]! << 8) | b[at + 1]!;
+  const hi = b[at];
+  const lo = b[at + 1];
+  if (hi === undefined || lo === undefined) throw new RangeError(`internal: 16-bit field at byte ${at} of a ${b.length}-byte packet`);
+  return (hi << 8) | lo;
 }
 
 function latin1(b: Uint8Array, from: number, to: number): string {

@@ -82,14 +82,20 @@ export class Session {
 
   private onMessage(msg: Buffer, from: RemoteInfo): void {
     if (this.ended) return;
-    if (from.port !== this.port || from.address !== this.addr) return this.stranger(msg, from);
+    if (from.port !== this.port || from.address !== this.addr) {
+      this.stranger(msg, from);
+      return;
+    }
     // The hot path: an ACK from our client, parsed without building a packet object.
     if (msg.length >= 4 && msg[0] === 0 && msg[1] === OP.ACK) {
-      this.act(this.t.ack((msg[2]! << 8) | msg[3]!));
+      this.act(this.t.ack(msg.readUInt16BE(2)));
       return;
     }
     const p = parsePacket(msg);
-    if (!p.ok) return this.o.hooks.dropped('malformed', p.detail, from);
+    if (!p.ok) {
+      this.o.hooks.dropped('malformed', p.detail, from);
+      return;
+    }
     if (p.packet.op === 'error') {
       this.act(this.t.peerError(), `client error ${p.packet.code}: ${p.packet.message.slice(0, 100)}`);
       return;
@@ -149,7 +155,10 @@ export class Session {
         this.qFrom++;
         continue;
       }
-      if (!this.src.has(b)) return this.loadFrom(b);
+      if (!this.src.has(b)) {
+        this.loadFrom(b);
+        return;
+      }
       this.sock.send(this.src.packet(b), this.port, this.addr);
       if (b > this.highest) {
         this.highest = b;

@@ -53,11 +53,12 @@ class Slots {
 
   packet(block: number): Buffer {
     const i = block - this.base;
-    const at = i * this.stride;
-    writeDataHeader(this.buf, at, wire(block));
+    const view = this.views[i];
+    if (view === undefined) throw new RangeError(`internal: block ${block} is not in the loaded chunk (from ${this.base})`);
+    writeDataHeader(view, 0, wire(block));
     const len = this.length(block);
     // Only the last block is short; its view is made when it is sent.
-    return len === this.blockSize ? this.views[i]! : this.buf.subarray(at, at + 4 + len);
+    return len === this.blockSize ? view : view.subarray(0, 4 + len);
   }
 
   payloads(n: number): Buffer[] {
