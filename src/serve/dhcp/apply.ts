@@ -26,12 +26,14 @@ export class DhcpApply {
     const { registry } = this;
     switch (e.kind) {
       case 'seen':
-        return this.activity(e.node, 'dhcp-seen', { mac: e.mac, vendorClass: e.vendorClass }, e.mac);
+        this.activity(e.node, 'dhcp-seen', { mac: e.mac, vendorClass: e.vendorClass }, e.mac);
+        return;
       case 'learn-identity':
         registry.learnIdentity(e.node, e.mac, e.serial);
         return;
       case 'record-discovered':
-        return this.discovered(e.mac, e.serial);
+        this.discovered(e.mac, e.serial);
+        return;
       case 'park':
         registry.park(e.node, e.reason);
         log.warn({ node: e.node, why: e.reason }, 'dhcp: node parked');
@@ -44,7 +46,8 @@ export class DhcpApply {
         registry.leased(e.node, e.ip);
         return;
       case 'offered':
-        return this.activity(e.node, 'dhcp-offered', e.mode === 'full' ? { mode: e.mode, ip: e.ip } : { mode: e.mode }, e.mac);
+        this.activity(e.node, 'dhcp-offered', e.mode === 'full' ? { mode: e.mode, ip: e.ip } : { mode: e.mode }, e.mac);
+        return;
     }
   }
 

@@ -80,7 +80,7 @@ export interface PiGuid {
  */
 export function decodePiGuid(p: DhcpPacket): PiGuid | undefined {
   const v = p.options.get(OPT.clientGuid);
-  if (!v || v.length !== 17 || v[0] !== 0) return undefined;
+  if (v?.length !== 17 || v[0] !== 0) return undefined;
   const g = v.subarray(1);
   const hex = (o: number): string => g.readUInt32LE(o).toString(16).padStart(8, '0');
   const fourcc = g.subarray(0, 4).toString('latin1');

@@ -107,17 +107,29 @@ export class DhcpServer {
     try {
       p = parseDhcp(msg);
     } catch (err) {
-      if (err instanceof DhcpParseError) return this.drop('malformed', { from: rinfo.address, why: err.reason });
+      if (err instanceof DhcpParseError) {
+        this.drop('malformed', { from: rinfo.address, why: err.reason });
+        return;
+      }
       throw err;
     }
-    if (p.op !== BOOTREQUEST) return this.drop('not-a-request');
+    if (p.op !== BOOTREQUEST) {
+      this.drop('not-a-request');
+      return;
+    }
     const type = messageType(p);
     if (type === MSG.RELEASE) {
       this.o.pool?.leases.release(macOf(p));
       return;
     }
-    if (type !== MSG.DISCOVER && type !== MSG.REQUEST) return this.drop('unsupported-type', { type });
-    if (p.htype !== 1 || p.hlen !== 6) return this.drop('not-ethernet');
+    if (type !== MSG.DISCOVER && type !== MSG.REQUEST) {
+      this.drop('unsupported-type', { type });
+      return;
+    }
+    if (p.htype !== 1 || p.hlen !== 6) {
+      this.drop('not-ethernet');
+      return;
+    }
 
     const guid = decodePiGuid(p);
     const client: DhcpClient = { mac: macOf(p), serial: guid?.serial, fourcc: guid?.fourcc, vendorClass: vendorClass(p) };
@@ -134,15 +146,25 @@ export class DhcpServer {
       { mode: this.o.mode, discovery: this.o.discovery },
     );
     this.effects.apply(decision.effects);
-    if (decision.answer === 'none') return this.drop(decision.reason, { mac: client.mac, why: decision.detail });
-    if (decision.answer === 'boot' && this.o.mode === 'proxy') return this.answerProxy(p, type, decision.node, decision.menu);
-    return this.answerFull(p, type, decision.node, decision.menu, decision.answer === 'boot' && decision.pxe);
+    if (decision.answer === 'none') {
+      this.drop(decision.reason, { mac: client.mac, why: decision.detail });
+      return;
+    }
+    if (decision.answer === 'boot' && this.o.mode === 'proxy') {
+      this.answerProxy(p, type, decision.node, decision.menu);
+      return;
+    }
+    this.answerFull(p, type, decision.node, decision.menu, decision.answer === 'boot' && decision.pxe);
+    return;
   }
 
   private answerProxy(p: DhcpPacket, type: number, node: NodeRecord, menu: string): void {
     // The address comes from the router, so the REQUEST is the router's to answer. Acknowledging
     // one that named kiln would hand a client that is not PXE-aware an empty lease.
-    if (type !== MSG.DISCOVER) return this.drop('proxy-request');
+    if (type !== MSG.DISCOVER) {
+      this.drop('proxy-request');
+      return;
+    }
     this.send(buildReply(p, { type: MSG.OFFER, serverIp: this.o.serverIp, menu }), p);
     this.o.metrics.boots.inc({ mode: 'proxy' });
     this.effects.apply(answeredEffects(node.name, macOf(p)));
@@ -161,19 +183,24 @@ export class DhcpServer {
     });
     if (type === MSG.DISCOVER) {
       const ip = pool.leases.offer(mac, requestedIp(p));
-      if (!ip) return this.drop('pool-exhausted', { mac });
+      if (!ip) {
+        this.drop('pool-exhausted', { mac });
+        return;
+      }
       this.send(buildReply(p, { type: MSG.OFFER, serverIp: this.o.serverIp, menu, pxe, lease: lease(ip) }), p);
       return;
     }
     const sid = serverId(p);
     if (sid !== undefined && sid !== this.o.serverIp) {
       pool.leases.release(mac);
-      return this.drop('request-for-other-server');
+      this.drop('request-for-other-server');
+      return;
     }
     const want = requestedIp(p) ?? (p.ciaddr !== '0.0.0.0' ? p.ciaddr : undefined);
     if (!want || !pool.leases.commit(mac, want)) {
       this.send(buildReply(p, { type: MSG.NAK, serverIp: this.o.serverIp, menu }), p);
-      return this.drop('nak', { mac, requested: want ?? null });
+      this.drop('nak', { mac, requested: want ?? null });
+      return;
     }
     this.send(buildReply(p, { type: MSG.ACK, serverIp: this.o.serverIp, menu, pxe, lease: lease(want) }), p);
     this.o.metrics.boots.inc({ mode: 'full' });

@@ -8,12 +8,20 @@ export const MAX_TFTP_PATH = 255;
 
 export type PathCheck = { ok: true; segments: string[] } | { ok: false; reason: string };
 
+/** C0 controls, DEL or a backslash (a Windows separator some clients send). */
+function hasControlOrBackslash(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x1f || c === 0x7f || c === 0x5c) return true;
+  }
+  return false;
+}
+
 /** Rejects anything that could leave the served roots or that no Pi or U-Boot would ask for. */
 export function checkTftpPath(raw: string): PathCheck {
   if (raw.length === 0) return { ok: false, reason: 'empty path' };
   if (raw.length > MAX_TFTP_PATH) return { ok: false, reason: 'path too long' };
-  // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f\x7f\\]/.test(raw)) return { ok: false, reason: 'control character or backslash in path' };
+  if (hasControlOrBackslash(raw)) return { ok: false, reason: 'control character or backslash in path' };
   if (raw.startsWith('/')) return { ok: false, reason: 'absolute path' };
   const segments = raw.split('/').filter((s) => s !== '' && s !== '.');
   if (segments.some((s) => s === '..')) return { ok: false, reason: 'parent directory in path' };
