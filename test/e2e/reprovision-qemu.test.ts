@@ -8,10 +8,10 @@ import type { Manifest } from '../../src/manifest/schema.js';
 import { readManifest } from '../../src/manifest/read.js';
 import { MANIFEST_FILE } from '../../src/manifest/write.js';
 import { run } from '../../src/util/exec.js';
-import { sleep } from '../integration/serve/helpers.js';
-import { KilnProcess, compileKiln } from '../integration/serve/kiln-process.js';
-import { TEST_IMAGE, testImage } from '../integration/shared/test-image.js';
-import { timeline, type Mark } from './timeline.js';
+import { sleep } from '../helpers/net.js';
+import { KilnProcess, compileKiln } from '../helpers/kiln-process.js';
+import { TEST_IMAGE, testImage } from '../helpers/images/test-image.js';
+import { timeline, type Mark } from '../helpers/timeline.js';
 
 // Reprovision end to end, in QEMU: an arm64 virt machine with U-Boot's qemu_arm64 firmware and an
 // EMPTY virtio disk netboots from `kiln serve` (full DHCP mode, in a network namespace on a tap),

@@ -12,7 +12,7 @@ import { parseMbr } from '../../../src/disk/mbr.js';
 import { scanFileList } from '../../../src/builder/secret-scan.js';
 import { hostArchOf, initramfsMembers } from '../../../src/builder/guards/host-arch.js';
 import { moduleName } from '../../../src/installer/modules.js';
-import { TEST_IMAGE, testImage, testImageSpec, type TestImage } from '../shared/test-image.js';
+import { TEST_IMAGE, testImage, testImageSpec, type TestImage } from '../../helpers/images/test-image.js';
 
 // A real build of images/pi-k3s-test.yaml (the product image with the k3s TEST FIXTURE in place of
 // k3s) with the real tools: a fresh lock from the mirror, mmdebstrap for arm64 under qemu-user,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { run } from '../../../src/util/exec.js';
 import { sha256File } from '../../../src/util/hash.js';
-import { testImage, testImageSpec, type TestImage } from '../shared/test-image.js';
+import { testImage, testImageSpec, type TestImage } from '../../helpers/images/test-image.js';
 
 // The native rootfs mode runs amd64 programs inside the arm64 tree; the host-arch guard is what
 // stops one from shipping. Here a real amd64 program (the build host's own `true`) is planted through

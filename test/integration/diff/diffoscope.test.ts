@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffSources } from '../../../src/diff/diff.js';
 import { resolveSource } from '../../../src/manifest/source.js';
 import { run, ToolError } from '../../../src/util/exec.js';
-import { kiln } from './cli.js';
-import { baseSpec, buildFixture, cleanupFixtures, type BuiltFixture } from './fixture.js';
+import { kiln } from '../../helpers/cli.js';
+import { baseSpec, buildFixture, cleanupFixtures, type BuiltFixture } from '../../helpers/images/fs-image.js';
 
 // diffoscope (the minimal Debian build) sees these images as opaque binaries and shows a hexdump
 // diff; kiln must agree with it on the verdict and on where the bytes differ, and then say more.

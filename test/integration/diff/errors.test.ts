@@ -2,8 +2,8 @@ import { copyFile, mkdtemp, open, rm, truncate, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kiln } from './cli.js';
-import { baseSpec, buildFixture, cleanupFixtures, type BuiltFixture } from './fixture.js';
+import { kiln } from '../../helpers/cli.js';
+import { baseSpec, buildFixture, cleanupFixtures, type BuiltFixture } from '../../helpers/images/fs-image.js';
 
 const ROOT_OFFSET = (2048 + 69632) * 512;
 

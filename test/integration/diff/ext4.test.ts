@@ -6,7 +6,7 @@ import { diffSources } from '../../../src/diff/diff.js';
 import type { DiffReport } from '../../../src/diff/model.js';
 import type { EntryChange } from '../../../src/disk/tree.js';
 import { resolveSource } from '../../../src/manifest/source.js';
-import { baseSpec, buildFixture, cleanupFixtures, type FixtureSpec } from './fixture.js';
+import { baseSpec, buildFixture, cleanupFixtures, type FixtureSpec } from '../../helpers/images/fs-image.js';
 
 // One root-filesystem difference per pair; each must land in the right layer and nowhere else.
 describe('kiln diff: ext4 root partition', () => {

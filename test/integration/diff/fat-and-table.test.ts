@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kiln } from './cli.js';
-import { baseSpec, buildFixture, cleanupFixtures, type FixtureSpec } from './fixture.js';
+import { kiln } from '../../helpers/cli.js';
+import { baseSpec, buildFixture, cleanupFixtures, type FixtureSpec } from '../../helpers/images/fs-image.js';
 
 interface JsonReport {
   identical: boolean;

@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kiln } from './cli.js';
-import { baseSpec, buildFixture, cleanupFixtures, type BuiltFixture } from './fixture.js';
+import { kiln } from '../../helpers/cli.js';
+import { baseSpec, buildFixture, cleanupFixtures, type BuiltFixture } from '../../helpers/images/fs-image.js';
 
 // Same image bytes, different manifests: the byte layers stay quiet, the manifest layer speaks.
 describe('kiln diff: manifests', () => {

@@ -9,7 +9,7 @@ import { MANIFEST_FILE, manifestText } from '../../../src/manifest/write.js';
 import { BLOCK, assembleDisk, type DiskResult } from '../../../src/builder/stages/disk.js';
 import { scriptPath } from '../../../src/installer/initramfs.js';
 import { run } from '../../../src/util/exec.js';
-import { placeholderProvenance } from '../../fixtures/serve/make-images.js';
+import { placeholderProvenance } from '../../helpers/images/serve-images.js';
 
 // Helpers for install-loop.test.ts: a small kiln-shaped disk image (MBR, FAT, ext4, bmap 2.0 with
 // sha256 ranges, written by kiln's own assembleDisk and renderBmap), an images dir for `kiln serve`,

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BLOCK } from '../../../src/builder/stages/disk.js';
 import type { BmapRange } from '../../../src/disk/bmap.js';
 import { run } from '../../../src/util/exec.js';
-import { KilnProcess, compileKiln } from '../serve/kiln-process.js';
+import { KilnProcess, compileKiln } from '../../helpers/kiln-process.js';
 import { LoopDisks, MiB, buildSyntheticImage, flipByte, rangeBytes, readAt, runInstaller, sha256, writeImageDir, type SyntheticImage } from './harness.js';
 
 // The installer's install loop (install_loop + install_once of src/installer/init.sh), run for real

@@ -11,8 +11,8 @@ import { ServeLookup } from '../../../src/serve/lookup.js';
 import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
-import { makeFixtureImages } from '../../fixtures/serve/make-images.js';
-import { freeUdpPort, sleep } from './helpers.js';
+import { makeFixtureImages } from '../../helpers/images/serve-images.js';
+import { freeUdpPort, sleep } from '../../helpers/net.js';
 
 // A flood of forged DISCOVERs through the real DhcpServer on loopback (its replies to the limited
 // broadcast come back on lo): what any host on the LAN can send without a credential. The number

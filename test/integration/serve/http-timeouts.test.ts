@@ -11,7 +11,7 @@ import { loadImages } from '../../../src/serve/images.js';
 import { ServeLookup } from '../../../src/serve/lookup.js';
 import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
-import { makeFixtureImages } from '../../fixtures/serve/make-images.js';
+import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 
 // The HTTP timeouts on a real socket, shortened so the test takes seconds: a request whose body
 // trickles in is closed once the request timeout is over, while a download that takes longer

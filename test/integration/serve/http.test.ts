@@ -11,7 +11,7 @@ import { ServeLookup } from '../../../src/serve/lookup.js';
 import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
-import { makeFixtureImages } from '../../fixtures/serve/make-images.js';
+import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { http } from './http-client.js';
 
 // fastify on a real socket (127.0.0.1:0); requests from distinct loopback addresses stand in for

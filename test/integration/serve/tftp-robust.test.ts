@@ -8,8 +8,8 @@ import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { KilnTftpServer } from '../../../src/serve/tftp/server.js';
-import { makeFixtureImages } from '../../fixtures/serve/make-images.js';
-import { freeUdpPort, sleep } from './helpers.js';
+import { makeFixtureImages } from '../../helpers/images/serve-images.js';
+import { freeUdpPort, sleep } from '../../helpers/net.js';
 import { TftpClientError, ackPacket, bound, errorPacket, rrq, tftpRead } from './tftp-client.js';
 
 // What broke the `tftp` package: junk and strangers on a transfer's port, duplicate ACKs, loss,

@@ -8,7 +8,7 @@ import {
   renderPxelinux,
   type TftpLookup,
 } from '../../../src/serve/bootplan.js';
-import { fakeImage, fakeNode } from './fixtures.js';
+import { fakeImage, fakeNode } from '../../helpers/fakes.js';
 
 const ctx = { httpBase: 'http://10.0.0.1:8080' };
 const pxe = { mac: 'dc:a6:32:01:02:03', serial: '1234abcd', fourcc: 'RPi4', vendorClass: 'PXEClient:Arch:00000:UNDI:002001' };

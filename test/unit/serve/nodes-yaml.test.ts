@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { parseNodesYaml, syncNodesFile } from '../../../src/serve/nodes/yaml.js';
-import { kilnCli } from './cli-runner.js';
+import { kilnWithState } from '../../helpers/cli.js';
 
 const dirs: string[] = [];
 function tmp(): string {
@@ -133,6 +133,6 @@ describe('nodes dropped from nodes.yaml', () => {
     writeFileSync(f, yaml('{name: pi-01, serial: 1234abcd}'));
     await syncNodesFile(r, f);
     r.close();
-    await expect(kilnCli(state, 'node', 'remove', 'pi-01')).rejects.toThrow(/delete its entry there and reload kiln serve \(SIGHUP or restart\), which removes it/);
+    await expect(kilnWithState(state, 'node', 'remove', 'pi-01')).rejects.toThrow(/delete its entry there and reload kiln serve \(SIGHUP or restart\), which removes it/);
   });
 });

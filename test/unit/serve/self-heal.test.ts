@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decideDhcp, renderCmdline, renderPxelinux } from '../../../src/serve/bootplan.js';
 import { failedInARow, selfHealBlocked, type EventType } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
-import { fakeImage, fakeNode } from './fixtures.js';
+import { fakeImage, fakeNode } from '../../helpers/fakes.js';
 
 const pxe = { mac: 'dc:a6:32:01:02:03', serial: '1234abcd', fourcc: 'RPi4', vendorClass: 'PXEClient:Arch:00000:UNDI:002001' };
 const uboot = { mac: '52:54:00:12:34:56', vendorClass: 'PXEClient:Arch:00011:UNDI:003000' };

@@ -12,8 +12,8 @@ import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { parseNodesYaml, syncNodesFile } from '../../../src/serve/nodes/yaml.js';
-import { fakeImage, fakeNode } from './fixtures.js';
-import { kilnCli } from './cli-runner.js';
+import { fakeImage, fakeNode } from '../../helpers/fakes.js';
+import { kilnWithState } from '../../helpers/cli.js';
 
 // The per-node install disk: operator input (CLI, API, nodes.yaml) → registry → `kiln.disk=` on
 // the installer's kernel command line, which init.sh's choose_disk reads.
@@ -188,13 +188,13 @@ describe('disk in nodes.yaml', () => {
 describe('kiln node add --disk / node show', () => {
   it('stores the disk, shows it, and names the field when it is refused', async () => {
     const state = join(tmp(), 'state');
-    await kilnCli(state, 'node', 'add', 'pi-01', '--mac', base.mac, '--disk', '/dev/nvme0n1');
-    expect(await kilnCli(state, 'node', 'show', 'pi-01')).toMatch(/^disk: nvme0n1$/m);
-    const shown = JSON.parse(await kilnCli(state, 'node', 'show', 'pi-01', '--json')) as { node: { disk: string | null } };
+    await kilnWithState(state, 'node', 'add', 'pi-01', '--mac', base.mac, '--disk', '/dev/nvme0n1');
+    expect(await kilnWithState(state, 'node', 'show', 'pi-01')).toMatch(/^disk: nvme0n1$/m);
+    const shown = JSON.parse(await kilnWithState(state, 'node', 'show', 'pi-01', '--json')) as { node: { disk: string | null } };
     expect(shown.node.disk).toBe('nvme0n1');
-    await expect(kilnCli(state, 'node', 'add', 'pi-01', '--mac', base.mac, '--disk', 'sda; reboot')).rejects.toThrow(/^disk: must be a block device name/);
-    await kilnCli(state, 'node', 'add', 'pi-01', '--mac', base.mac);
-    expect(await kilnCli(state, 'node', 'show', 'pi-01')).toMatch(/^disk: null$/m);
+    await expect(kilnWithState(state, 'node', 'add', 'pi-01', '--mac', base.mac, '--disk', 'sda; reboot')).rejects.toThrow(/^disk: must be a block device name/);
+    await kilnWithState(state, 'node', 'add', 'pi-01', '--mac', base.mac);
+    expect(await kilnWithState(state, 'node', 'show', 'pi-01')).toMatch(/^disk: null$/m);
   });
 });
 

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseBmap, rangeBytes } from '../../../src/disk/bmap.js';
-import { kiln } from './cli.js';
-import { baseSpec, buildFixture, cleanupFixtures, type BuiltFixture } from './fixture.js';
+import { kiln } from '../../helpers/cli.js';
+import { baseSpec, buildFixture, cleanupFixtures, type BuiltFixture } from '../../helpers/images/fs-image.js';
 
 interface JsonVerify {
   ok: boolean;
