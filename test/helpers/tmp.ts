@@ -21,14 +21,21 @@ function remove(dir: string): void {
   else rmSync(dir, { recursive: true, force: true });
 }
 
-/** A new empty directory `kiln-<name>-XXXXXX` under the system temp dir, removed when its test or its file is done. */
-export function tempDir(name: string): string {
+/**
+ * A new empty directory `kiln-<name>-XXXXXX` under the system temp dir, removed when its test is
+ * done, or after the file's tests when made outside a test or with `until` 'file' (a cache that
+ * later tests reuse).
+ */
+export function tempDir(name: string, until: 'test' | 'file' = 'test'): string {
   const dir = mkdtempSync(join(tmpdir(), `kiln-${name}-`));
-  try {
-    onTestFinished(() => remove(dir));
-  } catch {
-    // not inside a test: the file's afterAll removes it
-    fileDirs.push(dir);
+  if (until === 'test') {
+    try {
+      onTestFinished(() => remove(dir));
+      return dir;
+    } catch {
+      // not inside a test: the file's afterAll removes it
+    }
   }
+  fileDirs.push(dir);
   return dir;
 }

@@ -1,22 +1,44 @@
-// Builds small (~45 MB sparse) kiln-shaped images for the diff/verify tests, the way `kiln build`
-// makes them: mke2fs -d with E2FSPROGS_FAKE_TIME, mkfs.fat --invariant -i + mcopy at a fixed time,
-// an MBR from src/disk/mbr.ts, and optionally the .img.zst, .bmap, manifest.json and SHA256SUMS.
-import { createHash } from 'node:crypto';
-import { chmod, lutimes, mkdir, mkdtemp, open, readFile, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+// Builds small kiln-shaped images from real filesystems, the way `kiln build` makes them:
+// mke2fs -d with E2FSPROGS_FAKE_TIME, mkfs.fat --invariant -i + mcopy at a fixed time, the disk laid
+// out by kiln's own assembleDisk (MBR from src/disk/mbr.ts, holes, image and partition hashes, block
+// map), and optionally the build products: .img.zst (zstd), .bmap (renderBmap), manifest.json
+// (writeManifest) and SHA256SUMS.
+import { chmod, lutimes, mkdir, mkdtemp, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { FileEntry, Manifest } from '../../../src/manifest/schema.js';
+import { assembleDisk, BLOCK, FIRST_LBA, type DiskResult } from '../../../src/builder/stages/disk.js';
+import { renderBmap } from '../../../src/disk/bmap.js';
+import { formatDiskId, SECTOR_SIZE } from '../../../src/disk/mbr.js';
+import type { FileEntry } from '../../../src/manifest/schema.js';
 import { MANIFEST_FILE, writeManifest } from '../../../src/manifest/write.js';
-import { partUuid, serializeMbr } from '../../../src/disk/mbr.js';
 import { run } from '../../../src/util/exec.js';
+import { sha256, sha256File } from '../../../src/util/hash.js';
+import { tempDir } from '../tmp.js';
+import { imageManifest, manifestPartitions } from './image-dir.js';
 
 export interface FixtureFile {
-  content?: string;
+  content?: string | Buffer;
   mode?: number;
   mtime?: number;
   symlink?: string;
   dir?: boolean;
 }
+
+/** Partition sizes and filesystem options. */
+export interface Geometry {
+  bootMiB: number;
+  rootMiB: number;
+  /** mkfs.fat -F; mkfs.fat picks by size when absent. */
+  fatBits?: 12 | 16 | 32;
+  /** MBR type byte of the boot partition. */
+  fatType: number;
+  /** mke2fs -b; mke2fs picks by size when absent. */
+  ext4BlockSize?: number;
+}
+
+/** 34 MiB is the smallest comfortable FAT32; the small layout uses FAT12 (type 0x01) instead. */
+const REGULAR: Geometry = { bootMiB: 34, rootMiB: 8, fatBits: 32, fatType: 0x0c };
+const SMALL: Geometry = { bootMiB: 1, rootMiB: 2, fatBits: 12, fatType: 0x01 };
 
 export interface FixtureSpec {
   name: string;
@@ -28,8 +50,10 @@ export interface FixtureSpec {
   boot: Record<string, FixtureFile>;
   root: Record<string, FixtureFile>;
   packages: { name: string; version: string; arch: string; sha256: string }[];
-  /** A 4 MiB image (FAT12 boot, 2 MiB ext4) for tools that are slow on big inputs (diffoscope). */
+  /** A 7 MiB image (FAT12 boot, 2 MiB ext4) for tools that are slow on big inputs (diffoscope). */
   small?: boolean;
+  /** Any other layout (overrides `small`). */
+  geometry?: Geometry;
 }
 
 export function baseSpec(): FixtureSpec {
@@ -63,19 +87,17 @@ export function baseSpec(): FixtureSpec {
   };
 }
 
-const SECTOR = 512;
-const BOOT_START = 2048;
+function geometry(spec: FixtureSpec): Geometry {
+  return spec.geometry ?? (spec.small ? SMALL : REGULAR);
+}
 
-function geometry(spec: FixtureSpec): { bootSectors: number; rootStart: number; rootSectors: number; fatBits: string; fatType: number } {
-  // 34 MiB is the smallest comfortable FAT32; the small layout uses FAT12 (type 0x01) instead.
-  const bootSectors = spec.small ? 2048 : 69632;
-  return {
-    bootSectors,
-    rootStart: BOOT_START + bootSectors,
-    rootSectors: spec.small ? 4096 : 16384,
-    fatBits: spec.small ? '12' : '32',
-    fatType: spec.small ? 0x01 : 0x0c,
-  };
+/** Where assembleDisk puts the partitions of `spec`'s image, and the image size. */
+export function fixtureLayout(spec: FixtureSpec): { size: number; partitions: { offset: number; size: number; end: number }[] } {
+  const g = geometry(spec);
+  const boot = { offset: FIRST_LBA * SECTOR_SIZE, size: g.bootMiB << 20 };
+  const root = { offset: boot.offset + boot.size, size: g.rootMiB << 20 };
+  const partitions = [boot, root].map((p) => ({ ...p, end: p.offset + p.size }));
+  return { size: root.offset + root.size, partitions };
 }
 
 async function materialize(base: string, files: Record<string, FixtureFile>, epoch: number): Promise<void> {
@@ -109,19 +131,17 @@ function listing(files: Record<string, FixtureFile>, epoch: number): FileEntry[]
       const base = { path: `/${p}`, uid: 0, gid: 0, mtime: f.mtime ?? epoch };
       if (f.dir) return { ...base, type: 'dir' as const, mode: '0755', size: 0 };
       if (f.symlink !== undefined) return { ...base, type: 'symlink' as const, mode: '0777', size: f.symlink.length, target: f.symlink };
-      return { ...base, type: 'file' as const, mode: (f.mode ?? 0o644).toString(8).padStart(4, '0'), size: content.length, sha256: sha(content) };
+      return { ...base, type: 'file' as const, mode: (f.mode ?? 0o644).toString(8).padStart(4, '0'), size: content.length, sha256: sha256(content) };
     });
-}
-
-function sha(b: Buffer): string {
-  return createHash('sha256').update(b).digest('hex');
 }
 
 async function buildExt4(src: string, out: string, spec: FixtureSpec): Promise<void> {
   const env = { E2FSPROGS_FAKE_TIME: String(spec.epoch), TZ: 'UTC' };
+  const g = geometry(spec);
+  const block = g.ext4BlockSize ? ['-b', String(g.ext4BlockSize)] : [];
   await run(
     'mke2fs',
-    ['-q', '-F', '-t', 'ext4', '-d', src, '-U', spec.fsUuid, '-L', 'root', '-E', `hash_seed=${spec.hashSeed},root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0`, out, `${(geometry(spec).rootSectors * SECTOR) / 1024}k`],
+    ['-q', '-F', '-t', 'ext4', ...block, '-d', src, '-U', spec.fsUuid, '-L', 'root', '-E', `hash_seed=${spec.hashSeed},root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0`, out, `${g.rootMiB * 1024}k`],
     { env },
   );
   // mke2fs copies each source inode's ctime, which no tool can set; pin it afterwards so two
@@ -140,159 +160,113 @@ async function buildExt4(src: string, out: string, spec: FixtureSpec): Promise<v
 async function buildFat(src: string, out: string, spec: FixtureSpec): Promise<void> {
   const env = { MTOOLS_SKIP_CHECK: '1', TZ: 'UTC', SOURCE_DATE_EPOCH: String(spec.epoch) };
   const g = geometry(spec);
-  await run('mkfs.fat', ['-C', '-F', g.fatBits, '--invariant', '-i', spec.fatId, '-n', 'BOOT', out, String((g.bootSectors * SECTOR) / 1024)], { env });
+  const bits = g.fatBits ? ['-F', String(g.fatBits)] : [];
+  await run('mkfs.fat', ['-C', ...bits, '--invariant', '-i', spec.fatId, '-n', 'BOOT', out, String(g.bootMiB * 1024)], { env });
   const top = (await readdir(src)).sort().map((n) => join(src, n));
   if (top.length > 0) await run('mcopy', ['-s', '-p', '-m', '-Q', '-i', out, ...top, '::/'], { env });
-}
-
-/** Copies `src` into `fh` at `offset`, skipping all-zero chunks so the image stays sparse. */
-async function place(fh: Awaited<ReturnType<typeof open>>, src: string, offset: number): Promise<void> {
-  const data = await readFile(src);
-  const chunk = 64 * 1024;
-  for (let pos = 0; pos < data.length; pos += chunk) {
-    const part = data.subarray(pos, pos + chunk);
-    if (part.some((b) => b !== 0)) await fh.write(part, 0, part.length, offset + pos);
-  }
 }
 
 export interface BuiltFixture {
   dir: string;
   img: string;
+  /** What assembleDisk reported: size, hashes, partitions, block map ranges. */
+  disk: DiskResult;
+  /** The image's block map (renderBmap), written beside it with `products`. */
+  bmap: string;
 }
 
 // Filesystem images by their inputs, so a test file builds each distinct partition once.
 const fsCache = new Map<string, Promise<string>>();
-let cacheDir: Promise<string> | undefined;
+let cacheDir: string | undefined;
+
+/** A key for file contents: hashes in place of the bytes. */
+function inputsKey(value: unknown): string {
+  return sha256(JSON.stringify(value, (_k, v: unknown) => (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' ? sha256(Buffer.from((v as { data: number[] }).data)) : v)));
+}
 
 function cachedFs(kind: string, key: unknown, make: (out: string) => Promise<void>): Promise<string> {
-  const id = createHash('sha256').update(JSON.stringify([kind, key])).digest('hex').slice(0, 16);
+  const id = inputsKey([kind, key]).slice(0, 16);
   let p = fsCache.get(id);
   if (!p) {
-    cacheDir ??= mkdtemp(join(tmpdir(), 'kiln-fixture-cache-'));
-    p = cacheDir.then(async (dir) => {
-      const out = join(dir, `${kind}-${id}`);
-      await make(out);
-      return out;
-    });
+    cacheDir ??= tempDir('fixture-cache', 'file');
+    const out = join(cacheDir, `${kind}-${id}`);
+    p = make(out).then(() => out);
     fsCache.set(id, p);
   }
   return p;
-}
-
-/** Removes the partition cache; call from afterAll. */
-export async function cleanupFixtures(): Promise<void> {
-  const dir = await cacheDir;
-  cacheDir = undefined;
-  fsCache.clear();
-  if (dir) await rm(dir, { recursive: true, force: true });
 }
 
 /** Builds `<outDir>/<spec.name>/` (img only, or the full set of build products). */
 export async function buildFixture(outDir: string, spec: FixtureSpec, opts: { products?: boolean } = {}): Promise<BuiltFixture> {
   const work = await mkdtemp(join(tmpdir(), 'kiln-fixture-'));
   try {
-    const fat = await cachedFs('fat', [spec.boot, spec.fatId, spec.epoch, spec.small], async (out) => {
+    const g = geometry(spec);
+    const fat = await cachedFs('fat', [spec.boot, spec.fatId, spec.epoch, g], async (out) => {
       await materialize(join(work, 'boot'), spec.boot, spec.epoch);
       await buildFat(join(work, 'boot'), out, spec);
     });
-    const ext = await cachedFs('ext4', [spec.root, spec.fsUuid, spec.hashSeed, spec.epoch, spec.small], async (out) => {
+    const ext = await cachedFs('ext4', [spec.root, spec.fsUuid, spec.hashSeed, spec.epoch, g], async (out) => {
       await materialize(join(work, 'root'), spec.root, spec.epoch);
       await buildExt4(join(work, 'root'), out, spec);
     });
     const dir = join(outDir, spec.name);
     await mkdir(dir, { recursive: true });
     const img = join(dir, `${spec.name}.img`);
-    const g = geometry(spec);
-    const total = (g.rootStart + g.rootSectors) * SECTOR;
-    const parts = [
-      { index: 1, bootable: true, type: g.fatType, startLba: BOOT_START, sectors: g.bootSectors },
-      { index: 2, bootable: false, type: 0x83, startLba: g.rootStart, sectors: g.rootSectors },
-    ];
-    const fh = await open(img, 'w');
-    try {
-      await fh.truncate(total);
-      await fh.write(serializeMbr({ diskId: spec.diskId, partitions: parts }), 0, SECTOR, 0);
-      await place(fh, fat, BOOT_START * SECTOR);
-      await place(fh, ext, g.rootStart * SECTOR);
-    } finally {
-      await fh.close();
-    }
-    if (opts.products) await writeProducts(dir, img, spec, parts);
-    return { dir, img };
+    const disk = await assembleDisk(img, formatDiskId(spec.diskId), [
+      { path: fat, type: g.fatType, bootable: true, sizeBytes: g.bootMiB << 20 },
+      { path: ext, type: 0x83, bootable: false, sizeBytes: g.rootMiB << 20 },
+    ]);
+    if (disk.size !== fixtureLayout(spec).size) throw new Error(`fixtureLayout is out of step with assembleDisk: ${disk.size} bytes`);
+    const built = { dir, img, disk, bmap: renderBmap(disk.size, BLOCK, disk.ranges) };
+    if (opts.products) await writeProducts(built, spec);
+    return built;
   } finally {
     await rm(work, { recursive: true, force: true });
   }
 }
 
-async function fileSha(path: string): Promise<string> {
-  return sha(await readFile(path));
-}
-
-async function writeProducts(
-  dir: string,
-  img: string,
-  spec: FixtureSpec,
-  parts: { index: number; bootable: boolean; type: number; startLba: number; sectors: number }[],
-): Promise<void> {
+async function writeProducts(built: BuiltFixture, spec: FixtureSpec): Promise<void> {
+  const { dir, img, disk, bmap } = built;
   const name = spec.name;
   await run('zstd', ['-q', '-f', '-T1', '-3', img, '-o', `${img}.zst`]);
-  await run('bmaptool', ['create', img, '-o', join(dir, `${name}.bmap`)]);
-  const imgBytes = await readFile(img);
-  const diskIdHex = spec.diskId.toString(16).padStart(8, '0');
-  const manifest: Manifest = {
-    manifestVersion: 1,
-    kilnVersion: '0.1.0',
-    name,
-    sourceDateEpoch: spec.epoch,
-    image: {
-      file: `${name}.img`,
-      size: imgBytes.length,
-      sha256: sha(imgBytes),
-      zst: { file: `${name}.img.zst`, size: (await readFile(`${img}.zst`)).length, sha256: await fileSha(`${img}.zst`) },
-      bmap: { file: `${name}.bmap`, sha256: await fileSha(join(dir, `${name}.bmap`)), mappedBytes: 0 },
+  await writeFile(join(dir, `${name}.bmap`), bmap);
+  const diskId = formatDiskId(spec.diskId);
+  const manifest = imageManifest(
+    {
+      name,
+      epoch: spec.epoch,
+      img: disk,
+      zst: { size: (await stat(`${img}.zst`)).size, sha256: await sha256File(`${img}.zst`) },
+      bmap: { text: bmap, mappedBytes: disk.mappedBlocks * BLOCK },
+      diskId,
+      partitions: manifestPartitions(diskId, disk.partitions, [
+        { filesystem: 'vfat', label: 'BOOT', fsId: spec.fatId },
+        { filesystem: 'ext4', label: 'root', fsId: spec.fsUuid, hashSeed: spec.hashSeed },
+      ]),
     },
-    diskId: diskIdHex,
-    partitions: parts.map((p) => {
-      const offset = p.startLba * SECTOR;
-      const size = p.sectors * SECTOR;
-      const ext = p.index === 2;
-      return {
-        index: p.index,
-        type: p.type,
-        bootable: p.bootable,
-        startSector: p.startLba,
-        sectors: p.sectors,
-        offset,
-        size,
-        sha256: sha(imgBytes.subarray(offset, offset + size)),
-        filesystem: ext ? 'ext4' : 'vfat',
-        label: ext ? 'root' : 'BOOT',
-        fsId: ext ? spec.fsUuid : spec.fatId,
-        ...(ext ? { hashSeed: spec.hashSeed } : {}),
-        partuuid: partUuid(spec.diskId, p.index),
-      };
-    }),
-    spec: { file: `images/${name}.yaml`, sha256: 'c'.repeat(64), packagesHash: 'd'.repeat(64) },
-    lock: { file: `images/${name}.lock.json`, sha256: 'e'.repeat(64) },
-    artifacts: [
-      {
-        name: 'fixture-artifact',
-        description: 'test fixture standing in for a pinned artifact (not k3s)',
-        version: '0.0.1',
-        url: 'file:///dev/null',
-        sha256: 'f'.repeat(64),
-        size: 1,
-        install: '/usr/local/bin/fixture',
-      },
-    ],
-    packages: spec.packages,
-    hostTools: { mke2fs: 'mke2fs 1.47.0', 'mkfs.fat': 'mkfs.fat 4.2' },
-    stages: { rootfs: '1'.repeat(64) },
-    files: { boot: listing(spec.boot, spec.epoch), root: listing(spec.root, spec.epoch) },
-    extras: {},
-  };
+    {
+      spec: { file: `images/${name}.yaml`, sha256: 'c'.repeat(64), packagesHash: 'd'.repeat(64) },
+      lock: { file: `images/${name}.lock.json`, sha256: 'e'.repeat(64) },
+      artifacts: [
+        {
+          name: 'fixture-artifact',
+          description: 'test fixture standing in for a pinned artifact (not k3s)',
+          version: '0.0.1',
+          url: 'file:///dev/null',
+          sha256: 'f'.repeat(64),
+          size: 1,
+          install: '/usr/local/bin/fixture',
+        },
+      ],
+      packages: spec.packages,
+      hostTools: { mke2fs: 'mke2fs 1.47.0', 'mkfs.fat': 'mkfs.fat 4.2' },
+      stages: { rootfs: '1'.repeat(64) },
+      files: { boot: listing(spec.boot, spec.epoch), root: listing(spec.root, spec.epoch) },
+    },
+  );
   await writeManifest(dir, manifest);
+  // SHA256SUMS as the build's manifest step writes it (src has no writer of its own to call)
   const names = [`${name}.img`, `${name}.img.zst`, `${name}.bmap`, MANIFEST_FILE];
-  const lines = await Promise.all(names.map(async (n) => `${await fileSha(join(dir, n))}  ${n}`));
+  const lines = await Promise.all(names.map(async (n) => `${await sha256File(join(dir, n))}  ${n}`));
   await writeFile(join(dir, 'SHA256SUMS'), lines.join('\n') + '\n');
 }

@@ -6,7 +6,8 @@ import { BLOCK } from '../../../src/builder/stages/disk.js';
 import type { BmapRange } from '../../../src/disk/bmap.js';
 import { run } from '../../../src/util/exec.js';
 import { KilnProcess, compileKiln } from '../../helpers/kiln-process.js';
-import { LoopDisks, MiB, buildSyntheticImage, flipByte, rangeBytes, readAt, runInstaller, sha256, writeImageDir, type SyntheticImage } from './harness.js';
+import { sha256 } from '../../../src/util/hash.js';
+import { LoopDisks, MiB, buildSyntheticImage, flipByte, rangeBytes, readAt, runInstaller, writeImageDir, type SyntheticImage } from './harness.js';
 
 // The installer's install loop (install_loop + install_once of src/installer/init.sh), run for real
 // by the host's busybox sh against a real `kiln serve` (in a network namespace of its own, on its
