@@ -1,13 +1,13 @@
-import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
+import { writeFileSync, chmodSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildInventory } from '../../../src/serve/inventory.js';
 import type { NodeRecord } from '../../../src/serve/nodes/model.js';
 import { run, ToolError } from '../../../src/util/exec.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 // Static checks of ansible/ (syntax, lint) and the kiln script inventory, with no node needed.
 const ansibleDir = resolve(import.meta.dirname, '../../../ansible');
@@ -49,7 +49,7 @@ describe('ansible/ static checks', () => {
 });
 
 describe('ansible/inventory/kiln', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'kiln-inventory-'));
+  const dir = tempDir('inventory');
   let server: Server;
   let url = '';
 

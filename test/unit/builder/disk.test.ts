@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assembleDisk, BLOCK, FIRST_LBA } from '../../../src/builder/stages/disk.js';
 import { parseMbr } from '../../../src/disk/mbr.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 describe('disk assembly', () => {
   it('lays out an MBR image, keeps zero blocks as holes, and maps exactly the data blocks', async () => {
-    const d = await mkdtemp(join(tmpdir(), 'kiln-disk-'));
+    const d = tempDir('disk');
     const p1 = Buffer.alloc(1 << 20);
     p1.write('FAT', 3);
     const p2 = Buffer.alloc(2 << 20);
@@ -43,7 +43,7 @@ describe('disk assembly', () => {
   });
 
   it('refuses a partition source shorter than declared', async () => {
-    const d = await mkdtemp(join(tmpdir(), 'kiln-disk-'));
+    const d = tempDir('disk');
     await writeFile(join(d, 'p'), Buffer.alloc(1000));
     await expect(assembleDisk(join(d, 'img'), 'a1b2c3d4', [{ path: join(d, 'p'), type: 0x83, bootable: false, sizeBytes: 1 << 20 }])).rejects.toThrow(/shorter/);
   });

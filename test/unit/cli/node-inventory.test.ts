@@ -1,20 +1,12 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kilnWithState } from '../../helpers/cli.js';
-
-const dirs: string[] = [];
-afterEach(() => {
-  vi.restoreAllMocks();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
+import { tempDir } from '../../helpers/tmp.js';
 
 describe('kiln node / kiln inventory', () => {
   it('adds, lists, shows, reprovisions, removes, and prints the inventory', async () => {
-    const d = mkdtempSync(join(tmpdir(), 'kiln-cli-'));
-    dirs.push(d);
+    const d = tempDir('cli');
     const state = join(d, 'state');
     await kilnWithState(state, 'node', 'add', 'pi-01', '--serial', '1234ABCD', '--role', 'server', '--cluster-init');
     await kilnWithState(state, 'node', 'add', 'pi-02', '--mac', 'DC-A6-32-01-02-04', '--plan', 'local');
