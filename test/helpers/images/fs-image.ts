@@ -92,13 +92,20 @@ function geometry(spec: FixtureSpec): Geometry {
 }
 
 /** Where assembleDisk puts the partitions of `spec`'s image, and the image size. */
-export function fixtureLayout(spec: FixtureSpec): { size: number; partitions: { offset: number; size: number; end: number }[] } {
+export function fixtureLayout(spec: FixtureSpec): { size: number; boot: Extent; root: Extent } {
   const g = geometry(spec);
-  const boot = { offset: FIRST_LBA * SECTOR_SIZE, size: g.bootMiB << 20 };
-  const root = { offset: boot.offset + boot.size, size: g.rootMiB << 20 };
-  const partitions = [boot, root].map((p) => ({ ...p, end: p.offset + p.size }));
-  return { size: root.offset + root.size, partitions };
+  const boot = extent(FIRST_LBA * SECTOR_SIZE, g.bootMiB << 20);
+  const root = extent(boot.end, g.rootMiB << 20);
+  return { size: root.end, boot, root };
 }
+
+export interface Extent {
+  offset: number;
+  size: number;
+  end: number;
+}
+
+const extent = (offset: number, size: number): Extent => ({ offset, size, end: offset + size });
 
 async function materialize(base: string, files: Record<string, FixtureFile>, epoch: number): Promise<void> {
   await mkdir(base, { recursive: true });
@@ -179,13 +186,13 @@ export interface BuiltFixture {
 const fsCache = new Map<string, Promise<string>>();
 let cacheDir: string | undefined;
 
-/** A key for file contents: hashes in place of the bytes. */
-function inputsKey(value: unknown): string {
-  return sha256(JSON.stringify(value, (_k, v: unknown) => (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' ? sha256(Buffer.from((v as { data: number[] }).data)) : v)));
+/** A tree's files with the hash of any binary content in place of the bytes, for the cache key. */
+function treeKey(files: Record<string, FixtureFile>): Record<string, FixtureFile | { sha256: string }> {
+  return Object.fromEntries(Object.entries(files).map(([p, f]) => [p, Buffer.isBuffer(f.content) ? { ...f, content: undefined, sha256: sha256(f.content) } : f]));
 }
 
 function cachedFs(kind: string, key: unknown, make: (out: string) => Promise<void>): Promise<string> {
-  const id = inputsKey([kind, key]).slice(0, 16);
+  const id = sha256(JSON.stringify([kind, key])).slice(0, 16);
   let p = fsCache.get(id);
   if (!p) {
     cacheDir ??= tempDir('fixture-cache', 'file');
@@ -201,11 +208,11 @@ export async function buildFixture(outDir: string, spec: FixtureSpec, opts: { pr
   const work = await mkdtemp(join(tmpdir(), 'kiln-fixture-'));
   try {
     const g = geometry(spec);
-    const fat = await cachedFs('fat', [spec.boot, spec.fatId, spec.epoch, g], async (out) => {
+    const fat = await cachedFs('fat', [treeKey(spec.boot), spec.fatId, spec.epoch, g], async (out) => {
       await materialize(join(work, 'boot'), spec.boot, spec.epoch);
       await buildFat(join(work, 'boot'), out, spec);
     });
-    const ext = await cachedFs('ext4', [spec.root, spec.fsUuid, spec.hashSeed, spec.epoch, g], async (out) => {
+    const ext = await cachedFs('ext4', [treeKey(spec.root), spec.fsUuid, spec.hashSeed, spec.epoch, g], async (out) => {
       await materialize(join(work, 'root'), spec.root, spec.epoch);
       await buildExt4(join(work, 'root'), out, spec);
     });

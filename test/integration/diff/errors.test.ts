@@ -5,7 +5,7 @@ import { kiln } from '../../helpers/cli.js';
 import { baseSpec, buildFixture, fixtureLayout, type BuiltFixture } from '../../helpers/images/fs-image.js';
 import { tempDir } from '../../helpers/tmp.js';
 
-const ROOT = fixtureLayout(baseSpec()).partitions[1]!;
+const ROOT = fixtureLayout(baseSpec()).root;
 const ROOT_OFFSET = ROOT.offset;
 
 // Bad input ends in exit 2 with one line that says what is wrong, never in a bogus "different".

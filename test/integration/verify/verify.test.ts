@@ -124,6 +124,6 @@ describe('kiln verify', () => {
     await truncate(join(dir, 'fixture.img'), 20 * 1024 * 1024);
     const r = await kiln('verify', dir);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`truncated: partition 1 ends at byte ${fixtureLayout(baseSpec()).partitions[0]!.end} beyond image size 20971520`);
+    expect(r.stderr).toContain(`truncated: partition 1 ends at byte ${fixtureLayout(baseSpec()).boot.end} beyond image size 20971520`);
   });
 });
