@@ -18,7 +18,7 @@ import { timeline, type Mark } from '../helpers/timeline.js';
 // runs kiln's installer (streamed bmap ranges, verified), reboots from the disk it wrote, takes its
 // identity from kiln's NoCloud seed and starts the k3s unit, here the k3s TEST FIXTURE (not k3s).
 //
-// It serves the shared test build of images/pi-k3s-test.yaml (test/integration/shared/test-image.ts:
+// It serves the shared test build of images/pi-k3s-test.yaml (test/helpers/images/test-image.ts:
 // built once per cache, a no-op afterwards). KILN_E2E=0 skips it; KILN_E2E_IMAGES=<dir> serves
 // another images dir holding pi-k3s-test/; KILN_TEST_VERBOSE=1 prints the console as it comes.
 
