@@ -49,11 +49,12 @@ describe('ansible/ static checks', () => {
 });
 
 describe('ansible/inventory/kiln', () => {
-  const dir = tempDir('inventory');
+  let dir: string;
   let server: Server;
   let url = '';
 
   beforeAll(async () => {
+    dir = tempDir('inventory');
     server = createServer((req, res) => {
       if (req.url !== '/api/inventory') return void res.writeHead(404).end();
       if (req.headers.authorization !== 'Bearer s3cret') return void res.writeHead(401).end();
