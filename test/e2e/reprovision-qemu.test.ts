@@ -8,17 +8,17 @@ import type { Manifest } from '../../src/manifest/schema.js';
 import { readManifest } from '../../src/manifest/read.js';
 import { MANIFEST_FILE } from '../../src/manifest/write.js';
 import { run } from '../../src/util/exec.js';
-import { sleep } from '../integration/serve/helpers.js';
-import { KilnProcess, compileKiln } from '../integration/serve/kiln-process.js';
-import { TEST_IMAGE, testImage } from '../integration/shared/test-image.js';
-import { timeline, type Mark } from './timeline.js';
+import { sleep } from '../helpers/net.js';
+import { KilnProcess, compileKiln } from '../helpers/kiln-process.js';
+import { TEST_IMAGE, testImage } from '../helpers/images/test-image.js';
+import { timeline, type Mark } from '../helpers/timeline.js';
 
 // Reprovision end to end, in QEMU: an arm64 virt machine with U-Boot's qemu_arm64 firmware and an
 // EMPTY virtio disk netboots from `kiln serve` (full DHCP mode, in a network namespace on a tap),
 // runs kiln's installer (streamed bmap ranges, verified), reboots from the disk it wrote, takes its
 // identity from kiln's NoCloud seed and starts the k3s unit, here the k3s TEST FIXTURE (not k3s).
 //
-// It serves the shared test build of images/pi-k3s-test.yaml (test/integration/shared/test-image.ts:
+// It serves the shared test build of images/pi-k3s-test.yaml (test/helpers/images/test-image.ts:
 // built once per cache, a no-op afterwards). KILN_E2E=0 skips it; KILN_E2E_IMAGES=<dir> serves
 // another images dir holding pi-k3s-test/; KILN_TEST_VERBOSE=1 prints the console as it comes.
 

@@ -1,13 +1,13 @@
-import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
+import { writeFileSync, chmodSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildInventory } from '../../../src/serve/inventory.js';
 import type { NodeRecord } from '../../../src/serve/nodes/model.js';
 import { run, ToolError } from '../../../src/util/exec.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 // Static checks of ansible/ (syntax, lint) and the kiln script inventory, with no node needed.
 const ansibleDir = resolve(import.meta.dirname, '../../../ansible');
@@ -49,11 +49,12 @@ describe('ansible/ static checks', () => {
 });
 
 describe('ansible/inventory/kiln', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'kiln-inventory-'));
+  let dir: string;
   let server: Server;
   let url = '';
 
   beforeAll(async () => {
+    dir = tempDir('inventory');
     server = createServer((req, res) => {
       if (req.url !== '/api/inventory') return void res.writeHead(404).end();
       if (req.headers.authorization !== 'Bearer s3cret') return void res.writeHead(401).end();

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { run } from '../../../src/util/exec.js';
-import { testImage, withRootMounted } from '../shared/test-image.js';
+import { testImage, withRootMounted } from '../../helpers/images/test-image.js';
 
 /*
  * Root filesystems to run the Ansible roles against through the chroot connection: by default the

@@ -1,9 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { run } from '../../../src/util/exec.js';
 import { sha256File } from '../../../src/util/hash.js';
@@ -12,7 +11,8 @@ import { parseMbr } from '../../../src/disk/mbr.js';
 import { scanFileList } from '../../../src/builder/secret-scan.js';
 import { hostArchOf, initramfsMembers } from '../../../src/builder/guards/host-arch.js';
 import { moduleName } from '../../../src/installer/modules.js';
-import { TEST_IMAGE, testImage, testImageSpec, type TestImage } from '../shared/test-image.js';
+import { TEST_IMAGE, testImage, testImageSpec, type TestImage } from '../../helpers/images/test-image.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 // A real build of images/pi-k3s-test.yaml (the product image with the k3s TEST FIXTURE in place of
 // k3s) with the real tools: a fresh lock from the mirror, mmdebstrap for arm64 under qemu-user,
@@ -32,7 +32,7 @@ async function partitionFile(p: Manifest['partitions'][number], dest: string): P
 }
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'kiln-it-build-'));
+  work = tempDir('it-build');
   t = await testImage();
   m = t.manifest;
   img = t.img;

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DiffReport } from '../../../src/diff/model.js';
-import { kiln } from '../diff/cli.js';
-import { emulatedTestImage, testImage, type TestImage } from '../shared/test-image.js';
+import { kiln } from '../../helpers/cli.js';
+import { emulatedTestImage, testImage, type TestImage } from '../../helpers/images/test-image.js';
 
 // The native rootfs mode must make the image the emulated (reference) mode makes: the same spec and
 // lock built both ways, compared with kiln diff. The emulated build also runs under another TZ,

@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyFile, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { copyFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { run } from '../../../src/util/exec.js';
 import { sha256File } from '../../../src/util/hash.js';
-import { testImage, testImageSpec, type TestImage } from '../shared/test-image.js';
+import { testImage, testImageSpec, type TestImage } from '../../helpers/images/test-image.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 // The native rootfs mode runs amd64 programs inside the arm64 tree; the host-arch guard is what
 // stops one from shipping. Here a real amd64 program (the build host's own `true`) is planted through
@@ -16,10 +16,7 @@ let work: string;
 
 beforeAll(async () => {
   t = await testImage();
-  work = await mkdtemp(join(tmpdir(), 'kiln-it-guard-'));
-});
-afterAll(async () => {
-  await rm(work, { recursive: true, force: true });
+  work = tempDir('it-guard');
 });
 
 describe('host-arch guard', () => {

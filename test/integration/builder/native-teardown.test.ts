@@ -3,7 +3,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { defaultCacheDir } from '../../../src/util/paths.js';
-import { testImage, testImageSpec, type TestImage } from '../shared/test-image.js';
+import { testImage, testImageSpec, type TestImage } from '../../helpers/images/test-image.js';
 
 // The native rootfs mode mounts the amd64 tool root into the tree. Those mounts live in a private
 // mount and PID namespace whose processes die with kiln: here a cold build is SIGKILLed once the

@@ -1,12 +1,12 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { diffSources } from '../../../src/diff/diff.js';
 import { resolveSource } from '../../../src/manifest/source.js';
 import { run, ToolError } from '../../../src/util/exec.js';
-import { kiln } from './cli.js';
-import { baseSpec, buildFixture, cleanupFixtures, type BuiltFixture } from './fixture.js';
+import { kiln } from '../../helpers/cli.js';
+import { baseSpec, buildFixture, fixtureLayout, type BuiltFixture } from '../../helpers/images/fs-image.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 // diffoscope (the minimal Debian build) sees these images as opaque binaries and shows a hexdump
 // diff; kiln must agree with it on the verdict and on where the bytes differ, and then say more.
@@ -32,16 +32,12 @@ describe('kiln diff agrees with diffoscope', () => {
   let b: BuiltFixture;
   let same: BuiltFixture;
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'kiln-diffoscope-'));
+    work = tempDir('diffoscope');
     a = await buildFixture(join(work, 'a'), { ...baseSpec(), small: true });
     same = await buildFixture(join(work, 'same'), { ...baseSpec(), small: true });
     const spec = { ...baseSpec(), small: true };
     spec.root['etc/hostname'] = { content: 'kilm\n' };
     b = await buildFixture(join(work, 'b'), spec);
-  });
-  afterAll(async () => {
-    await rm(work, { recursive: true, force: true });
-    await cleanupFixtures();
   });
 
   it('on an identical pair: both exit 0', async () => {
@@ -62,7 +58,8 @@ describe('kiln diff agrees with diffoscope', () => {
     // diffoscope's first changed hexdump line is the 16-byte line holding kiln's first differing byte.
     expect(Math.min(...offsets)).toBe(Math.floor(Number(first) / 16) * 16);
     // Every byte diffoscope flags lies in the partition kiln says differs.
-    const root = { start: (2048 + 2048) * 512, end: (2048 + 2048 + 4096) * 512 };
+    const p2 = fixtureLayout({ ...baseSpec(), small: true }).root;
+    const root = { start: p2.offset, end: p2.end };
     expect(offsets.every((o) => o >= root.start && o < root.end)).toBe(true);
     expect(report.layers.filter((l) => l.status === 'different').map((l) => l.id)).toEqual(['image', 'partition2', 'partition2:files']);
     const files = report.layers.find((l) => l.id === 'partition2:files')?.entries ?? [];

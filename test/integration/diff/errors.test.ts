@@ -1,11 +1,12 @@
-import { copyFile, mkdtemp, open, rm, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, open, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kiln } from './cli.js';
-import { baseSpec, buildFixture, cleanupFixtures, type BuiltFixture } from './fixture.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { kiln } from '../../helpers/cli.js';
+import { baseSpec, buildFixture, fixtureLayout, type BuiltFixture } from '../../helpers/images/fs-image.js';
+import { tempDir } from '../../helpers/tmp.js';
 
-const ROOT_OFFSET = (2048 + 69632) * 512;
+const ROOT = fixtureLayout(baseSpec()).root;
+const ROOT_OFFSET = ROOT.offset;
 
 // Bad input ends in exit 2 with one line that says what is wrong, never in a bogus "different".
 describe('kiln diff: corrupt and truncated input', () => {
@@ -13,15 +14,11 @@ describe('kiln diff: corrupt and truncated input', () => {
   let good: BuiltFixture;
   let other: BuiltFixture;
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'kiln-diff-bad-'));
+    work = tempDir('diff-bad');
     good = await buildFixture(join(work, 'good'), baseSpec());
     const spec = baseSpec();
     spec.root['etc/hostname'] = { content: 'other\n' };
     other = await buildFixture(join(work, 'other'), spec);
-  });
-  afterAll(async () => {
-    await rm(work, { recursive: true, force: true });
-    await cleanupFixtures();
   });
 
   async function damaged(name: string, damage: (path: string) => Promise<void>): Promise<string> {
@@ -41,7 +38,7 @@ describe('kiln diff: corrupt and truncated input', () => {
     const img = await damaged('truncated.img', (p) => truncate(p, 40 * 1024 * 1024));
     const r = await kiln('diff', good.img, img);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe(`kiln diff: error: ${img}: truncated: partition 2 ends at byte 45088768 beyond image size 41943040\n`);
+    expect(r.stderr).toBe(`kiln diff: error: ${img}: truncated: partition 2 ends at byte ${ROOT.end} beyond image size 41943040\n`);
   });
 
   it('an image without a partition table', async () => {

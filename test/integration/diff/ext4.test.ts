@@ -1,12 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { diffSources } from '../../../src/diff/diff.js';
 import type { DiffReport } from '../../../src/diff/model.js';
 import type { EntryChange } from '../../../src/disk/tree.js';
 import { resolveSource } from '../../../src/manifest/source.js';
-import { baseSpec, buildFixture, cleanupFixtures, type FixtureSpec } from './fixture.js';
+import { baseSpec, buildFixture, type FixtureSpec } from '../../helpers/images/fs-image.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 // One root-filesystem difference per pair; each must land in the right layer and nowhere else.
 describe('kiln diff: ext4 root partition', () => {
@@ -14,12 +13,8 @@ describe('kiln diff: ext4 root partition', () => {
   let base: string;
   let n = 0;
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'kiln-diff-ext4-'));
+    work = tempDir('diff-ext4');
     base = (await buildFixture(join(work, 'base'), baseSpec())).img;
-  });
-  afterAll(async () => {
-    await rm(work, { recursive: true, force: true });
-    await cleanupFixtures();
   });
 
   async function diffWith(change: (s: FixtureSpec) => void): Promise<DiffReport> {

@@ -1,9 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kiln } from './cli.js';
-import { baseSpec, buildFixture, cleanupFixtures, type FixtureSpec } from './fixture.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { kiln } from '../../helpers/cli.js';
+import { baseSpec, buildFixture, type FixtureSpec } from '../../helpers/images/fs-image.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 interface JsonReport {
   identical: boolean;
@@ -16,12 +15,8 @@ describe('kiln diff: partition table and FAT boot partition', () => {
   let base: string;
   let n = 0;
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'kiln-diff-fat-'));
+    work = tempDir('diff-fat');
     base = (await buildFixture(join(work, 'base'), baseSpec())).img;
-  });
-  afterAll(async () => {
-    await rm(work, { recursive: true, force: true });
-    await cleanupFixtures();
   });
 
   async function diffWith(change: (s: FixtureSpec) => void): Promise<JsonReport> {

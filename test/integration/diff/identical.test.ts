@@ -1,9 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kiln } from './cli.js';
-import { baseSpec, buildFixture, cleanupFixtures, type BuiltFixture } from './fixture.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { kiln } from '../../helpers/cli.js';
+import { baseSpec, buildFixture, fixtureLayout, type BuiltFixture } from '../../helpers/images/fs-image.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 // Two independent builds of the same inputs (separate source trees, separate runs).
 describe('kiln diff on identical builds', () => {
@@ -11,20 +10,16 @@ describe('kiln diff on identical builds', () => {
   let a: BuiltFixture;
   let b: BuiltFixture;
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'kiln-diff-same-'));
+    work = tempDir('diff-same');
     a = await buildFixture(join(work, 'one'), baseSpec(), { products: true });
     b = await buildFixture(join(work, 'two'), baseSpec(), { products: true });
-  });
-  afterAll(async () => {
-    await rm(work, { recursive: true, force: true });
-    await cleanupFixtures();
   });
 
   it('exits 0 and says IDENTICAL for two build directories', async () => {
     const r = await kiln('diff', a.dir, b.dir);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^IDENTICAL: [0-9a-f]{64} \(45088768 bytes\)$/m);
+    expect(r.stdout).toMatch(new RegExp(`^IDENTICAL: [0-9a-f]{64} \\(${fixtureLayout(baseSpec()).size} bytes\\)$`, 'm'));
     expect(r.stdout).toContain('Same: image, manifest:inputs, manifest:packages');
   });
 

@@ -1,9 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kiln } from './cli.js';
-import { baseSpec, buildFixture, cleanupFixtures, type BuiltFixture } from './fixture.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { kiln } from '../../helpers/cli.js';
+import { baseSpec, buildFixture, type BuiltFixture } from '../../helpers/images/fs-image.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 // Same image bytes, different manifests: the byte layers stay quiet, the manifest layer speaks.
 describe('kiln diff: manifests', () => {
@@ -11,15 +10,11 @@ describe('kiln diff: manifests', () => {
   let a: BuiltFixture;
   let b: BuiltFixture;
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'kiln-diff-manifest-'));
+    work = tempDir('diff-manifest');
     a = await buildFixture(join(work, 'a'), baseSpec(), { products: true });
     const spec = baseSpec();
     spec.packages = spec.packages.map((p) => (p.name === 'bash' ? { ...p, version: '5.2.37-2', sha256: '9'.repeat(64) } : p));
     b = await buildFixture(join(work, 'b'), spec, { products: true });
-  });
-  afterAll(async () => {
-    await rm(work, { recursive: true, force: true });
-    await cleanupFixtures();
   });
 
   it('a package version change is reported in the packages layer, with identical images', async () => {

@@ -1,31 +1,22 @@
-import { createCipheriv, createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { renderBmap, type BmapRange } from '../../../src/disk/bmap.js';
-import type { Manifest } from '../../../src/manifest/schema.js';
-import { MANIFEST_FILE, manifestText } from '../../../src/manifest/write.js';
-import { BLOCK, assembleDisk, type DiskResult } from '../../../src/builder/stages/disk.js';
+import type { BmapRange } from '../../../src/disk/bmap.js';
+import { BLOCK, type DiskResult } from '../../../src/builder/stages/disk.js';
+import { parseDiskId } from '../../../src/disk/mbr.js';
 import { scriptPath } from '../../../src/installer/initramfs.js';
 import { run } from '../../../src/util/exec.js';
-import { placeholderProvenance } from '../../fixtures/serve/make-images.js';
+import { sha256 } from '../../../src/util/hash.js';
+import { buildFixture } from '../../helpers/images/fs-image.js';
+import { EPOCH, manifestPartitions, noise, writeImageDir as writeDir } from '../../helpers/images/image-dir.js';
 
 // Helpers for install-loop.test.ts: a small kiln-shaped disk image (MBR, FAT, ext4, bmap 2.0 with
-// sha256 ranges, written by kiln's own assembleDisk and renderBmap), an images dir for `kiln serve`,
-// loop devices as target disks, and a runner for the installer's REAL init.sh functions under the
-// host's busybox sh.
+// sha256 ranges: test/helpers/images/fs-image.ts, which lays it out with kiln's own assembleDisk
+// and renderBmap), an images dir for `kiln serve`, loop devices as target disks, and a runner for
+// the installer's REAL init.sh functions under the host's busybox sh.
 
 export const MiB = 1 << 20;
-
-/** Deterministic pseudo-random bytes (AES-CTR keystream), so a failure reproduces byte for byte. */
-export function noise(seed: string, size: number): Buffer {
-  const key = createHash('sha256').update(seed).digest();
-  const c = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
-  return Buffer.concat([c.update(Buffer.alloc(size)), c.final()]);
-}
-
-export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 export interface SyntheticImage {
   /** The pristine image file. */
@@ -37,41 +28,38 @@ export interface SyntheticImage {
   payload: { path: string; sha256: string };
 }
 
-const EPOCH = 1700000000;
 const DISK_ID = '4b494c4e';
+const FAT_ID = '1234ABCD';
+const ROOT_UUID = '11111111-2222-4333-8444-555555555555';
+const HASH_SEED = '66666666-7777-4888-9999-aaaaaaaaaaaa';
 
 /**
  * FAT boot partition (20 MiB) + ext4 root (24 MiB) behind a 4 MiB gap: a 48 MiB image. The FAT's
  * 10 MiB kernel makes a range longer than the installer's 8 MiB chunk, with ranges after it.
  */
 export async function buildSyntheticImage(work: string): Promise<SyntheticImage> {
-  const boot = join(work, 'boot-tree');
-  const root = join(work, 'root-tree');
-  mkdirSync(boot, { recursive: true });
-  mkdirSync(join(root, 'etc'), { recursive: true });
-  mkdirSync(join(root, 'usr/lib/kiln'), { recursive: true });
-  writeFileSync(join(boot, 'config.txt'), 'arm_64bit=1\nkernel=vmlinuz\n');
-  writeFileSync(join(boot, 'cmdline.txt'), `console=ttyAMA0,115200 root=PARTUUID=${DISK_ID}-02 rootwait\n`);
-  writeFileSync(join(boot, 'vmlinuz'), noise('kernel', 10 * MiB));
-  writeFileSync(join(root, 'etc/hostname'), 'kiln\n');
-  writeFileSync(join(root, 'etc/motd'), 'synthetic image for the installer loop test\n');
   const payload = noise('payload', 2 * MiB + 1234);
-  writeFileSync(join(root, 'usr/lib/kiln/payload.bin'), payload);
-
-  const env = { MTOOLS_SKIP_CHECK: '1', TZ: 'UTC', SOURCE_DATE_EPOCH: String(EPOCH), E2FSPROGS_FAKE_TIME: String(EPOCH) };
-  const fat = join(work, 'boot.fat');
-  const ext = join(work, 'root.ext4');
-  await run('mkfs.fat', ['-C', '--invariant', '-i', '1234ABCD', '-n', 'BOOT', fat, String(20 * 1024)], { env });
-  await run('mcopy', ['-s', '-p', '-m', '-Q', '-i', fat, join(boot, 'config.txt'), join(boot, 'cmdline.txt'), join(boot, 'vmlinuz'), '::/'], { env });
-  await run('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '4096', '-d', root, '-L', 'root', '-U', '11111111-2222-4333-8444-555555555555', '-E', 'lazy_itable_init=0,lazy_journal_init=0', ext, '24M'], { env });
-
-  const img = join(work, 'pristine.img');
-  const disk = await assembleDisk(img, DISK_ID, [
-    { path: fat, type: 0x0c, bootable: true, sizeBytes: 20 * MiB },
-    { path: ext, type: 0x83, bootable: false, sizeBytes: 24 * MiB },
-  ]);
-  const bmap = renderBmap(disk.size, BLOCK, disk.ranges);
-  return { img, bmap, disk, mappedBytes: disk.mappedBlocks * BLOCK, payload: { path: '/usr/lib/kiln/payload.bin', sha256: sha256(payload) } };
+  const built = await buildFixture(work, {
+    name: 'pristine',
+    epoch: EPOCH,
+    diskId: parseDiskId(DISK_ID),
+    fsUuid: ROOT_UUID,
+    hashSeed: HASH_SEED,
+    fatId: FAT_ID,
+    boot: {
+      'config.txt': { content: 'arm_64bit=1\nkernel=vmlinuz\n' },
+      'cmdline.txt': { content: `console=ttyAMA0,115200 root=PARTUUID=${DISK_ID}-02 rootwait\n` },
+      vmlinuz: { content: noise('kernel', 10 * MiB) },
+    },
+    root: {
+      'etc/hostname': { content: 'kiln\n' },
+      'etc/motd': { content: 'synthetic image for the installer loop test\n' },
+      'usr/lib/kiln/payload.bin': { content: payload },
+    },
+    packages: [],
+    geometry: { bootMiB: 20, rootMiB: 24, fatType: 0x0c, ext4BlockSize: 4096 },
+  });
+  return { img: built.img, bmap: built.bmap, disk: built.disk, mappedBytes: built.disk.mappedBlocks * BLOCK, payload: { path: '/usr/lib/kiln/payload.bin', sha256: sha256(payload) } };
 }
 
 export const rangeBytes = (r: BmapRange): number => (r.last - r.first + 1) * BLOCK;
@@ -81,42 +69,19 @@ export const rangeBytes = (r: BmapRange): number => (r.last - r.first + 1) * BLO
  * the node's command line). The .img is a copy of the pristine one: tests may damage it.
  */
 export async function writeImageDir(imagesDir: string, name: string, im: SyntheticImage): Promise<string> {
-  const dir = join(imagesDir, name);
-  mkdirSync(join(dir, 'boot'), { recursive: true });
-  mkdirSync(join(dir, 'installer'), { recursive: true });
-  writeFileSync(join(dir, 'boot/cmdline.txt'), `console=ttyAMA0,115200 root=PARTUUID=${DISK_ID}-02 rootwait\n`);
-  writeFileSync(join(dir, 'boot/config.txt'), 'arm_64bit=1\nkernel=vmlinuz\n');
-  writeFileSync(join(dir, 'installer/vmlinuz'), noise('installer-kernel', 4096));
-  writeFileSync(join(dir, 'installer/initrd.img'), noise('installer-initrd', 4096));
-  await run('cp', ['--sparse=always', im.img, join(dir, `${name}.img`)]);
-  const zst = noise('zst', 4096);
-  writeFileSync(join(dir, `${name}.img.zst`), zst);
-  writeFileSync(join(dir, `${name}.bmap`), im.bmap);
-  const p = im.disk.partitions;
-  const manifest: Manifest = {
-    manifestVersion: 1,
-    kilnVersion: '0.1.0',
+  return writeDir(imagesDir, {
     name,
-    sourceDateEpoch: EPOCH,
-    image: {
-      file: `${name}.img`,
-      size: im.disk.size,
-      sha256: im.disk.sha256,
-      zst: { file: `${name}.img.zst`, size: zst.length, sha256: sha256(zst) },
-      bmap: { file: `${name}.bmap`, sha256: sha256(Buffer.from(im.bmap)), mappedBytes: im.mappedBytes },
-    },
+    boot: { 'cmdline.txt': `console=ttyAMA0,115200 root=PARTUUID=${DISK_ID}-02 rootwait\n`, 'config.txt': 'arm_64bit=1\nkernel=vmlinuz\n' },
+    installer: { kernel: noise('installer-kernel', 4096), initrd: noise('installer-initrd', 4096) },
+    img: { file: im.img, size: im.disk.size, sha256: im.disk.sha256 },
+    zst: noise('zst', 4096),
+    bmap: { text: im.bmap, mappedBytes: im.mappedBytes },
     diskId: DISK_ID,
-    partitions: p.map((x) => ({
-      ...x,
-      filesystem: x.index === 1 ? 'vfat' : 'ext4',
-      label: x.index === 1 ? 'BOOT' : 'root',
-      fsId: x.index === 1 ? '1234ABCD' : '11111111-2222-4333-8444-555555555555',
-      partuuid: `${DISK_ID}-0${x.index}`,
-    })),
-    ...placeholderProvenance('synthetic'),
-  };
-  writeFileSync(join(dir, MANIFEST_FILE), manifestText(manifest));
-  return join(dir, `${name}.img`);
+    partitions: manifestPartitions(DISK_ID, im.disk.partitions, [
+      { filesystem: 'vfat', label: 'BOOT', fsId: FAT_ID },
+      { filesystem: 'ext4', label: 'root', fsId: ROOT_UUID, hashSeed: HASH_SEED },
+    ]),
+  }).img;
 }
 
 /** Flips every bit of one byte of a file in place. */

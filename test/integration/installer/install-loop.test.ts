@@ -1,12 +1,13 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BLOCK } from '../../../src/builder/stages/disk.js';
 import type { BmapRange } from '../../../src/disk/bmap.js';
 import { run } from '../../../src/util/exec.js';
-import { KilnProcess, compileKiln } from '../serve/kiln-process.js';
-import { LoopDisks, MiB, buildSyntheticImage, flipByte, rangeBytes, readAt, runInstaller, sha256, writeImageDir, type SyntheticImage } from './harness.js';
+import { KilnProcess, compileKiln } from '../../helpers/kiln-process.js';
+import { sha256 } from '../../../src/util/hash.js';
+import { LoopDisks, MiB, buildSyntheticImage, flipByte, rangeBytes, readAt, runInstaller, writeImageDir, type SyntheticImage } from './harness.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 // The installer's install loop (install_loop + install_once of src/installer/init.sh), run for real
 // by the host's busybox sh against a real `kiln serve` (in a network namespace of its own, on its
@@ -112,7 +113,7 @@ function calls(lines: string[]): string[] {
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'kiln-install-loop-'));
+  work = tempDir('install-loop');
   compiled = await compileKiln();
   im = await buildSyntheticImage(work);
   ranges = im.disk.ranges;
@@ -158,7 +159,6 @@ afterAll(async () => {
   await loops.detachAll();
   if (ns) await run('ip', ['netns', 'del', ns]).catch(() => undefined);
   if (compiled) rmSync(compiled.work, { recursive: true, force: true });
-  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 describe('installer install loop (init.sh under host busybox, real kiln serve, loop-device disks)', () => {

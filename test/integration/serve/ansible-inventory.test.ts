@@ -7,9 +7,9 @@ import { startService, type RunningService } from '../../../src/serve/service.js
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { run } from '../../../src/util/exec.js';
-import { makeFixtureImages } from '../../fixtures/serve/make-images.js';
-import { freeTcpPort } from './helpers.js';
-import { compileKiln } from './kiln-process.js';
+import { makeFixtureImages } from '../../helpers/images/serve-images.js';
+import { freeTcpPort } from '../../helpers/net.js';
+import { compileKiln } from '../../helpers/kiln-process.js';
 
 // The inventory as Ansible itself reads it, through ansible/inventory/kiln: once via `kiln
 // inventory` (KILN_BIN), once via GET /api/inventory of a running service on loopback (KILN_URL).

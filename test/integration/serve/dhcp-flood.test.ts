@@ -1,6 +1,4 @@
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDhcp, serializeDhcp, type DhcpPacket } from '../../../src/serve/dhcp/codec.js';
@@ -11,8 +9,9 @@ import { ServeLookup } from '../../../src/serve/lookup.js';
 import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
-import { makeFixtureImages } from '../../fixtures/serve/make-images.js';
-import { freeUdpPort, sleep } from './helpers.js';
+import { makeFixtureImages } from '../../helpers/images/serve-images.js';
+import { freeUdpPort, sleep } from '../../helpers/net.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 // A flood of forged DISCOVERs through the real DhcpServer on loopback (its replies to the limited
 // broadcast come back on lo): what any host on the LAN can send without a credential. The number
@@ -59,7 +58,7 @@ async function metric(name: string, label: Record<string, string>): Promise<numb
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'kiln-flood-'));
+  work = tempDir('flood');
   makeFixtureImages(join(work, 'dist'));
   // a slow discovery rate, so the number of placeholders the flood gets is exactly the burst
   registry = new NodeRegistry(join(work, 'kiln.db'), { discovery: { max: 64, burst: 10, perMinute: 1 } });
@@ -78,7 +77,6 @@ afterAll(async () => {
   await server?.stop();
   client?.close();
   registry?.close();
-  rmSync(work, { recursive: true, force: true });
 });
 
 describe('a DISCOVER flood on loopback', () => {

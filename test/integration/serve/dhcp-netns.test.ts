@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDhcp, serializeDhcp, type DhcpPacket } from '../../../src/serve/dhcp/codec.js';
 import { MSG, OPT, encodePiGuid, pxeVendorOptions, serverId } from '../../../src/serve/dhcp/options.js';
 import { run } from '../../../src/util/exec.js';
-import { makeFixtureImages } from '../../fixtures/serve/make-images.js';
-import { KilnProcess, compileKiln } from './kiln-process.js';
+import { makeFixtureImages } from '../../helpers/images/serve-images.js';
+import { KilnProcess, compileKiln } from '../../helpers/kiln-process.js';
 import { Segment } from './netns.js';
-import { sleep } from './helpers.js';
+import { sleep } from '../../helpers/net.js';
 
 // DHCP on real sockets inside network namespaces joined by a bridge:
 //   router ns (dnsmasq as the home router's DHCP, 10.77.0.1)  kiln ns (kiln serve, 10.77.0.2)

@@ -1,7 +1,6 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +10,8 @@ import { loadImages } from '../../../src/serve/images.js';
 import { ServeLookup } from '../../../src/serve/lookup.js';
 import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
-import { makeFixtureImages } from '../../fixtures/serve/make-images.js';
+import { makeFixtureImages } from '../../helpers/images/serve-images.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 // The HTTP timeouts on a real socket, shortened so the test takes seconds: a request whose body
 // trickles in is closed once the request timeout is over, while a download that takes longer
@@ -25,7 +25,7 @@ let port: number;
 let image: Buffer;
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'kiln-http-timeouts-'));
+  work = tempDir('http-timeouts');
   // larger than what the socket buffers hold, so the download really is in flight while paused
   const { dir, name } = makeFixtureImages(join(work, 'dist'), { imageSize: 16 << 20 });
   image = readFileSync(join(dir, `${name}.img`));
@@ -51,7 +51,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close();
   registry?.close();
-  rmSync(work, { recursive: true, force: true });
 });
 
 /** Opens a raw connection, writes `head`, then one byte of `drip` every `everyMs`; resolves when the server closes it. */

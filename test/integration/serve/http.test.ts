@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,8 +10,9 @@ import { ServeLookup } from '../../../src/serve/lookup.js';
 import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
-import { makeFixtureImages } from '../../fixtures/serve/make-images.js';
+import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { http } from './http-client.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 // fastify on a real socket (127.0.0.1:0); requests from distinct loopback addresses stand in for
 // distinct nodes.
@@ -39,7 +39,7 @@ function enrolled(name: string, ip: string): string {
 const seedPath = (name: string, file: string, credential = cred[name]): string => `/seed/${name}/${credential}/${file}`;
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'kiln-http-'));
+  work = tempDir('http');
   const imagesDir = join(work, 'dist');
   const { dir, name } = makeFixtureImages(imagesDir);
   imgPath = join(dir, `${name}.img`);
@@ -68,7 +68,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close();
   registry?.close();
-  rmSync(work, { recursive: true, force: true });
 });
 
 describe('images over HTTP', () => {

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDhcp, serializeDhcp, type DhcpPacket } from '../../../src/serve/dhcp/codec.js';
 import { MSG, OPT, encodePiGuid, pxeVendorOptions, serverId } from '../../../src/serve/dhcp/options.js';
 import { run } from '../../../src/util/exec.js';
-import { makeFixtureImages } from '../../fixtures/serve/make-images.js';
-import { KilnProcess, compileKiln } from './kiln-process.js';
+import { makeFixtureImages } from '../../helpers/images/serve-images.js';
+import { KilnProcess, compileKiln } from '../../helpers/kiln-process.js';
 import { Segment } from './netns.js';
 
 // Self-healing through the running service, on real sockets in network namespaces on a bridge:

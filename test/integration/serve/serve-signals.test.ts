@@ -4,8 +4,8 @@ import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../src/util/exec.js';
-import { makeFixtureImages } from '../../fixtures/serve/make-images.js';
-import { KilnProcess, compileKiln } from './kiln-process.js';
+import { makeFixtureImages } from '../../helpers/images/serve-images.js';
+import { KilnProcess, compileKiln } from '../../helpers/kiln-process.js';
 import { Segment } from './netns.js';
 
 // Signals and escaped errors against the real `kiln serve` process (compiled CLI, in a network

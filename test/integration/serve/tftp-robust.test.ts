@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadImages } from '../../../src/serve/images.js';
@@ -8,9 +7,10 @@ import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { KilnTftpServer } from '../../../src/serve/tftp/server.js';
-import { makeFixtureImages } from '../../fixtures/serve/make-images.js';
-import { freeUdpPort, sleep } from './helpers.js';
+import { makeFixtureImages } from '../../helpers/images/serve-images.js';
+import { freeUdpPort, sleep } from '../../helpers/net.js';
 import { TftpClientError, ackPacket, bound, errorPacket, rrq, tftpRead } from './tftp-client.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 // What broke the `tftp` package: junk and strangers on a transfer's port, duplicate ACKs, loss,
 // windowed clients that ACK every block, and a flood of requests. Real sockets on loopback, kiln's
@@ -44,7 +44,7 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'kiln-tftp-robust-'));
+  work = tempDir('tftp-robust');
   const images = join(work, 'dist');
   boot = join(makeFixtureImages(images).dir, 'boot');
   registry = new NodeRegistry(join(work, 'state', 'kiln.db'));
@@ -63,7 +63,6 @@ afterAll(async () => {
   await server?.stop();
   await busyServer?.stop();
   registry?.close();
-  rmSync(work, { recursive: true, force: true });
 });
 
 describe('kiln TFTP under hostile and lossy conditions', () => {

@@ -1,6 +1,5 @@
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../src/util/exec.js';
@@ -10,8 +9,9 @@ import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { KilnTftpServer } from '../../../src/serve/tftp/server.js';
-import { makeFixtureImages } from '../../fixtures/serve/make-images.js';
-import { freeUdpPort, sleep } from './helpers.js';
+import { makeFixtureImages } from '../../helpers/images/serve-images.js';
+import { freeUdpPort, sleep } from '../../helpers/net.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 // Real tftp-hpa and atftp clients against the service on loopback; fixture boot files.
 let work: string;
@@ -24,7 +24,7 @@ const metrics = new ServeMetrics();
 const served: string[] = [];
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'kiln-tftp-'));
+  work = tempDir('tftp');
   const images = join(work, 'dist');
   const { dir } = makeFixtureImages(images);
   makeFixtureImages(images, { name: 'fixture-installer', withInstaller: true });
@@ -52,7 +52,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
   registry?.close();
-  rmSync(work, { recursive: true, force: true });
 });
 
 async function atftpGet(remote: string, opts: string[] = ['blksize 1024', 'tsize 0']): Promise<Buffer> {

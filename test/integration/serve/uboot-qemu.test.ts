@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../src/util/exec.js';
-import { makeFixtureImages } from '../../fixtures/serve/make-images.js';
-import { sleep } from './helpers.js';
-import { KilnProcess, compileKiln } from './kiln-process.js';
+import { makeFixtureImages } from '../../helpers/images/serve-images.js';
+import { sleep } from '../../helpers/net.js';
+import { KilnProcess, compileKiln } from '../../helpers/kiln-process.js';
 
 // U-Boot (qemu_arm64 build from u-boot-qemu) in qemu-system-aarch64 netboots over a tap inside a
 // namespace where kiln serves in full mode. The kernel and initrd are FIXTURE bytes, so the boot

@@ -1,19 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assembleDisk, BLOCK, FIRST_LBA } from '../../../src/builder/stages/disk.js';
-import { renderBmap } from '../../../src/disk/bmap.js';
-import { bmapSelfChecksumOk, parseBmap } from '../../../src/disk/bmap.js';
 import { parseMbr } from '../../../src/disk/mbr.js';
-import { imageIds } from '../../../src/builder/ids.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 describe('disk assembly', () => {
   it('lays out an MBR image, keeps zero blocks as holes, and maps exactly the data blocks', async () => {
-    const d = await mkdtemp(join(tmpdir(), 'kiln-disk-'));
+    const d = tempDir('disk');
     const p1 = Buffer.alloc(1 << 20);
     p1.write('FAT', 3);
     const p2 = Buffer.alloc(2 << 20);
@@ -46,39 +43,8 @@ describe('disk assembly', () => {
   });
 
   it('refuses a partition source shorter than declared', async () => {
-    const d = await mkdtemp(join(tmpdir(), 'kiln-disk-'));
+    const d = tempDir('disk');
     await writeFile(join(d, 'p'), Buffer.alloc(1000));
     await expect(assembleDisk(join(d, 'img'), 'a1b2c3d4', [{ path: join(d, 'p'), type: 0x83, bootable: false, sizeBytes: 1 << 20 }])).rejects.toThrow(/shorter/);
-  });
-});
-
-describe('bmap', () => {
-  it('round-trips and self-checks its checksum', () => {
-    const text = renderBmap(10 * BLOCK, BLOCK, [
-      { first: 0, last: 0, sha256: 'a'.repeat(64) },
-      { first: 3, last: 5, sha256: 'b'.repeat(64) },
-    ]);
-    expect(text).toMatch(/<bmap version="2.0">/);
-    const p = parseBmap(text);
-    expect(p).toMatchObject({ version: '2.0', imageSize: 10 * BLOCK, blockSize: BLOCK, blocksCount: 10, mappedBlocksCount: 4, checksumType: 'sha256' });
-    expect(p.ranges).toEqual([
-      { first: 0, last: 0, sha256: 'a'.repeat(64) },
-      { first: 3, last: 5, sha256: 'b'.repeat(64) },
-    ]);
-    expect(bmapSelfChecksumOk(text, p)).toBe(true);
-    const tampered = text.replace('b'.repeat(64), 'c'.repeat(64));
-    expect(bmapSelfChecksumOk(tampered, parseBmap(tampered))).toBe(false);
-    expect(() => parseBmap(text.replace('> 3-5 <', '> 3-6 <'))).toThrow(/MappedBlocksCount/);
-  });
-});
-
-describe('image ids', () => {
-  it('derive from the spec hash: stable and distinct', () => {
-    const a = imageIds('x'.repeat(64));
-    expect(imageIds('x'.repeat(64))).toEqual(a);
-    expect(imageIds('y'.repeat(64)).diskId).not.toBe(a.diskId);
-    expect(a.diskId).toMatch(/^[0-9a-f]{8}$/);
-    expect(a.rootUuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    expect(a.rootHashSeed).not.toBe(a.rootUuid);
   });
 });

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { extract } from 'tar-stream';
 import { overlayEntries, writeOverlayTar } from '../../../src/builder/stages/overlay.js';
 import { overlayFor } from '../../../src/builder/stages/overlay-files.js';
 import { loadSpec } from '../../../src/spec/load.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 async function readTar(file: string): Promise<{ name: string; type: string; mode: number; mtime: number; uid: number; body: string; linkname?: string | null }[]> {
   const out: { name: string; type: string; mode: number; mtime: number; uid: number; body: string; linkname?: string | null }[] = [];
@@ -40,7 +40,7 @@ describe('overlay', () => {
   });
 
   it('writes identical bytes twice, root-owned, with SOURCE_DATE_EPOCH mtimes', async () => {
-    const d = await mkdtemp(join(tmpdir(), 'kiln-ov-'));
+    const d = tempDir('overlay');
     await writeFile(join(d, 'blob'), 'artifact-bytes');
     const input = {
       files: [{ path: '/etc/x.conf', mode: 0o600, content: 'secret=none\n' }],

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { renderSbom } from '../../../src/builder/sbom.js';
 import { loadSpec } from '../../../src/spec/load.js';
 import { readLock } from '../../../src/lock/lockfile.js';
-import { renderConfigTxt, renderCmdline, renderExtlinux } from '../../../src/builder/stages/bootfiles.js';
 
 describe('SBOM', () => {
   it('is SPDX 2.3 with every locked package and artifact, dated from SOURCE_DATE_EPOCH, deterministic', async () => {
@@ -19,16 +18,5 @@ describe('SBOM', () => {
     expect(libc?.externalRefs?.[0]?.referenceLocator).toMatch(/^pkg:deb\/debian\/libc6@.+\?arch=arm64&distro=debian-trixie$/);
     expect(doc.packages.find((p) => p.name === 'k3s-test-fixture')?.downloadLocation).toBe('NOASSERTION');
     expect(doc.relationships).toHaveLength(lock.packages.length + 1);
-  });
-});
-
-describe('boot files', () => {
-  it('renders root=PARTUUID from the disk id in cmdline.txt and extlinux, and fixed kernel names in config.txt', async () => {
-    const { spec } = await loadSpec('images/pi-k3s.yaml');
-    expect(renderCmdline(spec, 'a1b2c3d4')).toMatch(/^root=PARTUUID=a1b2c3d4-02 rootfstype=ext4 .*cgroup_memory=1 cgroup_enable=memory\n$/);
-    expect(renderConfigTxt(spec)).toMatch(/\[all\]\nkernel=vmlinuz\ninitramfs initrd.img followkernel\n$/);
-    const ext = renderExtlinux(spec, 'a1b2c3d4');
-    expect(ext).toMatch(/append root=PARTUUID=a1b2c3d4-02 .* console=ttyAMA0,115200/);
-    expect(ext).not.toMatch(/ttyS1/);
   });
 });

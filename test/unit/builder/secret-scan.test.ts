@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { scanBytes, scanFileList } from '../../../src/builder/secret-scan.js';
 import type { FileEntry } from '../../../src/manifest/schema.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const f = (path: string, size = 10): FileEntry => ({ path, type: 'file', mode: '0644', uid: 0, gid: 0, size, mtime: 0 });
 
@@ -15,7 +15,7 @@ describe('secret scan', () => {
   });
 
   it('finds a private key and a k3s token in raw bytes, also across a chunk boundary', async () => {
-    const d = await mkdtemp(join(tmpdir(), 'kiln-scan-'));
+    const d = tempDir('scan');
     const key = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n';
     const token = `K10${'ab'.repeat(32)}::server:${'cd'.repeat(16)}`;
     const buf = Buffer.alloc(9 << 20);
@@ -34,7 +34,7 @@ describe('tree content scan', () => {
     const { mkdir } = await import('node:fs/promises');
     const { createHash } = await import('node:crypto');
     const { scanTreeContent } = await import('../../../src/builder/secret-scan.js');
-    const root = await mkdtemp(join(tmpdir(), 'kiln-tree-'));
+    const root = tempDir('scan-tree');
     const key = '-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIPAKWV7+pZe9c5EubMNfAEKWRQtP/MvlO9HehwHmJssNoAoGCCqGSM49\n';
     await mkdir(join(root, 'usr/lib'), { recursive: true });
     await mkdir(join(root, 'var/lib/dpkg/info'), { recursive: true });

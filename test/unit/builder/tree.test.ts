@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { link, mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { link, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hashTree, listTree, scanTree } from '../../../src/builder/stages/tree.js';
 import { sha256 } from '../../../src/util/hash.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 describe('tree scan', () => {
   it('lists in path order, names hard links by their first path, and hashes every file once with its bytes seen', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'kiln-tree-'));
+    const root = tempDir('tree');
     await mkdir(join(root, 'b/c'), { recursive: true });
     await writeFile(join(root, 'b/c/z'), 'zed');
     await writeFile(join(root, 'a'), 'aye');

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CpioError, readCpio, writeCpio, type CpioEntry } from '../../../src/installer/cpio.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const entries: CpioEntry[] = [
   { path: 'init', type: 'file', mode: 0o755, data: Buffer.from('#!/bin/sh\necho hi\n') },
@@ -66,15 +66,11 @@ describe('cpio newc writer', () => {
     ).toThrow(/needed as a directory/);
   });
   it('is read back by busybox cpio (an independent newc reader)', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kiln-cpio-'));
-    try {
-      execFileSync('busybox', ['cpio', '-i', '-d', '-m'], { cwd: dir, input: writeCpio(entries, 1764115200) });
-      expect(readFileSync(join(dir, 'init'), 'utf8')).toBe('#!/bin/sh\necho hi\n');
-      expect(readlinkSync(join(dir, 'bin/sh'))).toBe('busybox');
-      expect(statSync(join(dir, 'bin/busybox')).size).toBe(4099);
-      expect(statSync(join(dir, 'init')).mtimeMs).toBe(1764115200 * 1000);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const dir = tempDir('cpio');
+    execFileSync('busybox', ['cpio', '-i', '-d', '-m'], { cwd: dir, input: writeCpio(entries, 1764115200) });
+    expect(readFileSync(join(dir, 'init'), 'utf8')).toBe('#!/bin/sh\necho hi\n');
+    expect(readlinkSync(join(dir, 'bin/sh'))).toBe('busybox');
+    expect(statSync(join(dir, 'bin/busybox')).size).toBe(4099);
+    expect(statSync(join(dir, 'init')).mtimeMs).toBe(1764115200 * 1000);
   });
 });

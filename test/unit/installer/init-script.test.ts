@@ -1,16 +1,18 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { renderBmap } from '../../../src/disk/bmap.js';
 import { scriptPath } from '../../../src/installer/initramfs.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 // The on-node script's pure parts, run by the host's busybox sh (the same shell as on the node):
 // KILN_INSTALLER_LIB=1 defines its functions without acting as PID 1.
 
-const state = mkdtempSync(join(tmpdir(), 'kiln-init-'));
-afterAll(() => rmSync(state, { recursive: true, force: true }));
+let state: string;
+beforeAll(() => {
+  state = tempDir('init');
+});
 
 function sh(body: string): string {
   return execFileSync('busybox', ['sh', '-c', `set -f; . "$0"; ${body}`, scriptPath('init.sh')], {

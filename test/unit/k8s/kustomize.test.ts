@@ -1,13 +1,13 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderKustomization } from '../../../src/k8s/kustomize.js';
 import { strategicMerge } from '../../../src/k8s/merge.js';
 import type { JsonObject } from '../../../src/k8s/types.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 function tree(files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), 'kiln-kustomize-'));
+  const root = tempDir('kustomize');
   for (const [path, text] of Object.entries(files)) {
     mkdirSync(dirname(join(root, path)), { recursive: true });
     writeFileSync(join(root, path), text);

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { essentialPackages, indexByFilename, parsePrintUris, parseStanzas } from '../../../src/lock/parse.js';
-import { lockSchema, serializeLock } from '../../../src/lock/lockfile.js';
 
 // A generated index fixture in the Packages format (two architectures, continuation lines).
 const index = `Package: base-files
@@ -64,19 +63,5 @@ describe('apt --print-uris parsing', () => {
   });
   it('refuses a download line it cannot read', () => {
     expect(() => parsePrintUris("'http://x/y.deb' broken\n")).toThrow(/cannot read/);
-  });
-});
-
-describe('lock file', () => {
-  const pkg = (name: string) => ({ name, version: '1', arch: 'arm64', sha256: 'a'.repeat(64), size: 1, filename: `pool/main/${name}_1_arm64.deb` });
-  it('serializes sorted by name, so locks diff cleanly', () => {
-    const text = serializeLock({ lockVersion: 1, spec: 's', packagesHash: 'h', mirror: 'm', suite: 'trixie', architecture: 'arm64', releaseDate: 'd', packages: [pkg('zlib'), pkg('apt')] });
-    const parsed = lockSchema.parse(JSON.parse(text));
-    expect(parsed.packages.map((p) => p.name)).toEqual(['apt', 'zlib']);
-  });
-  it('rejects a tampered entry by field', () => {
-    const r = lockSchema.safeParse({ lockVersion: 1, spec: 's', packagesHash: 'h', mirror: 'm', suite: 't', architecture: 'arm64', releaseDate: 'd', packages: [{ ...pkg('a'), sha256: 'zz' }] });
-    expect(r.success).toBe(false);
-    expect(JSON.stringify(r.error?.issues[0]?.path)).toBe('["packages",0,"sha256"]');
   });
 });

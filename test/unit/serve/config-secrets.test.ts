@@ -1,15 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fillTemplate } from '../../../src/serve/cloudinit.js';
 import { parseServeConfig } from '../../../src/serve/config.js';
 import { apiToken, k3sToken } from '../../../src/serve/secrets.js';
-
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+import { tempDir } from '../../helpers/tmp.js';
 
 describe('serve settings', () => {
   const base = { stateDir: 's', imagesDir: 'd', templatesDir: 't' };
@@ -37,8 +32,7 @@ describe('serve settings', () => {
 
 describe('state-dir secrets', () => {
   it('generates tokens once, mode 0600, and reuses them', async () => {
-    const d = mkdtempSync(join(tmpdir(), 'kiln-sec-'));
-    dirs.push(d);
+    const d = tempDir('secrets');
     const a = await apiToken(d);
     expect(a).toMatch(/^[0-9a-f]{64}$/);
     expect(await apiToken(d)).toBe(a);

@@ -1,28 +1,22 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Counter } from 'prom-client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DhcpApply } from '../../../src/serve/dhcp/apply.js';
 import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry, type RegistryOptions } from '../../../src/serve/nodes/registry.js';
 import { answeredEffects, decideDhcp, type DhcpEffect } from '../../../src/serve/plan/dhcp.js';
-import { fakeImage } from './fixtures.js';
+import { fakeImage } from '../../helpers/fakes.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 // The DHCP effects against a real registry (SQLite in a temp dir): what each writes, in order.
 
-const dirs: string[] = [];
 function setup(opts: RegistryOptions = {}): { registry: NodeRegistry; metrics: ServeMetrics; apply: DhcpApply } {
-  const d = mkdtempSync(join(tmpdir(), 'kiln-dhcp-apply-'));
-  dirs.push(d);
+  const d = tempDir('dhcp-apply');
   const registry = new NodeRegistry(join(d, 'kiln.db'), opts);
   const metrics = new ServeMetrics();
   return { registry, metrics, apply: new DhcpApply(registry, metrics) };
 }
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
 
 const MAC = 'dc:a6:32:01:02:03';
 const SERIAL = '1234abcd';

@@ -1,22 +1,15 @@
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseServeConfig } from '../../../src/serve/config.js';
 import { ActivityAggregator, parseRetention, showRetention, TokenBucket } from '../../../src/serve/nodes/activity.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry, type RegistryOptions } from '../../../src/serve/nodes/registry.js';
-
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+import { tempDir } from '../../helpers/tmp.js';
 
 /** A registry on a file (so a second connection can try raw SQL) with a hand-driven clock. */
 function open(opts: RegistryOptions = {}): { r: NodeRegistry; file: string; clock: { t: number } } {
-  const d = mkdtempSync(join(tmpdir(), 'kiln-events-'));
-  dirs.push(d);
+  const d = tempDir('events');
   const clock = { t: Date.parse('2025-01-01T00:00:00Z') };
   const file = join(d, 'kiln.db');
   return { r: new NodeRegistry(file, { now: () => new Date(clock.t), ...opts }), file, clock };

@@ -1,21 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { parseNodesYaml, syncNodesFile } from '../../../src/serve/nodes/yaml.js';
-import { kilnCli } from './cli-runner.js';
-
-const dirs: string[] = [];
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'kiln-nodes-yaml-'));
-  dirs.push(d);
-  return d;
-}
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+import { kilnWithState } from '../../helpers/cli.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const yaml = (...entries: string[]): string => `nodes:\n${entries.map((e) => `  - ${e}\n`).join('')}`;
 
@@ -74,7 +64,7 @@ describe('nodes.yaml messages', () => {
   });
 
   it('names the file and the entry when an entry clashes with a node added outside the file', async () => {
-    const d = tmp();
+    const d = tempDir('nodes-yaml');
     const r = new NodeRegistry(join(d, 'kiln.db'));
     r.upsert(nodeInputSchema.parse({ name: 'lab-07', serial: '1234abcd' }));
     const f = join(d, 'nodes.yaml');
@@ -90,7 +80,7 @@ describe('nodes.yaml messages', () => {
 
 describe('nodes dropped from nodes.yaml', () => {
   it('are removed at the next sync, with a removed event saying why, and answered no more', async () => {
-    const d = tmp();
+    const d = tempDir('nodes-yaml');
     const r = new NodeRegistry(join(d, 'kiln.db'));
     r.upsert(nodeInputSchema.parse({ name: 'by-hand', mac: 'dc:a6:32:00:00:09' }));
     const f = join(d, 'nodes.yaml');
@@ -110,7 +100,7 @@ describe('nodes dropped from nodes.yaml', () => {
   });
 
   it('lets a node renamed in the file keep its serial, in one transaction with the rest', async () => {
-    const d = tmp();
+    const d = tempDir('nodes-yaml');
     const r = new NodeRegistry(join(d, 'kiln.db'));
     const f = join(d, 'nodes.yaml');
     writeFileSync(f, yaml('{name: pi-01, serial: 1234abcd}', '{name: pi-02, serial: 0badf00d}'));
@@ -126,13 +116,13 @@ describe('nodes dropped from nodes.yaml', () => {
   });
 
   it('kiln node remove of a declared node says how to remove it', async () => {
-    const d = tmp();
+    const d = tempDir('nodes-yaml');
     const state = join(d, 'state');
     const r = new NodeRegistry(join(state, 'kiln.db'));
     const f = join(d, 'nodes.yaml');
     writeFileSync(f, yaml('{name: pi-01, serial: 1234abcd}'));
     await syncNodesFile(r, f);
     r.close();
-    await expect(kilnCli(state, 'node', 'remove', 'pi-01')).rejects.toThrow(/delete its entry there and reload kiln serve \(SIGHUP or restart\), which removes it/);
+    await expect(kilnWithState(state, 'node', 'remove', 'pi-01')).rejects.toThrow(/delete its entry there and reload kiln serve \(SIGHUP or restart\), which removes it/);
   });
 });

@@ -1,20 +1,14 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry, RegistryError } from '../../../src/serve/nodes/registry.js';
 import { parseNodesYaml, syncNodesFile } from '../../../src/serve/nodes/yaml.js';
+import { tempDir } from '../../helpers/tmp.js';
 
-const dirs: string[] = [];
 function registry(): NodeRegistry {
-  const d = mkdtempSync(join(tmpdir(), 'kiln-reg-'));
-  dirs.push(d);
-  return new NodeRegistry(join(d, 'kiln.db'));
+  return new NodeRegistry(join(tempDir('registry'), 'kiln.db'));
 }
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
 
 const input = (o: Record<string, unknown>) => nodeInputSchema.parse({ name: 'pi-01', serial: '1234ABCD', ...o });
 
@@ -130,8 +124,7 @@ describe('nodes.yaml', () => {
   it('wins over the database for what it declares, all or nothing', async () => {
     const r = registry();
     r.upsert(input({ role: 'agent' }));
-    const d = mkdtempSync(join(tmpdir(), 'kiln-yaml-'));
-    dirs.push(d);
+    const d = tempDir('nodes-yaml');
     const f = join(d, 'nodes.yaml');
     writeFileSync(f, 'nodes:\n  - {name: pi-01, serial: 1234abcd, role: server}\n');
     await syncNodesFile(r, f);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { failedInARow, selfHealBlocked, type EventType } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { decideDhcp } from '../../../src/serve/plan/dhcp.js';
-import { fakeImage } from './fixtures.js';
+import { fakeImage } from '../../helpers/fakes.js';
 
 const pxe = { mac: 'dc:a6:32:01:02:03', serial: '1234abcd', fourcc: 'RPi4', vendorClass: 'PXEClient:Arch:00000:UNDI:002001' };
 const ev = (...types: EventType[]) => types.map((type) => ({ type }));

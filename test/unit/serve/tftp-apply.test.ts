@@ -1,23 +1,17 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { tftpRegistryHooks } from '../../../src/serve/tftp/apply.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 // The TFTP hooks against a real registry (SQLite in a temp dir).
 
-const dirs: string[] = [];
 function setup(): { registry: NodeRegistry; metrics: ServeMetrics } {
-  const d = mkdtempSync(join(tmpdir(), 'kiln-tftp-apply-'));
-  dirs.push(d);
+  const d = tempDir('tftp-apply');
   return { registry: new NodeRegistry(join(d, 'kiln.db')), metrics: new ServeMetrics() };
 }
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
 
 const add = (r: NodeRegistry, o: Record<string, unknown> = {}) => r.upsert(nodeInputSchema.parse({ name: 'pi-01', mac: 'dc:a6:32:01:02:03', ...o }));
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadSpec, mergeSpecs, SpecError } from '../../../src/spec/load.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const base = `
 name: base
@@ -21,7 +21,7 @@ artifacts:
 `;
 
 async function dir(files: Record<string, string>): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'kiln-spec-'));
+  const d = tempDir('spec');
   for (const [n, c] of Object.entries(files)) await writeFile(join(d, n), c);
   return d;
 }

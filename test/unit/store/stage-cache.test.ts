@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { mkdir, mkdtemp, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StageCache, type StageRequest } from '../../../src/store/stage-cache.js';
 import { sha256, sha256File } from '../../../src/util/hash.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 interface Meta {
   n: number;
@@ -11,7 +11,7 @@ interface Meta {
 
 /** A stage cache whose file hashing is counted, and a request that records how often it filled. */
 async function setup(): Promise<{ cache: StageCache; hashed: string[]; request: (inputs: Record<string, unknown>, extra?: Partial<StageRequest<Meta>>) => StageRequest<Meta> & { fills: number; messages: string[] } }> {
-  const root = await mkdtemp(join(tmpdir(), 'kiln-stages-'));
+  const root = tempDir('stages');
   const hashed: string[] = [];
   const cache = new StageCache(root, (p) => {
     hashed.push(p);

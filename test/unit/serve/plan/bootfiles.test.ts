@@ -8,7 +8,7 @@ import {
   renderPxelinux,
   UBOOT_APPEND_MAX,
 } from '../../../../src/serve/plan/bootfiles.js';
-import { fakeImage, fakeNode, realisticImage } from '../fixtures.js';
+import { fakeImage, fakeNode, realisticImage } from '../../../helpers/fakes.js';
 
 const ctx = { httpBase: 'http://10.0.0.1:8080' };
 

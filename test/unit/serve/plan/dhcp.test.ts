@@ -10,7 +10,7 @@ import {
   type DhcpPolicy,
   type DhcpRequest,
 } from '../../../../src/serve/plan/dhcp.js';
-import { fakeImage, fakeNode } from '../fixtures.js';
+import { fakeImage, fakeNode } from '../../../helpers/fakes.js';
 
 const pxe = { mac: 'dc:a6:32:01:02:03', serial: '1234abcd', fourcc: 'RPi4', vendorClass: 'PXEClient:Arch:00000:UNDI:002001' };
 const uboot = { mac: '52:54:00:12:34:56', vendorClass: 'PXEClient:Arch:00011:UNDI:003000' };

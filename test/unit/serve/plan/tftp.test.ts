@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkTftpPath, planTftp, type TftpLookup } from '../../../../src/serve/plan/tftp.js';
-import { fakeImage, fakeNode } from '../fixtures.js';
+import { fakeImage, fakeNode } from '../../../helpers/fakes.js';
 
 describe('checkTftpPath', () => {
   it.each([

@@ -1,8 +1,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { run } from '../../../src/util/exec.js';
-import { sleep } from './helpers.js';
+import { run } from '../../src/util/exec.js';
+import { sleep } from './net.js';
 
 // Runs the real `kiln` CLI as its own process inside a network namespace (a process cannot move
 // itself into one). src/ is compiled into a scratch dir inside the repo so node_modules resolves.

@@ -1,8 +1,7 @@
 import Database from 'better-sqlite3';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadTemplates } from '../../../src/serve/cloudinit.js';
 import { buildHttp } from '../../../src/serve/http/app.js';
 import type { ImageInfo } from '../../../src/serve/images.js';
@@ -13,22 +12,12 @@ import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { parseNodesYaml, syncNodesFile } from '../../../src/serve/nodes/yaml.js';
 import { renderBootFile, renderCmdline, renderPxelinux, UBOOT_APPEND_MAX, type RenderContext } from '../../../src/serve/plan/bootfiles.js';
 import { planTftp } from '../../../src/serve/plan/tftp.js';
-import { fakeImage, fakeNode, realisticImage } from './fixtures.js';
-import { kilnCli } from './cli-runner.js';
+import { fakeImage, fakeNode, realisticImage } from '../../helpers/fakes.js';
+import { kilnWithState } from '../../helpers/cli.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 // The per-node install disk: operator input (CLI, API, nodes.yaml) → registry → `kiln.disk=` on
 // the installer's kernel command line, which init.sh's choose_disk reads.
-
-const dirs: string[] = [];
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'kiln-disk-'));
-  dirs.push(d);
-  return d;
-}
-afterEach(() => {
-  vi.restoreAllMocks();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
 
 const base = { name: 'pi-01', mac: 'dc:a6:32:01:02:03' };
 const diskOf = (disk: unknown) => nodeInputSchema.safeParse({ ...base, disk });
@@ -119,7 +108,7 @@ INSERT INTO events (node, type, at) VALUES ('old-01', 'registered', '2024-01-01T
 
 describe('disk in the registry', () => {
   it('round-trips, keeps it on unrelated reads, clears it when re-added without one, and logs the change', () => {
-    const r = new NodeRegistry(join(tmp(), 'kiln.db'));
+    const r = new NodeRegistry(join(tempDir('install-disk'), 'kiln.db'));
     expect(r.upsert(nodeInputSchema.parse({ ...base, disk: '/dev/nvme0n1' })).disk).toBe('nvme0n1');
     expect(r.byMac(base.mac)?.disk).toBe('nvme0n1');
     expect(r.list()[0]?.disk).toBe('nvme0n1');
@@ -133,7 +122,7 @@ describe('disk in the registry', () => {
   });
 
   it('migrates a database made before the column (and before self_heal and parked)', () => {
-    const file = join(tmp(), 'kiln.db');
+    const file = join(tempDir('install-disk'), 'kiln.db');
     const old = new Database(file);
     old.exec(OLD_SCHEMA);
     old.close();
@@ -163,7 +152,7 @@ describe('disk in nodes.yaml', () => {
   });
 
   it('updates the registry when the file changes the disk, and clears it when the file drops it', async () => {
-    const d = tmp();
+    const d = tempDir('install-disk');
     const r = new NodeRegistry(join(d, 'kiln.db'));
     const f = join(d, 'nodes.yaml');
     writeFileSync(f, 'nodes:\n  - {name: pi-01, serial: 1234abcd, plan: local}\n');
@@ -183,20 +172,20 @@ describe('disk in nodes.yaml', () => {
 
 describe('kiln node add --disk / node show', () => {
   it('stores the disk, shows it, and names the field when it is refused', async () => {
-    const state = join(tmp(), 'state');
-    await kilnCli(state, 'node', 'add', 'pi-01', '--mac', base.mac, '--disk', '/dev/nvme0n1');
-    expect(await kilnCli(state, 'node', 'show', 'pi-01')).toMatch(/^disk: nvme0n1$/m);
-    const shown = JSON.parse(await kilnCli(state, 'node', 'show', 'pi-01', '--json')) as { node: { disk: string | null } };
+    const state = join(tempDir('install-disk'), 'state');
+    await kilnWithState(state, 'node', 'add', 'pi-01', '--mac', base.mac, '--disk', '/dev/nvme0n1');
+    expect(await kilnWithState(state, 'node', 'show', 'pi-01')).toMatch(/^disk: nvme0n1$/m);
+    const shown = JSON.parse(await kilnWithState(state, 'node', 'show', 'pi-01', '--json')) as { node: { disk: string | null } };
     expect(shown.node.disk).toBe('nvme0n1');
-    await expect(kilnCli(state, 'node', 'add', 'pi-01', '--mac', base.mac, '--disk', 'sda; reboot')).rejects.toThrow(/^disk: must be a block device name/);
-    await kilnCli(state, 'node', 'add', 'pi-01', '--mac', base.mac);
-    expect(await kilnCli(state, 'node', 'show', 'pi-01')).toMatch(/^disk: null$/m);
+    await expect(kilnWithState(state, 'node', 'add', 'pi-01', '--mac', base.mac, '--disk', 'sda; reboot')).rejects.toThrow(/^disk: must be a block device name/);
+    await kilnWithState(state, 'node', 'add', 'pi-01', '--mac', base.mac);
+    expect(await kilnWithState(state, 'node', 'show', 'pi-01')).toMatch(/^disk: null$/m);
   });
 });
 
 describe('disk through the API', () => {
   it('POST /api/nodes takes it, refuses a bad one by name, and the node\'s cmdline.txt carries it', async () => {
-    const d = tmp();
+    const d = tempDir('install-disk');
     const registry = new NodeRegistry(join(d, 'kiln.db'));
     const img: ImageInfo = fakeImage({ installerDir: join(d, 'installer') });
     const lookup = new ServeLookup(registry, new Map([[img.name, img]]));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { timeline } from '../../e2e/timeline.js';
+import { timeline } from '../../helpers/timeline.js';
 
 describe('e2e timeline', () => {
   it('lists steps in order with time since power-on and per step', () => {

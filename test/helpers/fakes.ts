@@ -1,5 +1,5 @@
-import type { ImageInfo } from '../../../src/serve/images.js';
-import type { NodeRecord } from '../../../src/serve/nodes/model.js';
+import type { ImageInfo } from '../../src/serve/images.js';
+import type { NodeRecord } from '../../src/serve/nodes/model.js';
 
 // Hand-made records for pure tests; nothing here is a real build.
 export function fakeNode(over: Partial<NodeRecord> = {}): NodeRecord {
