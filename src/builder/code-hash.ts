@@ -23,7 +23,10 @@ export async function buildCodeHash(root = fileURLToPath(new URL('..', import.me
     if (!st?.isDirectory()) throw new KilnError(`code hash: ${join(root, dir)} is missing (a renamed source folder? update IMAGE_CODE_DIRS)`);
     const files = (await readdir(join(root, dir), { recursive: true })).filter((f) => f.endsWith('.js')).sort();
     if (files.length === 0) throw new KilnError(`code hash: ${join(root, dir)} holds no compiled code`);
-    for (const f of files) h.update(`${dir}/${f}\0`).update(await readFile(join(root, dir, f))).update('\0');
+    for (const f of files)
+      h.update(`${dir}/${f}\0`)
+        .update(await readFile(join(root, dir, f)))
+        .update('\0');
   }
   return h.digest('hex');
 }

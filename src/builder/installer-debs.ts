@@ -2,7 +2,6 @@ import type { LoadedSpec } from '../spec/load.js';
 import type { Lock } from '../lock/lockfile.js';
 import { LockMismatchError } from './lock-mismatch.js';
 
-
 /** The lock's installer .debs; a spec that wants ones the lock lacks must be re-locked. */
 export function installerDebs(loaded: LoadedSpec, lock: Lock, specFile: string): NonNullable<Lock['installerPackages']> {
   const wanted = loaded.spec.installer?.packages ?? [];

@@ -55,11 +55,7 @@ export class StageError extends KilnError {
 }
 
 /** Runs one stage with start/done events; failures are wrapped so the message names the stage. */
-export async function stage<T extends { cached?: boolean; detail?: string }>(
-  report: Reporter,
-  name: string,
-  fn: () => Promise<T>,
-): Promise<T> {
+export async function stage<T extends { cached?: boolean; detail?: string }>(report: Reporter, name: string, fn: () => Promise<T>): Promise<T> {
   const t = Date.now();
   report({ event: 'stage-start', stage: name });
   try {

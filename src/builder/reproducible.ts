@@ -15,7 +15,14 @@ export const VARIED_ENV = { TZ: 'Pacific/Chatham', LC_ALL: 'POSIX', LANG: 'POSIX
  * made again by mmdebstrap), another time zone, locale and umask, from another directory, into
  * another output directory, and compares the image hashes.
  */
-export async function verifyReproducible(opts: { spec: string; lock?: string; cache: string; first: Manifest; report: Reporter; rootfsMode?: 'native' | 'emulated' }): Promise<{ first: string; second: string; same: boolean; env: string; dir: string }> {
+export async function verifyReproducible(opts: {
+  spec: string;
+  lock?: string;
+  cache: string;
+  first: Manifest;
+  report: Reporter;
+  rootfsMode?: 'native' | 'emulated';
+}): Promise<{ first: string; second: string; same: boolean; env: string; dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'kiln-repro-'));
   const bin = fileURLToPath(new URL('../../bin/kiln.js', import.meta.url));
   const args = [bin, 'build', resolve(opts.spec), '--out', join(dir, 'out'), '--cache', resolve(opts.cache), '--no-stage-cache', '--json'];
@@ -37,7 +44,13 @@ export async function verifyReproducible(opts: { spec: string; lock?: string; ca
     });
     const done = r.stdout
       .split('\n')
-      .map((l) => { try { return JSON.parse(l) as BuildEvent; } catch { return undefined; } })
+      .map((l) => {
+        try {
+          return JSON.parse(l) as BuildEvent;
+        } catch {
+          return undefined;
+        }
+      })
       .find((e): e is Extract<BuildEvent, { event: 'done' }> => e?.event === 'done');
     if (!done) throw new KilnError('the second build printed no result');
     return {

@@ -32,7 +32,11 @@ export function renderSbom(spec: ImageSpec, lock: Lock, imageSha: string, artifa
     supplier: 'Organization: Debian',
     checksums: [{ algorithm: 'SHA256', checksumValue: p.sha256 }],
     externalRefs: [
-      { referenceCategory: 'PACKAGE-MANAGER', referenceType: 'purl', referenceLocator: `pkg:deb/debian/${p.name}@${encodeURIComponent(p.version)}?arch=${p.arch}&distro=debian-${lock.suite}` },
+      {
+        referenceCategory: 'PACKAGE-MANAGER',
+        referenceType: 'purl',
+        referenceLocator: `pkg:deb/debian/${p.name}@${encodeURIComponent(p.version)}?arch=${p.arch}&distro=debian-${lock.suite}`,
+      },
     ],
     licenseConcluded: 'NOASSERTION',
     licenseDeclared: 'NOASSERTION',

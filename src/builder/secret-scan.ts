@@ -120,7 +120,11 @@ async function packageMd5s(root: string): Promise<Map<string, string>> {
  * hold key material legitimately (libgnutls embeds a self-test EC key); anything generated during
  * the build or written by the overlay may not.
  */
-export async function scanTreeContent(root: string, entries: readonly FileEntry[], publicSha256: ReadonlySet<string>): Promise<{ findings: Finding[]; scanned: number }> {
+export async function scanTreeContent(
+  root: string,
+  entries: readonly FileEntry[],
+  publicSha256: ReadonlySet<string>,
+): Promise<{ findings: Finding[]; scanned: number }> {
   const matches = new Map<string, string[]>();
   let scanned = 0;
   for (const e of entries) {
@@ -138,7 +142,12 @@ export async function scanTreeContent(root: string, entries: readonly FileEntry[
  * Turns pattern matches (path → pattern names) into findings, forgiving public files. Only the few
  * files that matched pay for the md5 check.
  */
-export async function contentFindings(root: string, entries: readonly FileEntry[], matches: ReadonlyMap<string, readonly string[]>, publicSha256: ReadonlySet<string>): Promise<Finding[]> {
+export async function contentFindings(
+  root: string,
+  entries: readonly FileEntry[],
+  matches: ReadonlyMap<string, readonly string[]>,
+  publicSha256: ReadonlySet<string>,
+): Promise<Finding[]> {
   if (matches.size === 0) return [];
   const md5s = await packageMd5s(root);
   const findings: Finding[] = [];
@@ -147,7 +156,13 @@ export async function contentFindings(root: string, entries: readonly FileEntry[
     if (e.type !== 'file' || !names) continue;
     if (e.sha256 && publicSha256.has(e.sha256)) continue;
     const shipped = md5s.get(e.path);
-    if (shipped && createHash('md5').update(await readFile(join(root, e.path))).digest('hex') === shipped) continue;
+    if (
+      shipped &&
+      createHash('md5')
+        .update(await readFile(join(root, e.path)))
+        .digest('hex') === shipped
+    )
+      continue;
     findings.push(...SECRET_PATTERNS.filter((p) => names.includes(p.name)).map((p) => ({ where: e.path, what: p.name })));
   }
   return findings;

@@ -31,15 +31,34 @@ export function registerBuild(program: Command): void {
         .default('native'),
     )
     .option('--verify-reproducible', 'after building, build again cold (no stage cache) with another TZ, umask, locale and directory, and compare')
-    .addHelpText('after', '\nExamples:\n  kiln lock images/pi-k3s.yaml && kiln build images/pi-k3s.yaml\n  kiln build --json images/pi-k3s-test.yaml > build-events.jsonl\n')
-    .action(async (spec: string, o: { out: string; cache: string; lock?: string; json?: boolean; stageCache: boolean; rootfsMode: 'native' | 'emulated'; verifyReproducible?: boolean }) => {
-      const report = o.json ? jsonReporter() : textReporter();
-      const r = await build({ specFile: spec, lockFile: o.lock, outDir: o.out, cacheRoot: o.cache, report, noStageCache: !o.stageCache, rootfsMode: o.rootfsMode, kilnVersion });
-      if (!o.json) process.stdout.write(`${r.upToDate ? 'up to date: ' : ''}${r.outDir}/${r.manifest.image.file}  sha256 ${r.manifest.image.sha256}\n`);
-      if (o.verifyReproducible) {
-        const v = await verifyReproducible({ spec, lock: o.lock, cache: o.cache, first: r.manifest, report, rootfsMode: o.rootfsMode });
-        process.stdout.write(`first build:  ${v.first}\nsecond build: ${v.second} (cold, ${v.env})\n${v.same ? 'REPRODUCIBLE: identical images' : 'NOT REPRODUCIBLE: images differ; run kiln diff on the two builds'}\n`);
-        if (!v.same) process.exitCode = EXIT.different;
-      }
-    });
+    .addHelpText(
+      'after',
+      '\nExamples:\n  kiln lock images/pi-k3s.yaml && kiln build images/pi-k3s.yaml\n  kiln build --json images/pi-k3s-test.yaml > build-events.jsonl\n',
+    )
+    .action(
+      async (
+        spec: string,
+        o: { out: string; cache: string; lock?: string; json?: boolean; stageCache: boolean; rootfsMode: 'native' | 'emulated'; verifyReproducible?: boolean },
+      ) => {
+        const report = o.json ? jsonReporter() : textReporter();
+        const r = await build({
+          specFile: spec,
+          lockFile: o.lock,
+          outDir: o.out,
+          cacheRoot: o.cache,
+          report,
+          noStageCache: !o.stageCache,
+          rootfsMode: o.rootfsMode,
+          kilnVersion,
+        });
+        if (!o.json) process.stdout.write(`${r.upToDate ? 'up to date: ' : ''}${r.outDir}/${r.manifest.image.file}  sha256 ${r.manifest.image.sha256}\n`);
+        if (o.verifyReproducible) {
+          const v = await verifyReproducible({ spec, lock: o.lock, cache: o.cache, first: r.manifest, report, rootfsMode: o.rootfsMode });
+          process.stdout.write(
+            `first build:  ${v.first}\nsecond build: ${v.second} (cold, ${v.env})\n${v.same ? 'REPRODUCIBLE: identical images' : 'NOT REPRODUCIBLE: images differ; run kiln diff on the two builds'}\n`,
+          );
+          if (!v.same) process.exitCode = EXIT.different;
+        }
+      },
+    );
 }

@@ -9,7 +9,10 @@ import { KilnError } from '../util/errors.js';
 
 async function specFiles(dir: string): Promise<string[]> {
   const names = await readdir(dir).catch(() => [] as string[]);
-  return names.filter((n) => /\.ya?ml$/.test(n)).sort().map((n) => join(dir, n));
+  return names
+    .filter((n) => /\.ya?ml$/.test(n))
+    .sort()
+    .map((n) => join(dir, n));
 }
 
 export function registerCache(program: Command): void {
@@ -51,6 +54,8 @@ export function registerCache(program: Command): void {
       let bytes = 0;
       for (const n of names) bytes += (await stat(join(blobs, n))).size;
       const rootfs = await readdir(join(o.cache, 'stages', 'rootfs')).catch(() => [] as string[]);
-      process.stdout.write(`${o.cache}\n  blobs: ${names.length} (${(bytes / 1048576).toFixed(1)} MiB)\n  cached rootfs stages: ${rootfs.filter((n) => !n.startsWith('.')).length}\n`);
+      process.stdout.write(
+        `${o.cache}\n  blobs: ${names.length} (${(bytes / 1048576).toFixed(1)} MiB)\n  cached rootfs stages: ${rootfs.filter((n) => !n.startsWith('.')).length}\n`,
+      );
     });
 }

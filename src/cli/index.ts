@@ -16,15 +16,17 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
 };
 
 function program(): Command {
-  return new Command('kiln')
-    .description(
-      'Reproducible ARM64 Debian images with k3s for Raspberry Pi fleets: build them, serve them ' +
-        'over netboot so a Pi with a dead disk reinstalls itself, and prove two builds are the same bytes.',
-    )
-    .version(kilnVersion)
-    .showHelpAfterError()
-    // errors reach bin/kiln.js, which maps each to its exit code once (src/cli/failure.ts)
-    .exitOverride();
+  return (
+    new Command('kiln')
+      .description(
+        'Reproducible ARM64 Debian images with k3s for Raspberry Pi fleets: build them, serve them ' +
+          'over netboot so a Pi with a dead disk reinstalls itself, and prove two builds are the same bytes.',
+      )
+      .version(kilnVersion)
+      .showHelpAfterError()
+      // errors reach bin/kiln.js, which maps each to its exit code once (src/cli/failure.ts)
+      .exitOverride()
+  );
 }
 
 /** The whole CLI, every command registered (help, tests). */

@@ -17,15 +17,12 @@ export function registerLock(program: Command): void {
     .option('-o, --output <file>', 'where to write the lock (default: beside the spec)')
     .action(async (specFile: string, opts: { cache: string; output?: string }) => {
       const loaded = await loadSpec(specFile);
-      const lock = await resolveLock(
-        { specName: loaded.spec.name, spec: loaded.spec, packagesHash: loaded.packagesHash, cacheRoot: opts.cache },
-        (msg) => process.stderr.write(`lock: ${msg}\n`),
+      const lock = await resolveLock({ specName: loaded.spec.name, spec: loaded.spec, packagesHash: loaded.packagesHash, cacheRoot: opts.cache }, (msg) =>
+        process.stderr.write(`lock: ${msg}\n`),
       );
       const out = opts.output ?? lockPathFor(loaded.path);
       await writeLock(out, lock);
       const bytes = lock.packages.reduce((n, p) => n + p.size, 0);
-      process.stdout.write(
-        `${out}: ${lock.packages.length} packages, ${(bytes / 1048576).toFixed(1)} MiB of .debs (archive as of ${lock.releaseDate})\n`,
-      );
+      process.stdout.write(`${out}: ${lock.packages.length} packages, ${(bytes / 1048576).toFixed(1)} MiB of .debs (archive as of ${lock.releaseDate})\n`);
     });
 }

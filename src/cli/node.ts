@@ -62,7 +62,12 @@ export function registerNode(program: Command): void {
     .action(async (name: string, o: Record<string, string | string[] | boolean | undefined>) => {
       const keys = [...((o.sshKey as string[] | undefined) ?? [])];
       if (typeof o.sshKeyFile === 'string') {
-        keys.push(...(await readFile(o.sshKeyFile, 'utf8')).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
+        keys.push(
+          ...(await readFile(o.sshKeyFile, 'utf8'))
+            .split('\n')
+            .map((l) => l.trim())
+            .filter((l) => l && !l.startsWith('#')),
+        );
       }
       const parsed = nodeInputSchema.safeParse({
         name,

@@ -73,7 +73,10 @@ export function registerServe(program: Command): void {
     .option('--dhcp-port <port>', 'DHCP server port', String(D.dhcpPort))
     .option('--no-dhcp', 'do not run DHCP (another DHCP server points Pis at kiln)')
     .option('--no-tftp', 'do not run TFTP')
-    .option('--discovery', `record unknown Raspberry Pis as \`discovered\` (they are still not answered); at most ${D.discoveryMax} at a time, ${D.discoveryPerMinute} new a minute`)
+    .option(
+      '--discovery',
+      `record unknown Raspberry Pis as \`discovered\` (they are still not answered); at most ${D.discoveryMax} at a time, ${D.discoveryPerMinute} new a minute`,
+    )
     .option('--pool <start-end>', 'full mode: address range to lease, e.g. 10.42.0.100-10.42.0.150')
     .option('--netmask <mask>', 'full mode: subnet mask', D.mask)
     .option('--router <ip>', 'full mode: default gateway to hand out')
@@ -88,7 +91,11 @@ export function registerServe(program: Command): void {
       `time a client has to send a whole HTTP request (headers within ${D.httpHeadersTimeoutSeconds} s of it); the answer is not limited, so a long image download is not cut`,
       String(D.httpRequestTimeoutSeconds),
     )
-    .option('--http-idle-timeout <seconds>', 'close an HTTP connection with no traffic either way for this long (a client that stopped reading)', String(D.httpIdleTimeoutSeconds))
+    .option(
+      '--http-idle-timeout <seconds>',
+      'close an HTTP connection with no traffic either way for this long (a client that stopped reading)',
+      String(D.httpIdleTimeoutSeconds),
+    )
     .option(
       '--exit-on-internal-error',
       'exit with status 70 when an error escapes every handler (for a supervisor such as systemd to restart); default: log it, count it in kiln_internal_errors_total and keep serving',
@@ -141,9 +148,7 @@ async function serveConfig(f: ServeFlags): Promise<ServeConfig> {
     dhcp: f.dhcp,
     tftp: f.tftp,
     discovery: f.discovery ?? false,
-    pool: f.pool
-      ? { start, end, mask: f.netmask, router: f.router, dns: f.dns ?? [], leaseSeconds: num(f.leaseTime) }
-      : undefined,
+    pool: f.pool ? { start, end, mask: f.netmask, router: f.router, dns: f.dns ?? [], leaseSeconds: num(f.leaseTime) } : undefined,
     k3sToken: f.k3sTokenFile ? (await readFile(f.k3sTokenFile, 'utf8')).trim() : undefined,
     k3sServerUrl: f.k3sServerUrl,
     defaultImage: f.defaultImage,

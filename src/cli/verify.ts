@@ -19,7 +19,7 @@ export function registerVerify(program: Command): void {
         '.img.zst and the block map. With --device, check a written disk against the block map ranges.',
     )
     .argument('<target>', 'build directory (dist/<name>/ with manifest.json) or a bare .img file')
-    .option('--device <path>', 'verify this written device (or file) against the image\'s block map instead')
+    .option('--device <path>', "verify this written device (or file) against the image's block map instead")
     .option('--no-files', 'skip comparing the per-file listings of the manifest with the image trees')
     .option('--json', 'print the report as JSON')
     .addHelpText(

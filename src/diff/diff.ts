@@ -111,8 +111,10 @@ async function partitionLayers(ia: OpenedImage, ib: OpenedImage, pa: MbrPartitio
   if (cmp.firstDifference !== undefined) bytesFields.push({ field: 'firstDifferenceInPartition', a: cmp.firstDifference, b: cmp.firstDifference });
   const layers = [makeLayer(`partition${n}`, `Partition ${n}: bytes`, bytesFields, [])];
   // One side readable and the other not is damage, not a difference worth a layer-by-layer report.
-  if (ka === 'unknown' && kb !== 'unknown') throw new KilnError(`${ia.label}: partition ${n} holds no recognizable filesystem (the other side has ${kb}): corrupt image`);
-  if (kb === 'unknown' && ka !== 'unknown') throw new KilnError(`${ib.label}: partition ${n} holds no recognizable filesystem (the other side has ${ka}): corrupt image`);
+  if (ka === 'unknown' && kb !== 'unknown')
+    throw new KilnError(`${ia.label}: partition ${n} holds no recognizable filesystem (the other side has ${kb}): corrupt image`);
+  if (kb === 'unknown' && ka !== 'unknown')
+    throw new KilnError(`${ib.label}: partition ${n} holds no recognizable filesystem (the other side has ${ka}): corrupt image`);
   if (ka !== kb || ka === 'unknown') {
     layers.push(notCompared(`partition${n}:filesystem`, `Partition ${n}: filesystem`, `cannot compare filesystems ${ka} and ${kb}`));
     return layers;
@@ -158,15 +160,7 @@ async function readFs(kind: FsKind, r: PartRange): Promise<FsReader> {
   return kind === 'ext4' ? readExt4(part) : readFat(part);
 }
 
-async function addTextDiffs(
-  files: EntryChange[],
-  ta: FsTree,
-  tb: FsTree,
-  ca: ContentSource,
-  cb: ContentSource,
-  n: number,
-  opts: DiffOptions,
-): Promise<void> {
+async function addTextDiffs(files: EntryChange[], ta: FsTree, tb: FsTree, ca: ContentSource, cb: ContentSource, n: number, opts: DiffOptions): Promise<void> {
   const limit = opts.textLimit ?? 256 * 1024;
   let budget = opts.maxTextDiffs ?? 50;
   for (const f of files) {

@@ -8,7 +8,13 @@ import type { Layer } from './model.js';
 
 export function compareManifests(a: Manifest, b: Manifest): Layer[] {
   const inputs = compareFields(inputFields(a), inputFields(b));
-  const stages = compareKeyed('stage', entries(a.stages), entries(b.stages), (t) => t[0], (t) => ({ cacheKey: t[1] }));
+  const stages = compareKeyed(
+    'stage',
+    entries(a.stages),
+    entries(b.stages),
+    (t) => t[0],
+    (t) => ({ cacheKey: t[1] }),
+  );
   const packages = compareKeyed(
     'package',
     a.packages,
@@ -23,7 +29,13 @@ export function compareManifests(a: Manifest, b: Manifest): Layer[] {
     (x) => x.name,
     (x) => ({ version: x.version, sha256: x.sha256, size: x.size, url: x.url, install: x.install, description: x.description }),
   );
-  const tools = compareKeyed('host tool', entries(a.hostTools), entries(b.hostTools), (t) => t[0], (t) => ({ version: t[1] }));
+  const tools = compareKeyed(
+    'host tool',
+    entries(a.hostTools),
+    entries(b.hostTools),
+    (t) => t[0],
+    (t) => ({ version: t[1] }),
+  );
   const outputs = compareFields(outputFields(a), outputFields(b));
   const fileListings = compareKeyed(
     'listing',

@@ -41,7 +41,9 @@ function layerHtml(l: Layer): string {
 }
 
 function fieldsTable(fields: readonly FieldChange[]): string {
-  const rows = fields.map((f) => `<tr><th>${escapeHtml(f.field)}</th><td class="v">${escapeHtml(show(f.a))}</td><td class="v">${escapeHtml(show(f.b))}</td></tr>`);
+  const rows = fields.map(
+    (f) => `<tr><th>${escapeHtml(f.field)}</th><td class="v">${escapeHtml(show(f.a))}</td><td class="v">${escapeHtml(show(f.b))}</td></tr>`,
+  );
   return `<table><tr><th>field</th><th>A</th><th>B</th></tr>${rows.join('')}</table>`;
 }
 

@@ -45,7 +45,13 @@ function entryLines(e: EntryChange): string[] {
     else out.push(`       ${fieldLine(f)}`);
   }
   if (e.note) out.push(`       (${e.note})`);
-  if (e.unifiedDiff) out.push(...e.unifiedDiff.trimEnd().split('\n').map((line) => `       ${line}`));
+  if (e.unifiedDiff)
+    out.push(
+      ...e.unifiedDiff
+        .trimEnd()
+        .split('\n')
+        .map((line) => `       ${line}`),
+    );
   return out;
 }
 

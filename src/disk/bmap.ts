@@ -67,7 +67,8 @@ export function parseBmap(text: string): Bmap {
   const mapped = ranges.reduce((n, r) => n + (r.last - r.first + 1), 0);
   if (mapped !== bmap.mappedBlocksCount) throw new BmapError(`bmap: ranges cover ${mapped} blocks but MappedBlocksCount says ${bmap.mappedBlocksCount}`);
   const lastRange = ranges[ranges.length - 1];
-  if (lastRange && lastRange.last >= bmap.blocksCount) throw new BmapError(`bmap: range ends at block ${lastRange.last}, beyond BlocksCount ${bmap.blocksCount}`);
+  if (lastRange && lastRange.last >= bmap.blocksCount)
+    throw new BmapError(`bmap: range ends at block ${lastRange.last}, beyond BlocksCount ${bmap.blocksCount}`);
   return bmap;
 }
 

@@ -131,4 +131,3 @@ export async function sha256Range(path: string, offset: number, length: number):
     await fh.close();
   }
 }
-

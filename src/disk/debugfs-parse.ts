@@ -195,7 +195,7 @@ export function parseSuperblock(text: string): Record<string, Scalar> {
     'Journal UUID': 'journalUuid',
     'Journal backup': 'journalBackup',
     'Checksum type': 'checksumType',
-    'Checksum': 'checksum',
+    Checksum: 'checksum',
     'Filesystem state': 'state',
     'Errors behavior': 'errors',
     'Filesystem OS type': 'osType',

@@ -3,16 +3,7 @@ import { mkdtemp, open, readFile, rm, writeFile, type FileHandle } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../util/exec.js';
-import {
-  openFailure,
-  parseLsP,
-  parseStat,
-  parseSuperblock,
-  permString,
-  splitCommandOutput,
-  typeFromMode,
-  type InodeStat,
-} from './debugfs-parse.js';
+import { openFailure, parseLsP, parseStat, parseSuperblock, permString, splitCommandOutput, typeFromMode, type InodeStat } from './debugfs-parse.js';
 import type { ContentSource, FsTree, TreeEntry } from './tree.js';
 import { KilnError } from '../util/errors.js';
 import { inPool } from '../util/pool.js';
@@ -72,7 +63,14 @@ export async function readExt4(part: Ext4Partition): Promise<Ext4Reader> {
         const listing = sections.get(`ls -l -p <${dir.inode}>`);
         if (listing === undefined) throw new KilnError(`debugfs gave no listing for ${dir.path} (inode ${dir.inode})`);
         for (const e of parseLsP(listing)) {
-          const node: Node = { path: dir.path === '/' ? `/${e.name}` : `${dir.path}/${e.name}`, inode: e.inode, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size };
+          const node: Node = {
+            path: dir.path === '/' ? `/${e.name}` : `${dir.path}/${e.name}`,
+            inode: e.inode,
+            mode: e.mode,
+            uid: e.uid,
+            gid: e.gid,
+            size: e.size,
+          };
           nodes.push(node);
           if (typeFromMode(e.mode) === 'dir') next.push(node);
         }
@@ -83,7 +81,13 @@ export async function readExt4(part: Ext4Partition): Promise<Ext4Reader> {
     if (meta.uuid === undefined) throw new KilnError(`debugfs printed no superblock for ext4 at byte ${part.offset} of ${part.imagePath}`);
 
     const inodes = [...new Set(nodes.map((n) => n.inode))];
-    const statSections = splitCommandOutput(await debugfs(part, inodes.map((i) => `stat <${i}>`), workDir));
+    const statSections = splitCommandOutput(
+      await debugfs(
+        part,
+        inodes.map((i) => `stat <${i}>`),
+        workDir,
+      ),
+    );
     const stats = new Map<number, InodeStat>();
     for (const i of inodes) {
       const text = statSections.get(`stat <${i}>`);
@@ -246,7 +250,6 @@ function emitZeros(sink: (chunk: Uint8Array) => void, from: number, to: number):
   }
   return pos;
 }
-
 
 /** Superblock fields only (UUID, label, hash seed...), one debugfs run. */
 export async function readExt4Superblock(part: Ext4Partition): Promise<Record<string, string | number | boolean | null>> {

@@ -42,7 +42,11 @@ export function parseFatBootSector(sector: Uint8Array): FatBootSector | undefine
     sectorsPerFat: fat32 ? b.readUInt32LE(36) : sectorsPerFat16,
     hiddenSectors: b.readUInt32LE(28),
     mediaDescriptor: b[21] ?? 0,
-    volumeId: b.readUInt32LE(ext + 3).toString(16).toUpperCase().padStart(8, '0'),
+    volumeId: b
+      .readUInt32LE(ext + 3)
+      .toString(16)
+      .toUpperCase()
+      .padStart(8, '0'),
     label: b.toString('latin1', ext + 7, ext + 18).trimEnd(),
     fsType: b.toString('latin1', ext + 18, ext + 26).trimEnd(),
     fat32,

@@ -42,9 +42,7 @@ export function parseMbr(sector: Uint8Array): Mbr {
   }
   const sig = buf.readUInt16LE(SIGNATURE_OFFSET);
   if (sig !== 0xaa55) {
-    throw new MbrError(
-      `not an MBR image: boot signature at byte ${SIGNATURE_OFFSET} is 0x${sig.toString(16).padStart(4, '0')}, expected 0xaa55`,
-    );
+    throw new MbrError(`not an MBR image: boot signature at byte ${SIGNATURE_OFFSET} is 0x${sig.toString(16).padStart(4, '0')}, expected 0xaa55`);
   }
   const partitions: MbrPartition[] = [];
   for (let i = 0; i < 4; i++) {

@@ -173,7 +173,12 @@ async function initramfsEntries(input: InstallerInput, work: string): Promise<{ 
   const builtin = parseModulesBuiltin(await readFile(join(modRoot, 'modules.builtin'), 'utf8').catch(() => ''));
   const plan = planModules(dep, INSTALLER_MODULES, builtin);
   for (const rel of plan.order) {
-    entries.push({ path: `lib/modules/${input.kernelVersion}/${plainModulePath(rel)}`, type: 'file', mode: 0o644, data: await plainModule(join(modRoot, rel)) });
+    entries.push({
+      path: `lib/modules/${input.kernelVersion}/${plainModulePath(rel)}`,
+      type: 'file',
+      mode: 0o644,
+      data: await plainModule(join(modRoot, rel)),
+    });
   }
   const order = `${plan.order.map(plainModulePath).join('\n')}\n`;
   entries.push({ path: `lib/modules/${input.kernelVersion}/kiln-load-order`, type: 'file', mode: 0o644, data: Buffer.from(order) });

@@ -46,7 +46,10 @@ export function parseModulesDep(text: string): Map<string, string[]> {
     const colon = line.indexOf(':');
     if (colon <= 0) throw new KilnError(`modules.dep: cannot read line ${JSON.stringify(raw)}`);
     const path = line.slice(0, colon);
-    const deps = line.slice(colon + 1).split(/\s+/).filter((d) => d !== '');
+    const deps = line
+      .slice(colon + 1)
+      .split(/\s+/)
+      .filter((d) => d !== '');
     out.set(path, deps);
   }
   return out;
@@ -103,5 +106,11 @@ export function plainModulePath(path: string): string {
 
 /** Parses modules.builtin (one module path per line) into module names. */
 export function parseModulesBuiltin(text: string): Set<string> {
-  return new Set(text.split('\n').map((l) => l.trim()).filter((l) => l !== '').map(moduleName));
+  return new Set(
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '')
+      .map(moduleName),
+  );
 }

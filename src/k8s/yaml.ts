@@ -27,7 +27,5 @@ export function parseOne(text: string, file: string): JsonObject {
  * long strings never folded so a one-word change is a one-line diff.
  */
 export function dumpManifests(objects: readonly JsonObject[]): string {
-  return objects
-    .map((o) => stringify(o, { sortMapEntries: true, lineWidth: 0, minContentWidth: 0 }))
-    .join('---\n');
+  return objects.map((o) => stringify(o, { sortMapEntries: true, lineWidth: 0, minContentWidth: 0 })).join('---\n');
 }

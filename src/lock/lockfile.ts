@@ -53,7 +53,12 @@ export async function readLock(path: string): Promise<Lock> {
     throw new KilnError(`lock file ${path} is not JSON: ${(err as Error).message}`);
   }
   const r = lockSchema.safeParse(raw);
-  if (!r.success) throw new KilnError(`lock file ${path} is invalid:\n${formatIssues(r.error.issues).map((p) => `  - ${p}`).join('\n')}`);
+  if (!r.success)
+    throw new KilnError(
+      `lock file ${path} is invalid:\n${formatIssues(r.error.issues)
+        .map((p) => `  - ${p}`)
+        .join('\n')}`,
+    );
   return r.data;
 }
 

@@ -14,7 +14,11 @@ export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
  * A private apt configuration rooted in the cache: it never reads or writes the host's apt state,
  * and the Release file is verified against the Debian archive keyring (Signed-By).
  */
-export async function aptEnvironment(cacheRoot: string, debian: Omit<ImageSpec['debian'], 'architecture'> & { architecture: string }, keyring = DEBIAN_KEYRING) {
+export async function aptEnvironment(
+  cacheRoot: string,
+  debian: Omit<ImageSpec['debian'], 'architecture'> & { architecture: string },
+  keyring = DEBIAN_KEYRING,
+) {
   const dir = join(cacheRoot, 'apt', hashOf({ debian, keyring }).slice(0, 16));
   for (const d of ['lists/partial', 'archives/partial', 'sources', 'parts', 'prefs']) await mkdir(join(dir, d), { recursive: true });
   await writeFile(join(dir, 'status'), '');

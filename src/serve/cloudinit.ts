@@ -64,13 +64,9 @@ export function k3sConfig(v: SeedValues): string {
 
 export function nodeEnv(v: SeedValues): string {
   const q = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
-  return [
-    `KILN_NODE=${q(v.node.name)}`,
-    `KILN_ROLE=${v.node.role}`,
-    `KILN_EVENTS_URL=${q(v.eventsUrl)}`,
-    `KILN_REPORT_TOKEN=${q(v.reportToken)}`,
-    '',
-  ].join('\n');
+  return [`KILN_NODE=${q(v.node.name)}`, `KILN_ROLE=${v.node.role}`, `KILN_EVENTS_URL=${q(v.eventsUrl)}`, `KILN_REPORT_TOKEN=${q(v.reportToken)}`, ''].join(
+    '\n',
+  );
 }
 
 export function instanceId(v: SeedValues): string {

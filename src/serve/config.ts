@@ -34,7 +34,10 @@ export const serveConfigSchema = z
   .strictObject({
     stateDir: z.string().min(1),
     // @fastify/static needs an absolute root: `--images-dir dist` used to fail at start-up.
-    imagesDir: z.string().min(1).transform((p) => resolve(p)),
+    imagesDir: z
+      .string()
+      .min(1)
+      .transform((p) => resolve(p)),
     templatesDir: z.string().min(1),
     nodesFile: z.string().optional(),
     mode: z.enum(['proxy', 'full']).default(D.mode),

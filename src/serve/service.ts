@@ -119,17 +119,20 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
     const host = serverIp ?? '127.0.0.1';
     const ctx = { httpBase: `http://${host}:${cfg.httpPort}` };
 
-    const app: FastifyInstance = await buildHttp({
-      registry,
-      lookup,
-      metrics,
-      imagesDir: cfg.imagesDir,
-      apiToken: await apiToken(cfg.stateDir),
-      k3sToken: await k3sToken(cfg.stateDir, cfg.k3sToken),
-      templates: await loadTemplates(cfg.templatesDir),
-      ctx,
-      k3sServerUrl: cfg.k3sServerUrl,
-    }, { timeouts: httpTimeouts(cfg) });
+    const app: FastifyInstance = await buildHttp(
+      {
+        registry,
+        lookup,
+        metrics,
+        imagesDir: cfg.imagesDir,
+        apiToken: await apiToken(cfg.stateDir),
+        k3sToken: await k3sToken(cfg.stateDir, cfg.k3sToken),
+        templates: await loadTemplates(cfg.templatesDir),
+        ctx,
+        k3sServerUrl: cfg.k3sServerUrl,
+      },
+      { timeouts: httpTimeouts(cfg) },
+    );
     closers.push(() => app.close());
     checkpoint();
     await app.listen({ host: cfg.listen, port: cfg.httpPort });
@@ -175,10 +178,7 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
       closers.push(() => dhcp.stop());
     }
     checkpoint();
-    log.info(
-      { http: ctx.httpBase, mode: cfg.dhcp ? cfg.mode : 'off', tftp: cfg.tftp, images: [...images.keys()] },
-      'kiln serve ready',
-    );
+    log.info({ http: ctx.httpBase, mode: cfg.dhcp ? cfg.mode : 'off', tftp: cfg.tftp, images: [...images.keys()] }, 'kiln serve ready');
     return {
       httpUrl: ctx.httpBase,
       registry,

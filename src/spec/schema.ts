@@ -1,7 +1,10 @@
 import { z } from 'zod';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits (sha256)');
-const absPath = z.string().regex(/^\/[^\0]*$/, 'must be an absolute path').refine((p) => !p.split('/').includes('..'), 'must not contain ..');
+const absPath = z
+  .string()
+  .regex(/^\/[^\0]*$/, 'must be an absolute path')
+  .refine((p) => !p.split('/').includes('..'), 'must not contain ..');
 const debName = z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'must be a Debian package name');
 
 export const artifactSchema = z.strictObject({
@@ -13,7 +16,10 @@ export const artifactSchema = z.strictObject({
   sha256: sha256Hex,
   /** Absolute path inside the image. */
   install: absPath,
-  mode: z.string().regex(/^0?[0-7]{3,4}$/, 'must be an octal mode such as 0755').default('0644'),
+  mode: z
+    .string()
+    .regex(/^0?[0-7]{3,4}$/, 'must be an octal mode such as 0755')
+    .default('0644'),
 });
 export type Artifact = z.infer<typeof artifactSchema>;
 
@@ -30,12 +36,21 @@ export const imageSpecSchema = z.strictObject({
   }),
   /** Installed on top of Essential + apt; the lock holds the full closure. */
   packages: z.array(debName).min(1),
-  hostname: z.string().regex(/^[a-z0-9-]{1,63}$/).default('kiln'),
+  hostname: z
+    .string()
+    .regex(/^[a-z0-9-]{1,63}$/)
+    .default('kiln'),
   disk: z.strictObject({
     bootSizeMiB: z.number().int().min(64).max(2048),
     rootSizeMiB: z.number().int().min(64).max(65536),
-    bootLabel: z.string().regex(/^[A-Z0-9_-]{1,11}$/, 'FAT labels: up to 11 of A-Z 0-9 _ -').default('KILNBOOT'),
-    rootLabel: z.string().regex(/^[a-z0-9_-]{1,16}$/).default('kiln-root'),
+    bootLabel: z
+      .string()
+      .regex(/^[A-Z0-9_-]{1,11}$/, 'FAT labels: up to 11 of A-Z 0-9 _ -')
+      .default('KILNBOOT'),
+    rootLabel: z
+      .string()
+      .regex(/^[a-z0-9_-]{1,16}$/)
+      .default('kiln-root'),
   }),
   boot: z.strictObject({
     /** Lines of config.txt; kiln adds kernel= and initramfs lines for the installed kernel. */
@@ -48,7 +63,16 @@ export const imageSpecSchema = z.strictObject({
   artifacts: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]*$/), artifactSchema).default({}),
   /** Files written into the root filesystem by the overlay (text, no secrets). */
   files: z
-    .array(z.strictObject({ path: absPath, mode: z.string().regex(/^0?[0-7]{3,4}$/).default('0644'), content: z.string() }))
+    .array(
+      z.strictObject({
+        path: absPath,
+        mode: z
+          .string()
+          .regex(/^0?[0-7]{3,4}$/)
+          .default('0644'),
+        content: z.string(),
+      }),
+    )
     .default([]),
   /**
    * The netboot installer (src/installer/): .debs unpacked into its initramfs on the build host,

@@ -24,7 +24,8 @@ export function diffInputs(prev: StageInputs, next: StageInputs, nouns: Nouns = 
     const inNext = Object.hasOwn(next, name);
     if (!inPrev) out.push({ name, kind: 'added' });
     else if (!inNext) out.push({ name, kind: 'removed' });
-    else if (canonicalJson(prev[name]) !== canonicalJson(next[name])) out.push({ name, kind: 'changed', detail: detailOf(prev[name], next[name], nouns[name]) });
+    else if (canonicalJson(prev[name]) !== canonicalJson(next[name]))
+      out.push({ name, kind: 'changed', detail: detailOf(prev[name], next[name], nouns[name]) });
   }
   return out;
 }
@@ -85,7 +86,8 @@ export function closestEntry<E extends EarlierEntry>(entries: readonly E[], inpu
   let best: { entry: E; changes: InputChange[] } | undefined;
   for (const entry of entries) {
     const changes = diffInputs(entry.inputs, inputs);
-    if (!best || changes.length < best.changes.length || (changes.length === best.changes.length && entry.createdAt > best.entry.createdAt)) best = { entry, changes };
+    if (!best || changes.length < best.changes.length || (changes.length === best.changes.length && entry.createdAt > best.entry.createdAt))
+      best = { entry, changes };
   }
   return best;
 }

@@ -10,12 +10,10 @@ export class ToolError extends KilnError {
     readonly stderrTail: string,
     hint?: string,
   ) {
-    super(
-      `${tool} ${args.map(quote).join(' ')} failed` +
-        (status === undefined ? '' : ` (exit ${status})`) +
-        (stderrTail ? `:\n${stderrTail}` : ''),
-      { exitCode: EXIT.tool, ...(hint ? { hint } : {}) },
-    );
+    super(`${tool} ${args.map(quote).join(' ')} failed` + (status === undefined ? '' : ` (exit ${status})`) + (stderrTail ? `:\n${stderrTail}` : ''), {
+      exitCode: EXIT.tool,
+      ...(hint ? { hint } : {}),
+    });
   }
 }
 
@@ -69,7 +67,13 @@ export async function run(tool: string, args: readonly string[], opts: RunOption
   if (r.failed) {
     const why = r.exitCode === undefined ? `${r.shortMessage}\n${stderr}` : stderr;
     const missing = (r as { code?: string }).code === 'ENOENT';
-    throw new ToolError(tool, args, r.exitCode, tail(why), missing ? `${tool} is not installed or not on PATH: bash scripts/setup-host.sh installs kiln's host tools` : undefined);
+    throw new ToolError(
+      tool,
+      args,
+      r.exitCode,
+      tail(why),
+      missing ? `${tool} is not installed or not on PATH: bash scripts/setup-host.sh installs kiln's host tools` : undefined,
+    );
   }
   // execa returns a Uint8Array (not a Buffer) in buffer mode: wrap it, never round-trip it as text.
   const stdoutBuffer = r.stdout instanceof Uint8Array ? Buffer.from(r.stdout.buffer, r.stdout.byteOffset, r.stdout.byteLength) : Buffer.from(toText(r.stdout));
@@ -96,7 +100,11 @@ function toText(v: unknown): string {
 export async function toolVersion(tool: string, args: readonly string[] = ['--version']): Promise<string> {
   try {
     const r = await execa(tool, args, { reject: false, all: true });
-    return (String(r.all ?? '').split('\n').find((l) => l.trim()) ?? 'unknown').trim();
+    return (
+      String(r.all ?? '')
+        .split('\n')
+        .find((l) => l.trim()) ?? 'unknown'
+    ).trim();
   } catch {
     return 'not found';
   }

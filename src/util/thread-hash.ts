@@ -98,7 +98,10 @@ export class SharedBufferPool {
   private readonly free: Buffer[] = [];
   private readonly waiting: ((b: Buffer) => void)[] = [];
 
-  constructor(count: number, readonly size: number) {
+  constructor(
+    count: number,
+    readonly size: number,
+  ) {
     for (let i = 0; i < count; i++) this.free.push(sharedBuffer(size));
   }
 

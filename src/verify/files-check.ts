@@ -36,7 +36,13 @@ export async function checkFileListings(img: OpenedImage, m: Manifest): Promise<
       }
       const diffs = compareTrees(expected, actual);
       if (diffs.length === 0) checks.push(ok(subject, `${listing.length} entries match the manifest`));
-      else checks.push(fail(subject, `${diffs.length} of ${listing.length} entries differ from the manifest: ${diffs.slice(0, SHOWN).map(describe).join('; ')}${diffs.length > SHOWN ? '; ...' : ''}`));
+      else
+        checks.push(
+          fail(
+            subject,
+            `${diffs.length} of ${listing.length} entries differ from the manifest: ${diffs.slice(0, SHOWN).map(describe).join('; ')}${diffs.length > SHOWN ? '; ...' : ''}`,
+          ),
+        );
     } finally {
       await reader.content.dispose();
     }

@@ -31,8 +31,18 @@ export async function checkImageAgainstManifest(img: OpenedImage, m: Manifest, i
     }
     const r = partitionBytes(ip);
     const layout = `type 0x${ip.type.toString(16)}, ${ip.bootable ? 'bootable, ' : ''}sectors ${ip.startLba}+${ip.sectors}`;
-    const same = mp.type === ip.type && mp.bootable === ip.bootable && mp.startSector === ip.startLba && mp.sectors === ip.sectors && mp.offset === r.offset && mp.size === r.size;
-    checks.push(same ? ok(`${subject} table entry`, layout) : fail(`${subject} table entry`, `manifest says type 0x${mp.type.toString(16)}, sectors ${mp.startSector}+${mp.sectors}; image has ${layout}`));
+    const same =
+      mp.type === ip.type &&
+      mp.bootable === ip.bootable &&
+      mp.startSector === ip.startLba &&
+      mp.sectors === ip.sectors &&
+      mp.offset === r.offset &&
+      mp.size === r.size;
+    checks.push(
+      same
+        ? ok(`${subject} table entry`, layout)
+        : fail(`${subject} table entry`, `manifest says type 0x${mp.type.toString(16)}, sectors ${mp.startSector}+${mp.sectors}; image has ${layout}`),
+    );
     checks.push(expectEqual(`${subject} PARTUUID`, mp.partuuid.toLowerCase(), partUuid(img.mbr.diskId, index)));
     checks.push(expectEqual(`${subject} sha256`, mp.sha256, await sha256Range(img.path, r.offset, r.size)));
     checks.push(...(await checkFsIdentity(img, r.offset, r.size, mp)));
@@ -74,7 +84,9 @@ export async function describeBareImage(img: OpenedImage): Promise<Check[]> {
     const subject = `partition ${p.index} filesystem`;
     if (kind === 'vfat') {
       const bs = parseFatBootSector(head.subarray(0, 512));
-      checks.push(bs ? ok(subject, `FAT (${bs.fsType}), volume id ${bs.volumeId}, label ${bs.label || '(none)'}`) : fail(subject, 'FAT boot sector unreadable'));
+      checks.push(
+        bs ? ok(subject, `FAT (${bs.fsType}), volume id ${bs.volumeId}, label ${bs.label || '(none)'}`) : fail(subject, 'FAT boot sector unreadable'),
+      );
     } else if (kind === 'ext4') {
       const sb = await readExt4Superblock({ imagePath: img.path, offset: r.offset, size: r.size });
       checks.push(ok(subject, `ext4, UUID ${String(sb.uuid)}, hash seed ${String(sb.hashSeed)}, label ${String(sb.label) || '(none)'}`));

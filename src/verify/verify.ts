@@ -117,7 +117,10 @@ async function loadBmap(path: string): Promise<{ bmap: Bmap; checks: Check[] }> 
   const text = await readFile(path, 'utf8');
   const bmap = parseBmap(text);
   const selfOk = bmapSelfChecksumOk(text, bmap);
-  return { bmap, checks: [selfOk ? ok('bmap file checksum', bmap.fileChecksum) : fail('bmap file checksum', 'BmapFileChecksum does not match the file: edited or damaged')] };
+  return {
+    bmap,
+    checks: [selfOk ? ok('bmap file checksum', bmap.fileChecksum) : fail('bmap file checksum', 'BmapFileChecksum does not match the file: edited or damaged')],
+  };
 }
 
 /** Every mapped range of the bmap hashed on `target` (the image itself or a written device). */
@@ -137,7 +140,13 @@ async function checkBmapAgainst(bmapPath: string, target: string, targetSize: nu
   }
   const subject = `bmap ranges on ${what}`;
   if (bad.length === 0) checks.push(ok(subject, `${bmap.ranges.length} ranges, ${bytes} mapped bytes match`));
-  else checks.push(fail(subject, `${bad.length} of ${bmap.ranges.length} ranges differ (blocks of ${bmap.blockSize} bytes: ${bad.slice(0, SHOWN_RANGES).join(', ')}${bad.length > SHOWN_RANGES ? ', ...' : ''})`));
+  else
+    checks.push(
+      fail(
+        subject,
+        `${bad.length} of ${bmap.ranges.length} ranges differ (blocks of ${bmap.blockSize} bytes: ${bad.slice(0, SHOWN_RANGES).join(', ')}${bad.length > SHOWN_RANGES ? ', ...' : ''})`,
+      ),
+    );
   return checks;
 }
 

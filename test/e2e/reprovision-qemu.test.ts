@@ -73,7 +73,9 @@ async function waitEvent(type: string, ms: number): Promise<Ev> {
     if (failed) throw new Error(`node reported ${failed.type}: ${JSON.stringify(failed.data)}\n${consoleText.slice(-3000)}`);
     await sleep(2000);
   }
-  throw new Error(`no ${type} event within ${ms / 1000}s:\n${JSON.stringify(await events().catch(() => []), null, 1).slice(-3000)}\n${consoleText.slice(-3000)}`);
+  throw new Error(
+    `no ${type} event within ${ms / 1000}s:\n${JSON.stringify(await events().catch(() => []), null, 1).slice(-3000)}\n${consoleText.slice(-3000)}`,
+  );
 }
 
 beforeAll(async () => {
@@ -83,10 +85,7 @@ beforeAll(async () => {
   if (!existsSync(join(IMAGES, IMAGE, 'installer', 'initrd.img'))) throw new Error(`${join(IMAGES, IMAGE)} has no installer/initrd.img`);
   const compiled = await compileKiln();
   work = compiled.work;
-  writeFileSync(
-    join(work, 'nodes.yaml'),
-    `nodes:\n  - {name: ${NODE}, mac: "${MAC}", role: server, clusterInit: true, image: ${IMAGE}, plan: install}\n`,
-  );
+  writeFileSync(join(work, 'nodes.yaml'), `nodes:\n  - {name: ${NODE}, mac: "${MAC}", role: server, clusterInit: true, image: ${IMAGE}, plan: install}\n`);
   ns = `ke${process.pid % 100000}`;
   await run('ip', ['netns', 'add', ns]);
   await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
@@ -101,8 +100,18 @@ beforeAll(async () => {
   await run('truncate', ['-s', '4G', join(work, 'disk.raw')]);
   kiln = new KilnProcess(ns, compiled.entry);
   await kiln.start([
-    '--mode', 'full', '--advertise', KILN_IP, '--pool', '10.79.0.100-10.79.0.110',
-    '--state-dir', join(work, 'state'), '--images-dir', IMAGES, '--nodes', join(work, 'nodes.yaml'),
+    '--mode',
+    'full',
+    '--advertise',
+    KILN_IP,
+    '--pool',
+    '10.79.0.100-10.79.0.110',
+    '--state-dir',
+    join(work, 'state'),
+    '--images-dir',
+    IMAGES,
+    '--nodes',
+    join(work, 'nodes.yaml'),
   ]);
 }, 90 * 60_000);
 
@@ -128,7 +137,9 @@ describe('reprovision a wiped node in QEMU', () => {
       const manifest = await readManifest(join(IMAGES, IMAGE, MANIFEST_FILE));
       let vm = powerOn();
       mark('power on');
-      console.log(`image ${manifest.image.size} bytes; the bmap maps ${manifest.image.bmap.mappedBytes} (${((100 * manifest.image.bmap.mappedBytes) / manifest.image.size).toFixed(1)}%), all the installer fetches`);
+      console.log(
+        `image ${manifest.image.size} bytes; the bmap maps ${manifest.image.bmap.mappedBytes} (${((100 * manifest.image.bmap.mappedBytes) / manifest.image.size).toFixed(1)}%), all the installer fetches`,
+      );
 
       await waitConsole(/DHCP client bound to address 10\.79\.0\.1\d\d/, 300_000, 'U-Boot DHCP lease');
       await waitConsole(new RegExp(`kiln: netboot plan for ${NODE}`), 120_000, 'boot.scr over TFTP');
@@ -185,10 +196,30 @@ function powerOn(): ResultPromise {
   const vm = execa(
     'ip',
     [
-      'netns', 'exec', ns, 'qemu-system-aarch64', '-M', 'virt', '-cpu', 'cortex-a72', '-smp', '2', '-m', '1536', '-nographic', '-no-reboot',
-      '-bios', UBOOT,
-      '-drive', `if=none,file=${join(work, 'disk.raw')},format=raw,id=d0`, '-device', 'virtio-blk-device,drive=d0',
-      '-netdev', 'tap,id=n0,ifname=tap0,script=no,downscript=no', '-device', `virtio-net-device,netdev=n0,mac=${MAC}`,
+      'netns',
+      'exec',
+      ns,
+      'qemu-system-aarch64',
+      '-M',
+      'virt',
+      '-cpu',
+      'cortex-a72',
+      '-smp',
+      '2',
+      '-m',
+      '1536',
+      '-nographic',
+      '-no-reboot',
+      '-bios',
+      UBOOT,
+      '-drive',
+      `if=none,file=${join(work, 'disk.raw')},format=raw,id=d0`,
+      '-device',
+      'virtio-blk-device,drive=d0',
+      '-netdev',
+      'tap,id=n0,ifname=tap0,script=no,downscript=no',
+      '-device',
+      `virtio-net-device,netdev=n0,mac=${MAC}`,
     ],
     { reject: false, stdin: 'pipe', all: true },
   );

@@ -68,10 +68,14 @@ export class KilnProcess {
   /** Starts `kiln serve` without waiting for it (`nodeArgs` go to node itself, e.g. `--import`). */
   spawn(args: string[], nodeArgs: string[] = []): void {
     this.log = '';
-    const p = execa('ip', ['netns', 'exec', this.ns, process.execPath, ...nodeArgs, this.entry, 'serve', '--templates-dir', join(repo, 'cloud-init'), ...args], {
-      reject: false,
-      all: true,
-    });
+    const p = execa(
+      'ip',
+      ['netns', 'exec', this.ns, process.execPath, ...nodeArgs, this.entry, 'serve', '--templates-dir', join(repo, 'cloud-init'), ...args],
+      {
+        reject: false,
+        all: true,
+      },
+    );
     this.proc = p;
     this.exited = false;
     void p.then(() => (this.exited = true));
@@ -82,7 +86,12 @@ export class KilnProcess {
 
   async waitHealthy(): Promise<void> {
     for (let i = 0; i < 100; i++) {
-      if (await this.get('/health').then(() => true, () => false)) {
+      if (
+        await this.get('/health').then(
+          () => true,
+          () => false,
+        )
+      ) {
         if (this.stateDir) this.apiToken = readFileSync(join(this.stateDir, 'api-token'), 'utf8').trim();
         return;
       }

@@ -90,7 +90,8 @@ export async function initramfsMembers(buf: Buffer, label: string): Promise<Pars
 }
 
 async function decompress(buf: Buffer, label: string): Promise<Buffer> {
-  const tool = buf.readUInt32LE(0) === 0xfd2fb528 ? 'zstd' : buf[0] === 0x1f && buf[1] === 0x8b ? 'gzip' : buf.readUInt32BE(0) === 0xfd377a58 ? 'xz' : undefined;
+  const tool =
+    buf.readUInt32LE(0) === 0xfd2fb528 ? 'zstd' : buf[0] === 0x1f && buf[1] === 0x8b ? 'gzip' : buf.readUInt32BE(0) === 0xfd377a58 ? 'xz' : undefined;
   if (!tool) throw new KilnError(`${label}: not an initramfs kiln can read (a segment is neither newc nor zstd, gzip or xz compressed)`);
   return (await run(tool, ['-dc'], { input: buf, binary: true })).stdoutBuffer;
 }
@@ -98,5 +99,8 @@ async function decompress(buf: Buffer, label: string): Promise<Buffer> {
 /** The tree's boot initramfs files (initramfs-tools names them /boot/initrd.img-<version>). */
 export async function treeInitramfsFiles(tree: string): Promise<string[]> {
   const names = await readdir(join(tree, 'boot')).catch(() => [] as string[]);
-  return names.filter((n) => n.startsWith('initrd.img-')).sort().map((n) => `/boot/${n}`);
+  return names
+    .filter((n) => n.startsWith('initrd.img-'))
+    .sort()
+    .map((n) => `/boot/${n}`);
 }

@@ -28,9 +28,17 @@ const metaSchema = z.object({ packages: z.number().int(), programs: z.number().i
  * The locked amd64 build tools unpacked (never installed: no scripts run) into a stage-cache entry.
  * Read-only once made: the rootfs stage binds it into the tree read-only.
  */
-export async function ensureToolRoot(lock: Lock, store: BlobStore, cache: StageCache, opts: { bypass?: boolean; onMessage?: (m: string) => void } = {}): Promise<ToolRoot> {
+export async function ensureToolRoot(
+  lock: Lock,
+  store: BlobStore,
+  cache: StageCache,
+  opts: { bypass?: boolean; onMessage?: (m: string) => void } = {},
+): Promise<ToolRoot> {
   const tools = lock.nativeTools;
-  if (!tools) throw new KilnError(`the lock has no native build tools (made by an older kiln, or on an ${lock.architecture} host); run kiln lock again, or build with --rootfs-mode emulated`);
+  if (!tools)
+    throw new KilnError(
+      `the lock has no native build tools (made by an older kiln, or on an ${lock.architecture} host); run kiln lock again, or build with --rootfs-mode emulated`,
+    );
   const entry = await cache.get({
     stage: 'native-tools',
     inputs: {

@@ -11,9 +11,31 @@ import { KilnError } from '../../util/errors.js';
  * compiled for the build host.
  */
 export const NATIVE_TOOL_PACKAGES: readonly string[] = [
-  'bash', 'bsdutils', 'coreutils', 'cpio', 'dash', 'debianutils', 'diffutils', 'dpkg', 'findutils',
-  'grep', 'gzip', 'hostname', 'init-system-helpers', 'kmod', 'mawk', 'openssl', 'passwd', 'perl-base', 'procps',
-  'sed', 'systemd', 'tar', 'udev', 'util-linux', 'zstd',
+  'bash',
+  'bsdutils',
+  'coreutils',
+  'cpio',
+  'dash',
+  'debianutils',
+  'diffutils',
+  'dpkg',
+  'findutils',
+  'grep',
+  'gzip',
+  'hostname',
+  'init-system-helpers',
+  'kmod',
+  'mawk',
+  'openssl',
+  'passwd',
+  'perl-base',
+  'procps',
+  'sed',
+  'systemd',
+  'tar',
+  'udev',
+  'util-linux',
+  'zstd',
 ];
 
 /**
@@ -29,7 +51,17 @@ export const KEEP_EMULATED: ReadonlySet<string> = new Set(['ldconfig', 'ldd', 'u
  * `--print-architecture` says. The twins are given the image's (one `amd64\0` → `arm64\0`, the
  * same length), so they behave as the image's own dpkg compiled for the build host would.
  */
-export const DPKG_PROGRAMS: readonly string[] = ['dpkg', 'dpkg-deb', 'dpkg-divert', 'dpkg-query', 'dpkg-split', 'dpkg-statoverride', 'dpkg-trigger', 'update-alternatives', 'dpkg-realpath'];
+export const DPKG_PROGRAMS: readonly string[] = [
+  'dpkg',
+  'dpkg-deb',
+  'dpkg-divert',
+  'dpkg-query',
+  'dpkg-split',
+  'dpkg-statoverride',
+  'dpkg-trigger',
+  'update-alternatives',
+  'dpkg-realpath',
+];
 
 /** Rewrites the one compiled-in architecture name; undefined when the program has none. */
 export function retargetArchitecture(program: Buffer, from: string, to: string): Buffer | undefined {

@@ -29,11 +29,25 @@ export function renderCmdline(spec: ImageSpec, diskId: string): string {
 /** U-Boot's extlinux: the same kernel, initrd and root, with a console for QEMU's virt machine. */
 export function renderExtlinux(spec: ImageSpec, diskId: string): string {
   const args = [`root=PARTUUID=${diskId}-02`, 'rootfstype=ext4', ...spec.boot.cmdline.filter((a) => !a.startsWith('console=')), 'console=ttyAMA0,115200'];
-  return ['# written by kiln: U-Boot (and QEMU virt) boot the same partition as the Pi firmware', 'default kiln', 'timeout 10', '', 'label kiln', `  menu label ${spec.name}`, '  kernel /vmlinuz', '  initrd /initrd.img', `  append ${args.join(' ')}`, ''].join('\n');
+  return [
+    '# written by kiln: U-Boot (and QEMU virt) boot the same partition as the Pi firmware',
+    'default kiln',
+    'timeout 10',
+    '',
+    'label kiln',
+    `  menu label ${spec.name}`,
+    '  kernel /vmlinuz',
+    '  initrd /initrd.img',
+    `  append ${args.join(' ')}`,
+    '',
+  ].join('\n');
 }
 
 async function exists(p: string): Promise<boolean> {
-  return stat(p).then(() => true, () => false);
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
 }
 
 /**

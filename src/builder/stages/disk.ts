@@ -48,12 +48,7 @@ export interface DiskSink {
  * image sha256, each partition's sha256 and the block map of non-zero blocks with per-range sha256
  * (each byte is read once; the three hashes run side by side on their own threads).
  */
-export async function assembleDisk(
-  out: string,
-  diskId: string,
-  parts: readonly PartitionSource[],
-  sink?: DiskSink,
-): Promise<DiskResult> {
+export async function assembleDisk(out: string, diskId: string, parts: readonly PartitionSource[], sink?: DiskSink): Promise<DiskResult> {
   let lba = FIRST_LBA;
   const laid = parts.map((p, i) => {
     if (p.sizeBytes % (1 << 20) !== 0) throw new KilnError(`partition ${i + 1} size ${p.sizeBytes} is not whole MiB`);

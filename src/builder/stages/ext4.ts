@@ -43,12 +43,20 @@ export async function makeExt4(opts: {
   await run(
     'mke2fs',
     [
-      '-q', '-F', '-t', 'ext4',
-      '-L', opts.label,
-      '-U', opts.uuid,
-      '-E', `hash_seed=${opts.hashSeed},root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0,nodiscard`,
-      '-d', opts.srcDir,
-      opts.image, `${opts.sizeMiB}M`,
+      '-q',
+      '-F',
+      '-t',
+      'ext4',
+      '-L',
+      opts.label,
+      '-U',
+      opts.uuid,
+      '-E',
+      `hash_seed=${opts.hashSeed},root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0,nodiscard`,
+      '-d',
+      opts.srcDir,
+      opts.image,
+      `${opts.sizeMiB}M`,
     ],
     { env },
   );
@@ -71,7 +79,13 @@ export function inodeTimeCommands(entries: readonly FileEntry[], sourceDateEpoch
   return `${lines.join('\n')}\n`;
 }
 
-async function pinInodeTimes(image: string, entries: readonly FileEntry[], sourceDateEpoch: number, workDir: string, env: Record<string, string>): Promise<void> {
+async function pinInodeTimes(
+  image: string,
+  entries: readonly FileEntry[],
+  sourceDateEpoch: number,
+  workDir: string,
+  env: Record<string, string>,
+): Promise<void> {
   const cmds = `${workDir}/debugfs-times.cmd`;
   await writeFile(cmds, inodeTimeCommands(entries, sourceDateEpoch));
   // the fake time also keeps debugfs from stamping the superblock's last-write time with the clock

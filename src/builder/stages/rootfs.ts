@@ -9,7 +9,17 @@ import type { StageInputs } from '../../store/input-diff.js';
 import { run, toolVersion } from '../../util/exec.js';
 import { sha256File } from '../../util/hash.js';
 import { removeWorkDir } from '../../util/mounts.js';
-import { aptOptions, customizeHook, divertedDuringBuild, dpkgExcludes, essentialHook, nativeAptPath, nativeExtractHook, nativeInterpretersHook, NATIVE_PATH } from './rootfs-hooks.js';
+import {
+  aptOptions,
+  customizeHook,
+  divertedDuringBuild,
+  dpkgExcludes,
+  essentialHook,
+  nativeAptPath,
+  nativeExtractHook,
+  nativeInterpretersHook,
+  NATIVE_PATH,
+} from './rootfs-hooks.js';
 import type { ToolRoot } from '../native/tool-root.js';
 import { KilnError, must } from '../../util/errors.js';
 
@@ -111,7 +121,10 @@ export async function buildRootfs(opts: {
 }
 
 /** Writes rootfs.tar (and meta.json) into `dir`. */
-async function makeRootfs(opts: { spec: ImageSpec; lock: Lock; store: BlobStore; cache: StageCache; mode: RootfsMode; tools?: ToolRoot; onLine?: (line: string) => void }, dir: string): Promise<StageMeta> {
+async function makeRootfs(
+  opts: { spec: ImageSpec; lock: Lock; store: BlobStore; cache: StageCache; mode: RootfsMode; tools?: ToolRoot; onLine?: (line: string) => void },
+  dir: string,
+): Promise<StageMeta> {
   const work = await mkdtemp(join(opts.cache.root, 'rootfs', '.work-'));
   // The file:// mirror is bind-mounted into the chroot at its host path and the mount point is left
   // behind; under /tmp it falls to mmdebstrap's cleanup of /tmp, elsewhere its random name would
@@ -171,7 +184,13 @@ async function makeRootfs(opts: { spec: ImageSpec; lock: Lock; store: BlobStore;
           DPKG_FORCE: 'security-mac,downgrade,unsafe-io',
           // the essential set's dpkg and the hooks' chroot calls find the native programs first (the
           // directory exists only inside the tree); apt's dpkg gets it from DPkg::Path
-          ...(native ? { PATH: `${NATIVE_PATH}:/usr/sbin:/usr/bin:/sbin:/bin`, KILN_NATIVE_ROOT: must(opts.tools, 'the native tool root').root, QEMU_CPU: NATIVE_QEMU_CPU } : {}),
+          ...(native
+            ? {
+                PATH: `${NATIVE_PATH}:/usr/sbin:/usr/bin:/sbin:/bin`,
+                KILN_NATIVE_ROOT: must(opts.tools, 'the native tool root').root,
+                QEMU_CPU: NATIVE_QEMU_CPU,
+              }
+            : {}),
         },
         // with --verbose, dpkg's own lines (Setting up …) arrive on stdout
         onStderrLine: opts.onLine,

@@ -114,6 +114,9 @@ export async function clampTimes(root: string, entries: readonly FileEntry[]): P
   // lutimes changes only its own inode, so the order does not matter and many can be in flight
   await inPool(entries, 16, (e) => lutimes(join(root, e.path), e.mtime, e.mtime));
   const st = await lstat(root);
-  const t = Math.min(Math.floor(st.mtimeMs / 1000), entries.reduce((m, e) => Math.max(m, e.mtime), 0));
+  const t = Math.min(
+    Math.floor(st.mtimeMs / 1000),
+    entries.reduce((m, e) => Math.max(m, e.mtime), 0),
+  );
   await lutimes(root, t, t);
 }

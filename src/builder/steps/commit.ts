@@ -13,7 +13,13 @@ export const commitStep: Step = {
     await chmod(out, 0o755);
     await rm(finalDir, { recursive: true, force: true });
     await rename(out, finalDir);
-    ctx.report({ event: 'done', outDir: finalDir, sha256: manifest.image.sha256, seconds: (Date.now() - ctx.startedAt) / 1000, cachedStages: ctx.cachedStages });
+    ctx.report({
+      event: 'done',
+      outDir: finalDir,
+      sha256: manifest.image.sha256,
+      seconds: (Date.now() - ctx.startedAt) / 1000,
+      cachedStages: ctx.cachedStages,
+    });
     ctx.finished = { outDir: finalDir, manifest, upToDate: false };
     return {};
   },

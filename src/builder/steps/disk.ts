@@ -27,6 +27,8 @@ export const diskStep: Step = {
     const zst = await zstd.end();
     await cleared;
     ctx.results.disk = { ...r, zst: { file: `${imgName}.zst`, ...zst } };
-    return { detail: `${(r.size / 1048576).toFixed(0)} MiB, ${((r.mappedBlocks * BLOCK) / 1048576).toFixed(0)} MiB mapped, sha256 ${r.sha256.slice(0, 16)}…; zstd alongside` };
+    return {
+      detail: `${(r.size / 1048576).toFixed(0)} MiB, ${((r.mappedBlocks * BLOCK) / 1048576).toFixed(0)} MiB mapped, sha256 ${r.sha256.slice(0, 16)}…; zstd alongside`,
+    };
   },
 };

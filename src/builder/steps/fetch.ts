@@ -13,10 +13,17 @@ export const fetchStep: Step = {
     // Artifacts first: a missing k3s should stop the build before minutes of .deb downloads.
     const artifacts = await ensureArtifacts(loaded, ctx.store);
     const tools = rootfsModeOf(ctx) === 'native' ? (lock.nativeTools?.packages ?? []) : [];
-    const items = [...lock.packages, ...installerDebs(loaded, lock, specFile), ...tools].map((p) => ({ what: `${p.name} ${p.version}`, url: `${lock.mirror}/${p.filename}`, sha256: p.sha256, size: p.size }));
+    const items = [...lock.packages, ...installerDebs(loaded, lock, specFile), ...tools].map((p) => ({
+      what: `${p.name} ${p.version}`,
+      url: `${lock.mirror}/${p.filename}`,
+      sha256: p.sha256,
+      size: p.size,
+    }));
     const r = await fetchMissing(ctx.store, items, { concurrency: 4 }).catch((err: Error) => {
       if (/HTTP 404/.test(err.message)) {
-        throw new KilnError(`${err.message}\nThe mirror no longer has a locked package (the lock saw the archive as of ${lock.releaseDate}); run: kiln lock ${specFile}`);
+        throw new KilnError(
+          `${err.message}\nThe mirror no longer has a locked package (the lock saw the archive as of ${lock.releaseDate}); run: kiln lock ${specFile}`,
+        );
       }
       throw err;
     });

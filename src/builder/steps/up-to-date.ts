@@ -24,7 +24,13 @@ export const upToDateStep: Step = {
     const { finalDir } = need(ctx, 'inputs');
     const existing = ctx.opts.noStageCache ? undefined : await upToDate(finalDir, finalKey);
     if (existing) {
-      ctx.report({ event: 'done', outDir: finalDir, sha256: existing.image.sha256, seconds: (Date.now() - ctx.startedAt) / 1000, cachedStages: [...ctx.cachedStages, 'image'] });
+      ctx.report({
+        event: 'done',
+        outDir: finalDir,
+        sha256: existing.image.sha256,
+        seconds: (Date.now() - ctx.startedAt) / 1000,
+        cachedStages: [...ctx.cachedStages, 'image'],
+      });
       ctx.finished = { outDir: finalDir, manifest: existing, upToDate: true };
     }
     return {};
@@ -36,7 +42,17 @@ async function finalKeyOf(ctx: BuildContext): Promise<string> {
   const { artifacts } = need(ctx, 'fetch');
   const rootfs = need(ctx, 'rootfs');
   const [code, installerScripts] = await Promise.all([buildCodeHash(), loaded.spec.installer ? installerScriptsHash() : null]);
-  return hashOf({ recipe: RECIPE, kiln: ctx.opts.kilnVersion, code, rootfs: rootfs.key, spec: loaded.sha256, lock: lockSha, artifacts, tools: rootfs.tools, installerScripts });
+  return hashOf({
+    recipe: RECIPE,
+    kiln: ctx.opts.kilnVersion,
+    code,
+    rootfs: rootfs.key,
+    spec: loaded.sha256,
+    lock: lockSha,
+    artifacts,
+    tools: rootfs.tools,
+    installerScripts,
+  });
 }
 
 async function upToDate(dir: string, key: string): Promise<Manifest | undefined> {

@@ -26,13 +26,33 @@ function kind(spec: Schema): Schema {
 }
 
 const SCHEMAS: Readonly<Record<string, Schema>> = {
-  'helm.cattle.io/v1/HelmChart': kind(obj({
-    authPassCredentials: bool, authSecret: obj({ name: str }), backOffLimit: int, bootstrap: bool, chart: str,
-    chartContent: str, createNamespace: bool, dockerRegistrySecret: obj({ name: str }), failurePolicy: oneOf('abort', 'reinstall'),
-    helmVersion: str, insecureSkipTLSVerify: bool, jobImage: str, plainHTTP: bool, podSecurityContext: open,
-    repo: str, repoCA: str, repoCAConfigMap: obj({ name: str }), securityContext: open, set: { type: 'object', additionalProperties: intOrString },
-    targetNamespace: str, timeout: str, valuesContent: str, version: str,
-  })),
+  'helm.cattle.io/v1/HelmChart': kind(
+    obj({
+      authPassCredentials: bool,
+      authSecret: obj({ name: str }),
+      backOffLimit: int,
+      bootstrap: bool,
+      chart: str,
+      chartContent: str,
+      createNamespace: bool,
+      dockerRegistrySecret: obj({ name: str }),
+      failurePolicy: oneOf('abort', 'reinstall'),
+      helmVersion: str,
+      insecureSkipTLSVerify: bool,
+      jobImage: str,
+      plainHTTP: bool,
+      podSecurityContext: open,
+      repo: str,
+      repoCA: str,
+      repoCAConfigMap: obj({ name: str }),
+      securityContext: open,
+      set: { type: 'object', additionalProperties: intOrString },
+      targetNamespace: str,
+      timeout: str,
+      valuesContent: str,
+      version: str,
+    }),
+  ),
   'helm.cattle.io/v1/HelmChartConfig': kind(obj({ failurePolicy: oneOf('abort', 'reinstall'), valuesContent: str })),
 };
 

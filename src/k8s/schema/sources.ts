@@ -70,9 +70,25 @@ const NEWER_THAN_1_31 = ['networking.k8s.io/v1/IPAddress', 'networking.k8s.io/v1
 export const kubernetesSchemas = modelSource(
   `Kubernetes ${schemaPins.kubernetesOpenAPI} OpenAPI (kubernetes-models 4.5.1)`,
   [
-    coreV1, admissionregistrationV1, apiextensionsV1, apiregistrationV1, appsV1, autoscalingV1, autoscalingV2, batchV1,
-    certificatesV1, coordinationV1, discoveryV1, eventsV1, flowcontrolV1, networkingV1, nodeV1, policyV1, rbacV1,
-    schedulingV1, storageV1,
+    coreV1,
+    admissionregistrationV1,
+    apiextensionsV1,
+    apiregistrationV1,
+    appsV1,
+    autoscalingV1,
+    autoscalingV2,
+    batchV1,
+    certificatesV1,
+    coordinationV1,
+    discoveryV1,
+    eventsV1,
+    flowcontrolV1,
+    networkingV1,
+    nodeV1,
+    policyV1,
+    rbacV1,
+    schedulingV1,
+    storageV1,
   ],
   NEWER_THAN_1_31,
 );
@@ -84,7 +100,8 @@ export const fluxSchemas = modelSource(`Flux ${schemaPins.fluxCRDs} CRDs (@kuber
 ]);
 
 /** Built-in kinds, Flux, and k3s' helm-controller: everything cluster/ may hold. */
-export const clusterSchemas = combineSources(
-  `${kubernetesSchemas.name} + ${fluxSchemas.name} + ${k3sHelmControllerSchemas.name}`,
-  [kubernetesSchemas, fluxSchemas, k3sHelmControllerSchemas],
-);
+export const clusterSchemas = combineSources(`${kubernetesSchemas.name} + ${fluxSchemas.name} + ${k3sHelmControllerSchemas.name}`, [
+  kubernetesSchemas,
+  fluxSchemas,
+  k3sHelmControllerSchemas,
+]);

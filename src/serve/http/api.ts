@@ -19,7 +19,10 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
 
 const enrollBody = z.strictObject({
   /** Self-heal: the credential the installer found on the node's old disk. */
-  previous: z.string().regex(/^[0-9a-f]{64}$/, 'must be the 64 hex digits of the old credential').optional(),
+  previous: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'must be the 64 hex digits of the old credential')
+    .optional(),
 });
 
 const eventsQuery = z.strictObject({
@@ -110,29 +113,29 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.get('/api/images', (req) => {
     operator(req);
     return {
-    images: lookup.allImages().map((i) => ({
-      name: i.name,
-      sha256: i.sha256,
-      size: i.size,
-      diskId: i.diskId,
-      installer: i.installerDir !== null,
-      files: Object.fromEntries(Object.entries(i.files).map(([k, f]) => [k, `/images/${i.name}/${f}`])),
-    })),
+      images: lookup.allImages().map((i) => ({
+        name: i.name,
+        sha256: i.sha256,
+        size: i.size,
+        diskId: i.diskId,
+        installer: i.installerDir !== null,
+        files: Object.fromEntries(Object.entries(i.files).map(([k, f]) => [k, `/images/${i.name}/${f}`])),
+      })),
     };
   });
 
   app.get('/api/builds', (req) => {
     operator(req);
     return {
-    builds: lookup.allImages().map((i) => ({
-      name: i.name,
-      kilnVersion: i.manifest.kilnVersion,
-      sourceDateEpoch: i.manifest.sourceDateEpoch,
-      spec: i.manifest.spec,
-      lock: i.manifest.lock,
-      stages: i.manifest.stages,
-      sha256: i.sha256,
-    })),
+      builds: lookup.allImages().map((i) => ({
+        name: i.name,
+        kilnVersion: i.manifest.kilnVersion,
+        sourceDateEpoch: i.manifest.sourceDateEpoch,
+        spec: i.manifest.spec,
+        lock: i.manifest.lock,
+        stages: i.manifest.stages,
+        sha256: i.sha256,
+      })),
     };
   });
 

@@ -38,7 +38,10 @@ async function sendServed(req: FastifyRequest, reply: FastifyReply, file: string
     const size = st.size;
     const c = checkRange(range, size);
     if (c.kind === 'invalid') {
-      return reply.code(416).header('content-range', `bytes */${size}`).send({ error: `Range: ${c.why}` });
+      return reply
+        .code(416)
+        .header('content-range', `bytes */${size}`)
+        .send({ error: `Range: ${c.why}` });
     }
   }
   return reply.sendFile(file, dir, IMAGE_SEND);

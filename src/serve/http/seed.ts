@@ -24,7 +24,10 @@ export function registerSeedRoutes(app: FastifyInstance, deps: HttpDeps): void {
 
   // Seed URLs from before credentials (or a guess): say what is needed instead of a bare 404.
   app.get<{ Params: { node: string; file: string } }>('/seed/:node/:file', () => {
-    throw new HttpError(403, "the seed is served only with the node's credential (its seed URL as the installer wrote it); reprovision the node to give it one");
+    throw new HttpError(
+      403,
+      "the seed is served only with the node's credential (its seed URL as the installer wrote it); reprovision the node to give it one",
+    );
   });
 
   app.get<{ Params: { node: string; credential: string; file: string } }>('/seed/:node/:credential/:file', (req, reply) => {

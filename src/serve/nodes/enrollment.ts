@@ -48,14 +48,7 @@ export interface EnrollRequest {
   ip: string;
 }
 
-export type EnrollRefusal =
-  | 'no-token'
-  | 'not-installing'
-  | 'wrong-token'
-  | 'expired'
-  | 'reused'
-  | 'needs-previous'
-  | 'wrong-address';
+export type EnrollRefusal = 'no-token' | 'not-installing' | 'wrong-token' | 'expired' | 'reused' | 'needs-previous' | 'wrong-address';
 
 export type EnrollDecision = { ok: true } | { ok: false; why: EnrollRefusal; status: 401 | 403 | 409; message: string; alert: boolean };
 

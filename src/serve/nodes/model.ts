@@ -11,12 +11,15 @@ export type Role = (typeof ROLES)[number];
 export type Plan = (typeof PLANS)[number];
 export type NodeState = (typeof STATES)[number];
 
-export const hostnameSchema = z
-  .string()
-  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label: lowercase letters, digits, inner hyphens');
+export const hostnameSchema = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label: lowercase letters, digits, inner hyphens');
 export const serialSchema = z
   .string()
-  .transform((s) => s.toLowerCase().replace(/^0x/, '').replace(/^0+(?=[0-9a-f]{8}$)/, ''))
+  .transform((s) =>
+    s
+      .toLowerCase()
+      .replace(/^0x/, '')
+      .replace(/^0+(?=[0-9a-f]{8}$)/, ''),
+  )
   .pipe(z.string().regex(/^[0-9a-f]{8}$/, 'must be the 8 hex digits the Pi firmware prints'));
 export const macSchema = z
   .string()
@@ -39,7 +42,10 @@ export const diskSchema = z
   .pipe(
     z
       .string()
-      .regex(/^[a-z][a-z0-9_-]{0,30}$/, 'must be a block device name like mmcblk0, nvme0n1 or sda (optionally /dev/sda): lowercase letters, digits, - and _, at most 31 characters')
+      .regex(
+        /^[a-z][a-z0-9_-]{0,30}$/,
+        'must be a block device name like mmcblk0, nvme0n1 or sda (optionally /dev/sda): lowercase letters, digits, - and _, at most 31 characters',
+      )
       .refine((s) => !PARTITION_RE.test(s), 'is a partition: name the whole disk (mmcblk0, not mmcblk0p1; sda, not sda1)'),
   );
 
@@ -81,7 +87,10 @@ export const nodeInputSchema = z
     serial: serialSchema.optional(),
     mac: macSchema.optional(),
     role: z.enum(ROLES).default('agent'),
-    image: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be an image name from the images dir').optional(),
+    image: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+$/, 'must be an image name from the images dir')
+      .optional(),
     /** Absent: keep the current plan (new nodes start with `install`). */
     plan: z.enum(['install', 'local']).optional(),
     sshKeys: z.array(sshKeySchema).max(64).default([]),
@@ -145,7 +154,10 @@ export const nodeReportSchema = z.strictObject({
   total: z.number().int().nonnegative().optional(),
   bytesPerSecond: z.number().nonnegative().optional(),
   /** `installed`: the sha256 of the image written (as the installer was told and verified). */
-  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
   disk: z.string().max(64).optional(),
   attempt: z.number().int().min(1).max(1000).optional(),
 });
@@ -175,7 +187,15 @@ export function stateAfter(type: EventType, current: NodeState): NodeState {
  * The event types the install decisions (failedInARow, selfHealBlocked) look at. They are read from
  * the registry by type, never as "the last N events": DHCP chatter must not push them out of view.
  */
-export const DECISION_EVENTS = ['install-failed', 'installed', 'reprovision', 'registered', 'first-boot', 'k3s-started', 'k3s-joined'] as const satisfies readonly EventType[];
+export const DECISION_EVENTS = [
+  'install-failed',
+  'installed',
+  'reprovision',
+  'registered',
+  'first-boot',
+  'k3s-started',
+  'k3s-joined',
+] as const satisfies readonly EventType[];
 
 /** Installs that may fail in a row before kiln parks the node and stops answering it. */
 export const MAX_FAILED_INSTALLS = 3;
@@ -201,7 +221,8 @@ export function failedInARow(events: readonly { type: EventType }[]): number {
 export function selfHealBlocked(events: readonly { type: EventType }[]): string | undefined {
   for (const { type: t } of [...events].reverse()) {
     if (t === 'first-boot' || t === 'k3s-started' || t === 'k3s-joined' || t === 'reprovision' || t === 'registered') return undefined;
-    if (t === 'installed') return 'netbooted again after installing, with no first boot from its disk in between (disk not bootable, or BOOT_ORDER tries the network before the SD card)';
+    if (t === 'installed')
+      return 'netbooted again after installing, with no first boot from its disk in between (disk not bootable, or BOOT_ORDER tries the network before the SD card)';
   }
   return undefined;
 }

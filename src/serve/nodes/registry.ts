@@ -2,15 +2,7 @@ import Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { decideEnroll, INSTALL_TOKEN_TTL_MS, newSecret, sameSecret, secretHash, type EnrollDecision, type EnrollRequest } from './enrollment.js';
-import {
-  ActivityAggregator,
-  PRUNABLE_TYPES,
-  TokenBucket,
-  type ActivityWrite,
-  type AggregatedType,
-  type EventRetention,
-  type Occurrence,
-} from './activity.js';
+import { ActivityAggregator, PRUNABLE_TYPES, TokenBucket, type ActivityWrite, type AggregatedType, type EventRetention, type Occurrence } from './activity.js';
 import {
   DECISION_EVENTS,
   failedInARow,
@@ -181,9 +173,7 @@ export const DEFAULT_DISCOVERY = { max: 64, burst: 10, perMinute: 10 } as const;
 /** last_seen is refreshed at most this often per node and address: a flood is no write storm. */
 const TOUCH_EVERY_MS = 10_000;
 
-export type DiscoveryResult =
-  | { node: NodeRecord; created: boolean }
-  | { refused: 'limit' | 'rate'; discovered: number };
+export type DiscoveryResult = { node: NodeRecord; created: boolean } | { refused: 'limit' | 'rate'; discovered: number };
 
 /** Event types record() takes: the aggregated ones go through activity(), `discovered` through recordDiscovered(). */
 export type RecordedType = Exclude<EventType, AggregatedType | 'discovered'>;
@@ -220,8 +210,7 @@ export class NodeRegistry {
   }
 
   private migrateDeleteTrigger(): void {
-    const has = (name: string): boolean =>
-      this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?").get(name) !== undefined;
+    const has = (name: string): boolean => this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?").get(name) !== undefined;
     if (has(DELETE_TRIGGER) && !has('events_append_only_d')) return;
     this.db
       .transaction(() => {
@@ -258,12 +247,14 @@ export class NodeRegistry {
     if (rows.length === 0 && rowsNoProvision.length === 0) return;
     this.db.transaction(() => {
       for (const r of rows) {
-        this.db.prepare('UPDATE nodes SET credential_hash = COALESCE(credential_hash, ?), report_token = \'\' WHERE name = ?').run(secretHash(r.report_token), r.name);
+        this.db
+          .prepare("UPDATE nodes SET credential_hash = COALESCE(credential_hash, ?), report_token = '' WHERE name = ?")
+          .run(secretHash(r.report_token), r.name);
       }
       for (const r of rowsNoProvision) {
-        const e = this.db
-          .prepare("SELECT MAX(id) AS id FROM events WHERE node = ? AND type IN ('registered', 'reprovision')")
-          .get(r.name) as { id: number | null };
+        const e = this.db.prepare("SELECT MAX(id) AS id FROM events WHERE node = ? AND type IN ('registered', 'reprovision')").get(r.name) as {
+          id: number | null;
+        };
         this.db.prepare('UPDATE nodes SET provision_id = ? WHERE name = ?').run(e.id ?? 0, r.name);
       }
     })();
@@ -304,9 +295,7 @@ export class NodeRegistry {
   }
 
   byIp(ip: string): NodeRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM nodes WHERE ip = ? ORDER BY last_seen DESC LIMIT 1').get(ip) as
-      | NodeRow
-      | undefined;
+    const r = this.db.prepare('SELECT * FROM nodes WHERE ip = ? ORDER BY last_seen DESC LIMIT 1').get(ip) as NodeRow | undefined;
     return r && toRecord(r);
   }
 
@@ -607,7 +596,6 @@ export class NodeRegistry {
   hasCredential(name: string, secret: string): boolean {
     const r = this.db.prepare('SELECT credential_hash FROM nodes WHERE name = ?').get(name) as { credential_hash: string | null } | undefined;
     return !!r?.credential_hash && sameSecret(secretHash(secret), r.credential_hash);
-
   }
 
   /**
@@ -648,9 +636,8 @@ export class NodeRegistry {
       this.db.prepare('UPDATE retention_gate SET open = 1 WHERE id = 1').run();
       const deleted =
         retention.kind === 'age'
-          ? this.db
-              .prepare(`DELETE FROM events WHERE type IN (${prunableList}) AND at < ?`)
-              .run(new Date(this.now().getTime() - retention.ms).toISOString()).changes
+          ? this.db.prepare(`DELETE FROM events WHERE type IN (${prunableList}) AND at < ?`).run(new Date(this.now().getTime() - retention.ms).toISOString())
+              .changes
           : this.db
               .prepare(
                 `DELETE FROM events WHERE type IN (${prunableList}) AND id < (
@@ -713,9 +700,7 @@ export class NodeRegistry {
   }
 
   private appendEvent(node: string, type: EventType, data: Record<string, unknown>, at: string): NodeEvent {
-    const r = this.db
-      .prepare('INSERT INTO events (node, type, at, data) VALUES (?, ?, ?, ?)')
-      .run(node, type, at, JSON.stringify(data));
+    const r = this.db.prepare('INSERT INTO events (node, type, at, data) VALUES (?, ?, ?, ?)').run(node, type, at, JSON.stringify(data));
     return { id: Number(r.lastInsertRowid), node, type, at, data };
   }
 
@@ -746,9 +731,7 @@ export class NodeRegistry {
     const node = filter.node ?? null;
     const rows =
       filter.afterId === undefined
-        ? (this.db
-            .prepare('SELECT * FROM events WHERE (? IS NULL OR node = ?) ORDER BY id DESC LIMIT ?')
-            .all(node, node, limit) as EventRow[]).reverse()
+        ? (this.db.prepare('SELECT * FROM events WHERE (? IS NULL OR node = ?) ORDER BY id DESC LIMIT ?').all(node, node, limit) as EventRow[]).reverse()
         : (this.db
             .prepare('SELECT * FROM events WHERE (? IS NULL OR node = ?) AND id > ? ORDER BY id ASC LIMIT ?')
             .all(node, node, filter.afterId, limit) as EventRow[]);
@@ -764,9 +747,9 @@ export class NodeRegistry {
   /** The node's install milestones (DECISION_EVENTS), oldest first, however many other events it has. */
   decisionHistory(name: string): { type: EventType }[] {
     const marks = DECISION_EVENTS.map(() => '?').join(', ');
-    const rows = this.db
-      .prepare(`SELECT type FROM events WHERE node = ? AND type IN (${marks}) ORDER BY id DESC LIMIT 1000`)
-      .all(name, ...DECISION_EVENTS) as { type: string }[];
+    const rows = this.db.prepare(`SELECT type FROM events WHERE node = ? AND type IN (${marks}) ORDER BY id DESC LIMIT 1000`).all(name, ...DECISION_EVENTS) as {
+      type: string;
+    }[];
     return rows.reverse().map((r) => ({ type: r.type as EventType }));
   }
 

@@ -50,8 +50,7 @@ export function imageUrls(img: ImageInfo, ctx: RenderContext): { zst: string; bm
  * disk; an image without an installer gets no seed over the network.
  */
 export function renderCmdline(node: NodeRecord, img: ImageInfo, ctx: RenderContext, base: string = img.cmdline): string {
-  const drop = (t: string): boolean =>
-    t.startsWith('root=') || t.startsWith('ds=') || t.startsWith('kiln.') || t.startsWith('cgroup_') || t === 'ip=dhcp';
+  const drop = (t: string): boolean => t.startsWith('root=') || t.startsWith('ds=') || t.startsWith('kiln.') || t.startsWith('cgroup_') || t === 'ip=dhcp';
   const all = base.split(/\s+/).filter((t) => t !== '' && !drop(t));
   if (img.installerDir) {
     // The installer needs only the console of the image's arguments. U-Boot 2023.01's pxe copies

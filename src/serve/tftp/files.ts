@@ -4,9 +4,7 @@ import { join, sep } from 'node:path';
 
 // Opens a file the boot plan chose, refusing anything a symlink leads out of its served root.
 
-export type Opened =
-  | { ok: true; fh: FileHandle; size: number }
-  | { ok: false; code: 'notfound' | 'denied'; reason: string };
+export type Opened = { ok: true; fh: FileHandle; size: number } | { ok: false; code: 'notfound' | 'denied'; reason: string };
 
 export async function openServed(root: string, rel: readonly string[]): Promise<Opened> {
   let real: string;

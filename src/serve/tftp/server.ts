@@ -121,7 +121,8 @@ export class KilnTftpServer {
       this.rate.info(`tftp:${reason}`, { client: from.address, reason: detail }, 'tftp: refused request');
       // An ERROR is never answered: two servers would answer each other forever.
       const isError = msg.length >= 2 && msg[0] === 0 && msg[1] === OP.ERROR;
-      if (!isError) this.answer(from, reason === 'write-denied' ? ERR.ACCESS : ERR.ILLEGAL_OP, reason === 'write-denied' ? 'Access violation' : 'Illegal TFTP operation');
+      if (!isError)
+        this.answer(from, reason === 'write-denied' ? ERR.ACCESS : ERR.ILLEGAL_OP, reason === 'write-denied' ? 'Access violation' : 'Illegal TFTP operation');
       return;
     }
     const key = `${from.address}:${from.port}`;
@@ -195,7 +196,11 @@ export class KilnTftpServer {
     const blocks = blockCount(size, neg.blockSize);
     // The Pi 5 bootloader has no block-number rollover: such a file fails part-way on a Pi 5.
     if (blocks > 65535) {
-      this.rate.info(`tftp:big:${file}`, { file, size, blockSize: neg.blockSize }, 'tftp: file needs block rollover (fails on a Pi 5): keep boot files under 64 MiB');
+      this.rate.info(
+        `tftp:big:${file}`,
+        { file, size, blockSize: neg.blockSize },
+        'tftp: file needs block rollover (fails on a Pi 5): keep boot files under 64 MiB',
+      );
     }
     const source = makeSource(neg.blockSize, neg.windowSize);
     let sock: Socket;
@@ -241,10 +246,7 @@ export class KilnTftpServer {
     return renderBootFile(plan.file, plan.node, plan.image, { httpBase: this.opts.ctx.httpBase, installToken });
   }
 
-  private finished(
-    outcome: Outcome | 'error',
-    t: { ip: string; file: string; detail?: string; bytes: number; started: bigint; node?: NodeRecord },
-  ): void {
+  private finished(outcome: Outcome | 'error', t: { ip: string; file: string; detail?: string; bytes: number; started: bigint; node?: NodeRecord }): void {
     const m = this.opts.metrics;
     m.tftpRequests.inc({ result: outcome });
     if (outcome === 'error') {

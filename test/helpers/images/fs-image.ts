@@ -148,7 +148,23 @@ async function buildExt4(src: string, out: string, spec: FixtureSpec): Promise<v
   const block = g.ext4BlockSize ? ['-b', String(g.ext4BlockSize)] : [];
   await run(
     'mke2fs',
-    ['-q', '-F', '-t', 'ext4', ...block, '-d', src, '-U', spec.fsUuid, '-L', 'root', '-E', `hash_seed=${spec.hashSeed},root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0`, out, `${g.rootMiB * 1024}k`],
+    [
+      '-q',
+      '-F',
+      '-t',
+      'ext4',
+      ...block,
+      '-d',
+      src,
+      '-U',
+      spec.fsUuid,
+      '-L',
+      'root',
+      '-E',
+      `hash_seed=${spec.hashSeed},root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0`,
+      out,
+      `${g.rootMiB * 1024}k`,
+    ],
     { env },
   );
   // mke2fs copies each source inode's ctime, which no tool can set; pin it afterwards so two
@@ -188,7 +204,9 @@ let cacheDir: string | undefined;
 
 /** A tree's files with the hash of any binary content in place of the bytes, for the cache key. */
 function treeKey(files: Record<string, FixtureFile>): Record<string, FixtureFile | { sha256: string }> {
-  return Object.fromEntries(Object.entries(files).map(([p, f]) => [p, Buffer.isBuffer(f.content) ? { ...f, content: undefined, sha256: sha256(f.content) } : f]));
+  return Object.fromEntries(
+    Object.entries(files).map(([p, f]) => [p, Buffer.isBuffer(f.content) ? { ...f, content: undefined, sha256: sha256(f.content) } : f]),
+  );
 }
 
 function cachedFs(kind: string, key: unknown, make: (out: string) => Promise<void>): Promise<string> {

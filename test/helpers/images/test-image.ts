@@ -82,7 +82,10 @@ async function buildTestImage(out: string, extra: string[], varied = false): Pro
         timeoutMs: 60 * 60_000,
       })
     : await run(process.execPath, args, { timeoutMs: 60 * 60_000 });
-  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as TestImage['events'][number]);
+  const events = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as TestImage['events'][number]);
   if (events.at(-1)?.event !== 'done') throw new Error(`kiln build ${testImageSpec} did not finish: ${r.stdout.slice(-2000)}`);
   const dir = join(imagesDir, TEST_IMAGE);
   const manifest = await readManifest(join(dir, MANIFEST_FILE));

@@ -38,7 +38,8 @@ async function playbook(file: string, inventory: string, extra: string[] = []): 
     timeout: 15 * 60_000,
     reject: false,
   });
-  if (r.exitCode !== 0) throw new Error(`ansible-playbook ${file} ${extra.join(' ')} exited ${String(r.exitCode)}:\n${tail(r.stdout, 40)}\n${tail(r.stderr, 10)}`);
+  if (r.exitCode !== 0)
+    throw new Error(`ansible-playbook ${file} ${extra.join(' ')} exited ${String(r.exitCode)}:\n${tail(r.stdout, 40)}\n${tail(r.stderr, 10)}`);
   return { recap: parseRecap(r.stdout), stdout: r.stdout };
 }
 
@@ -46,22 +47,25 @@ function inventory(rootfs: string, group: 'server' | 'agent'): string {
   const file = join(dirname(rootfs), `inventory-${basename(rootfs)}-${group}.yml`);
   const other = group === 'server' ? 'agent' : 'server';
   // One host, the rootfs; chroot connection. k3s_server_url is only read by agents and joiners.
-  writeFileSync(file, [
-    'all:',
-    '  vars:',
-    '    ansible_connection: community.general.chroot',
-    '    k3s_server_url: "https://192.0.2.11:6443"',
-    '  children:',
-    `    ${group}:`,
-    '      hosts:',
-    '        kiln-rootfs:',
-    `          ansible_host: "${rootfs}"`,
-    // As kiln's inventory marks the server that starts the cluster (src/serve/inventory.ts).
-    ...(group === 'server' ? ['          kiln_cluster_init: true'] : []),
-    `    ${other}:`,
-    '      hosts: {}',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    file,
+    [
+      'all:',
+      '  vars:',
+      '    ansible_connection: community.general.chroot',
+      '    k3s_server_url: "https://192.0.2.11:6443"',
+      '  children:',
+      `    ${group}:`,
+      '      hosts:',
+      '        kiln-rootfs:',
+      `          ansible_host: "${rootfs}"`,
+      // As kiln's inventory marks the server that starts the cluster (src/serve/inventory.ts).
+      ...(group === 'server' ? ['          kiln_cluster_init: true'] : []),
+      `    ${other}:`,
+      '      hosts: {}',
+      '',
+    ].join('\n'),
+  );
   return file;
 }
 
@@ -89,7 +93,10 @@ const serverSecond = once(async () => {
 
 async function isEnabled(rootfs: string, unit: string): Promise<string> {
   // is-enabled exits non-zero for a disabled unit, so read the answer from the error.
-  return run('chroot', [rootfs, 'systemctl', 'is-enabled', unit], { env: emulation }).then((r) => r.stdout.trim(), () => 'disabled');
+  return run('chroot', [rootfs, 'systemctl', 'is-enabled', unit], { env: emulation }).then(
+    (r) => r.stdout.trim(),
+    () => 'disabled',
+  );
 }
 
 // chroot(2) needs root; CI and the dev machines run tests as root (README, "Requirements"), so this skips
@@ -106,10 +113,7 @@ describe.skipIf(!isRoot)('ansible roles against root filesystems (chroot connect
 
   describe.concurrent('site.yml', () => {
     it('check mode as a k3s server, on a fresh tree: fails nothing and predicts what the real run changes', async ({ expect }) => {
-      const [dry, first] = await Promise.all([
-        playbook('site.yml', inventory(trees().dry, 'server'), ['--check', ...git]),
-        serverFirst(),
-      ]);
+      const [dry, first] = await Promise.all([playbook('site.yml', inventory(trees().dry, 'server'), ['--check', ...git]), serverFirst()]);
       expect(dry.recap.failed + dry.recap.unreachable, dry.stdout).toBe(0);
       // Both trees started identical. Check mode must report each change the real run makes,
       // except from the command tasks (systemctl enable) that check mode skips, and no other.
@@ -117,8 +121,14 @@ describe.skipIf(!isRoot)('ansible roles against root filesystems (chroot connect
       const skipped = new Set(tasksWith(dry.stdout, 'skipping'));
       const made = new Set(changedTasks(first.stdout));
       expect(made.size).toBeGreaterThan(0);
-      expect([...predicted].filter((t) => !made.has(t)), 'predicted but not made').toEqual([]);
-      expect([...made].filter((t) => !predicted.has(t) && !skipped.has(t)), 'made but not predicted').toEqual([]);
+      expect(
+        [...predicted].filter((t) => !made.has(t)),
+        'predicted but not made',
+      ).toEqual([]);
+      expect(
+        [...made].filter((t) => !predicted.has(t) && !skipped.has(t)),
+        'made but not predicted',
+      ).toEqual([]);
     });
 
     it('site as a k3s server, baseline included: a real run, then a second that changes nothing', async ({ expect }) => {

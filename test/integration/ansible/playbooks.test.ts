@@ -20,7 +20,10 @@ const fleet = {
   _meta: { hostvars: { 'pi-01': { ansible_host: '192.0.2.11' }, 'pi-02': { ansible_host: '192.0.2.12' }, 'pi-03': { ansible_host: '192.0.2.13' } } },
 };
 
-const hasLint = await run('ansible-lint', ['--version']).then(() => true, () => false);
+const hasLint = await run('ansible-lint', ['--version']).then(
+  () => true,
+  () => false,
+);
 
 describe('ansible/ static checks', () => {
   it.each(['site.yml', 'baseline.yml', 'reprovision.yml'])('%s passes --syntax-check', async (file) => {
@@ -42,7 +45,11 @@ describe('ansible/ static checks', () => {
   it('reprovision refuses without the confirmation variable', async () => {
     // Check mode, no kiln command, and the wipe tasks skip in check mode: even a broken guard
     // would not touch this machine.
-    const r = await execa('ansible-playbook', ['-i', 'pi-09,', '-c', 'local', '--check', '-e', '{"reprovision_kiln_command": []}', 'reprovision.yml'], { cwd: ansibleDir, env, reject: false });
+    const r = await execa('ansible-playbook', ['-i', 'pi-09,', '-c', 'local', '--check', '-e', '{"reprovision_kiln_command": []}', 'reprovision.yml'], {
+      cwd: ansibleDir,
+      env,
+      reject: false,
+    });
     expect(r.exitCode).not.toBe(0);
     expect(r.stdout).toContain('Not reprovisioning pi-09: pass -e confirm_reprovision=pi-09');
   });
@@ -82,9 +89,11 @@ describe('ansible/inventory/kiln', () => {
     expect(JSON.parse(r.stdout)).toEqual(fleet);
   });
 
-  it('--host returns one host\'s variables, {} for an unknown host', async () => {
+  it("--host returns one host's variables, {} for an unknown host", async () => {
     const kiln = fakeKiln(JSON.stringify(fleet));
-    expect(JSON.parse((await run(inventoryScript, ['--host', 'pi-02'], { env: { KILN_BIN: kiln, KILN_URL: '' } })).stdout)).toEqual({ ansible_host: '192.0.2.12' });
+    expect(JSON.parse((await run(inventoryScript, ['--host', 'pi-02'], { env: { KILN_BIN: kiln, KILN_URL: '' } })).stdout)).toEqual({
+      ansible_host: '192.0.2.12',
+    });
     expect(JSON.parse((await run(inventoryScript, ['--host', 'nope'], { env: { KILN_BIN: kiln, KILN_URL: '' } })).stdout)).toEqual({});
   });
 
@@ -104,20 +113,37 @@ describe('ansible/inventory/kiln', () => {
     ['kiln printing non-JSON', (): Record<string, string> => ({ KILN_BIN: fakeKiln('not json'), KILN_URL: '' }), /did not return JSON/],
     ['a missing kiln', (): Record<string, string> => ({ KILN_BIN: '/nonexistent/kiln', KILN_URL: '' }), /not found \(set KILN_BIN/],
   ])('fails clearly on %s', async (_why, makeEnv, message) => {
-    const err = await run(inventoryScript, ['--list'], { env: makeEnv() }).then(() => undefined, (e: unknown) => e);
+    const err = await run(inventoryScript, ['--list'], { env: makeEnv() }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ToolError);
     expect((err as ToolError).stderrTail).toMatch(message);
   });
 
-  it('passes through what kiln\'s own inventory builder produces (the contract with src/serve)', async () => {
+  it("passes through what kiln's own inventory builder produces (the contract with src/serve)", async () => {
     const node = (name: string, role: 'server' | 'agent', clusterInit: boolean, ip: string): NodeRecord => ({
-      name, role, clusterInit, ip, serial: null, mac: 'dc:a6:32:00:00:01', image: null, plan: 'local', state: 'joined',
-      sshKeys: [], lastSeen: null, source: 'db',
+      name,
+      role,
+      clusterInit,
+      ip,
+      serial: null,
+      mac: 'dc:a6:32:00:00:01',
+      image: null,
+      plan: 'local',
+      state: 'joined',
+      sshKeys: [],
+      lastSeen: null,
+      source: 'db',
     });
     const built = buildInventory([node('pi-01', 'server', true, '192.0.2.11'), node('pi-02', 'agent', false, '192.0.2.12')]);
     const kiln = fakeKiln(JSON.stringify(built));
     const r = await run('ansible-inventory', ['-i', inventoryScript, '--list'], { env: { ...env, KILN_BIN: kiln, KILN_URL: '' } });
-    const data = JSON.parse(r.stdout) as { server: { hosts: string[] }; agent: { hosts: string[] }; _meta: { hostvars: Record<string, Record<string, unknown>> } };
+    const data = JSON.parse(r.stdout) as {
+      server: { hosts: string[] };
+      agent: { hosts: string[] };
+      _meta: { hostvars: Record<string, Record<string, unknown>> };
+    };
     expect(data.server.hosts).toEqual(['pi-01']);
     expect(data.agent.hosts).toEqual(['pi-02']);
     // The variables the k3s roles read: kiln_cluster_init on the first server, k3s_server_url elsewhere.

@@ -46,10 +46,14 @@ export async function workingCopies<N extends string>(names: readonly N[]): Prom
       const t = await testImage();
       source = `${t.img} (partition 2)`;
       // One mount for all copies: withRootMounted's mount point is per process.
-      await withRootMounted(t, (root) => Promise.all(all.map((to) => {
-        mkdirSync(to);
-        return run('cp', ['-a', `${root}/.`, `${to}/`]);
-      })));
+      await withRootMounted(t, (root) =>
+        Promise.all(
+          all.map((to) => {
+            mkdirSync(to);
+            return run('cp', ['-a', `${root}/.`, `${to}/`]);
+          }),
+        ),
+      );
     }
     if (!existsSync(join(all[0] ?? work, 'usr/bin/python3'))) throw new Error(`${source} has no /usr/bin/python3: Ansible cannot run modules there`);
     return { trees, source, cleanup };

@@ -62,7 +62,9 @@ describe('kiln build (real tools, the pi-k3s test image)', () => {
     expect(mbr.partitions.map((p) => ({ index: p.index, type: p.type, start: p.startLba, sectors: p.sectors, bootable: p.bootable }))).toEqual(
       m.partitions.map((p) => ({ index: p.index, type: p.type, start: p.startSector, sectors: p.sectors, bootable: p.bootable })),
     );
-    const sfdisk = JSON.parse((await run('sfdisk', ['--json', img])).stdout) as { partitiontable: { label: string; id: string; partitions: { start: number; type: string }[] } };
+    const sfdisk = JSON.parse((await run('sfdisk', ['--json', img])).stdout) as {
+      partitiontable: { label: string; id: string; partitions: { start: number; type: string }[] };
+    };
     expect(sfdisk.partitiontable.label).toBe('dos');
     expect(sfdisk.partitiontable.id).toBe(`0x${m.diskId}`);
     expect(sfdisk.partitiontable.partitions.map((p) => p.type)).toEqual(['c', '83']);
@@ -113,7 +115,11 @@ describe('kiln build (real tools, the pi-k3s test image)', () => {
       'QEMU virt': ['virtio_blk', 'virtio_net', 'virtio_mmio'],
       'root filesystem': ['ext4', 'crc32c_generic'],
     };
-    for (const [why, names] of Object.entries(needed)) expect(names.filter((n) => !modules.has(n)), why).toEqual([]);
+    for (const [why, names] of Object.entries(needed))
+      expect(
+        names.filter((n) => !modules.has(n)),
+        why,
+      ).toEqual([]);
     // MODULES=list: the set above and its dependencies, not every driver of the kernel (MODULES=most: ~700)
     expect(modules.size).toBeLessThan(120);
     expect(members.filter((e) => (e.mode & 0o170000) === 0o100000 && hostArchOf(e.data.subarray(0, 20)))).toEqual([]);
@@ -145,7 +151,11 @@ describe('kiln build (real tools, the pi-k3s test image)', () => {
 
   it('a no-op rebuild is up to date and changes nothing', async () => {
     const r = await run(process.execPath, [kiln, 'build', testImageSpec, '--lock', t.lock, '--out', t.imagesDir, '--json']);
-    const done = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; cachedStages?: string[]; sha256?: string }).at(-1);
+    const done = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; cachedStages?: string[]; sha256?: string })
+      .at(-1);
     expect(done?.cachedStages).toContain('image');
     expect(done?.sha256).toBe(m.image.sha256);
   });

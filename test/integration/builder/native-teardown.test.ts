@@ -28,10 +28,14 @@ async function processesMentioning(needle: string): Promise<string[]> {
 
 describe('native rootfs teardown', () => {
   it('a SIGKILLed build leaves no process and no mount behind', async () => {
-    const child = execa(process.execPath, [kiln, 'build', testImageSpec, '--lock', t.lock, '--out', join(defaultCacheDir(), 'tmp', 'killed'), '--no-stage-cache', '--json'], {
-      reject: false,
-      buffer: false,
-    });
+    const child = execa(
+      process.execPath,
+      [kiln, 'build', testImageSpec, '--lock', t.lock, '--out', join(defaultCacheDir(), 'tmp', 'killed'), '--no-stage-cache', '--json'],
+      {
+        reject: false,
+        buffer: false,
+      },
+    );
     const marker = `.cold-${String(child.pid)}-`;
     await new Promise<void>((resolveWait, reject) => {
       let seen = '';

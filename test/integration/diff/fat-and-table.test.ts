@@ -6,7 +6,12 @@ import { tempDir } from '../../helpers/tmp.js';
 
 interface JsonReport {
   identical: boolean;
-  layers: { id: string; status: string; fields: { field: string; a: unknown; b: unknown }[]; entries: { name: string; fields: { field: string }[]; unifiedDiff?: string }[] }[];
+  layers: {
+    id: string;
+    status: string;
+    fields: { field: string; a: unknown; b: unknown }[];
+    entries: { name: string; fields: { field: string }[]; unifiedDiff?: string }[];
+  }[];
 }
 
 // Differences outside the root filesystem: the MBR disk id, the FAT volume id, a boot file.

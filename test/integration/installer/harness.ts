@@ -59,7 +59,13 @@ export async function buildSyntheticImage(work: string): Promise<SyntheticImage>
     packages: [],
     geometry: { bootMiB: 20, rootMiB: 24, fatType: 0x0c, ext4BlockSize: 4096 },
   });
-  return { img: built.img, bmap: built.bmap, disk: built.disk, mappedBytes: built.disk.mappedBlocks * BLOCK, payload: { path: '/usr/lib/kiln/payload.bin', sha256: sha256(payload) } };
+  return {
+    img: built.img,
+    bmap: built.bmap,
+    disk: built.disk,
+    mappedBytes: built.disk.mappedBlocks * BLOCK,
+    payload: { path: '/usr/lib/kiln/payload.bin', sha256: sha256(payload) },
+  };
 }
 
 export const rangeBytes = (r: BmapRange): number => (r.last - r.first + 1) * BLOCK;

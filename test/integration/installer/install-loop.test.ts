@@ -65,7 +65,9 @@ async function imageTraffic(): Promise<{ bytes: number; requests: number }> {
 async function cmdlineOf(w: Which, extra: string): Promise<string> {
   const n = NODES[w];
   const local = join(work!, `cmdline-${n.name}.txt`);
-  await run('ip', ['netns', 'exec', ns!, 'busybox', 'tftp', '-g', '-r', `${n.mac.replaceAll(':', '-')}/cmdline.txt`, '-l', local, '127.0.0.1'], { timeoutMs: 20_000 });
+  await run('ip', ['netns', 'exec', ns!, 'busybox', 'tftp', '-g', '-r', `${n.mac.replaceAll(':', '-')}/cmdline.txt`, '-l', local, '127.0.0.1'], {
+    timeoutMs: 20_000,
+  });
   const line = readFileSync(local, 'utf8').trim();
   expect(line).toContain(`kiln.node=${n.name} `);
   expect(line).toContain(`kiln.disk=${disks[w]!.slice('/dev/'.length)} `);
@@ -143,7 +145,14 @@ beforeAll(async () => {
 
   writeFileSync(
     join(work, 'nodes.yaml'),
-    ['nodes:', ...Object.entries(NODES).map(([w, n]) => `  - {name: ${n.name}, mac: "${n.mac}", plan: install, image: ${n.image}, disk: ${disks[w]!.slice(5)}${w === 'happy' ? ', role: server, clusterInit: true' : ''}}`), ''].join('\n'),
+    [
+      'nodes:',
+      ...Object.entries(NODES).map(
+        ([w, n]) =>
+          `  - {name: ${n.name}, mac: "${n.mac}", plan: install, image: ${n.image}, disk: ${disks[w]!.slice(5)}${w === 'happy' ? ', role: server, clusterInit: true' : ''}}`,
+      ),
+      '',
+    ].join('\n'),
   );
   mkdirSync(join(work, 'state'));
 
@@ -151,7 +160,21 @@ beforeAll(async () => {
   await run('ip', ['netns', 'add', ns]);
   await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
   kiln = new KilnProcess(ns, compiled.entry);
-  await kiln.start(['--mode', 'proxy', '--no-dhcp', '--listen', '127.0.0.1', '--advertise', '127.0.0.1', '--state-dir', join(work, 'state'), '--images-dir', imagesDir, '--nodes', join(work, 'nodes.yaml')]);
+  await kiln.start([
+    '--mode',
+    'proxy',
+    '--no-dhcp',
+    '--listen',
+    '127.0.0.1',
+    '--advertise',
+    '127.0.0.1',
+    '--state-dir',
+    join(work, 'state'),
+    '--images-dir',
+    imagesDir,
+    '--nodes',
+    join(work, 'nodes.yaml'),
+  ]);
 }, 180_000);
 
 afterAll(async () => {
@@ -229,7 +252,10 @@ describe('installer install loop (init.sh under host busybox, real kiln serve, l
     const progress = evs.filter((e) => e.type === 'install-progress');
     expect(progress.length).toBeGreaterThan(0);
     expect(progress.at(-1)!.data).toMatchObject({ progress: 100, bytes: im.mappedBytes, total: im.mappedBytes });
-    expect(evs.at(-1)).toMatchObject({ type: 'installed', data: { sha256: im.disk.sha256, disk: dev, bytes: im.mappedBytes, total: im.mappedBytes, attempt: 1 } });
+    expect(evs.at(-1)).toMatchObject({
+      type: 'installed',
+      data: { sha256: im.disk.sha256, disk: dev, bytes: im.mappedBytes, total: im.mappedBytes, attempt: 1 },
+    });
     expect(evs.map((e) => e.type).filter((t) => t !== 'install-progress')).toEqual(['install-started', 'installed']);
     expect(v.events.filter((e) => e.type === 'enrolled')).toHaveLength(1);
     expect(v.node.state).toBe('installed');
@@ -267,7 +293,15 @@ describe('installer install loop (init.sh under host busybox, real kiln serve, l
     const reason = `blocks ${bad.first}-${bad.last}: sha256 as written ${servedSha}, the block map says ${bad.sha256}`;
     const v = await nodeView(NODES.corrupt.name);
     const evs = installEvents(v.events);
-    expect(evs.map((e) => e.type)).toEqual(['install-started', 'install-failed', 'install-started', 'install-failed', 'install-started', 'install-failed', 'parked']);
+    expect(evs.map((e) => e.type)).toEqual([
+      'install-started',
+      'install-failed',
+      'install-started',
+      'install-failed',
+      'install-started',
+      'install-failed',
+      'parked',
+    ]);
     const failed = evs.filter((e) => e.type === 'install-failed');
     expect(failed.map((e) => e.data.attempt)).toEqual([1, 2, 3]);
     for (const f of failed) expect(String(f.data.message).trim()).toBe(reason);
@@ -319,7 +353,9 @@ describe('installer install loop (init.sh under host busybox, real kiln serve, l
       ['installed', 2],
     ]);
     const bad = ranges[n]!;
-    expect(String(evs[1]!.data.message)).toMatch(new RegExp(`^blocks ${bad.first}-${bad.last}: sha256 as written [0-9a-f]{64}, the block map says ${bad.sha256}`));
+    expect(String(evs[1]!.data.message)).toMatch(
+      new RegExp(`^blocks ${bad.first}-${bad.last}: sha256 as written [0-9a-f]{64}, the block map says ${bad.sha256}`),
+    );
     expect(evs[3]!.data).toMatchObject({ sha256: im.disk.sha256, bytes: im.mappedBytes });
     expect(v.node.state).toBe('installed');
   });
@@ -358,7 +394,9 @@ describe('installer install loop (init.sh under host busybox, real kiln serve, l
     const v = await nodeView(NODES.refused.name);
     const evs = installEvents(v.events);
     expect(evs.map((e) => e.type)).toEqual(['install-started', 'install-failed']);
-    expect(String(evs[1]!.data.message).trim()).toBe(`blocks ${first.first}-${first.last}: transfer at byte 0 failed: GET ${url} bytes 0-${end}: HTTP/1.1 404 Not Found`);
+    expect(String(evs[1]!.data.message).trim()).toBe(
+      `blocks ${first.first}-${first.last}: transfer at byte 0 failed: GET ${url} bytes 0-${end}: HTTP/1.1 404 Not Found`,
+    );
     expect(v.node.state).toBe('failed');
     expect(readFileSync(join(work!, 'refused.disk')).every((b) => b === 0)).toBe(true);
   });

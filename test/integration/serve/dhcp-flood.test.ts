@@ -28,9 +28,20 @@ const offers: DhcpPacket[] = [];
 
 function discover(mac: string, serial: string, xid: number): Buffer {
   return serializeDhcp({
-    op: 1, htype: 1, hlen: 6, hops: 0, xid, secs: 0, flags: 0x8000,
-    ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
-    chaddr: Buffer.from(mac.replaceAll(':', ''), 'hex'), sname: '', file: '',
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid,
+    secs: 0,
+    flags: 0x8000,
+    ciaddr: '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: '0.0.0.0',
+    chaddr: Buffer.from(mac.replaceAll(':', ''), 'hex'),
+    sname: '',
+    file: '',
     options: new Map([
       [OPT.messageType, Buffer.from([MSG.DISCOVER])],
       [OPT.clientGuid, encodePiGuid('RPi4', 0x00c03111, mac, serial)],

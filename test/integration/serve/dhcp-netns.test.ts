@@ -31,9 +31,20 @@ let dnsmasq: ResultPromise | undefined;
 function piDiscover(mac: string, serial: string, xid: number): DhcpPacket {
   return {
     // broadcast flag: a client without an address (the probe uses the kernel stack) needs it
-    op: 1, htype: 1, hlen: 6, hops: 0, xid, secs: 0, flags: 0x8000,
-    ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
-    chaddr: Buffer.from(mac.replaceAll(':', ''), 'hex'), sname: '', file: '',
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid,
+    secs: 0,
+    flags: 0x8000,
+    ciaddr: '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: '0.0.0.0',
+    chaddr: Buffer.from(mac.replaceAll(':', ''), 'hex'),
+    sname: '',
+    file: '',
     options: new Map([
       [OPT.messageType, Buffer.from([MSG.DISCOVER])],
       [OPT.clientArch, Buffer.from([0, 0])],
@@ -51,7 +62,11 @@ interface Seen {
 }
 
 async function probe(packets: Buffer[], waitMs = 2500): Promise<Seen[]> {
-  const r = await run('ip', ['netns', 'exec', clientNs, process.execPath, join(fixtures, 'dhcp-probe.mjs'), String(waitMs), ...packets.map((p) => p.toString('hex'))], { timeoutMs: waitMs + 10_000 });
+  const r = await run(
+    'ip',
+    ['netns', 'exec', clientNs, process.execPath, join(fixtures, 'dhcp-probe.mjs'), String(waitMs), ...packets.map((p) => p.toString('hex'))],
+    { timeoutMs: waitMs + 10_000 },
+  );
   return r.stdout
     .split('\n')
     .filter(Boolean)
@@ -64,7 +79,17 @@ const kilnGet = (path: string): Promise<string> => kilnProc.get(path);
 const kilnLog = (): string => kilnProc.log;
 
 async function startKiln(args: string[]): Promise<void> {
-  await kilnProc.start(['--advertise', '10.77.0.2', '--state-dir', join(work, 'state'), '--images-dir', join(work, 'dist'), '--nodes', join(work, 'nodes.yaml'), ...args]);
+  await kilnProc.start([
+    '--advertise',
+    '10.77.0.2',
+    '--state-dir',
+    join(work, 'state'),
+    '--images-dir',
+    join(work, 'dist'),
+    '--nodes',
+    join(work, 'nodes.yaml'),
+    ...args,
+  ]);
 }
 
 async function stopKiln(): Promise<void> {
@@ -75,7 +100,11 @@ beforeAll(async () => {
   const compiled = await compileKiln();
   work = compiled.work;
   makeFixtureImages(join(work, 'dist'));
-  const nodes = ['nodes:', `  - {name: pi-01, mac: "${PI_MAC}", serial: "${PI_SERIAL}", plan: install}`, '  - {name: pi-local, mac: "dc:a6:32:aa:bb:02", plan: local, selfHeal: false}'];
+  const nodes = [
+    'nodes:',
+    `  - {name: pi-01, mac: "${PI_MAC}", serial: "${PI_SERIAL}", plan: install}`,
+    '  - {name: pi-local, mac: "dc:a6:32:aa:bb:02", plan: local, selfHeal: false}',
+  ];
   for (let i = 0; i < 10; i++) nodes.push(`  - {name: rack-${i}, mac: "dc:a6:32:00:10:${i.toString(16).padStart(2, '0')}", plan: install}`);
   writeFileSync(join(work, 'nodes.yaml'), `${nodes.join('\n')}\n`);
   mkdirSync(join(work, 'state'), { recursive: true });
@@ -86,7 +115,28 @@ beforeAll(async () => {
   kilnNs = await seg.member('ks', '02:00:00:00:00:02', '10.77.0.2/24');
   clientNs = await seg.member('cl', PI_MAC);
   kilnProc = new KilnProcess(kilnNs, compiled.entry);
-  dnsmasq = execa('ip', ['netns', 'exec', routerNs, 'dnsmasq', '--keep-in-foreground', '--no-daemon', '--port=0', '--no-resolv', '--no-hosts', '--bind-interfaces', '--interface=eth0', '--dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h', `--dhcp-leasefile=${join(work, 'leases')}`, `--pid-file=${join(work, 'dnsmasq.pid')}`, '--dhcp-authoritative', '--no-ping'], { reject: false, all: true });
+  dnsmasq = execa(
+    'ip',
+    [
+      'netns',
+      'exec',
+      routerNs,
+      'dnsmasq',
+      '--keep-in-foreground',
+      '--no-daemon',
+      '--port=0',
+      '--no-resolv',
+      '--no-hosts',
+      '--bind-interfaces',
+      '--interface=eth0',
+      '--dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h',
+      `--dhcp-leasefile=${join(work, 'leases')}`,
+      `--pid-file=${join(work, 'dnsmasq.pid')}`,
+      '--dhcp-authoritative',
+      '--no-ping',
+    ],
+    { reject: false, all: true },
+  );
   await sleep(500);
 }, 120_000);
 
@@ -98,8 +148,8 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-describe('DHCP proxy mode beside the router\'s dnsmasq', () => {
-  it('answers a crafted Pi 4 DISCOVER with the PXE offer, next to the router\'s address offer', async () => {
+describe("DHCP proxy mode beside the router's dnsmasq", () => {
+  it("answers a crafted Pi 4 DISCOVER with the PXE offer, next to the router's address offer", async () => {
     await startKiln(['--mode', 'proxy', '--discovery']);
     const seen = await probe([serializeDhcp(piDiscover(PI_MAC, PI_SERIAL, 0x1111))]);
     const offers = seen.filter((s) => s.packet.xid === 0x1111 && s.packet.op === 2);
@@ -126,13 +176,36 @@ describe('DHCP proxy mode beside the router\'s dnsmasq', () => {
     expect(nodes.nodes.find((n) => n.name === 'pi-cafe0001')?.plan).toBe('discovered');
   });
 
-  it('udhcpc with the Pi vendor class on a local-plan node gets only the router\'s answer', async () => {
+  it("udhcpc with the Pi vendor class on a local-plan node gets only the router's answer", async () => {
     // busybox udhcpc is not proxyDHCP-aware (it would take an address-less offer), so the real
     // client is run as a node kiln must decline; the positive proxy path is the crafted Pi above.
     await run('ip', ['-n', clientNs, 'link', 'set', 'eth0', 'address', 'dc:a6:32:aa:bb:02']);
     try {
       const outFile = join(work, 'udhcpc-proxy.txt');
-      await run('ip', ['netns', 'exec', clientNs, 'busybox', 'udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '4', '-T', '1', '-V', VC, '-s', join(fixtures, 'udhcpc-script.sh')], { env: { KILN_UDHCPC_OUT: outFile }, timeoutMs: 30_000 });
+      await run(
+        'ip',
+        [
+          'netns',
+          'exec',
+          clientNs,
+          'busybox',
+          'udhcpc',
+          '-i',
+          'eth0',
+          '-f',
+          '-q',
+          '-n',
+          '-t',
+          '4',
+          '-T',
+          '1',
+          '-V',
+          VC,
+          '-s',
+          join(fixtures, 'udhcpc-script.sh'),
+        ],
+        { env: { KILN_UDHCPC_OUT: outFile }, timeoutMs: 30_000 },
+      );
       expect(readFileSync(outFile, 'utf8')).toMatch(/event=bound ip=10\.77\.0\.1\d\d .*serverid=10\.77\.0\.1 /);
       expect(await kilnGet('/metrics')).toMatch(/kiln_dhcp_drops_total\{reason="plan-local"\} [1-9]/);
     } finally {
@@ -152,7 +225,27 @@ describe('DHCP proxy mode beside the router\'s dnsmasq', () => {
 
   it('the node then fetches its boot files over TFTP from the advertised address', async () => {
     const dl = join(work, 'start4.elf');
-    await run('ip', ['netns', 'exec', routerNs, 'atftp', '--option', 'blksize 1024', '--option', 'tsize 0', '-g', '-r', `${PI_SERIAL}/start4.elf`, '-l', dl, '10.77.0.2', '69'], { timeoutMs: 30_000 });
+    await run(
+      'ip',
+      [
+        'netns',
+        'exec',
+        routerNs,
+        'atftp',
+        '--option',
+        'blksize 1024',
+        '--option',
+        'tsize 0',
+        '-g',
+        '-r',
+        `${PI_SERIAL}/start4.elf`,
+        '-l',
+        dl,
+        '10.77.0.2',
+        '69',
+      ],
+      { timeoutMs: 30_000 },
+    );
     expect(readFileSync(dl).equals(readFileSync(join(work, 'dist/fixture-image/boot/start4.elf')))).toBe(true);
   });
 });
@@ -164,7 +257,30 @@ describe('DHCP full mode on an isolated network', () => {
     await Promise.race([dnsmasq, sleep(3000)]);
     await startKiln(['--mode', 'full', '--pool', '10.77.0.160-10.77.0.179']);
     const outFile = join(work, 'udhcpc-full.txt');
-    await run('ip', ['netns', 'exec', clientNs, 'busybox', 'udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '4', '-T', '1', '-V', VC, '-s', join(fixtures, 'udhcpc-script.sh')], { env: { KILN_UDHCPC_OUT: outFile }, timeoutMs: 30_000 });
+    await run(
+      'ip',
+      [
+        'netns',
+        'exec',
+        clientNs,
+        'busybox',
+        'udhcpc',
+        '-i',
+        'eth0',
+        '-f',
+        '-q',
+        '-n',
+        '-t',
+        '4',
+        '-T',
+        '1',
+        '-V',
+        VC,
+        '-s',
+        join(fixtures, 'udhcpc-script.sh'),
+      ],
+      { env: { KILN_UDHCPC_OUT: outFile }, timeoutMs: 30_000 },
+    );
     expect(readFileSync(outFile, 'utf8')).toMatch(/event=bound ip=10\.77\.0\.1[67]\d siaddr=10\.77\.0\.2 serverid=10\.77\.0\.2 subnet=255\.255\.255\.0/);
     const nodes = JSON.parse(await kilnGet('/api/nodes/pi-01')) as { node: { ip: string }; events: { type: string }[] };
     expect(nodes.node.ip).toMatch(/^10\.77\.0\.1[67]\d$/);
@@ -172,13 +288,19 @@ describe('DHCP full mode on an isolated network', () => {
 
     await run('ip', ['-n', clientNs, 'link', 'set', 'eth0', 'address', '02:99:00:00:00:01']);
     await expect(
-      run('ip', ['netns', 'exec', clientNs, 'busybox', 'udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '2', '-T', '1', '-s', join(fixtures, 'udhcpc-script.sh')], { env: { KILN_UDHCPC_OUT: join(work, 'udhcpc-none.txt') }, timeoutMs: 30_000 }),
+      run(
+        'ip',
+        ['netns', 'exec', clientNs, 'busybox', 'udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '2', '-T', '1', '-s', join(fixtures, 'udhcpc-script.sh')],
+        { env: { KILN_UDHCPC_OUT: join(work, 'udhcpc-none.txt') }, timeoutMs: 30_000 },
+      ),
     ).rejects.toThrow();
     await run('ip', ['-n', clientNs, 'link', 'set', 'eth0', 'address', PI_MAC]);
   });
 
   it('offers ten Pis booting at once ten different addresses', async () => {
-    const discovers = Array.from({ length: 10 }, (_, i) => serializeDhcp(piDiscover(`dc:a6:32:00:10:${i.toString(16).padStart(2, '0')}`, `0000100${i}`, 0x9000 + i)));
+    const discovers = Array.from({ length: 10 }, (_, i) =>
+      serializeDhcp(piDiscover(`dc:a6:32:00:10:${i.toString(16).padStart(2, '0')}`, `0000100${i}`, 0x9000 + i)),
+    );
     const seen = await probe(discovers, 3000);
     const offers = seen.filter((s) => s.packet.xid >= 0x9000 && s.packet.xid < 0x9010 && s.packet.options.get(OPT.messageType)?.[0] === MSG.OFFER);
     expect(new Set(offers.map((o) => o.packet.xid)).size).toBe(10);

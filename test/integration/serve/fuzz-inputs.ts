@@ -213,7 +213,29 @@ const TFTP_NAMES = [
 
 const TFTP_MODES = ['octet', 'OCTET', 'netascii', 'mail', 'binary', '', 'octet\x01', 'x'.repeat(300)];
 const TFTP_OPTS = ['blksize', 'tsize', 'windowsize', 'timeout', 'rollover', 'BLKSIZE', 'multicast', 'utimeout', '', 'x'.repeat(100)];
-const TFTP_VALUES = ['0', '1', '7', '8', '511', '512', '1024', '1468', '65464', '65465', '65536', '-1', '1e3', '0x400', '1024.0', '', ' 8', 'abc', '99999999999999999999', 'NaN', 'Infinity'];
+const TFTP_VALUES = [
+  '0',
+  '1',
+  '7',
+  '8',
+  '511',
+  '512',
+  '1024',
+  '1468',
+  '65464',
+  '65465',
+  '65536',
+  '-1',
+  '1e3',
+  '0x400',
+  '1024.0',
+  '',
+  ' 8',
+  'abc',
+  '99999999999999999999',
+  'NaN',
+  'Infinity',
+];
 
 function rrqFrom(rng: Prng, names: readonly string[]): Buffer {
   const options: string[] = [];
@@ -256,7 +278,10 @@ export function tftpListenCase(rng: Prng, names: readonly string[], prefix: stri
       return { kind: 'rrq-huge-options', data: rrq(rng.pick(names), opts) };
     }
     case 8:
-      return { kind: 'rrq-bad-option-values', data: rrq(rng.pick(names), { [rng.pick(['blksize', 'tsize', 'windowsize', 'timeout', 'rollover'])]: rng.pick(TFTP_VALUES) }) };
+      return {
+        kind: 'rrq-bad-option-values',
+        data: rrq(rng.pick(names), { [rng.pick(['blksize', 'tsize', 'windowsize', 'timeout', 'rollover'])]: rng.pick(TFTP_VALUES) }),
+      };
     case 9: {
       // packets that belong to a transfer, sent to the listening port
       const op = rng.pick([OP.DATA, OP.ACK, OP.ERROR, OP.OACK, OP.WRQ]);
@@ -330,10 +355,47 @@ export interface HttpTargets {
   token: string;
 }
 
-const RANGE_NUMS = ['', '0', '1', '5', '-1', '0x0', '0x10', '1e3', '99999999999999999999', '18446744073709551616', ' 7', '+5', '\u0663', '00000000000000000001', '4294967296'];
+const RANGE_NUMS = [
+  '',
+  '0',
+  '1',
+  '5',
+  '-1',
+  '0x0',
+  '0x10',
+  '1e3',
+  '99999999999999999999',
+  '18446744073709551616',
+  ' 7',
+  '+5',
+  '\u0663',
+  '00000000000000000001',
+  '4294967296',
+];
 
 export function rangeValue(rng: Prng, size: number): string {
-  const fixed = ['bytes=0x0-0x10', 'bytes=5-1', 'bytes=-0', 'bytes=0-1,5-10', 'bytes=', 'bytes=-', 'bytes=--1', 'bytes=0-', `bytes=${size}-`, `bytes=${size - 1}-${size * 2}`, 'bytes=0-0,-1', 'items=0-1', 'Bytes=0-1', 'bytes 0-1', 'bytes=1-0,0-1', 'bytes=0-1,,2-3', 'bytes=0-1;2-3', 'bytes=a-b', 'bytes=\u00ff-1', `bytes=${'0-1,'.repeat(500)}0-1`];
+  const fixed = [
+    'bytes=0x0-0x10',
+    'bytes=5-1',
+    'bytes=-0',
+    'bytes=0-1,5-10',
+    'bytes=',
+    'bytes=-',
+    'bytes=--1',
+    'bytes=0-',
+    `bytes=${size}-`,
+    `bytes=${size - 1}-${size * 2}`,
+    'bytes=0-0,-1',
+    'items=0-1',
+    'Bytes=0-1',
+    'bytes 0-1',
+    'bytes=1-0,0-1',
+    'bytes=0-1,,2-3',
+    'bytes=0-1;2-3',
+    'bytes=a-b',
+    'bytes=\u00ff-1',
+    `bytes=${'0-1,'.repeat(500)}0-1`,
+  ];
   if (rng.chance(0.4)) return rng.pick(fixed);
   const n = rng.chance(0.8) ? 1 : rng.range(2, 60);
   const one = (): string => {
@@ -367,7 +429,27 @@ const TRAVERSALS = [
   '/images/IMG/manifest.json/..%2f..%2f..%2f..%2fetc%2fpasswd',
 ];
 
-const BAD_PATHS = ['/%', '/%%', '/%zz', '/images/%zz/x', '/images/IMG/%', '/api/events?limit=%ff', '/api/events?limit=1e309', '/api/events?node=%00', '/api/nodes/%00', '/api/nodes/%ff%fe', '/seed/%00/user-data', '/*', '*', '', 'http://evil.example/', '/api/events?after=-1&after=2', '/api/events?__proto__=1', `/${'a'.repeat(70_000)}`, `/api/events?node=${'%41'.repeat(5000)}`];
+const BAD_PATHS = [
+  '/%',
+  '/%%',
+  '/%zz',
+  '/images/%zz/x',
+  '/images/IMG/%',
+  '/api/events?limit=%ff',
+  '/api/events?limit=1e309',
+  '/api/events?node=%00',
+  '/api/nodes/%00',
+  '/api/nodes/%ff%fe',
+  '/seed/%00/user-data',
+  '/*',
+  '*',
+  '',
+  'http://evil.example/',
+  '/api/events?after=-1&after=2',
+  '/api/events?__proto__=1',
+  `/${'a'.repeat(70_000)}`,
+  `/api/events?node=${'%41'.repeat(5000)}`,
+];
 
 function request(method: string, path: string, headers: [string, string][], body?: Buffer | string): Buffer {
   const lines = [`${method} ${path} HTTP/1.1`, ...headers.map(([k, v]) => `${k}: ${v}`), '', ''];
@@ -402,7 +484,27 @@ export function httpCase(rng: Prng, t: HttpTargets): HttpCase {
     case 3:
       return { kind: 'bad-url', chunks: [request('GET', sub(rng.pick(BAD_PATHS)), [host, auth, close])] };
     case 4: {
-      const lines = ['GET\r\n\r\n', 'GET /\r\n\r\n', 'GET / HTTP/9.9\r\n\r\n', 'GET / HTTP/1.1\r\n\r\n', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', '\r\n\r\n\r\n', 'GET  /health  HTTP/1.1\r\nHost: x\r\n\r\n', 'get /health http/1.1\r\n\r\n', 'G\0T /health HTTP/1.1\r\n\r\n', 'GET /health HTTP/1.1\nHost: x\n\n', `${'A'.repeat(rng.range(1, 5000))} / HTTP/1.1\r\n\r\n`, 'CONNECT 127.0.0.1:22 HTTP/1.1\r\n\r\n', 'TRACE / HTTP/1.1\r\nHost: x\r\n\r\n', 'OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n', 'DELETE /api/nodes/pi-01 HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /health HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n', 'GET /health HTTP/1.1\r\nNoColon\r\n\r\n', 'GET /health HTTP/1.1\r\nX: a\r\n folded\r\n\r\n', 'GET /health HTTP/1.1\r\nX: \0\r\n\r\n'];
+      const lines = [
+        'GET\r\n\r\n',
+        'GET /\r\n\r\n',
+        'GET / HTTP/9.9\r\n\r\n',
+        'GET / HTTP/1.1\r\n\r\n',
+        'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n',
+        '\r\n\r\n\r\n',
+        'GET  /health  HTTP/1.1\r\nHost: x\r\n\r\n',
+        'get /health http/1.1\r\n\r\n',
+        'G\0T /health HTTP/1.1\r\n\r\n',
+        'GET /health HTTP/1.1\nHost: x\n\n',
+        `${'A'.repeat(rng.range(1, 5000))} / HTTP/1.1\r\n\r\n`,
+        'CONNECT 127.0.0.1:22 HTTP/1.1\r\n\r\n',
+        'TRACE / HTTP/1.1\r\nHost: x\r\n\r\n',
+        'OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n',
+        'DELETE /api/nodes/pi-01 HTTP/1.1\r\nHost: x\r\n\r\n',
+        'GET /health HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n',
+        'GET /health HTTP/1.1\r\nNoColon\r\n\r\n',
+        'GET /health HTTP/1.1\r\nX: a\r\n folded\r\n\r\n',
+        'GET /health HTTP/1.1\r\nX: \0\r\n\r\n',
+      ];
       return { kind: 'request-line', chunks: [Buffer.from(rng.pick(lines), 'latin1')] };
     }
     case 5: {
@@ -416,15 +518,39 @@ export function httpCase(rng: Prng, t: HttpTargets): HttpCase {
     case 6: {
       // bodies whose Content-Length lies, or that carry both CL and chunked
       const body = JSON.stringify({ name: 'fz-cl', mac: '02:00:00:00:f0:02' });
-      const cl = rng.pick([String(body.length + 50), String(body.length - 5), '-1', 'abc', '1e3', '99999999999999999999', `${body.length}, ${body.length + 1}`, '0']);
+      const cl = rng.pick([
+        String(body.length + 50),
+        String(body.length - 5),
+        '-1',
+        'abc',
+        '1e3',
+        '99999999999999999999',
+        `${body.length}, ${body.length + 1}`,
+        '0',
+      ]);
       const headers: [string, string][] = [host, auth, ['Content-Type', 'application/json'], ['Content-Length', cl]];
       if (rng.chance(0.3)) headers.push(['Transfer-Encoding', rng.pick(['chunked', 'gzip, chunked', 'chunked, identity', 'xchunked'])]);
       if (rng.chance(0.3)) headers.push(['Content-Length', String(body.length)]);
-      return { kind: 'content-length', hangUp: rng.chance(0.3), chunks: [request('POST', rng.chance(0.7) ? '/api/nodes' : `/api/nodes/${t.node}/events`, headers, body)] };
+      return {
+        kind: 'content-length',
+        hangUp: rng.chance(0.3),
+        chunks: [request('POST', rng.chance(0.7) ? '/api/nodes' : `/api/nodes/${t.node}/events`, headers, body)],
+      };
     }
     case 7: {
-      const chunked = rng.pick(['5\r\nhello\r\n0\r\n\r\n', 'zz\r\nhello\r\n0\r\n\r\n', 'ffffffffffffffff\r\nx\r\n', '5\r\nhel', '-1\r\n\r\n', '5;ext=\0\r\nhello\r\n0\r\n\r\n', '0\r\nX-Trailer: 1\r\n\r\n']);
-      return { kind: 'chunked', chunks: [request('POST', '/api/nodes', [host, auth, ['Content-Type', 'application/json'], ['Transfer-Encoding', 'chunked']], chunked)] };
+      const chunked = rng.pick([
+        '5\r\nhello\r\n0\r\n\r\n',
+        'zz\r\nhello\r\n0\r\n\r\n',
+        'ffffffffffffffff\r\nx\r\n',
+        '5\r\nhel',
+        '-1\r\n\r\n',
+        '5;ext=\0\r\nhello\r\n0\r\n\r\n',
+        '0\r\nX-Trailer: 1\r\n\r\n',
+      ]);
+      return {
+        kind: 'chunked',
+        chunks: [request('POST', '/api/nodes', [host, auth, ['Content-Type', 'application/json'], ['Transfer-Encoding', 'chunked']], chunked)],
+      };
     }
     case 8: {
       // a slow client: the request trickles in, then the client hangs up part-way
@@ -444,17 +570,54 @@ export function httpCase(rng: Prng, t: HttpTargets): HttpCase {
       return { kind: 'random', chunks: [rng.bytes(rng.pick([1, 16, 200, 4000, rng.int(3000)]))] };
     case 13: {
       // pipelined: a valid request followed by junk on the same connection
-      return { kind: 'pipelined', chunks: [Buffer.concat([valid().subarray(0, -2), Buffer.from('\r\n'), request('GET', imagePath, [host, ['Range', rangeValue(rng, t.imageSize)]]), rng.bytes(rng.int(200))])] };
+      return {
+        kind: 'pipelined',
+        chunks: [
+          Buffer.concat([
+            valid().subarray(0, -2),
+            Buffer.from('\r\n'),
+            request('GET', imagePath, [host, ['Range', rangeValue(rng, t.imageSize)]]),
+            rng.bytes(rng.int(200)),
+          ]),
+        ],
+      };
     }
     case 14: {
-      const bodies = ['{"name":', '[]', 'null', '{"name":"a","mac":"zz"}', '{"__proto__":{"admin":true},"name":"fz-p","mac":"02:00:00:00:f0:03"}', JSON.stringify({ name: 'x'.repeat(200), mac: '02:00:00:00:f0:04' }), JSON.stringify({ name: 'fz-big', pad: 'x'.repeat(70_000) }), '\u0000', '{"name":"fz-s","serial":"zzzzzzzz"}', JSON.stringify({ name: 'fz-img', mac: '02:00:00:00:f0:05', image: '../../etc' })];
+      const bodies = [
+        '{"name":',
+        '[]',
+        'null',
+        '{"name":"a","mac":"zz"}',
+        '{"__proto__":{"admin":true},"name":"fz-p","mac":"02:00:00:00:f0:03"}',
+        JSON.stringify({ name: 'x'.repeat(200), mac: '02:00:00:00:f0:04' }),
+        JSON.stringify({ name: 'fz-big', pad: 'x'.repeat(70_000) }),
+        '\u0000',
+        '{"name":"fz-s","serial":"zzzzzzzz"}',
+        JSON.stringify({ name: 'fz-img', mac: '02:00:00:00:f0:05', image: '../../etc' }),
+      ];
       const body = Buffer.from(rng.pick(bodies));
       const ct = rng.pick(['application/json', 'text/plain', 'application/json; charset=utf-16', 'multipart/form-data; boundary=x', '']);
-      return { kind: 'api-body', chunks: [request('POST', '/api/nodes', [host, auth, ['Content-Type', ct], ['Content-Length', String(body.length)], close], body)] };
+      return {
+        kind: 'api-body',
+        chunks: [request('POST', '/api/nodes', [host, auth, ['Content-Type', ct], ['Content-Length', String(body.length)], close], body)],
+      };
     }
     default: {
-      const a = rng.pick([`Bearer ${t.token}`, 'Bearer', 'Bearer ', `bearer  ${t.token}`, `Bearer ${t.token}x`, `Basic ${Buffer.from('a:b').toString('base64')}`, `Bearer ${'a'.repeat(10_000)}`, 'Bearer \u00ff', '']);
-      return { kind: 'auth', chunks: [request('GET', rng.pick(['/api/nodes', '/api/events', '/api/inventory', `/api/nodes/${t.node}`]), [host, ['Authorization', a], close])] };
+      const a = rng.pick([
+        `Bearer ${t.token}`,
+        'Bearer',
+        'Bearer ',
+        `bearer  ${t.token}`,
+        `Bearer ${t.token}x`,
+        `Basic ${Buffer.from('a:b').toString('base64')}`,
+        `Bearer ${'a'.repeat(10_000)}`,
+        'Bearer \u00ff',
+        '',
+      ]);
+      return {
+        kind: 'auth',
+        chunks: [request('GET', rng.pick(['/api/nodes', '/api/events', '/api/inventory', `/api/nodes/${t.node}`]), [host, ['Authorization', a], close])],
+      };
     }
   }
 }

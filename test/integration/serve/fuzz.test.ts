@@ -91,7 +91,21 @@ beforeAll(async () => {
   // DHCP broadcasts to 255.255.255.255 need a route out of the segment's interface (it stays on the bridge)
   await run('ip', ['-n', fuzzNs, 'route', 'add', 'default', 'dev', 'eth0']);
   kiln = new KilnProcess(kilnNs, compiled.entry);
-  await kiln.start(['--mode', 'full', '--pool', `${POOL.start}-${POOL.end}`, '--discovery', '--advertise', KILN, '--state-dir', join(work, 'state'), '--images-dir', join(work, 'dist'), '--nodes', join(work, 'nodes.yaml')]);
+  await kiln.start([
+    '--mode',
+    'full',
+    '--pool',
+    `${POOL.start}-${POOL.end}`,
+    '--discovery',
+    '--advertise',
+    KILN,
+    '--state-dir',
+    join(work, 'state'),
+    '--images-dir',
+    join(work, 'dist'),
+    '--nodes',
+    join(work, 'nodes.yaml'),
+  ]);
   pid0 = kiln.pid;
   token = readFileSync(join(work, 'state', 'api-token'), 'utf8').trim();
   agent = await NsAgent.start(fuzzNs, entry);
@@ -109,14 +123,24 @@ describe(`fuzzing kiln serve (seed ${seed})`, () => {
   it(`DHCP: ${counts.dhcp} mutated Pi 4 DISCOVERs/REQUESTs and random datagrams are dropped and counted as kiln's codec says`, async () => {
     const before = await metrics();
     const lost0 = await udpDropped();
-    const r = await agent!.call('dhcp-fuzz', { seed: rootRng.fork('dhcp').seed, count: counts.dhcp, server: KILN, pi: PI, serials: [PI.serial, PI2.serial, 'f0000003'], pool: POOL });
+    const r = await agent!.call('dhcp-fuzz', {
+      seed: rootRng.fork('dhcp').seed,
+      count: counts.dhcp,
+      server: KILN,
+      pi: PI,
+      serials: [PI.serial, PI2.serial, 'f0000003'],
+      pool: POOL,
+    });
     const lost = (await udpDropped()) - lost0;
-    console.log(`DHCP: ${r.sent} sent in ${r.ms} ms, ${r.malformed} malformed by the codec, ${lost} dropped by kiln's kernel (socket buffer full), ${r.answers} answers; kinds ${JSON.stringify(r.kinds)}`);
+    console.log(
+      `DHCP: ${r.sent} sent in ${r.ms} ms, ${r.malformed} malformed by the codec, ${lost} dropped by kiln's kernel (socket buffer full), ${r.answers} answers; kinds ${JSON.stringify(r.kinds)}`,
+    );
     await expectAlive('the DHCP fuzz');
     expect(r.sendErrors).toBe(0);
     expect(r.codecCrashes).toEqual([]);
     const after = await metrics();
-    const malformed = metricValue(after, 'kiln_dhcp_drops_total', { reason: 'malformed' }) - metricValue(before, 'kiln_dhcp_drops_total', { reason: 'malformed' });
+    const malformed =
+      metricValue(after, 'kiln_dhcp_drops_total', { reason: 'malformed' }) - metricValue(before, 'kiln_dhcp_drops_total', { reason: 'malformed' });
     // every datagram the codec refuses is counted once, unless the kernel dropped it before kiln
     // read it (a flood outruns kiln: it writes to its registry for every DISCOVER of a known node)
     expect(malformed).toBeLessThanOrEqual(r.malformed);
@@ -129,15 +153,26 @@ describe(`fuzzing kiln serve (seed ${seed})`, () => {
   it(`HTTP: ${counts.http} malformed, oversized, slow and hostile requests get no 5xx, reach no file outside the images and leak no secret`, async () => {
     const k3s = readFileSync(join(work, 'state', 'k3s-token'), 'utf8').trim();
     expect(k3s.length).toBeGreaterThanOrEqual(16);
-    const r = await agent!.call('http-fuzz', {
-      seed: rootRng.fork('http').seed,
-      count: counts.http,
-      port: 8080,
-      concurrency: 16,
-      targets: { host: KILN, image: image.name, imageFile: `${image.name}.img`, imageSize: readFileSync(join(image.dir, `${image.name}.img`)).length, node: PI.name, token },
-      // neither may ever be in an answer: the k3s token is only in a seed, which needs a node's credential
-      secrets: [token, k3s],
-    }, 90_000);
+    const r = await agent!.call(
+      'http-fuzz',
+      {
+        seed: rootRng.fork('http').seed,
+        count: counts.http,
+        port: 8080,
+        concurrency: 16,
+        targets: {
+          host: KILN,
+          image: image.name,
+          imageFile: `${image.name}.img`,
+          imageSize: readFileSync(join(image.dir, `${image.name}.img`)).length,
+          node: PI.name,
+          token,
+        },
+        // neither may ever be in an answer: the k3s token is only in a seed, which needs a node's credential
+        secrets: [token, k3s],
+      },
+      90_000,
+    );
     console.log(`HTTP: ${r.sent} requests in ${r.ms} ms; statuses ${JSON.stringify(r.statuses)}; kinds ${JSON.stringify(r.kinds)}`);
     await expectAlive('the HTTP fuzz');
     expect(r.serverErrors, log()).toEqual([]);
@@ -152,13 +187,39 @@ describe(`fuzzing kiln serve (seed ${seed})`, () => {
   it(`TFTP listening port: ${counts.tftpListen} random, truncated, bit-flipped and option-mangled requests`, async () => {
     const before = await metrics();
     const lost0 = await udpDropped();
-    const names = [`${PI.serial}/start4.elf`, `${PI.serial}/config.txt`, `${PI.serial}/cmdline.txt`, `${macDashes(PI.mac)}/fixup4.dat`, `pxelinux.cfg/01-${macDashes(PI.mac)}`, `${PI.serial}/installer/vmlinuz`, 'bootcode.bin', `${PI.serial}/overlays/disable-bt.dtbo`];
-    const r = await agent!.call('tftp-fuzz', { seed: rootRng.fork('tftp-listen').seed, listenCount: counts.tftpListen, transferCount: 0, server: KILN, names, prefix: macDashes(PI.mac), liveFile: '', live: 0, deadlineMs: 30_000 }, 60_000);
+    const names = [
+      `${PI.serial}/start4.elf`,
+      `${PI.serial}/config.txt`,
+      `${PI.serial}/cmdline.txt`,
+      `${macDashes(PI.mac)}/fixup4.dat`,
+      `pxelinux.cfg/01-${macDashes(PI.mac)}`,
+      `${PI.serial}/installer/vmlinuz`,
+      'bootcode.bin',
+      `${PI.serial}/overlays/disable-bt.dtbo`,
+    ];
+    const r = await agent!.call(
+      'tftp-fuzz',
+      {
+        seed: rootRng.fork('tftp-listen').seed,
+        listenCount: counts.tftpListen,
+        transferCount: 0,
+        server: KILN,
+        names,
+        prefix: macDashes(PI.mac),
+        liveFile: '',
+        live: 0,
+        deadlineMs: 30_000,
+      },
+      60_000,
+    );
     const lost = (await udpDropped()) - lost0;
-    console.log(`TFTP :69: ${r.listen.sent} sent in ${r.ms} ms, ${lost} dropped by kiln's kernel (${r.listen.under4} under 4 bytes, ${r.listen.over512} over 512); replies by opcode ${JSON.stringify(r.listen.replies)}; ${r.listen.transfersAborted} transfers started and aborted; kinds ${JSON.stringify(r.listen.kinds)}`);
+    console.log(
+      `TFTP :69: ${r.listen.sent} sent in ${r.ms} ms, ${lost} dropped by kiln's kernel (${r.listen.under4} under 4 bytes, ${r.listen.over512} over 512); replies by opcode ${JSON.stringify(r.listen.replies)}; ${r.listen.transfersAborted} transfers started and aborted; kinds ${JSON.stringify(r.listen.kinds)}`,
+    );
     await expectAlive('the TFTP listening-port fuzz');
     const after = await metrics();
-    const malformed = metricValue(after, 'kiln_tftp_requests_total', { result: 'malformed' }) - metricValue(before, 'kiln_tftp_requests_total', { result: 'malformed' });
+    const malformed =
+      metricValue(after, 'kiln_tftp_requests_total', { result: 'malformed' }) - metricValue(before, 'kiln_tftp_requests_total', { result: 'malformed' });
     // a datagram under 4 bytes is no TFTP packet at all, whatever the server
     expect(malformed).toBeGreaterThanOrEqual(r.listen.under4 - lost);
     expect(malformed).toBeGreaterThan(0);
@@ -167,8 +228,24 @@ describe(`fuzzing kiln serve (seed ${seed})`, () => {
 
   it(`TFTP transfer ports: ${counts.tftpTransfer} datagrams (0 and 1 byte, bad ACKs, ERRORs, echoes) at live transfers, from their own port and from a stranger`, async () => {
     const before = await metrics();
-    const r = await agent!.call('tftp-fuzz', { seed: rootRng.fork('tftp-transfer').seed, listenCount: 0, transferCount: counts.tftpTransfer, server: KILN, names: [], prefix: macDashes(PI2.mac), liveFile: `${PI2.serial}/vmlinuz`, live: 6, deadlineMs: 30_000 }, 60_000);
-    console.log(`TFTP transfers: ${r.transfer.sent} sent in ${r.ms} ms (${r.transfer.fromOwnPort} from the transfer's port, ${r.transfer.fromStranger} from a stranger); ${r.transfer.liveStarted} live transfers started, ${r.transfer.endedByError} ended by an ERROR, ${r.transfer.endedSilent} went silent; stalled: ${r.transfer.stalled}; kinds ${JSON.stringify(r.transfer.kinds)}`);
+    const r = await agent!.call(
+      'tftp-fuzz',
+      {
+        seed: rootRng.fork('tftp-transfer').seed,
+        listenCount: 0,
+        transferCount: counts.tftpTransfer,
+        server: KILN,
+        names: [],
+        prefix: macDashes(PI2.mac),
+        liveFile: `${PI2.serial}/vmlinuz`,
+        live: 6,
+        deadlineMs: 30_000,
+      },
+      60_000,
+    );
+    console.log(
+      `TFTP transfers: ${r.transfer.sent} sent in ${r.ms} ms (${r.transfer.fromOwnPort} from the transfer's port, ${r.transfer.fromStranger} from a stranger); ${r.transfer.liveStarted} live transfers started, ${r.transfer.endedByError} ended by an ERROR, ${r.transfer.endedSilent} went silent; stalled: ${r.transfer.stalled}; kinds ${JSON.stringify(r.transfer.kinds)}`,
+    );
     await expectAlive('the TFTP transfer-port fuzz');
     expect(r.transfer.stalled, 'the fuzzer ran out of live transfers: kiln stopped answering TFTP').toBe(false);
     expect(r.transfer.sent).toBe(counts.tftpTransfer);
@@ -183,7 +260,9 @@ describe(`fuzzing kiln serve (seed ${seed})`, () => {
     expect(droppedDelta).toBeGreaterThanOrEqual(Math.floor(r.transfer.under4 * 0.9));
     // RFC 1350: a datagram from a stranger is answered with ERROR 5 (unknown transfer ID)
     expect(r.transfer.strangerTidErrors).toBeGreaterThan(0);
-    console.log(`TFTP transfer ports: ${r.transfer.under4} datagrams under 4 bytes, ${r.transfer.strangerTidErrors} ERROR 5 to the stranger; dropped ${movedByLabel(before, after, dropped, 'reason')}`);
+    console.log(
+      `TFTP transfer ports: ${r.transfer.under4} datagrams under 4 bytes, ${r.transfer.strangerTidErrors} ERROR 5 to the stranger; dropped ${movedByLabel(before, after, dropped, 'reason')}`,
+    );
   }, 90_000);
 
   it('afterwards the same process still offers, leases, and serves the right bytes over TFTP and HTTP', async () => {
@@ -215,7 +294,9 @@ describe(`fuzzing kiln serve (seed ${seed})`, () => {
     const nodes = await agent!.call('http', { url: `http://${KILN}:8080/api/nodes`, headers: { authorization: `Bearer ${token}` } });
     expect(nodes.status).toBe(200);
     const list = (JSON.parse(nodes.text ?? '{}') as { nodes: { name: string; plan: string }[] }).nodes;
-    console.log(`registry after the run: ${list.length} nodes, ${list.filter((n) => n.plan === 'discovered').length} of them discovered from fuzzed DHCP, ${list.filter((n) => n.name.startsWith('fz-')).length} added by fuzzed API calls`);
+    console.log(
+      `registry after the run: ${list.length} nodes, ${list.filter((n) => n.plan === 'discovered').length} of them discovered from fuzzed DHCP, ${list.filter((n) => n.name.startsWith('fz-')).length} added by fuzzed API calls`,
+    );
     expect(list.find((n) => n.name === PI.name)?.plan).toBe('install');
     expect(kiln!.pid).toBe(pid0);
   }, 60_000);

@@ -44,7 +44,15 @@ beforeAll(async () => {
   const { dir, name } = makeFixtureImages(imagesDir);
   imgPath = join(dir, `${name}.img`);
   registry = new NodeRegistry(join(work, 'kiln.db'));
-  registry.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd', role: 'server', clusterInit: true, sshKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKey op@laptop'] }));
+  registry.upsert(
+    nodeInputSchema.parse({
+      name: 'pi-01',
+      serial: '1234abcd',
+      role: 'server',
+      clusterInit: true,
+      sshKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKey op@laptop'],
+    }),
+  );
   registry.upsert(nodeInputSchema.parse({ name: 'pi-02', serial: '0badf00d' }));
   cred['pi-01'] = enrolled('pi-01', '127.0.0.2');
   cred['pi-02'] = enrolled('pi-02', '127.0.0.3');
@@ -175,7 +183,8 @@ describe('NoCloud seed', () => {
   });
 
   it('keeps the instance-id through 10,000 events (it comes from the stored provision id, not from a window of recent events)', async () => {
-    const idOf = async (): Promise<string> => (parse((await http(base, 'GET', seedPath('pi-02', 'meta-data'))).body.toString()) as { 'instance-id': string })['instance-id'];
+    const idOf = async (): Promise<string> =>
+      (parse((await http(base, 'GET', seedPath('pi-02', 'meta-data'))).body.toString()) as { 'instance-id': string })['instance-id'];
     const before = await idOf();
     expect(before).toMatch(/^kiln-pi-02-[0-9a-f]{12}$/);
     registry.batch(() => {
@@ -207,8 +216,16 @@ describe('NoCloud seed', () => {
 
 describe('enrolment: the install token for the node credential', () => {
   const enroll = (name: string, token: string | undefined, body: unknown = {}, from?: string) =>
-    http(base, 'POST', `/api/nodes/${name}/enroll`, { body: JSON.stringify(body), headers: { ...json, ...(token ? { authorization: `Bearer ${token}` } : {}) }, from });
-  const alerts = (name: string): unknown[] => registry.events({ node: name, limit: 1000 }).filter((e) => e.type === 'alert').map((e) => e.data.kind);
+    http(base, 'POST', `/api/nodes/${name}/enroll`, {
+      body: JSON.stringify(body),
+      headers: { ...json, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      from,
+    });
+  const alerts = (name: string): unknown[] =>
+    registry
+      .events({ node: name, limit: 1000 })
+      .filter((e) => e.type === 'alert')
+      .map((e) => e.data.kind);
 
   it('hands out the credential once; a second use is refused, recorded and raised as an alert', async () => {
     registry.upsert(nodeInputSchema.parse({ name: 'en-01', serial: 'e0000001' }));
@@ -231,7 +248,10 @@ describe('enrolment: the install token for the node credential', () => {
     // the first credential is still the node's: the refused second use changed nothing
     expect(registry.hasCredential('en-01', got.credential)).toBe(true);
     // the install token is good for nothing else
-    expect((await http(base, 'POST', '/api/nodes/en-01/events', { body: '{"type":"install-failed"}', headers: { ...json, authorization: `Bearer ${token}` } })).status).toBe(403);
+    expect(
+      (await http(base, 'POST', '/api/nodes/en-01/events', { body: '{"type":"install-failed"}', headers: { ...json, authorization: `Bearer ${token}` } }))
+        .status,
+    ).toBe(403);
     expect((await http(base, 'GET', seedPath('en-01', 'user-data', token))).status).toBe(403);
   });
 
@@ -321,7 +341,7 @@ describe('API', () => {
     expect((await http(base, 'GET', '/api/events?limit=abc', { headers: auth })).status).toBe(400);
   });
 
-  it('takes node reports only with that node\'s credential and moves its state', async () => {
+  it("takes node reports only with that node's credential and moves its state", async () => {
     const body = JSON.stringify({ type: 'first-boot' });
     expect((await http(base, 'POST', '/api/nodes/pi-02/events', { body, headers: json })).status).toBe(401);
     const wrong = { authorization: `Bearer ${cred['pi-01']}` };
@@ -336,7 +356,16 @@ describe('API', () => {
   });
 
   it('answers no registry read without the API token', async () => {
-    for (const path of ['/api/nodes', '/api/nodes/pi-01', '/api/events', '/api/events?node=pi-01', '/api/inventory', '/inventory', '/api/images', '/api/builds']) {
+    for (const path of [
+      '/api/nodes',
+      '/api/nodes/pi-01',
+      '/api/events',
+      '/api/events?node=pi-01',
+      '/api/inventory',
+      '/inventory',
+      '/api/images',
+      '/api/builds',
+    ]) {
       const r = await http(base, 'GET', path);
       expect(r.status, path).toBe(401);
       expect(r.body.toString(), path).not.toMatch(/1234abcd|127\.0\.0\.2|pi-01/);

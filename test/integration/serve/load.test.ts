@@ -191,7 +191,8 @@ async function runVariant(v: Variant, prefix: string, octet: number): Promise<vo
   const dups = files.reduce((s, f) => s + f.duplicates, 0);
   const clientDropped = files.reduce((s, f) => s + f.dropped, 0);
   const dhcpRetries = boots.reduce((s, b) => s + b.dhcp.discovers + b.dhcp.requests - 2, 0);
-  const lossLabel = loss === 'kernel' ? `2 % ${BOTH_WAYS ? 'both ways' : 'of what kiln sends'} (kernel)` : loss === 'client' ? '2 % of DATA (client, seeded)' : 'none';
+  const lossLabel =
+    loss === 'kernel' ? `2 % ${BOTH_WAYS ? 'both ways' : 'of what kiln sends'} (kernel)` : loss === 'client' ? '2 % of DATA (client, seeded)' : 'none';
   const row = [
     v.label,
     lossLabel,
@@ -238,7 +239,18 @@ beforeAll(async () => {
   // the Pis' DHCP broadcasts need a route out of the segment's interface (it stays on the bridge)
   await run('ip', ['-n', pisNs, 'route', 'add', 'default', 'dev', 'eth0']);
   kiln = new KilnProcess(kilnNs, compiled.entry);
-  await kiln.start(['--mode', 'full', '--pool', `${POOL.start}-${POOL.end}`, '--advertise', KILN, '--state-dir', join(work, 'state'), '--images-dir', join(work, 'dist')]);
+  await kiln.start([
+    '--mode',
+    'full',
+    '--pool',
+    `${POOL.start}-${POOL.end}`,
+    '--advertise',
+    KILN,
+    '--state-dir',
+    join(work, 'state'),
+    '--images-dir',
+    join(work, 'dist'),
+  ]);
   pid0 = kiln.pid;
   token = readFileSync(join(work, 'state', 'api-token'), 'utf8').trim();
   agent = await NsAgent.start(pisNs, entry);

@@ -174,11 +174,27 @@ export interface HttpFuzzResult {
 
 export interface AgentApi {
   ping: { args: Record<string, never>; result: { pid: number } };
-  'dhcp-exchange': { args: { pi: PiIdentity; xid: number; server: string; full: boolean; timeoutMs: number; tries: number }; result: { offer?: DhcpAnswer; ack?: DhcpAnswer; sent: number } };
-  'dhcp-fuzz': { args: { seed: number; count: number; server: string; pi: PiIdentity; serials: string[]; pool: { start: string; end: string } }; result: DhcpFuzzResult };
+  'dhcp-exchange': {
+    args: { pi: PiIdentity; xid: number; server: string; full: boolean; timeoutMs: number; tries: number };
+    result: { offer?: DhcpAnswer; ack?: DhcpAnswer; sent: number };
+  };
+  'dhcp-fuzz': {
+    args: { seed: number; count: number; server: string; pi: PiIdentity; serials: string[]; pool: { start: string; end: string } };
+    result: DhcpFuzzResult;
+  };
   'tftp-get': { args: TftpGetArgs; result: TftpGetSummary };
   'tftp-fuzz': {
-    args: { seed: number; listenCount: number; transferCount: number; server: string; names: string[]; prefix: string; liveFile: string; live: number; deadlineMs: number };
+    args: {
+      seed: number;
+      listenCount: number;
+      transferCount: number;
+      server: string;
+      names: string[];
+      prefix: string;
+      liveFile: string;
+      live: number;
+      deadlineMs: number;
+    };
     result: TftpFuzzResult;
   };
   http: { args: HttpArgs; result: HttpSummary };
@@ -339,7 +355,18 @@ async function tftpFuzz(a: AgentApi['tftp-fuzz']['args']): Promise<TftpFuzzResul
   const rt = root.fork('tftp-transfer');
   const r: TftpFuzzResult = {
     listen: { sent: 0, under4: 0, over512: 0, kinds: {}, replies: {}, transfersAborted: 0 },
-    transfer: { sent: 0, kinds: {}, fromOwnPort: 0, fromStranger: 0, under4: 0, strangerTidErrors: 0, liveStarted: 0, endedByError: 0, endedSilent: 0, stalled: false },
+    transfer: {
+      sent: 0,
+      kinds: {},
+      fromOwnPort: 0,
+      fromStranger: 0,
+      under4: 0,
+      strangerTidErrors: 0,
+      liveStarted: 0,
+      endedByError: 0,
+      endedSilent: 0,
+      stalled: false,
+    },
     ms: 0,
   };
 
@@ -429,7 +456,15 @@ function httpCmd(a: HttpArgs): Promise<HttpSummary> {
   return new Promise((resolve, reject) => {
     const url = new URL(a.url);
     const req = httpRequest(
-      { host: url.hostname, port: url.port, path: url.pathname + url.search, method: a.method ?? 'GET', headers: a.headers, localAddress: a.localAddress, agent: false },
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname + url.search,
+        method: a.method ?? 'GET',
+        headers: a.headers,
+        localAddress: a.localAddress,
+        agent: false,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -438,7 +473,13 @@ function httpCmd(a: HttpArgs): Promise<HttpSummary> {
           const body = Buffer.concat(chunks);
           const headers: Record<string, string> = {};
           for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-          resolve({ status: res.statusCode ?? 0, headers, size: body.length, sha256: sha256(body), text: body.length <= 65536 ? body.toString('utf8') : undefined });
+          resolve({
+            status: res.statusCode ?? 0,
+            headers,
+            size: body.length,
+            sha256: sha256(body),
+            text: body.length <= 65536 ? body.toString('utf8') : undefined,
+          });
         });
       },
     );
@@ -566,13 +607,19 @@ async function bootOne(a: BootArgs, n: NodeSpec, index: number, root: Prng): Pro
         seed: drop.u32(),
       });
       r.files.push({ path: f.path, ...got });
-      if (f.missing ? got.error?.code !== 1 : !got.ok) throw new Error(`TFTP ${f.path}: ${got.error ? `${got.error.code} ${got.error.message}` : 'should have been refused'}`);
+      if (f.missing ? got.error?.code !== 1 : !got.ok)
+        throw new Error(`TFTP ${f.path}: ${got.error ? `${got.error.code} ${got.error.message}` : 'should have been refused'}`);
     }
     const t2 = Date.now();
     r.ms.tftp = t2 - t1;
 
     for (const range of a.ranges) {
-      const h = await httpCmd({ url: `http://${a.server}:${a.httpPort}${a.imagePath}`, headers: { range }, localAddress: ip, timeoutMs: Math.max(1000, deadline - Date.now()) });
+      const h = await httpCmd({
+        url: `http://${a.server}:${a.httpPort}${a.imagePath}`,
+        headers: { range },
+        localAddress: ip,
+        timeoutMs: Math.max(1000, deadline - Date.now()),
+      });
       r.ranges.push({ range, ...h, text: undefined });
       if (h.status !== 206) throw new Error(`HTTP ${range}: status ${h.status}`);
     }
@@ -624,7 +671,8 @@ function main(): void {
     const call = JSON.parse(line) as Call;
     dispatch(call.cmd, call.args).then(
       (result) => process.stdout.write(`${JSON.stringify({ id: call.id, ok: true, result })}\n`),
-      (err: unknown) => process.stdout.write(`${JSON.stringify({ id: call.id, ok: false, error: err instanceof Error ? err.stack ?? err.message : String(err) })}\n`),
+      (err: unknown) =>
+        process.stdout.write(`${JSON.stringify({ id: call.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) })}\n`),
     );
   });
   rl.on('close', () => {

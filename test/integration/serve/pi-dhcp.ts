@@ -25,9 +25,20 @@ function piOptions(pi: PiIdentity, type: number): Map<number, Buffer> {
 
 function header(pi: PiIdentity, xid: number, options: Map<number, Buffer>): DhcpPacket {
   return {
-    op: 1, htype: 1, hlen: 6, hops: 0, xid, secs: 0, flags: 0x8000,
-    ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
-    chaddr: Buffer.from(pi.mac.replaceAll(':', ''), 'hex'), sname: '', file: '',
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid,
+    secs: 0,
+    flags: 0x8000,
+    ciaddr: '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: '0.0.0.0',
+    chaddr: Buffer.from(pi.mac.replaceAll(':', ''), 'hex'),
+    sname: '',
+    file: '',
     options,
   };
 }

@@ -35,9 +35,20 @@ let kiln: KilnProcess | undefined;
 
 function discover(n: { mac: string; serial: string }, xid: number): Buffer {
   const p: DhcpPacket = {
-    op: 1, htype: 1, hlen: 6, hops: 0, xid, secs: 0, flags: 0x8000,
-    ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
-    chaddr: Buffer.from(n.mac.replaceAll(':', ''), 'hex'), sname: '', file: '',
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid,
+    secs: 0,
+    flags: 0x8000,
+    ciaddr: '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: '0.0.0.0',
+    chaddr: Buffer.from(n.mac.replaceAll(':', ''), 'hex'),
+    sname: '',
+    file: '',
     options: new Map([
       [OPT.messageType, Buffer.from([MSG.DISCOVER])],
       [OPT.clientArch, Buffer.from([0, 0])],
@@ -52,7 +63,11 @@ function discover(n: { mac: string; serial: string }, xid: number): Buffer {
 
 /** Broadcasts the DISCOVERs from the Pi namespace; returns kiln's answers by xid. */
 async function kilnAnswers(packets: Buffer[], waitMs = 2500): Promise<Map<number, DhcpPacket>> {
-  const r = await run('ip', ['netns', 'exec', piNs, process.execPath, join(fixtures, 'dhcp-probe.mjs'), String(waitMs), ...packets.map((p) => p.toString('hex'))], { timeoutMs: waitMs + 10_000 });
+  const r = await run(
+    'ip',
+    ['netns', 'exec', piNs, process.execPath, join(fixtures, 'dhcp-probe.mjs'), String(waitMs), ...packets.map((p) => p.toString('hex'))],
+    { timeoutMs: waitMs + 10_000 },
+  );
   const out = new Map<number, DhcpPacket>();
   for (const line of r.stdout.split('\n').filter(Boolean)) {
     const j = JSON.parse(line) as { from: string; hex: string };
@@ -96,7 +111,9 @@ async function nodeView(name: string): Promise<NodeView> {
 async function tftpGet(path: string): Promise<Buffer | undefined> {
   const local = join(work, `tftp-${path.replaceAll('/', '_')}`);
   rmSync(local, { force: true });
-  const ok = await run('ip', ['netns', 'exec', opNs, 'atftp', '--option', 'blksize 1024', '-g', '-r', path, '-l', local, KILN, '69'], { timeoutMs: 30_000 }).then(
+  const ok = await run('ip', ['netns', 'exec', opNs, 'atftp', '--option', 'blksize 1024', '-g', '-r', path, '-l', local, KILN, '69'], {
+    timeoutMs: 30_000,
+  }).then(
     () => true,
     () => false,
   );
@@ -131,7 +148,18 @@ beforeAll(async () => {
   piNs = await seg.member('pi', HEAL.mac);
   opNs = await seg.member('op', '02:00:00:00:01:03', '10.78.0.3/24');
   kiln = new KilnProcess(kilnNs, compiled.entry);
-  await kiln.start(['--mode', 'proxy', '--advertise', KILN, '--state-dir', join(work, 'state'), '--images-dir', join(work, 'dist'), '--nodes', join(work, 'nodes.yaml')]);
+  await kiln.start([
+    '--mode',
+    'proxy',
+    '--advertise',
+    KILN,
+    '--state-dir',
+    join(work, 'state'),
+    '--images-dir',
+    join(work, 'dist'),
+    '--nodes',
+    join(work, 'nodes.yaml'),
+  ]);
   apiToken = readFileSync(join(work, 'state', 'api-token'), 'utf8').trim();
 }, 180_000);
 
@@ -184,7 +212,7 @@ describe('self-healing through kiln serve (proxy mode, real sockets)', () => {
     expect(await tftpGet(`${HEAL.serial}/installer/initrd.img`)).toEqual(readFileSync(join(image.dir, 'installer/initrd.img')));
   });
 
-  it('a forged DISCOVER only gets as far as the install token: enrolling needs the old disk\'s credential, which an attacker lacks', async () => {
+  it("a forged DISCOVER only gets as far as the install token: enrolling needs the old disk's credential, which an attacker lacks", async () => {
     expect(installToken, 'needs the previous test').not.toBe('');
     const events = `/api/nodes/${HEAL.name}/events`;
     const failed = (i: number) => ({ type: 'install-failed', message: `write error on /dev/nvme0n1 (${i})`, disk: '/dev/nvme0n1', attempt: i });

@@ -118,7 +118,10 @@ export async function tftpRead(o: ReadOptions): Promise<ReadResult> {
         if (serverPort === 0) serverPort = rinfo.port;
         if (rinfo.port !== serverPort || msg.length < 4) return;
         const op = msg.readUInt16BE(0);
-        if (op === 5) return finish(new TftpClientError(msg.readUInt16BE(2), msg.subarray(4, msg.indexOf(0, 4) === -1 ? msg.length : msg.indexOf(0, 4)).toString('latin1')));
+        if (op === 5)
+          return finish(
+            new TftpClientError(msg.readUInt16BE(2), msg.subarray(4, msg.indexOf(0, 4) === -1 ? msg.length : msg.indexOf(0, 4)).toString('latin1')),
+          );
         if (op === 6) {
           if (got > 0) return;
           const fields = msg.subarray(2).toString('latin1').split('\0');

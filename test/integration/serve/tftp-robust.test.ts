@@ -75,7 +75,10 @@ describe('kiln TFTP under hostile and lossy conditions', () => {
     const got = await tftpRead({
       port,
       file: 'bootcode.bin',
-      options: [['blksize', '1024'], ['tsize', '0']],
+      options: [
+        ['blksize', '1024'],
+        ['tsize', '0'],
+      ],
       deadlineMs: 10_000,
       onData: (block, { sock, serverPort }) => {
         if (block !== 1) return;
@@ -116,7 +119,7 @@ describe('kiln TFTP under hostile and lossy conditions', () => {
     expect(told[0]!.subarray(4).toString('latin1')).toContain('Unknown transfer ID');
   });
 
-  it('a duplicated ACK does not start a Sorcerer\'s Apprentice storm', async () => {
+  it("a duplicated ACK does not start a Sorcerer's Apprentice storm", async () => {
     const want = file('vmlinuz');
     const blocks = Math.floor(want.length / 1024) + 1;
     const got = await tftpRead({
@@ -138,7 +141,18 @@ describe('kiln TFTP under hostile and lossy conditions', () => {
     const t0 = Date.now();
     const got = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
-        tftpRead({ port, file: '1234abcd/start4.elf', options: [['blksize', '1024'], ['tsize', '0']], loss: 0.02, seed: 1350 + i, retryMs: 300, deadlineMs: 30_000 }),
+        tftpRead({
+          port,
+          file: '1234abcd/start4.elf',
+          options: [
+            ['blksize', '1024'],
+            ['tsize', '0'],
+          ],
+          loss: 0.02,
+          seed: 1350 + i,
+          retryMs: 300,
+          deadlineMs: 30_000,
+        }),
       ),
     );
     for (const g of got) expect(g.data.equals(want)).toBe(true);
@@ -153,7 +167,16 @@ describe('kiln TFTP under hostile and lossy conditions', () => {
     const want = file('vmlinuz');
     const blocks = Math.floor(want.length / 1024) + 1;
     for (let run = 0; run < 5; run++) {
-      const got = await tftpRead({ port, file: '1234abcd/vmlinuz', options: [['blksize', '1024'], ['windowsize', '16']], ack: 'every', deadlineMs: 10_000 });
+      const got = await tftpRead({
+        port,
+        file: '1234abcd/vmlinuz',
+        options: [
+          ['blksize', '1024'],
+          ['windowsize', '16'],
+        ],
+        ack: 'every',
+        deadlineMs: 10_000,
+      });
       expect(got.oack?.windowsize).toBe('16');
       expect(got.data.equals(want)).toBe(true);
       expect(got.dataPackets).toBeLessThanOrEqual(blocks + 16);
@@ -164,7 +187,19 @@ describe('kiln TFTP under hostile and lossy conditions', () => {
     const want = file('start4.elf');
     const got = await Promise.all(
       [1, 2, 3, 4, 5].map((seed) =>
-        tftpRead({ port, file: '1234abcd/start4.elf', options: [['blksize', '1024'], ['windowsize', '16']], ack: 'window', loss: 0.02, seed, retryMs: 300, deadlineMs: 30_000 }),
+        tftpRead({
+          port,
+          file: '1234abcd/start4.elf',
+          options: [
+            ['blksize', '1024'],
+            ['windowsize', '16'],
+          ],
+          ack: 'window',
+          loss: 0.02,
+          seed,
+          retryMs: 300,
+          deadlineMs: 30_000,
+        }),
       ),
     );
     for (const g of got) expect(g.data.equals(want)).toBe(true);
@@ -172,7 +207,16 @@ describe('kiln TFTP under hostile and lossy conditions', () => {
 
   it('rolls the block number over past 65535 (blksize 8: 87,501 blocks)', async () => {
     const want = file('initrd.img');
-    const got = await tftpRead({ port, file: '1234abcd/initrd.img', options: [['blksize', '8'], ['windowsize', '16']], ack: 'window', deadlineMs: 30_000 });
+    const got = await tftpRead({
+      port,
+      file: '1234abcd/initrd.img',
+      options: [
+        ['blksize', '8'],
+        ['windowsize', '16'],
+      ],
+      ack: 'window',
+      deadlineMs: 30_000,
+    });
     expect(got.oack?.blksize).toBe('8');
     expect(got.data.equals(want)).toBe(true);
     expect(got.dataPackets).toBe(Math.floor(want.length / 8) + 1);

@@ -119,13 +119,10 @@ describe('TFTP with real clients', () => {
   });
 
   it('treats a one-block probe-and-abort as normal and keeps serving', async () => {
-    const before = (await metrics.registry.getSingleMetricAsString('kiln_tftp_requests_total'));
+    const before = await metrics.registry.getSingleMetricAsString('kiln_tftp_requests_total');
     const sock = createSocket('udp4');
     await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
-    const rrq = Buffer.concat([
-      Buffer.from([0, 1]),
-      Buffer.from('1234abcd/start4.elf\0octet\0blksize\x001024\0tsize\x000\0', 'latin1'),
-    ]);
+    const rrq = Buffer.concat([Buffer.from([0, 1]), Buffer.from('1234abcd/start4.elf\0octet\0blksize\x001024\0tsize\x000\0', 'latin1')]);
     const got: Buffer[] = [];
     sock.on('message', (msg, rinfo) => {
       got.push(msg);

@@ -36,8 +36,18 @@ beforeAll(async () => {
   await run('ip', ['-n', ns, 'link', 'set', 'tap0', 'master', 'br0', 'up']);
   kiln = new KilnProcess(ns, compiled.entry);
   await kiln.start([
-    '--mode', 'full', '--advertise', '10.78.0.2', '--pool', '10.78.0.100-10.78.0.110',
-    '--state-dir', join(work, 'state'), '--images-dir', join(work, 'dist'), '--nodes', join(work, 'nodes.yaml'),
+    '--mode',
+    'full',
+    '--advertise',
+    '10.78.0.2',
+    '--pool',
+    '10.78.0.100-10.78.0.110',
+    '--state-dir',
+    join(work, 'state'),
+    '--images-dir',
+    join(work, 'dist'),
+    '--nodes',
+    join(work, 'nodes.yaml'),
   ]);
 }, 120_000);
 
@@ -63,8 +73,26 @@ describe('U-Boot netboot in QEMU', () => {
     // from kiln, and that script runs `pxe get; pxe boot` for the node's plan.
     qemu = execa(
       'ip',
-      ['netns', 'exec', ns, 'qemu-system-aarch64', '-M', 'virt', '-cpu', 'cortex-a57', '-m', '512', '-nographic', '-no-reboot',
-        '-bios', UBOOT, '-netdev', 'tap,id=n0,ifname=tap0,script=no,downscript=no', '-device', `virtio-net-device,netdev=n0,mac=${MAC}`],
+      [
+        'netns',
+        'exec',
+        ns,
+        'qemu-system-aarch64',
+        '-M',
+        'virt',
+        '-cpu',
+        'cortex-a57',
+        '-m',
+        '512',
+        '-nographic',
+        '-no-reboot',
+        '-bios',
+        UBOOT,
+        '-netdev',
+        'tap,id=n0,ifname=tap0,script=no,downscript=no',
+        '-device',
+        `virtio-net-device,netdev=n0,mac=${MAC}`,
+      ],
       { reject: false, stdin: 'pipe', all: true },
     );
     qemu.all?.on('data', (c: Buffer) => (consoleText += c.toString()));
@@ -74,12 +102,16 @@ describe('U-Boot netboot in QEMU', () => {
     await waitFor(new RegExp(`Retrieving file: ${DASHES}/vmlinuz`), 60_000);
     await waitFor(/Bad Linux ARM64 Image magic/, 60_000); // FIXTURE kernel: the plan was followed to the end
     if (process.env.KILN_TEST_VERBOSE) console.log(consoleText);
-    const node = JSON.parse(await kiln.get('/api/nodes/vm-01')) as { node: { ip: string }; events: { type: string; data: { path?: string; bytes?: number } }[] };
+    const node = JSON.parse(await kiln.get('/api/nodes/vm-01')) as {
+      node: { ip: string };
+      events: { type: string; data: { path?: string; bytes?: number } }[];
+    };
     expect(node.node.ip).toMatch(/^10\.78\.0\.1\d\d$/);
     const fetched = node.events.filter((e) => e.type === 'file-fetched');
-    expect(fetched.map((e) => e.data.path), consoleText.slice(-3000)).toEqual(
-      expect.arrayContaining(['boot.scr.uimg', `pxelinux.cfg/01-${DASHES}`, `${DASHES}/vmlinuz`, `${DASHES}/initrd.img`]),
-    );
+    expect(
+      fetched.map((e) => e.data.path),
+      consoleText.slice(-3000),
+    ).toEqual(expect.arrayContaining(['boot.scr.uimg', `pxelinux.cfg/01-${DASHES}`, `${DASHES}/vmlinuz`, `${DASHES}/initrd.img`]));
     expect(fetched.find((e) => e.data.path === `${DASHES}/vmlinuz`)?.data.bytes).toBe(1_200_000);
     expect(consoleText).toContain(`append: root=PARTUUID=1a2b3c4d-02`);
     expect(consoleText).toContain('cgroup_enable=memory');

@@ -74,7 +74,9 @@ describe('kiln verify', () => {
     await writeFile(path, text.replace('66666666-7777-4888-9999-aaaaaaaaaaaa', '66666666-7777-4888-9999-cccccccccccc'));
     const r = await kiln('verify', '--no-files', dir);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^FAIL +partition 2 ext4 hash seed +manifest says 66666666-7777-4888-9999-cccccccccccc, image has 66666666-7777-4888-9999-aaaaaaaaaaaa$/m);
+    expect(r.stdout).toMatch(
+      /^FAIL +partition 2 ext4 hash seed +manifest says 66666666-7777-4888-9999-cccccccccccc, image has 66666666-7777-4888-9999-aaaaaaaaaaaa$/m,
+    );
     expect(r.stdout).toMatch(/^FAIL +SHA256SUMS manifest.json /m);
   });
 
@@ -111,7 +113,9 @@ describe('kiln verify', () => {
     expect(r.stdout).toMatch(/^skip +SHA256SUMS /m);
     expect(r.stdout).toMatch(/^skip +manifest +bare image/m);
     expect(r.stdout).toMatch(/^ok +partition 1 filesystem +FAT \(FAT32\), volume id 1234ABCD, label BOOT$/m);
-    expect(r.stdout).toMatch(/^ok +partition 2 filesystem +ext4, UUID 11111111-2222-4333-8444-555555555555, hash seed 66666666-7777-4888-9999-aaaaaaaaaaaa, label root$/m);
+    expect(r.stdout).toMatch(
+      /^ok +partition 2 filesystem +ext4, UUID 11111111-2222-4333-8444-555555555555, hash seed 66666666-7777-4888-9999-aaaaaaaaaaaa, label root$/m,
+    );
     const dev = join(work, 'lone-device.bin');
     await copyFile(img, dev);
     expect((await kiln('verify', img, '--device', dev)).stdout).toMatch(/^ok +device bytes 0\.\.image size /m);

@@ -45,6 +45,8 @@ describe('disk assembly', () => {
   it('refuses a partition source shorter than declared', async () => {
     const d = tempDir('disk');
     await writeFile(join(d, 'p'), Buffer.alloc(1000));
-    await expect(assembleDisk(join(d, 'img'), 'a1b2c3d4', [{ path: join(d, 'p'), type: 0x83, bootable: false, sizeBytes: 1 << 20 }])).rejects.toThrow(/shorter/);
+    await expect(assembleDisk(join(d, 'img'), 'a1b2c3d4', [{ path: join(d, 'p'), type: 0x83, bootable: false, sizeBytes: 1 << 20 }])).rejects.toThrow(
+      /shorter/,
+    );
   });
 });

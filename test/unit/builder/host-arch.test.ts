@@ -39,7 +39,14 @@ describe('host-arch guard', () => {
 
   it('flags the directories only a build host has', () => {
     const found = hostPaths(
-      ['/usr/lib/aarch64-linux-gnu/libc.so.6', '/usr/lib/x86_64-linux-gnu/libkmod.so.2', '/lib64', '/usr/lib64/ld-linux-x86-64.so.2', '/.kiln-native', '/usr/share/doc/x86_64-notes'].map((path) => ({ path })),
+      [
+        '/usr/lib/aarch64-linux-gnu/libc.so.6',
+        '/usr/lib/x86_64-linux-gnu/libkmod.so.2',
+        '/lib64',
+        '/usr/lib64/ld-linux-x86-64.so.2',
+        '/.kiln-native',
+        '/usr/share/doc/x86_64-notes',
+      ].map((path) => ({ path })),
     ).map((f) => f.where);
     expect(found).toEqual(['/usr/lib/x86_64-linux-gnu/libkmod.so.2', '/lib64', '/usr/lib64/ld-linux-x86-64.so.2', '/.kiln-native']);
   });

@@ -5,7 +5,8 @@ import { customizeHook } from '../../../src/builder/stages/rootfs-hooks.js';
 describe('boot initramfs module list', () => {
   it('covers SD, USB storage, NVMe, Ethernet, virtio and the root filesystem', () => {
     const names = bootInitramfsModuleNames();
-    for (const m of ['sdhci_iproc', 'usb_storage', 'uas', 'xhci_pci', 'nvme', 'genet', 'virtio_blk', 'virtio_pci', 'virtio_net', 'ext4']) expect(names).toContain(m);
+    for (const m of ['sdhci_iproc', 'usb_storage', 'uas', 'xhci_pci', 'nvme', 'genet', 'virtio_blk', 'virtio_pci', 'virtio_net', 'ext4'])
+      expect(names).toContain(m);
     expect(new Set(names).size).toBe(names.length);
   });
 

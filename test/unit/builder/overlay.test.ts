@@ -7,7 +7,9 @@ import { overlayFor } from '../../../src/builder/stages/overlay-files.js';
 import { loadSpec } from '../../../src/spec/load.js';
 import { tempDir } from '../../helpers/tmp.js';
 
-async function readTar(file: string): Promise<{ name: string; type: string; mode: number; mtime: number; uid: number; body: string; linkname?: string | null }[]> {
+async function readTar(
+  file: string,
+): Promise<{ name: string; type: string; mode: number; mtime: number; uid: number; body: string; linkname?: string | null }[]> {
   const out: { name: string; type: string; mode: number; mtime: number; uid: number; body: string; linkname?: string | null }[] = [];
   const ex = extract();
   const done = new Promise<void>((resolve, reject) => {
@@ -15,7 +17,15 @@ async function readTar(file: string): Promise<{ name: string; type: string; mode
       const chunks: Buffer[] = [];
       stream.on('data', (c: unknown) => chunks.push(Buffer.from(c as Uint8Array)));
       stream.on('end', () => {
-        out.push({ name: h.name, type: h.type ?? 'file', mode: h.mode ?? 0, mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000), uid: h.uid ?? -1, body: Buffer.concat(chunks).toString(), linkname: h.linkname });
+        out.push({
+          name: h.name,
+          type: h.type ?? 'file',
+          mode: h.mode ?? 0,
+          mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000),
+          uid: h.uid ?? -1,
+          body: Buffer.concat(chunks).toString(),
+          linkname: h.linkname,
+        });
         next();
       });
     });
@@ -29,14 +39,40 @@ async function readTar(file: string): Promise<{ name: string; type: string; mode
 
 describe('overlay', () => {
   it('orders entries and adds parent directories whatever the input order', () => {
-    const a = overlayEntries({ files: [{ path: '/b/c/f', mode: 0o644, content: 'x' }, { path: '/a/g', mode: 0o600, content: 'y' }], blobs: [], symlinks: [], dirs: [] });
+    const a = overlayEntries({
+      files: [
+        { path: '/b/c/f', mode: 0o644, content: 'x' },
+        { path: '/a/g', mode: 0o600, content: 'y' },
+      ],
+      blobs: [],
+      symlinks: [],
+      dirs: [],
+    });
     expect(a.map((e) => e.path)).toEqual(['/a', '/a/g', '/b', '/b/c', '/b/c/f']);
-    const b = overlayEntries({ files: [{ path: '/a/g', mode: 0o600, content: 'y' }, { path: '/b/c/f', mode: 0o644, content: 'x' }], blobs: [], symlinks: [], dirs: [] });
+    const b = overlayEntries({
+      files: [
+        { path: '/a/g', mode: 0o600, content: 'y' },
+        { path: '/b/c/f', mode: 0o644, content: 'x' },
+      ],
+      blobs: [],
+      symlinks: [],
+      dirs: [],
+    });
     expect(b).toEqual(a);
   });
 
   it('refuses the same path twice', () => {
-    expect(() => overlayEntries({ files: [{ path: '/x', mode: 0o644, content: '' }, { path: '/x', mode: 0o644, content: '' }], blobs: [], symlinks: [], dirs: [] })).toThrow(/twice/);
+    expect(() =>
+      overlayEntries({
+        files: [
+          { path: '/x', mode: 0o644, content: '' },
+          { path: '/x', mode: 0o644, content: '' },
+        ],
+        blobs: [],
+        symlinks: [],
+        dirs: [],
+      }),
+    ).toThrow(/twice/);
   });
 
   it('writes identical bytes twice, root-owned, with SOURCE_DATE_EPOCH mtimes', async () => {

@@ -10,7 +10,12 @@ describe('SBOM', () => {
     const arts = [{ name: 'k3s-test-fixture', version: 'fixture-1', url: '../x.sh', sha256: 'b'.repeat(64) }];
     const text = renderSbom(spec, lock, 'a'.repeat(64), arts);
     expect(renderSbom(spec, lock, 'a'.repeat(64), arts)).toBe(text);
-    const doc = JSON.parse(text) as { spdxVersion: string; creationInfo: { created: string }; packages: { name: string; externalRefs?: { referenceLocator: string }[]; downloadLocation: string }[]; relationships: unknown[] };
+    const doc = JSON.parse(text) as {
+      spdxVersion: string;
+      creationInfo: { created: string };
+      packages: { name: string; externalRefs?: { referenceLocator: string }[]; downloadLocation: string }[];
+      relationships: unknown[];
+    };
     expect(doc.spdxVersion).toBe('SPDX-2.3');
     expect(doc.creationInfo.created).toBe(new Date(spec.sourceDateEpoch * 1000).toISOString().replace('.000Z', 'Z'));
     expect(doc.packages).toHaveLength(1 + lock.packages.length + 1);

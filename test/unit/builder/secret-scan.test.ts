@@ -9,7 +9,13 @@ const f = (path: string, size = 10): FileEntry => ({ path, type: 'file', mode: '
 
 describe('secret scan', () => {
   it('flags per-node files and accepts an empty machine-id', () => {
-    const found = scanFileList([f('/etc/ssh/ssh_host_ed25519_key'), f('/etc/machine-id', 0), f('/etc/rancher/k3s/config.yaml'), f('/etc/kiln/node.env'), f('/usr/bin/ls')]);
+    const found = scanFileList([
+      f('/etc/ssh/ssh_host_ed25519_key'),
+      f('/etc/machine-id', 0),
+      f('/etc/rancher/k3s/config.yaml'),
+      f('/etc/kiln/node.env'),
+      f('/usr/bin/ls'),
+    ]);
     expect(found.map((x) => x.where)).toEqual(['/etc/ssh/ssh_host_ed25519_key', '/etc/rancher/k3s/config.yaml', '/etc/kiln/node.env']);
     expect(scanFileList([f('/etc/machine-id', 33)])).toHaveLength(1);
   });
@@ -46,7 +52,10 @@ describe('tree content scan', () => {
     const md5 = (s: string) => createHash('md5').update(s).digest('hex');
     await writeFile(join(root, 'var/lib/dpkg/info/libtls.md5sums'), `${md5(`ELF...${key}...`)}  usr/lib/libtls.so\n${md5('original')}  usr/lib/tampered.so\n`);
     const sha = (s: string) => createHash('sha256').update(s).digest('hex');
-    const entries = ['/usr/lib/libtls.so', '/usr/lib/tampered.so', '/etc/generated.key', '/etc/artifact'].map((path) => ({ ...f(path), sha256: path === '/etc/artifact' ? sha(key + 'artifact') : undefined }));
+    const entries = ['/usr/lib/libtls.so', '/usr/lib/tampered.so', '/etc/generated.key', '/etc/artifact'].map((path) => ({
+      ...f(path),
+      sha256: path === '/etc/artifact' ? sha(key + 'artifact') : undefined,
+    }));
     const r = await scanTreeContent(root, entries, new Set([sha(key + 'artifact')]));
     expect(r.findings.map((x) => x.where).sort()).toEqual(['/etc/generated.key', '/usr/lib/tampered.so']);
   });

@@ -20,7 +20,10 @@ describe('kiln node / kiln inventory', () => {
     expect(await kilnWithState(state, 'node', 'reprovision', 'pi-02')).toContain('plan install');
     const shown = JSON.parse(await kilnWithState(state, 'node', 'show', 'pi-02', '--json')) as { events: { type: string }[] };
     expect(shown.events.map((e) => e.type)).toEqual(['registered', 'reprovision']);
-    const inv = JSON.parse(await kilnWithState(state, 'inventory', '--list')) as { server: { hosts: string[] }; _meta: { hostvars: Record<string, Record<string, unknown>> } };
+    const inv = JSON.parse(await kilnWithState(state, 'inventory', '--list')) as {
+      server: { hosts: string[] };
+      _meta: { hostvars: Record<string, Record<string, unknown>> };
+    };
     expect(inv.server.hosts).toEqual(['pi-01']);
     expect(inv._meta.hostvars['pi-02']?.k3s_server_url).toBe('https://pi-01:6443');
     await kilnWithState(state, 'node', 'remove', 'pi-02');

@@ -9,7 +9,9 @@ describe('unifiedDiff', () => {
   it('shows a changed line with three lines of context', () => {
     const a = 'l1\nl2\nl3\nl4\nl5\nl6\nl7\nl8\n';
     const b = 'l1\nl2\nl3\nl4\nL5\nl6\nl7\nl8\n';
-    expect(unifiedDiff(a, b, 'a/f', 'b/f')).toBe(['--- a/f', '+++ b/f', '@@ -2,7 +2,7 @@', ' l2', ' l3', ' l4', '-l5', '+L5', ' l6', ' l7', ' l8', ''].join('\n'));
+    expect(unifiedDiff(a, b, 'a/f', 'b/f')).toBe(
+      ['--- a/f', '+++ b/f', '@@ -2,7 +2,7 @@', ' l2', ' l3', ' l4', '-l5', '+L5', ' l6', ' l7', ' l8', ''].join('\n'),
+    );
   });
 
   it('handles pure insertions and deletions at the edges', () => {

@@ -16,7 +16,14 @@ describe('filesystem identification', () => {
     bs.write('BOOT       FAT32   ', 71, 'latin1');
     bs.writeUInt16LE(0xaa55, 510);
     expect(detectFs(bs)).toBe('vfat');
-    expect(parseFatBootSector(bs)).toMatchObject({ volumeId: '1234ABCD', label: 'BOOT', fsType: 'FAT32', fat32: true, totalSectors: 69632, sectorsPerFat: 536 });
+    expect(parseFatBootSector(bs)).toMatchObject({
+      volumeId: '1234ABCD',
+      label: 'BOOT',
+      fsType: 'FAT32',
+      fat32: true,
+      totalSectors: 69632,
+      sectorsPerFat: 536,
+    });
     const ext = Buffer.alloc(2048);
     ext.writeUInt16LE(0xef53, 1024 + 56);
     expect(detectFs(ext)).toBe('ext4');

@@ -2,7 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { makeLayer } from '../../../src/diff/compare.js';
 import { compareFields, compareTrees, comparePaths, type TreeEntry } from '../../../src/disk/tree.js';
 
-const file = (path: string, extra: Partial<TreeEntry> = {}): TreeEntry => ({ path, type: 'file', mode: '0644', uid: 0, gid: 0, size: 3, mtime: 1700000000, sha256: 'aa', ...extra });
+const file = (path: string, extra: Partial<TreeEntry> = {}): TreeEntry => ({
+  path,
+  type: 'file',
+  mode: '0644',
+  uid: 0,
+  gid: 0,
+  size: 3,
+  mtime: 1700000000,
+  sha256: 'aa',
+  ...extra,
+});
 const tree = (...es: TreeEntry[]) => new Map(es.map((e) => [e.path, e]));
 
 describe('compareTrees', () => {

@@ -61,7 +61,10 @@ describe('installer script (host busybox sh)', () => {
     expect(out.split('\n')).toEqual(['40960 4096', `0 0 ${'1'.repeat(64)}`, `2 5 ${'2'.repeat(64)}`, '']);
   });
   it('refuses a bmap without sha256 ranges', () => {
-    writeFileSync(join(state, 'bmap'), '<bmap version="1.4"><ImageSize> 4096 </ImageSize><BlockSize> 4096 </BlockSize><ChecksumType> sha1 </ChecksumType></bmap>');
+    writeFileSync(
+      join(state, 'bmap'),
+      '<bmap version="1.4"><ImageSize> 4096 </ImageSize><BlockSize> 4096 </BlockSize><ChecksumType> sha1 </ChecksumType></bmap>',
+    );
     expect(sh('parse_bmap && echo ok || echo refused').trim()).toBe('refused');
   });
   it('keeps report messages valid JSON strings', () => {

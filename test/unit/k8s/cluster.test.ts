@@ -84,7 +84,9 @@ describe('cluster/', () => {
 
     it('puts app namespaces at the restricted level', () => {
       const demo = namespaces.find((n) => idOf(n).name === 'demo');
-      expect(demo && isObject(demo.metadata) && isObject(demo.metadata.labels) ? demo.metadata.labels['pod-security.kubernetes.io/enforce'] : undefined).toBe('restricted');
+      expect(demo && isObject(demo.metadata) && isObject(demo.metadata.labels) ? demo.metadata.labels['pod-security.kubernetes.io/enforce'] : undefined).toBe(
+        'restricted',
+      );
     });
 
     it('has a default-deny NetworkPolicy in every namespace that runs pods', () => {
@@ -112,8 +114,14 @@ function isDefaultDeny(o: JsonObject): boolean {
   const spec = isObject(o.spec) ? o.spec : {};
   const selector = isObject(spec.podSelector) ? spec.podSelector : undefined;
   const types = Array.isArray(spec.policyTypes) ? spec.policyTypes : [];
-  return selector !== undefined && Object.keys(selector).length === 0 && types.includes('Ingress') && types.includes('Egress') &&
-    spec.ingress === undefined && spec.egress === undefined;
+  return (
+    selector !== undefined &&
+    Object.keys(selector).length === 0 &&
+    types.includes('Ingress') &&
+    types.includes('Egress') &&
+    spec.ingress === undefined &&
+    spec.egress === undefined
+  );
 }
 
 function readdirYaml(dir: string): string[] {

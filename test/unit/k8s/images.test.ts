@@ -12,7 +12,12 @@ const table: ImageTable = {
 };
 
 function daemonSet(image: string): JsonObject {
-  return { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'd', namespace: 'n' }, spec: { template: { spec: { containers: [{ name: 'c', image }] } } } };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name: 'd', namespace: 'n' },
+    spec: { template: { spec: { containers: [{ name: 'c', image }] } } },
+  };
 }
 
 describe('image pinning', () => {
@@ -28,20 +33,35 @@ describe('image pinning', () => {
 
   it('finds images in pod templates and in HelmChart values', () => {
     const chart: JsonObject = {
-      apiVersion: 'helm.cattle.io/v1', kind: 'HelmChart', metadata: { name: 'h', namespace: 'kube-system' },
+      apiVersion: 'helm.cattle.io/v1',
+      kind: 'HelmChart',
+      metadata: { name: 'h', namespace: 'kube-system' },
       spec: { valuesContent: 'ctl:\n  image: quay.io/a/b\n  tag: v1.2.3\nother:\n  image: {repository: quay.io/x/y, tag: "2.0.0"}\n' },
     };
-    expect(collectImages([daemonSet('quay.io/a/b:v1.2.3'), chart]).map((u) => u.image)).toEqual(['quay.io/a/b:v1.2.3', 'quay.io/a/b:v1.2.3', 'quay.io/x/y:2.0.0']);
+    expect(collectImages([daemonSet('quay.io/a/b:v1.2.3'), chart]).map((u) => u.image)).toEqual([
+      'quay.io/a/b:v1.2.3',
+      'quay.io/a/b:v1.2.3',
+      'quay.io/x/y:2.0.0',
+    ]);
   });
 
   it('reports images missing from the table or without arm64', () => {
     expect(imageProblems([daemonSet('quay.io/a/b:v1.2.3')], table)).toEqual([]);
-    expect(imageProblems([daemonSet('quay.io/a/c:v1.0.0')], table)).toEqual(['DaemonSet/n/d (apps/v1) containers[c]: image "quay.io/a/c:v1.0.0" is not in cluster/images.yaml']);
-    expect(imageProblems([daemonSet('quay.io/a/amd-only:1.0.0')], table)).toEqual(['DaemonSet/n/d (apps/v1) containers[c]: image "quay.io/a/amd-only:1.0.0" lacks linux/arm64 in cluster/images.yaml']);
+    expect(imageProblems([daemonSet('quay.io/a/c:v1.0.0')], table)).toEqual([
+      'DaemonSet/n/d (apps/v1) containers[c]: image "quay.io/a/c:v1.0.0" is not in cluster/images.yaml',
+    ]);
+    expect(imageProblems([daemonSet('quay.io/a/amd-only:1.0.0')], table)).toEqual([
+      'DaemonSet/n/d (apps/v1) containers[c]: image "quay.io/a/amd-only:1.0.0" lacks linux/arm64 in cluster/images.yaml',
+    ]);
   });
 
   it('requires HelmCharts to pin a listed chart version', () => {
-    const chart = (version: string): JsonObject => ({ apiVersion: 'helm.cattle.io/v1', kind: 'HelmChart', metadata: { name: 'h' }, spec: { repo: 'https://charts.example.invalid', chart: 'c', version } });
+    const chart = (version: string): JsonObject => ({
+      apiVersion: 'helm.cattle.io/v1',
+      kind: 'HelmChart',
+      metadata: { name: 'h' },
+      spec: { repo: 'https://charts.example.invalid', chart: 'c', version },
+    });
     expect(chartProblems([chart('1.2.3')], table)).toEqual([]);
     expect(chartProblems([chart('1.x')], table)).toEqual(['HelmChart/h (helm.cattle.io/v1): spec.version must be an exact chart version']);
     expect(chartProblems([chart('1.2.4')], table)).toHaveLength(1);

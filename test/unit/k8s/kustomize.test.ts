@@ -112,7 +112,15 @@ patches:
     ['a remote resource', { 'kustomization.yaml': 'resources: [https://example.invalid/x.yaml]\n' }, /remote resource/],
     ['a missing file', { 'kustomization.yaml': 'resources: [nope.yaml]\n' }, /nope.yaml does not exist/],
     ['a duplicate object', { 'kustomization.yaml': 'resources: [a.yaml, b.yaml]\n', 'a.yaml': service, 'b.yaml': service }, /defined twice/],
-    ['a patch that matches nothing', { 'kustomization.yaml': 'resources: [s.yaml]\npatches: [{path: p.yaml}]\n', 's.yaml': service, 'p.yaml': 'apiVersion: v1\nkind: Service\nmetadata: {name: other}\n' }, /matches no resource/],
+    [
+      'a patch that matches nothing',
+      {
+        'kustomization.yaml': 'resources: [s.yaml]\npatches: [{path: p.yaml}]\n',
+        's.yaml': service,
+        'p.yaml': 'apiVersion: v1\nkind: Service\nmetadata: {name: other}\n',
+      },
+      /matches no resource/,
+    ],
     ['an object without a name', { 'kustomization.yaml': 'resources: [a.yaml]\n', 'a.yaml': 'apiVersion: v1\nkind: Service\nmetadata: {}\n' }, /metadata.name/],
     ['a Component rendered alone', { 'kustomization.yaml': 'kind: Component\n' }, /Component renders only/],
   ])('refuses %s with a clear error', (_why, files, message) => {

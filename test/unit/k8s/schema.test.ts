@@ -47,33 +47,36 @@ describe('Kubernetes built-in kinds (generated from the upstream OpenAPI documen
     const d = deployment({ name: 'c', image: 'x', securityContext: { runAsNonroot: true } }, { replica: 2 });
     Object.assign(d, { specc: {} });
     Object.assign(d.metadata as JsonObject, { lables: { a: 'b' } });
-    expect(sorted(schemaProblems([d], clusterSchemas))).toEqual(sorted([
-      'Deployment/web (apps/v1): specc: unknown field',
-      'Deployment/web (apps/v1): metadata.lables: unknown field',
-      'Deployment/web (apps/v1): spec.replica: unknown field',
-      'Deployment/web (apps/v1): spec.template.spec.containers[0].securityContext.runAsNonroot: unknown field',
-    ]));
+    expect(sorted(schemaProblems([d], clusterSchemas))).toEqual(
+      sorted([
+        'Deployment/web (apps/v1): specc: unknown field',
+        'Deployment/web (apps/v1): metadata.lables: unknown field',
+        'Deployment/web (apps/v1): spec.replica: unknown field',
+        'Deployment/web (apps/v1): spec.template.spec.containers[0].securityContext.runAsNonroot: unknown field',
+      ]),
+    );
   });
 
   it('reports wrong types, bad enums and missing required fields', () => {
-    const problems = schemaProblems(
-      [deployment({ image: 'x', ports: [{ containerPort: '80', protocol: 'tcp' }] }, { replicas: 'two' })],
-      clusterSchemas,
+    const problems = schemaProblems([deployment({ image: 'x', ports: [{ containerPort: '80', protocol: 'tcp' }] }, { replicas: 'two' })], clusterSchemas);
+    expect(sorted(problems)).toEqual(
+      sorted([
+        'Deployment/web (apps/v1): spec.replicas: expected integer, got string "two"',
+        'Deployment/web (apps/v1): spec.template.spec.containers[0].name: is required',
+        'Deployment/web (apps/v1): spec.template.spec.containers[0].ports[0].containerPort: expected integer, got string "80"',
+        'Deployment/web (apps/v1): spec.template.spec.containers[0].ports[0].protocol: must be one of SCTP, TCP, UDP, got "tcp"',
+      ]),
     );
-    expect(sorted(problems)).toEqual(sorted([
-      'Deployment/web (apps/v1): spec.replicas: expected integer, got string "two"',
-      'Deployment/web (apps/v1): spec.template.spec.containers[0].name: is required',
-      'Deployment/web (apps/v1): spec.template.spec.containers[0].ports[0].containerPort: expected integer, got string "80"',
-      'Deployment/web (apps/v1): spec.template.spec.containers[0].ports[0].protocol: must be one of SCTP, TCP, UDP, got "tcp"',
-    ]));
   });
 
   it('reports a mapping where a list belongs, and a value out of its format', () => {
     const problems = schemaProblems([deployment({ name: 'c', image: 'x', args: { a: 'b' } }, { replicas: 2 ** 40 })], clusterSchemas);
-    expect(sorted(problems)).toEqual(sorted([
-      'Deployment/web (apps/v1): spec.replicas: is not a valid int32, got number 1099511627776',
-      'Deployment/web (apps/v1): spec.template.spec.containers[0].args: expected list, got mapping',
-    ]));
+    expect(sorted(problems)).toEqual(
+      sorted([
+        'Deployment/web (apps/v1): spec.replicas: is not a valid int32, got number 1099511627776',
+        'Deployment/web (apps/v1): spec.template.spec.containers[0].args: expected list, got mapping',
+      ]),
+    );
   });
 
   it('keeps maps open but checks their values', () => {
@@ -81,15 +84,18 @@ describe('Kubernetes built-in kinds (generated from the upstream OpenAPI documen
     expect(schemaProblems([ok], clusterSchemas)).toEqual([]);
     const bad = deployment({ name: 'c', image: 'x', resources: { limits: { cpu: true } } });
     (bad.metadata as JsonObject).labels = { tier: 1 };
-    expect(sorted(schemaProblems([bad], clusterSchemas))).toEqual(sorted([
-      'Deployment/web (apps/v1): metadata.labels.tier: expected string, got number 1',
-      'Deployment/web (apps/v1): spec.template.spec.containers[0].resources.limits.cpu: expected number or string, got boolean true',
-    ]));
+    expect(sorted(schemaProblems([bad], clusterSchemas))).toEqual(
+      sorted([
+        'Deployment/web (apps/v1): metadata.labels.tier: expected string, got number 1',
+        'Deployment/web (apps/v1): spec.template.spec.containers[0].resources.limits.cpu: expected number or string, got boolean true',
+      ]),
+    );
   });
 
   it('knows fields added up to Kubernetes 1.31', () => {
     const d = deployment({
-      name: 'c', image: 'x',
+      name: 'c',
+      image: 'x',
       securityContext: { appArmorProfile: { type: 'RuntimeDefault' } },
       volumeMounts: [{ name: 'v', mountPath: '/v', readOnly: true, recursiveReadOnly: 'IfPossible' }],
     });
@@ -108,21 +114,27 @@ describe('Kubernetes built-in kinds (generated from the upstream OpenAPI documen
 
   it('catches a typo and a wrong type in a NetworkPolicy', () => {
     const ok = networkPolicy({
-      podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Ingress'],
-      ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } }], ports: [{ port: 'http', protocol: 'TCP' }] }],
+      podSelector: { matchLabels: { app: 'web' } },
+      policyTypes: ['Ingress'],
+      ingress: [
+        { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } }], ports: [{ port: 'http', protocol: 'TCP' }] },
+      ],
     });
     expect(schemaProblems([ok], clusterSchemas)).toEqual([]);
     const bad = networkPolicy({
-      podSelector: {}, policyTypes: 'Ingress',
+      podSelector: {},
+      policyTypes: 'Ingress',
       ingres: [],
       egress: [{ to: [{ podSelecter: {} }], ports: [{ port: 53, endPort: '54' }] }],
     });
-    expect(sorted(schemaProblems([bad], clusterSchemas))).toEqual(sorted([
-      'NetworkPolicy/demo/np (networking.k8s.io/v1): spec.policyTypes: expected list, got string "Ingress"',
-      'NetworkPolicy/demo/np (networking.k8s.io/v1): spec.ingres: unknown field',
-      'NetworkPolicy/demo/np (networking.k8s.io/v1): spec.egress[0].to[0].podSelecter: unknown field',
-      'NetworkPolicy/demo/np (networking.k8s.io/v1): spec.egress[0].ports[0].endPort: expected integer, got string "54"',
-    ]));
+    expect(sorted(schemaProblems([bad], clusterSchemas))).toEqual(
+      sorted([
+        'NetworkPolicy/demo/np (networking.k8s.io/v1): spec.policyTypes: expected list, got string "Ingress"',
+        'NetworkPolicy/demo/np (networking.k8s.io/v1): spec.ingres: unknown field',
+        'NetworkPolicy/demo/np (networking.k8s.io/v1): spec.egress[0].to[0].podSelecter: unknown field',
+        'NetworkPolicy/demo/np (networking.k8s.io/v1): spec.egress[0].ports[0].endPort: expected integer, got string "54"',
+      ]),
+    );
   });
 
   it('does not change the object it checks', () => {
@@ -137,27 +149,39 @@ describe('Flux kinds (generated from the Flux CRDs)', () => {
   const sourceRef = { kind: 'GitRepository', name: 'fleet' };
 
   it('accepts a well-formed Kustomization and GitRepository', () => {
-    expect(schemaProblems([
-      kustomization({ interval: '10m', path: './cluster', prune: true, sourceRef, patches: [{ patch: 'x', target: { kind: 'Deployment' } }] }),
-      gitRepository({ interval: '5m', url: 'https://git.example.invalid/fleet.git', ref: { branch: 'main' } }),
-    ], clusterSchemas)).toEqual([]);
+    expect(
+      schemaProblems(
+        [
+          kustomization({ interval: '10m', path: './cluster', prune: true, sourceRef, patches: [{ patch: 'x', target: { kind: 'Deployment' } }] }),
+          gitRepository({ interval: '5m', url: 'https://git.example.invalid/fleet.git', ref: { branch: 'main' } }),
+        ],
+        clusterSchemas,
+      ),
+    ).toEqual([]);
   });
 
   it('catches a typo and a wrong type in a Kustomization', () => {
-    const problems = schemaProblems([kustomization({ interval: '10m', pathh: './cluster', prune: 'yes', sourceRef: { kind: 'GitRepo', name: 'fleet' } })], clusterSchemas);
-    expect(sorted(problems)).toEqual(sorted([
-      'Kustomization/flux-system/apps (kustomize.toolkit.fluxcd.io/v1): spec.pathh: unknown field',
-      'Kustomization/flux-system/apps (kustomize.toolkit.fluxcd.io/v1): spec.prune: expected boolean, got string "yes"',
-      'Kustomization/flux-system/apps (kustomize.toolkit.fluxcd.io/v1): spec.sourceRef.kind: must be one of OCIRepository, GitRepository, Bucket, got "GitRepo"',
-    ]));
+    const problems = schemaProblems(
+      [kustomization({ interval: '10m', pathh: './cluster', prune: 'yes', sourceRef: { kind: 'GitRepo', name: 'fleet' } })],
+      clusterSchemas,
+    );
+    expect(sorted(problems)).toEqual(
+      sorted([
+        'Kustomization/flux-system/apps (kustomize.toolkit.fluxcd.io/v1): spec.pathh: unknown field',
+        'Kustomization/flux-system/apps (kustomize.toolkit.fluxcd.io/v1): spec.prune: expected boolean, got string "yes"',
+        'Kustomization/flux-system/apps (kustomize.toolkit.fluxcd.io/v1): spec.sourceRef.kind: must be one of OCIRepository, GitRepository, Bucket, got "GitRepo"',
+      ]),
+    );
   });
 
   it('catches a typo, a wrong type and a missing field in a GitRepository', () => {
     const problems = schemaProblems([gitRepository({ interval: 5, url: 'https://git.example.invalid/fleet.git', ref: { brnach: 'main' } })], clusterSchemas);
-    expect(sorted(problems)).toEqual(sorted([
-      'GitRepository/flux-system/fleet (source.toolkit.fluxcd.io/v1): spec.interval: expected string, got number 5',
-      'GitRepository/flux-system/fleet (source.toolkit.fluxcd.io/v1): spec.ref.brnach: unknown field',
-    ]));
+    expect(sorted(problems)).toEqual(
+      sorted([
+        'GitRepository/flux-system/fleet (source.toolkit.fluxcd.io/v1): spec.interval: expected string, got number 5',
+        'GitRepository/flux-system/fleet (source.toolkit.fluxcd.io/v1): spec.ref.brnach: unknown field',
+      ]),
+    );
     expect(schemaProblems([gitRepository({ interval: '5m' })], clusterSchemas)).toEqual([
       'GitRepository/flux-system/fleet (source.toolkit.fluxcd.io/v1): spec.url: is required',
     ]);
@@ -171,7 +195,9 @@ describe('Flux kinds (generated from the Flux CRDs)', () => {
 
   it('leaves fields the CRD keeps open (x-kubernetes-preserve-unknown-fields) open', () => {
     const release = {
-      apiVersion: 'helm.toolkit.fluxcd.io/v2beta2', kind: 'HelmRelease', metadata: { name: 'r', namespace: 'demo' },
+      apiVersion: 'helm.toolkit.fluxcd.io/v2beta2',
+      kind: 'HelmRelease',
+      metadata: { name: 'r', namespace: 'demo' },
       spec: { interval: '10m', chart: { spec: { chart: 'c', sourceRef: { kind: 'HelmRepository', name: 'repo' } } }, values: { any: { nested: ['thing'] } } },
     };
     expect(schemaProblems([release], clusterSchemas)).toEqual([]);
@@ -179,16 +205,26 @@ describe('Flux kinds (generated from the Flux CRDs)', () => {
 });
 
 describe('k3s helm-controller kinds (hand-written, no generated schema exists)', () => {
-  const chart = (spec: JsonObject, metadata: JsonObject = { name: 'flux2', namespace: 'kube-system' }): JsonObject =>
-    ({ apiVersion: 'helm.cattle.io/v1', kind: 'HelmChart', metadata, spec });
+  const chart = (spec: JsonObject, metadata: JsonObject = { name: 'flux2', namespace: 'kube-system' }): JsonObject => ({
+    apiVersion: 'helm.cattle.io/v1',
+    kind: 'HelmChart',
+    metadata,
+    spec,
+  });
 
   it('accepts a HelmChart and catches typos in spec and metadata', () => {
-    expect(schemaProblems([chart({ repo: 'https://charts.example', chart: 'c', version: '1.0.0', set: { replicas: 2, name: 'x' } })], clusterSchemas)).toEqual([]);
-    expect(sorted(schemaProblems([chart({ chart: 'c', verison: '1.0.0', createNamespace: 'yes' }, { name: 'flux2', namespce: 'kube-system' })], clusterSchemas))).toEqual(sorted([
-      'HelmChart/flux2 (helm.cattle.io/v1): spec.verison: unknown field',
-      'HelmChart/flux2 (helm.cattle.io/v1): spec.createNamespace: expected boolean, got string "yes"',
-      'HelmChart/flux2 (helm.cattle.io/v1): metadata.namespce: unknown field',
-    ]));
+    expect(schemaProblems([chart({ repo: 'https://charts.example', chart: 'c', version: '1.0.0', set: { replicas: 2, name: 'x' } })], clusterSchemas)).toEqual(
+      [],
+    );
+    expect(
+      sorted(schemaProblems([chart({ chart: 'c', verison: '1.0.0', createNamespace: 'yes' }, { name: 'flux2', namespce: 'kube-system' })], clusterSchemas)),
+    ).toEqual(
+      sorted([
+        'HelmChart/flux2 (helm.cattle.io/v1): spec.verison: unknown field',
+        'HelmChart/flux2 (helm.cattle.io/v1): spec.createNamespace: expected boolean, got string "yes"',
+        'HelmChart/flux2 (helm.cattle.io/v1): metadata.namespce: unknown field',
+      ]),
+    );
   });
 });
 
@@ -207,17 +243,31 @@ describe('kinds without a schema', () => {
   });
 
   it('offers the GA built-in kinds and the Flux kinds it names', () => {
-    expect(kubernetesSchemas.kinds()).toEqual(expect.arrayContaining([
-      'v1/Namespace', 'v1/Service', 'v1/ConfigMap', 'v1/ServiceAccount', 'apps/v1/Deployment', 'apps/v1/DaemonSet',
-      'networking.k8s.io/v1/NetworkPolicy', 'networking.k8s.io/v1/Ingress', 'rbac.authorization.k8s.io/v1/ClusterRole',
-    ]));
+    expect(kubernetesSchemas.kinds()).toEqual(
+      expect.arrayContaining([
+        'v1/Namespace',
+        'v1/Service',
+        'v1/ConfigMap',
+        'v1/ServiceAccount',
+        'apps/v1/Deployment',
+        'apps/v1/DaemonSet',
+        'networking.k8s.io/v1/NetworkPolicy',
+        'networking.k8s.io/v1/Ingress',
+        'rbac.authorization.k8s.io/v1/ClusterRole',
+      ]),
+    );
     expect(kubernetesSchemas.kinds().filter((k) => /alpha|beta/.test(k))).toEqual([]);
     expect(fluxSchemas.kinds()).toEqual([
-      'helm.toolkit.fluxcd.io/v2beta2/HelmRelease', 'kustomize.toolkit.fluxcd.io/v1/Kustomization',
-      'notification.toolkit.fluxcd.io/v1/Receiver', 'notification.toolkit.fluxcd.io/v1beta3/Alert',
-      'notification.toolkit.fluxcd.io/v1beta3/Provider', 'source.toolkit.fluxcd.io/v1/GitRepository',
-      'source.toolkit.fluxcd.io/v1beta2/Bucket', 'source.toolkit.fluxcd.io/v1beta2/HelmChart',
-      'source.toolkit.fluxcd.io/v1beta2/HelmRepository', 'source.toolkit.fluxcd.io/v1beta2/OCIRepository',
+      'helm.toolkit.fluxcd.io/v2beta2/HelmRelease',
+      'kustomize.toolkit.fluxcd.io/v1/Kustomization',
+      'notification.toolkit.fluxcd.io/v1/Receiver',
+      'notification.toolkit.fluxcd.io/v1beta3/Alert',
+      'notification.toolkit.fluxcd.io/v1beta3/Provider',
+      'source.toolkit.fluxcd.io/v1/GitRepository',
+      'source.toolkit.fluxcd.io/v1beta2/Bucket',
+      'source.toolkit.fluxcd.io/v1beta2/HelmChart',
+      'source.toolkit.fluxcd.io/v1beta2/HelmRepository',
+      'source.toolkit.fluxcd.io/v1beta2/OCIRepository',
     ]);
   });
 });

@@ -35,12 +35,30 @@ describe('installer packages in the spec and the lock', () => {
 
 describe('lock file', () => {
   it('serializes sorted by name, so locks diff cleanly', () => {
-    const text = serializeLock({ lockVersion: 1, spec: 's', packagesHash: 'h', mirror: 'm', suite: 'trixie', architecture: 'arm64', releaseDate: 'd', packages: [pkg('zlib'), pkg('apt')] });
+    const text = serializeLock({
+      lockVersion: 1,
+      spec: 's',
+      packagesHash: 'h',
+      mirror: 'm',
+      suite: 'trixie',
+      architecture: 'arm64',
+      releaseDate: 'd',
+      packages: [pkg('zlib'), pkg('apt')],
+    });
     const parsed = lockSchema.parse(JSON.parse(text));
     expect(parsed.packages.map((p) => p.name)).toEqual(['apt', 'zlib']);
   });
   it('rejects a tampered entry by field', () => {
-    const r = lockSchema.safeParse({ lockVersion: 1, spec: 's', packagesHash: 'h', mirror: 'm', suite: 't', architecture: 'arm64', releaseDate: 'd', packages: [{ ...pkg('a'), sha256: 'zz' }] });
+    const r = lockSchema.safeParse({
+      lockVersion: 1,
+      spec: 's',
+      packagesHash: 'h',
+      mirror: 'm',
+      suite: 't',
+      architecture: 'arm64',
+      releaseDate: 'd',
+      packages: [{ ...pkg('a'), sha256: 'zz' }],
+    });
     expect(r.success).toBe(false);
     expect(JSON.stringify(r.error?.issues[0]?.path)).toBe('["packages",0,"sha256"]');
   });

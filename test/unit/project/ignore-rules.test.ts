@@ -10,7 +10,9 @@ describe('.gitignore', () => {
   });
 
   it('matches no source file that is not yet tracked', () => {
-    const ignoredNew = execFileSync('git', ['ls-files', '--others', '--ignored', '--exclude-standard', '--', 'src', 'test', 'docs', 'scripts'], { encoding: 'utf8' });
+    const ignoredNew = execFileSync('git', ['ls-files', '--others', '--ignored', '--exclude-standard', '--', 'src', 'test', 'docs', 'scripts'], {
+      encoding: 'utf8',
+    });
     expect(ignoredNew.split('\n').filter(Boolean)).toEqual([]);
   });
 });

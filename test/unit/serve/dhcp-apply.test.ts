@@ -99,7 +99,13 @@ describe('DhcpApply', () => {
     const { registry, apply } = setup();
     const node = add(registry, { plan: 'local', selfHeal: true });
     const d = decideDhcp(
-      { message: 'discover', client: { mac: MAC, serial: SERIAL, fourcc: 'RPi4', vendorClass: PXE }, node, image: fakeImage(), history: registry.decisionHistory('pi-01') },
+      {
+        message: 'discover',
+        client: { mac: MAC, serial: SERIAL, fourcc: 'RPi4', vendorClass: PXE },
+        node,
+        image: fakeImage(),
+        history: registry.decisionHistory('pi-01'),
+      },
       { mode: 'proxy', discovery: false },
     );
     apply.apply(d.effects);

@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DhcpParseError, parseDhcp, serializeDhcp, macOf, type DhcpPacket } from '../../../src/serve/dhcp/codec.js';
-import {
-  OPT,
-  MSG,
-  decodePiGuid,
-  encodePiGuid,
-  pxeVendorOptions,
-  clientArches,
-  messageType,
-  vendorClass,
-} from '../../../src/serve/dhcp/options.js';
+import { OPT, MSG, decodePiGuid, encodePiGuid, pxeVendorOptions, clientArches, messageType, vendorClass } from '../../../src/serve/dhcp/options.js';
 
 function piDiscover(): DhcpPacket {
   return {
@@ -95,7 +86,7 @@ describe('DHCP codec', () => {
 
   it('never throws anything but DhcpParseError on random bytes', () => {
     let seed = 42;
-    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 256);
+    const rnd = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 256;
     const base = serializeDhcp(piDiscover());
     for (let i = 0; i < 2000; i++) {
       const b = Buffer.from(base);

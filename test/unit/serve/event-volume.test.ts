@@ -24,7 +24,13 @@ describe('ActivityAggregator', () => {
     expect(a.due(59_999)).toEqual([]);
     const [row, ...rest] = a.due(60_000);
     expect(rest).toEqual([]);
-    expect(row?.data).toMatchObject({ count: 500, mac: 'm0', first: new Date(100).toISOString(), last: new Date(50_000).toISOString(), fromOtherSources: 500 - 8 * 25 });
+    expect(row?.data).toMatchObject({
+      count: 500,
+      mac: 'm0',
+      first: new Date(100).toISOString(),
+      last: new Date(50_000).toISOString(),
+      fromOtherSources: 500 - 8 * 25,
+    });
     expect(row?.data.sources).toHaveLength(8);
     // the summary opened a new window: a steady flood writes one row per window, not two
     expect(seen(60_001, 'm1')).toEqual([]);
@@ -50,7 +56,10 @@ describe('ActivityAggregator', () => {
     a.offer({ node: 'a', type: 'dhcp-seen', data: {} }, 1);
     a.offer({ node: 'b', type: 'dhcp-seen', data: {} }, 2);
     const out = a.offer({ node: 'c', type: 'dhcp-seen', data: {} }, 3);
-    expect(out.map((w) => [w.node, w.data.count])).toEqual([['a', 1], ['c', 1]]);
+    expect(out.map((w) => [w.node, w.data.count])).toEqual([
+      ['a', 1],
+      ['c', 1],
+    ]);
   });
 });
 
@@ -116,7 +125,12 @@ describe('event volume from unauthenticated traffic', () => {
     for (let i = 0; i < 5; i++) r.activity('pi-01', 'file-fetched', { path: 'start4.elf' }, { key: 'start4.elf' });
     r.close();
     const again = new NodeRegistry(file);
-    expect(again.events({ node: 'pi-01' }).filter((e) => e.type === 'file-fetched').map((e) => e.data.count)).toEqual([1, 4]);
+    expect(
+      again
+        .events({ node: 'pi-01' })
+        .filter((e) => e.type === 'file-fetched')
+        .map((e) => e.data.count),
+    ).toEqual([1, 4]);
     again.close();
   });
 
@@ -210,7 +224,9 @@ describe('event retention', () => {
     r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd' }));
     r.close();
     const raw = new Database(file);
-    raw.exec("DROP TRIGGER events_delete_by_retention_v1; CREATE TRIGGER events_append_only_d BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;");
+    raw.exec(
+      "DROP TRIGGER events_delete_by_retention_v1; CREATE TRIGGER events_append_only_d BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;",
+    );
     raw.close();
     const again = new NodeRegistry(file);
     again.activity('pi-01', 'dhcp-seen', {}, {});

@@ -47,14 +47,33 @@ describe('disk in the node schema', () => {
   });
 
   it('refuses anything that could change the kernel command line or that /sys/block cannot have', () => {
-    for (const bad of ['sda quiet', 'sda\tinit=/bin/sh', '../sda', '/dev/../sda', 'disk/by-id/usb-x', '/dev/disk/by-id/usb-x', 'sda;reboot', '$(reboot)', '`id`', 'sd"a', "sd'a", 'sda\n', 'SDA', '', '/dev/', '0sda', 'a'.repeat(32)]) {
+    for (const bad of [
+      'sda quiet',
+      'sda\tinit=/bin/sh',
+      '../sda',
+      '/dev/../sda',
+      'disk/by-id/usb-x',
+      '/dev/disk/by-id/usb-x',
+      'sda;reboot',
+      '$(reboot)',
+      '`id`',
+      'sd"a',
+      "sd'a",
+      'sda\n',
+      'SDA',
+      '',
+      '/dev/',
+      '0sda',
+      'a'.repeat(32),
+    ]) {
       expect(firstIssue(bad), JSON.stringify(bad)).toMatch(/^disk: must be a block device name like mmcblk0/);
     }
     expect(firstIssue(7)).toMatch(/^disk: /);
   });
 
   it('refuses a partition with a message that says so', () => {
-    for (const part of ['sda1', '/dev/sdb2', 'mmcblk0p1', 'nvme0n1p2', 'vda1']) expect(firstIssue(part), part).toMatch(/^disk: is a partition: name the whole disk/);
+    for (const part of ['sda1', '/dev/sdb2', 'mmcblk0p1', 'nvme0n1p2', 'vda1'])
+      expect(firstIssue(part), part).toMatch(/^disk: is a partition: name the whole disk/);
   });
 });
 
@@ -145,9 +164,13 @@ describe('disk in the registry', () => {
 
 describe('disk in nodes.yaml', () => {
   it('takes a per-node disk and a fleet default, the node winning; names the bad field', () => {
-    const nodes = parseNodesYaml('defaults: {disk: /dev/nvme0n1}\nnodes:\n  - {name: pi-01, serial: 1234abcd}\n  - {name: pi-02, serial: 1234abce, disk: mmcblk0}\n');
+    const nodes = parseNodesYaml(
+      'defaults: {disk: /dev/nvme0n1}\nnodes:\n  - {name: pi-01, serial: 1234abcd}\n  - {name: pi-02, serial: 1234abce, disk: mmcblk0}\n',
+    );
     expect(nodes.map((n) => n.disk)).toEqual(['nvme0n1', 'mmcblk0']);
-    expect(() => parseNodesYaml('nodes:\n  - {name: pi-01, serial: 1234abcd}\n  - {name: pi-02, serial: 1234abce, disk: "sda quiet"}\n')).toThrow(/nodes\[1\] \(pi-02\): disk: must be a block device name/);
+    expect(() => parseNodesYaml('nodes:\n  - {name: pi-01, serial: 1234abcd}\n  - {name: pi-02, serial: 1234abce, disk: "sda quiet"}\n')).toThrow(
+      /nodes\[1\] \(pi-02\): disk: must be a block device name/,
+    );
     expect(() => parseNodesYaml('defaults: {disk: sda1}\nnodes: []\n')).toThrow(/defaults\.disk: is a partition/);
   });
 
@@ -169,7 +192,6 @@ describe('disk in nodes.yaml', () => {
   });
 });
 
-
 describe('kiln node add --disk / node show', () => {
   it('stores the disk, shows it, and names the field when it is refused', async () => {
     const state = join(tempDir('install-disk'), 'state');
@@ -177,14 +199,16 @@ describe('kiln node add --disk / node show', () => {
     expect(await kilnWithState(state, 'node', 'show', 'pi-01')).toMatch(/^disk: nvme0n1$/m);
     const shown = JSON.parse(await kilnWithState(state, 'node', 'show', 'pi-01', '--json')) as { node: { disk: string | null } };
     expect(shown.node.disk).toBe('nvme0n1');
-    await expect(kilnWithState(state, 'node', 'add', 'pi-01', '--mac', base.mac, '--disk', 'sda; reboot')).rejects.toThrow(/^disk: must be a block device name/);
+    await expect(kilnWithState(state, 'node', 'add', 'pi-01', '--mac', base.mac, '--disk', 'sda; reboot')).rejects.toThrow(
+      /^disk: must be a block device name/,
+    );
     await kilnWithState(state, 'node', 'add', 'pi-01', '--mac', base.mac);
     expect(await kilnWithState(state, 'node', 'show', 'pi-01')).toMatch(/^disk: null$/m);
   });
 });
 
 describe('disk through the API', () => {
-  it('POST /api/nodes takes it, refuses a bad one by name, and the node\'s cmdline.txt carries it', async () => {
+  it("POST /api/nodes takes it, refuses a bad one by name, and the node's cmdline.txt carries it", async () => {
     const d = tempDir('install-disk');
     const registry = new NodeRegistry(join(d, 'kiln.db'));
     const img: ImageInfo = fakeImage({ installerDir: join(d, 'installer') });

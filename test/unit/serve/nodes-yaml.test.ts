@@ -21,7 +21,12 @@ function refusal(text: string, file?: string): string {
 
 describe('nodes.yaml messages', () => {
   it('tells the operator to quote a serial YAML read as a number, naming file, entry and field', () => {
-    const text = yaml('{name: pi-01, serial: 1234abcd}', '{name: pi-02, serial: 1234abce}', '{name: pi-03, serial: 0badf00d}', '{name: pi-04, serial: 11112222}');
+    const text = yaml(
+      '{name: pi-01, serial: 1234abcd}',
+      '{name: pi-02, serial: 1234abce}',
+      '{name: pi-03, serial: 0badf00d}',
+      '{name: pi-04, serial: 11112222}',
+    );
     expect(refusal(text, '/srv/fleet/nodes.yaml')).toBe(
       '/srv/fleet/nodes.yaml: nodes[3] (pi-04): serial: YAML read 11112222 as a number; write it in quotes: serial: "11112222"',
     );
@@ -41,11 +46,15 @@ describe('nodes.yaml messages', () => {
 
   it('gives the same hint for a name or MAC that YAML read as a number', () => {
     expect(refusal(yaml('{name: 1234, serial: 1234abcd}'))).toBe('nodes.yaml: nodes[0]: name: YAML read 1234 as a number; write it in quotes: name: "1234"');
-    expect(refusal(yaml('{name: pi-01, mac: 123456789012}'))).toMatch(/^nodes\.yaml: nodes\[0\] \(pi-01\): mac: YAML read 123456789012 as a number; write it in quotes: mac: "123456789012"$/);
+    expect(refusal(yaml('{name: pi-01, mac: 123456789012}'))).toMatch(
+      /^nodes\.yaml: nodes\[0\] \(pi-01\): mac: YAML read 123456789012 as a number; write it in quotes: mac: "123456789012"$/,
+    );
   });
 
   it('names the entry for ordinary schema errors too', () => {
-    expect(refusal(yaml('{name: pi-01, serial: 1234abcd}', '{name: pi-02, mac: nope}'))).toMatch(/^nodes\.yaml: nodes\[1\] \(pi-02\): mac: must be a MAC address/);
+    expect(refusal(yaml('{name: pi-01, serial: 1234abcd}', '{name: pi-02, mac: nope}'))).toMatch(
+      /^nodes\.yaml: nodes\[1\] \(pi-02\): mac: must be a MAC address/,
+    );
     expect(refusal(yaml('{name: Bad_Name, serial: 1234abcd}'))).toMatch(/^nodes\.yaml: nodes\[0\] \(Bad_Name\): name: must be a DNS label/);
     expect(refusal(yaml('{name: pi-01, serial: 1234abcd, sshKeys: [nope]}'))).toMatch(/^nodes\.yaml: nodes\[0\] \(pi-01\): sshKeys\[0\]: must be one OpenSSH/);
     expect(refusal('defaults: {image: 2024}\nnodes: []\n')).toBe('nodes.yaml: defaults.image: YAML read 2024 as a number; write it in quotes: image: "2024"');
@@ -123,6 +132,8 @@ describe('nodes dropped from nodes.yaml', () => {
     writeFileSync(f, yaml('{name: pi-01, serial: 1234abcd}'));
     await syncNodesFile(r, f);
     r.close();
-    await expect(kilnWithState(state, 'node', 'remove', 'pi-01')).rejects.toThrow(/delete its entry there and reload kiln serve \(SIGHUP or restart\), which removes it/);
+    await expect(kilnWithState(state, 'node', 'remove', 'pi-01')).rejects.toThrow(
+      /delete its entry there and reload kiln serve \(SIGHUP or restart\), which removes it/,
+    );
   });
 });

@@ -113,9 +113,7 @@ describe('nodes.yaml', () => {
   it('applies defaults and names the bad field', () => {
     const ok = parseNodesYaml('defaults: {image: fixture}\nnodes:\n  - {name: pi-01, serial: 1234abcd}\n');
     expect(ok[0]).toMatchObject({ name: 'pi-01', image: 'fixture', role: 'agent' });
-    expect(() => parseNodesYaml('nodes:\n  - {name: pi-01, serial: 1234abcd}\n  - {name: pi-02, mac: nope}\n')).toThrow(
-      /nodes\[1\] \(pi-02\): mac:/,
-    );
+    expect(() => parseNodesYaml('nodes:\n  - {name: pi-01, serial: 1234abcd}\n  - {name: pi-02, mac: nope}\n')).toThrow(/nodes\[1\] \(pi-02\): mac:/);
     expect(() => parseNodesYaml('nodes:\n  - {name: Bad_Name, serial: 1234abcd}\n')).toThrow(/nodes\[0\] \(Bad_Name\): name:/);
     expect(() => parseNodesYaml('nodes:\n  - {name: pi-01, serial: 1234abcd, colour: red}\n')).toThrow(/nodes\[0\] \(pi-01\)/);
     expect(() => parseNodesYaml('nodez: []\n')).toThrow(/nodes/);

@@ -31,9 +31,10 @@ describe('failure counting', () => {
     r.upsert({ name: 'pi-01', mac: 'dc:a6:32:01:02:03', role: 'agent', sshKeys: [], clusterInit: false, selfHeal: true });
     r.record('pi-01', 'install-failed', { message: 'one' });
     r.record('pi-01', 'install-failed', { message: 'two' });
-    const chatter = (): void => r.batch(() => {
-      for (let i = 0; i < 10_000; i++) r.record('pi-01', 'seed-fetched', { i });
-    });
+    const chatter = (): void =>
+      r.batch(() => {
+        for (let i = 0; i < 10_000; i++) r.record('pi-01', 'seed-fetched', { i });
+      });
     chatter();
     r.record('pi-01', 'install-failed', { message: 'three' });
     expect(r.mustGet('pi-01').parked).toMatch(/^3 failed installs in a row; last: three/);
@@ -41,7 +42,10 @@ describe('failure counting', () => {
     r.record('pi-01', 'installed', { sha256: 'a'.repeat(64) });
     chatter();
     expect(selfHealBlocked(r.decisionHistory('pi-01'))).toMatch(/no first boot/);
-    const d = decideDhcp({ message: 'discover', client: pxe, node: r.mustGet('pi-01'), image: fakeImage(), history: r.decisionHistory('pi-01') }, { mode: 'proxy', discovery: false });
+    const d = decideDhcp(
+      { message: 'discover', client: pxe, node: r.mustGet('pi-01'), image: fakeImage(), history: r.decisionHistory('pi-01') },
+      { mode: 'proxy', discovery: false },
+    );
     expect(d).toMatchObject({ answer: 'none', reason: 'parked' });
     // registered by MAC only: the DISCOVER also shows its serial
     expect(d.effects.map((e) => e.kind)).toEqual(['seen', 'learn-identity', 'park']);

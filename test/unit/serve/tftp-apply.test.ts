@@ -16,7 +16,7 @@ function setup(): { registry: NodeRegistry; metrics: ServeMetrics } {
 const add = (r: NodeRegistry, o: Record<string, unknown> = {}) => r.upsert(nodeInputSchema.parse({ name: 'pi-01', mac: 'dc:a6:32:01:02:03', ...o }));
 
 describe('tftpRegistryHooks', () => {
-  it('a request for a node\'s files sets its last-seen time, never its address', () => {
+  it("a request for a node's files sets its last-seen time, never its address", () => {
     const { registry, metrics } = setup();
     const node = add(registry);
     tftpRegistryHooks(registry, metrics).onSeen(node, '10.0.0.9');
@@ -31,7 +31,10 @@ describe('tftpRegistryHooks', () => {
     hooks.onServed(node, 'start4.elf', 2048, 0.5);
     hooks.onServed(node, 'start4.elf', 2048, 0.5);
     hooks.onServed(node, 'config.txt', 40, 0.01);
-    const fetched = registry.events({ node: 'pi-01' }).filter((e) => e.type === 'file-fetched').map((e) => e.data);
+    const fetched = registry
+      .events({ node: 'pi-01' })
+      .filter((e) => e.type === 'file-fetched')
+      .map((e) => e.data);
     expect(fetched).toEqual([
       { path: 'start4.elf', bytes: 2048, seconds: 0.5, count: 1 },
       { path: 'config.txt', bytes: 40, seconds: 0.01, count: 1 },

@@ -61,7 +61,14 @@ describe('TFTP codec: round trips', () => {
     expect(ok(parsePacket(encodeData(0, Buffer.alloc(0))))).toEqual({ op: 'data', block: 0, data: Buffer.alloc(0) });
     expect(ok(parsePacket(encodeAck(258)))).toEqual({ op: 'ack', block: 258 });
     expect(ok(parsePacket(encodeError(5, 'Unknown transfer ID')))).toEqual({ op: 'error', code: 5, message: 'Unknown transfer ID' });
-    const oack = ok(parsePacket(encodeOack([['blksize', '1024'], ['tsize', '180000']])));
+    const oack = ok(
+      parsePacket(
+        encodeOack([
+          ['blksize', '1024'],
+          ['tsize', '180000'],
+        ]),
+      ),
+    );
     expect(oack).toEqual({ op: 'oack', options: opts(['blksize', '1024'], ['tsize', '180000']) });
   });
 
@@ -101,12 +108,19 @@ describe('TFTP codec: malformed input gives a typed failure, never an exception'
 
   it('every truncation of valid packets is a packet or a typed failure', () => {
     const valid = [
-      encodeRequest('rrq', '1234abcd/start4.elf', 'octet', [['blksize', '1024'], ['tsize', '0'], ['windowsize', '16']]),
+      encodeRequest('rrq', '1234abcd/start4.elf', 'octet', [
+        ['blksize', '1024'],
+        ['tsize', '0'],
+        ['windowsize', '16'],
+      ]),
       encodeRequest('wrq', 'up.bin', 'netascii', [['timeout', '3']]),
       encodeData(7, Buffer.alloc(1024, 0x55)),
       encodeAck(65535),
       encodeError(8, 'option refused'),
-      encodeOack([['blksize', '1468'], ['tsize', '12345']]),
+      encodeOack([
+        ['blksize', '1468'],
+        ['tsize', '12345'],
+      ]),
     ];
     let failures = 0;
     for (const v of valid) {
@@ -130,7 +144,10 @@ describe('TFTP codec: malformed input gives a typed failure, never an exception'
   it('random byte mutations and random datagrams never throw', () => {
     const next = rng(1350);
     const base = [
-      encodeRequest('rrq', 'dc-a6-32-01-02-03/initrd.img', 'octet', [['blksize', '1024'], ['tsize', '0']]),
+      encodeRequest('rrq', 'dc-a6-32-01-02-03/initrd.img', 'octet', [
+        ['blksize', '1024'],
+        ['tsize', '0'],
+      ]),
       encodeData(1, Buffer.alloc(64, 1)),
       encodeAck(1),
       encodeError(0, 'Early terminate'),

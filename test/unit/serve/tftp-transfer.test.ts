@@ -20,7 +20,7 @@ describe('TFTP transfer state machine', () => {
     expect(t.ack(3)).toEqual({ kind: 'ignore' });
   });
 
-  it('a duplicate ACK sends nothing (no Sorcerer\'s Apprentice)', () => {
+  it("a duplicate ACK sends nothing (no Sorcerer's Apprentice)", () => {
     const t = new Transfer({ blocks: 100, windowSize: 1, retries: 5, oack: false });
     t.start();
     t.ack(1);

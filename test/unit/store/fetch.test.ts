@@ -26,7 +26,9 @@ describe('fetch', () => {
       expect(r.fetched).toBe(1);
       expect((await fetchMissing(store, [{ what: 'good', url: `${base}/good`, sha256: sha('payload') }])).fetched).toBe(0);
       await expect(fetchMissing(store, [{ what: 'bad', url: `${base}/bad`, sha256: sha('payload2') }])).rejects.toThrow(/hash to/);
-      await expect(fetchMissing(store, [{ what: 'k3s-arm64 v1', url: `${base}/missing`, sha256: sha('x') }])).rejects.toThrow(/k3s-arm64 v1: .*HTTP 404.*kiln cache add/);
+      await expect(fetchMissing(store, [{ what: 'k3s-arm64 v1', url: `${base}/missing`, sha256: sha('x') }])).rejects.toThrow(
+        /k3s-arm64 v1: .*HTTP 404.*kiln cache add/,
+      );
       expect(await store.has(sha('payload2'))).toBe(false);
     } finally {
       server.close();

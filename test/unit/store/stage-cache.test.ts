@@ -10,7 +10,11 @@ interface Meta {
 }
 
 /** A stage cache whose file hashing is counted, and a request that records how often it filled. */
-async function setup(): Promise<{ cache: StageCache; hashed: string[]; request: (inputs: Record<string, unknown>, extra?: Partial<StageRequest<Meta>>) => StageRequest<Meta> & { fills: number; messages: string[] } }> {
+async function setup(): Promise<{
+  cache: StageCache;
+  hashed: string[];
+  request: (inputs: Record<string, unknown>, extra?: Partial<StageRequest<Meta>>) => StageRequest<Meta> & { fills: number; messages: string[] };
+}> {
   const root = tempDir('stages');
   const hashed: string[] = [];
   const cache = new StageCache(root, (p) => {

@@ -1,13 +1,6 @@
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import {
-  carriesInstallToken,
-  renderBootFile,
-  renderCmdline,
-  renderConfigTxt,
-  renderPxelinux,
-  UBOOT_APPEND_MAX,
-} from '../../../../src/serve/plan/bootfiles.js';
+import { carriesInstallToken, renderBootFile, renderCmdline, renderConfigTxt, renderPxelinux, UBOOT_APPEND_MAX } from '../../../../src/serve/plan/bootfiles.js';
 import { fakeImage, fakeNode, realisticImage } from '../../../helpers/fakes.js';
 
 const ctx = { httpBase: 'http://10.0.0.1:8080' };
@@ -72,7 +65,7 @@ describe('U-Boot append length', () => {
 });
 
 describe('renderBootFile', () => {
-  it('ends cmdline.txt with a newline and gives pxelinux.cfg the node\'s MAC prefix', () => {
+  it("ends cmdline.txt with a newline and gives pxelinux.cfg the node's MAC prefix", () => {
     expect(renderBootFile('cmdline.txt', fakeNode(), fakeImage(), ctx).toString()).toBe(`${renderCmdline(fakeNode(), fakeImage(), ctx)}\n`);
     expect(renderBootFile('config.txt', fakeNode(), fakeImage(), ctx).toString()).toBe(renderConfigTxt(fakeImage()));
     expect(renderBootFile('pxelinux.cfg', fakeNode(), fakeImage(), ctx).toString()).toContain('kernel dc-a6-32-01-02-03/vmlinuz');
@@ -88,7 +81,9 @@ describe('renderBootFile', () => {
     const withToken = { ...ctx, installToken: 'e'.repeat(64) };
     for (const file of ['cmdline.txt', 'config.txt', 'pxelinux.cfg', 'boot.scr'] as const) {
       for (const image of [inst, fakeImage()]) {
-        expect(renderBootFile(file, fakeNode(), image, withToken).toString().includes('e'.repeat(64)), `${file} ${image.installerDir}`).toBe(carriesInstallToken(file, image));
+        expect(renderBootFile(file, fakeNode(), image, withToken).toString().includes('e'.repeat(64)), `${file} ${image.installerDir}`).toBe(
+          carriesInstallToken(file, image),
+        );
       }
     }
   });

@@ -30,7 +30,11 @@ const seen = (node = 'pi-01', mac = pxe.mac, vendorClass: string | null = pxe.ve
 
 describe('decideDhcp: every reason, with the registry changes it implies', () => {
   const cases: [string, DhcpDecision, Partial<DhcpDecision>][] = [
-    ['a node with plan install is booted', decide(fakeNode(), pxe, proxy), { answer: 'boot', reason: 'plan-install', menu: 'Raspberry Pi Boot', pxe: true, effects: [seen()] }],
+    [
+      'a node with plan install is booted',
+      decide(fakeNode(), pxe, proxy),
+      { answer: 'boot', reason: 'plan-install', menu: 'Raspberry Pi Boot', pxe: true, effects: [seen()] },
+    ],
     [
       'a local node that netboots with self-heal on is healed (its disk did not boot)',
       decide(fakeNode({ plan: 'local', selfHeal: true }), pxe, proxy, { history: ev('installed', 'first-boot') }),
@@ -40,20 +44,36 @@ describe('decideDhcp: every reason, with the registry changes it implies', () =>
         effects: [seen(), { kind: 'self-heal', node: 'pi-01', reason: 'plan local but netbooting (PXEClient:Arch:00000:UNDI:002001): its disk did not boot' }],
       },
     ],
-    ["full mode leases a local node's own system an address", decide(fakeNode({ plan: 'local', mac: os.mac }), os, full), { answer: 'lease', reason: 'plan-local', effects: [seen('pi-01', os.mac, os.vendorClass)] }],
-    ['an unknown laptop', decide(undefined, laptop, { mode: 'proxy', discovery: true }), { answer: 'none', reason: 'unknown-client', detail: 'unknown client', effects: [] }],
+    [
+      "full mode leases a local node's own system an address",
+      decide(fakeNode({ plan: 'local', mac: os.mac }), os, full),
+      { answer: 'lease', reason: 'plan-local', effects: [seen('pi-01', os.mac, os.vendorClass)] },
+    ],
+    [
+      'an unknown laptop',
+      decide(undefined, laptop, { mode: 'proxy', discovery: true }),
+      { answer: 'none', reason: 'unknown-client', detail: 'unknown client', effects: [] },
+    ],
     [
       'an unknown Pi with discovery on is recorded',
       decide(undefined, pxe, { mode: 'proxy', discovery: true }),
       { answer: 'none', reason: 'discovered', detail: 'unknown Raspberry Pi', effects: [{ kind: 'record-discovered', mac: pxe.mac, serial: pxe.serial }] },
     ],
-    ['a discovered placeholder, until registered', decide(fakeNode({ plan: 'discovered' }), pxe, { mode: 'full', discovery: true }), { answer: 'none', reason: 'discovered', detail: 'discovered, not registered', effects: [] }],
+    [
+      'a discovered placeholder, until registered',
+      decide(fakeNode({ plan: 'discovered' }), pxe, { mode: 'full', discovery: true }),
+      { answer: 'none', reason: 'discovered', detail: 'discovered, not registered', effects: [] },
+    ],
     [
       "its serial from another MAC than the node's",
       decide(fakeNode(), { ...pxe, mac: '02:66:00:00:00:01' }, full),
       { answer: 'none', reason: 'mac-mismatch', detail: 'mac mismatch: pi-01 has another MAC', effects: [] },
     ],
-    ['a parked node', decide(fakeNode({ parked: '3 failed installs' }), pxe, proxy), { answer: 'none', reason: 'parked', detail: 'parked: 3 failed installs', effects: [seen()] }],
+    [
+      'a parked node',
+      decide(fakeNode({ parked: '3 failed installs' }), pxe, proxy),
+      { answer: 'none', reason: 'parked', detail: 'parked: 3 failed installs', effects: [seen()] },
+    ],
     [
       'a local node whose last install never booted from disk is parked rather than reinstalled',
       decide(fakeNode({ plan: 'local', selfHeal: true }), pxe, proxy, { history: ev('install-started', 'installed') }),
@@ -64,14 +84,31 @@ describe('decideDhcp: every reason, with the registry changes it implies', () =>
         effects: [seen(), { kind: 'park', node: 'pi-01', reason: expect.stringMatching(/^netbooted again after installing/) as string }],
       },
     ],
-    ['a local node without self-heal', decide(fakeNode({ plan: 'local' }), pxe, proxy), { answer: 'none', reason: 'plan-local', detail: 'plan local: boots its own disk', effects: [seen()] }],
-    ['an ordinary DHCP client in proxy mode', decide(fakeNode({ mac: os.mac }), os, proxy), { answer: 'none', reason: 'not-pxe', detail: 'not a PXE client', effects: [seen('pi-01', os.mac, os.vendorClass)] }],
-    ['a node whose image is missing', decide(fakeNode(), pxe, full, { image: undefined }), { answer: 'none', reason: 'no-image', detail: 'image fixture not found', effects: [seen()] }],
+    [
+      'a local node without self-heal',
+      decide(fakeNode({ plan: 'local' }), pxe, proxy),
+      { answer: 'none', reason: 'plan-local', detail: 'plan local: boots its own disk', effects: [seen()] },
+    ],
+    [
+      'an ordinary DHCP client in proxy mode',
+      decide(fakeNode({ mac: os.mac }), os, proxy),
+      { answer: 'none', reason: 'not-pxe', detail: 'not a PXE client', effects: [seen('pi-01', os.mac, os.vendorClass)] },
+    ],
+    [
+      'a node whose image is missing',
+      decide(fakeNode(), pxe, full, { image: undefined }),
+      { answer: 'none', reason: 'no-image', detail: 'image fixture not found', effects: [seen()] },
+    ],
   ];
   it.each(cases)('%s', (_what, d, want) => expect(d).toMatchObject(want));
 
   it('reaches every drop reason the metrics name', () => {
-    const reached = new Set(cases.map(([, d]) => d).filter((d) => d.answer === 'none').map((d) => d.reason));
+    const reached = new Set(
+      cases
+        .map(([, d]) => d)
+        .filter((d) => d.answer === 'none')
+        .map((d) => d.reason),
+    );
     expect([...reached].sort()).toEqual([...DHCP_DROP_REASONS].sort());
   });
 });

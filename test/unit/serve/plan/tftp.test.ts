@@ -97,7 +97,8 @@ describe('U-Boot boot script', () => {
       imageOf: () => img,
       defaultImage: () => undefined,
     };
-    for (const name of ['boot.scr.uimg', 'boot.scr']) expect(planTftp(name, '10.0.0.9', lookup)).toEqual({ kind: 'render', file: 'boot.scr', node, image: img });
+    for (const name of ['boot.scr.uimg', 'boot.scr'])
+      expect(planTftp(name, '10.0.0.9', lookup)).toEqual({ kind: 'render', file: 'boot.scr', node, image: img });
     expect(planTftp('boot.scr.uimg', '10.0.0.10', lookup)).toMatchObject({ kind: 'refuse' });
   });
 });
