@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { sha256 } from '../util/hash.js';
-import type { NodeRecord } from './nodes/model.js';
+import { blankNode, type NodeRecord } from './nodes/model.js';
 import { KilnError } from '../util/errors.js';
 
 // NoCloud seed rendering. Templates come from cloud-init/; values are inserted JSON-quoted, which
@@ -34,20 +34,7 @@ export interface SeedValues {
 }
 
 const SAMPLE: SeedValues = {
-  node: {
-    name: 'sample',
-    serial: null,
-    mac: null,
-    role: 'agent',
-    image: null,
-    plan: 'install',
-    state: 'registered',
-    sshKeys: [],
-    clusterInit: false,
-    ip: null,
-    lastSeen: null,
-    source: 'db',
-  },
+  node: blankNode('sample'),
   provisionId: '0',
   k3sToken: 'sample',
   serverUrl: 'https://sample:6443',

@@ -1,23 +1,9 @@
 import type { ImageInfo } from '../../src/serve/images.js';
-import type { NodeRecord } from '../../src/serve/nodes/model.js';
+import { blankNode, type NodeRecord } from '../../src/serve/nodes/model.js';
 
 // Hand-made records for pure tests; nothing here is a real build.
 export function fakeNode(over: Partial<NodeRecord> = {}): NodeRecord {
-  return {
-    name: 'pi-01',
-    serial: '1234abcd',
-    mac: 'dc:a6:32:01:02:03',
-    role: 'agent',
-    image: 'fixture',
-    plan: 'install',
-    state: 'registered',
-    sshKeys: [],
-    clusterInit: false,
-    ip: null,
-    lastSeen: null,
-    source: 'db',
-    ...over,
-  };
+  return { ...blankNode('pi-01'), serial: '1234abcd', mac: 'dc:a6:32:01:02:03', image: 'fixture', ...over };
 }
 
 /**

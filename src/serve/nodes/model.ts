@@ -80,6 +80,24 @@ export interface NodeRecord {
   provisionId?: number;
 }
 
+/** A node as first registered, knowing only its name: the defaults every other field starts from. */
+export function blankNode(name: string): NodeRecord {
+  return {
+    name,
+    serial: null,
+    mac: null,
+    role: 'agent',
+    image: null,
+    plan: 'install',
+    state: 'registered',
+    sshKeys: [],
+    clusterInit: false,
+    ip: null,
+    lastSeen: null,
+    source: 'db',
+  };
+}
+
 /** Input to create or update a node (API body, CLI, nodes.yaml entry). */
 export const nodeInputSchema = z
   .strictObject({
