@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/manifest/schema.js';
 import { readManifest } from '../../src/manifest/read.js';
 import { MANIFEST_FILE } from '../../src/manifest/write.js';
+import { must } from '../../src/util/errors.js';
 import { run } from '../../src/util/exec.js';
 import { sleep } from '../helpers/net.js';
 import { KilnProcess, compileKiln } from '../helpers/kiln-process.js';
@@ -174,7 +175,7 @@ describe('reprovision a wiped node in QEMU', () => {
       await sleep(5000);
       vm.kill('SIGKILL');
       await Promise.race([vm, sleep(5000)]);
-      const [calls, seedPointer] = await readFromRoot(join(work, 'disk.raw'), manifest.partitions[1]!.offset, [
+      const [calls, seedPointer] = await readFromRoot(join(work, 'disk.raw'), must(manifest.partitions[1], 'the root partition in the manifest').offset, [
         '/var/lib/kiln-k3s-fixture/calls.log',
         '/var/lib/cloud/seed/nocloud-net/meta-data',
       ]);
