@@ -10,7 +10,7 @@ export class ToolError extends KilnError {
     readonly stderrTail: string,
     hint?: string,
   ) {
-    super(`${tool} ${args.map(quote).join(' ')} failed` + (status === undefined ? '' : ` (exit ${status})`) + (stderrTail ? `:\n${stderrTail}` : ''), {
+    super(`${tool} ${args.map(quote).join(' ')} failed${status === undefined ? '' : ` (exit ${status})`}${stderrTail ? `:\n${stderrTail}` : ''}`, {
       exitCode: EXIT.tool,
       ...(hint ? { hint } : {}),
     });

@@ -8,9 +8,11 @@ export interface Mark {
 
 export function timeline(marks: readonly Mark[], t0: number): string {
   const sorted = [...marks].sort((a, b) => a.at - b.at);
-  const rows = sorted.map((m, i) => {
+  let before = t0;
+  const rows = sorted.map((m) => {
     const since = (m.at - t0) / 1000;
-    const step = (m.at - (i === 0 ? t0 : sorted[i - 1]!.at)) / 1000;
+    const step = (m.at - before) / 1000;
+    before = m.at;
     return `${fmt(since).padStart(8)}  +${fmt(step).padStart(7)}  ${m.what}`;
   });
   return ['   since     step  what', ...rows].join('\n');

@@ -172,10 +172,10 @@ async function buildExt4(src: string, out: string, spec: FixtureSpec): Promise<v
   const stats = (await run('debugfs', ['-R', 'stats -h', out])).stdout;
   const total = Number(/Inode count:\s+(\d+)/.exec(stats)?.[1]);
   const free = Number(/Free inodes:\s+(\d+)/.exec(stats)?.[1]);
-  const cmds = ['sif <2> ctime @' + spec.epoch];
+  const cmds = [`sif <2> ctime @${spec.epoch}`];
   for (let i = 11; i <= total - free; i++) cmds.push(`sif <${i}> ctime @${spec.epoch}`);
   const cmdFile = `${out}.cmds`;
-  await writeFile(cmdFile, cmds.join('\n') + '\n');
+  await writeFile(cmdFile, `${cmds.join('\n')}\n`);
   await run('debugfs', ['-w', '-f', cmdFile, out], { env });
   await rm(cmdFile);
 }
@@ -293,5 +293,5 @@ async function writeProducts(built: BuiltFixture, spec: FixtureSpec): Promise<vo
   // SHA256SUMS as the build's manifest step writes it (src has no writer of its own to call)
   const names = [`${name}.img`, `${name}.img.zst`, `${name}.bmap`, MANIFEST_FILE];
   const lines = await Promise.all(names.map(async (n) => `${await sha256File(join(dir, n))}  ${n}`));
-  await writeFile(join(dir, 'SHA256SUMS'), lines.join('\n') + '\n');
+  await writeFile(join(dir, 'SHA256SUMS'), `${lines.join('\n')}\n`);
 }

@@ -11,6 +11,7 @@ import { parseMbr } from '../../../src/disk/mbr.js';
 import { scanFileList } from '../../../src/builder/secret-scan.js';
 import { hostArchOf, initramfsMembers } from '../../../src/builder/guards/host-arch.js';
 import { moduleName } from '../../../src/installer/modules.js';
+import { must } from '../../../src/util/errors.js';
 import { TEST_IMAGE, testImage, testImageSpec, type TestImage } from '../../helpers/images/test-image.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -71,16 +72,17 @@ describe('kiln build (real tools, the pi-k3s test image)', () => {
   });
 
   it('has filesystems that pass fsck.vfat -n and e2fsck -fn, with the partition hashes recorded', async () => {
-    const [boot, root] = m.partitions;
-    const bootImg = await partitionFile(boot!, join(work, 'p1.img'));
-    const rootImg = await partitionFile(root!, join(work, 'p2.img'));
-    expect(await sha256File(bootImg)).toBe(boot!.sha256);
-    expect(await sha256File(rootImg)).toBe(root!.sha256);
+    const boot = must(m.partitions[0], 'the boot partition in the manifest');
+    const root = must(m.partitions[1], 'the root partition in the manifest');
+    const bootImg = await partitionFile(boot, join(work, 'p1.img'));
+    const rootImg = await partitionFile(root, join(work, 'p2.img'));
+    expect(await sha256File(bootImg)).toBe(boot.sha256);
+    expect(await sha256File(rootImg)).toBe(root.sha256);
     await run('fsck.vfat', ['-n', bootImg]);
     await run('e2fsck', ['-fn', rootImg]);
     const dumpe2fs = (await run('dumpe2fs', ['-h', rootImg])).stdout;
-    expect(dumpe2fs).toMatch(new RegExp(`Filesystem UUID:\\s+${root!.fsId}`));
-    expect(dumpe2fs).toMatch(new RegExp(`Directory Hash Seed:\\s+${root!.hashSeed}`));
+    expect(dumpe2fs).toMatch(new RegExp(`Filesystem UUID:\\s+${root.fsId}`));
+    expect(dumpe2fs).toMatch(new RegExp(`Directory Hash Seed:\\s+${root.hashSeed}`));
     await rm(rootImg);
   });
 
@@ -127,8 +129,9 @@ describe('kiln build (real tools, the pi-k3s test image)', () => {
 
   it('manifest lists the root filesystem, the fixture artifact named as a fixture, and no secrets', () => {
     const byPath = new Map(m.files.root.map((e) => [e.path, e]));
-    expect(byPath.get('/usr/local/bin/k3s')).toMatchObject({ type: 'file', mode: '0755', uid: 0, sha256: m.artifacts[0]!.sha256 });
-    expect(m.artifacts[0]!.description).toMatch(/TEST FIXTURE/);
+    const k3s = must(m.artifacts[0], 'the k3s artifact in the manifest');
+    expect(byPath.get('/usr/local/bin/k3s')).toMatchObject({ type: 'file', mode: '0755', uid: 0, sha256: k3s.sha256 });
+    expect(k3s.description).toMatch(/TEST FIXTURE/);
     expect(byPath.get('/etc/machine-id')?.size).toBe(0);
     expect([...byPath.keys()].some((p) => p.startsWith('/etc/ssh/ssh_host_'))).toBe(false);
     expect([...byPath.keys()].some((p) => p.endsWith('.pyc'))).toBe(false);

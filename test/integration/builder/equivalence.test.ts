@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DiffReport } from '../../../src/diff/model.js';
+import { must } from '../../../src/util/errors.js';
 import { kiln } from '../../helpers/cli.js';
 import { emulatedTestImage, testImage, type TestImage } from '../../helpers/images/test-image.js';
 
@@ -37,8 +38,9 @@ describe('native and emulated rootfs modes', () => {
     // emulated build varies on purpose.
     const different = report.layers.filter((l) => l.status === 'different');
     expect(different.map((l) => l.id)).toEqual(['manifest:inputs']);
-    expect(different[0]!.fields.map((f) => f.field).sort()).toEqual(['lock.file', 'spec.file']);
-    expect(different[0]!.entries.map((e) => `${e.kind} ${e.name}`).sort()).toEqual(['stage final', 'stage rootfs']);
+    const inputs = must(different[0], 'the manifest:inputs layer');
+    expect(inputs.fields.map((f) => f.field).sort()).toEqual(['lock.file', 'spec.file']);
+    expect(inputs.entries.map((e) => `${e.kind} ${e.name}`).sort()).toEqual(['stage final', 'stage rootfs']);
     expect(native.manifest.image.sha256).toBe(emulated.manifest.image.sha256);
   });
 });

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
+import { must } from '../../../src/util/errors.js';
 import { defaultCacheDir } from '../../../src/util/paths.js';
 import { testImage, testImageSpec, type TestImage } from '../../helpers/images/test-image.js';
 
@@ -39,7 +40,7 @@ describe('native rootfs teardown', () => {
     const marker = `.cold-${String(child.pid)}-`;
     await new Promise<void>((resolveWait, reject) => {
       let seen = '';
-      child.stdout!.on('data', (d: Buffer) => {
+      child.stdout.on('data', (d: Buffer) => {
         seen += d.toString();
         if (seen.includes('installing essential packages')) resolveWait();
       });
@@ -47,7 +48,9 @@ describe('native rootfs teardown', () => {
     });
     const running = await processesMentioning(marker);
     expect(running).not.toEqual([]);
-    const workDirs = new Set(running.flatMap((c) => [...c.matchAll(/\/stages\/rootfs\/(\.work-[A-Za-z0-9]+)/g)].map((m) => m[1]!)));
+    const workDirs = new Set(
+      running.flatMap((c) => [...c.matchAll(/\/stages\/rootfs\/(\.work-[A-Za-z0-9]+)/g)].map((m) => must(m[1], `the work dir in ${m[0]}`))),
+    );
     expect(await readFile('/proc/self/mounts', 'utf8')).not.toContain('.kiln-native');
     child.kill('SIGKILL');
     await child;

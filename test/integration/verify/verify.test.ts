@@ -2,6 +2,7 @@ import { copyFile, open, readFile, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseBmap, rangeBytes } from '../../../src/disk/bmap.js';
+import { must } from '../../../src/util/errors.js';
 import { kiln } from '../../helpers/cli.js';
 import { baseSpec, buildFixture, fixtureLayout, type BuiltFixture } from '../../helpers/images/fs-image.js';
 import { tempDir } from '../../helpers/tmp.js';
@@ -92,7 +93,7 @@ describe('kiln verify', () => {
     expect(good.code).toBe(0);
     expect(good.stdout).toMatch(/^ok +bmap ranges on device +\d+ ranges, \d+ mapped bytes match$/m);
     // ... but a changed mapped block does.
-    await poke(dev, rangeBytes(bmap, bmap.ranges[1] ?? bmap.ranges[0]!).offset, Buffer.from('garbage'));
+    await poke(dev, rangeBytes(bmap, must(bmap.ranges[1] ?? bmap.ranges[0], 'a mapped range in the bmap')).offset, Buffer.from('garbage'));
     const bad = await kiln('verify', build.dir, '--device', dev);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/^FAIL +bmap ranges on device +1 of \d+ ranges differ/m);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KEEP_EMULATED, NATIVE_TOOL_PACKAGES, relocateInterpreter, retargetArchitecture, sourceVersion } from '../../../src/builder/native/tools.js';
+import { must } from '../../../src/util/errors.js';
 
 describe('native tool set', () => {
   it('treats a binNMU as the same source build, and nothing else', () => {
@@ -20,7 +21,7 @@ describe('retargetArchitecture', () => {
   const program = Buffer.from('\x7fELF....dpkg 1.22 (amd64)\0....amd64\0....', 'latin1');
 
   it('rewrites the one NUL-terminated name and leaves the version text alone', () => {
-    const out = retargetArchitecture(program, 'amd64', 'arm64')!;
+    const out = must(retargetArchitecture(program, 'amd64', 'arm64'), 'the retargeted program');
     expect(out.length).toBe(program.length);
     expect(out.toString('latin1')).toBe('\x7fELF....dpkg 1.22 (amd64)\0....arm64\0....');
     expect(program.toString('latin1')).toContain('amd64\0....'); // the input is not changed

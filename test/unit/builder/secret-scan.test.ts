@@ -48,15 +48,15 @@ describe('tree content scan', () => {
     await writeFile(join(root, 'usr/lib/libtls.so'), `ELF...${key}...`);
     await writeFile(join(root, 'usr/lib/tampered.so'), `ELF...${key}`);
     await writeFile(join(root, 'etc/generated.key'), key);
-    await writeFile(join(root, 'etc/artifact'), key + 'artifact');
+    await writeFile(join(root, 'etc/artifact'), `${key}artifact`);
     const md5 = (s: string) => createHash('md5').update(s).digest('hex');
     await writeFile(join(root, 'var/lib/dpkg/info/libtls.md5sums'), `${md5(`ELF...${key}...`)}  usr/lib/libtls.so\n${md5('original')}  usr/lib/tampered.so\n`);
     const sha = (s: string) => createHash('sha256').update(s).digest('hex');
     const entries = ['/usr/lib/libtls.so', '/usr/lib/tampered.so', '/etc/generated.key', '/etc/artifact'].map((path) => ({
       ...f(path),
-      sha256: path === '/etc/artifact' ? sha(key + 'artifact') : undefined,
+      sha256: path === '/etc/artifact' ? sha(`${key}artifact`) : undefined,
     }));
-    const r = await scanTreeContent(root, entries, new Set([sha(key + 'artifact')]));
+    const r = await scanTreeContent(root, entries, new Set([sha(`${key}artifact`)]));
     expect(r.findings.map((x) => x.where).sort()).toEqual(['/etc/generated.key', '/usr/lib/tampered.so']);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Manifest } from '../../../src/manifest/schema.js';
 import { compareManifests } from '../../../src/diff/manifest-compare.js';
+import { must } from '../../../src/util/errors.js';
 
 function manifest(): Manifest {
   return {
@@ -51,7 +52,7 @@ describe('compareManifests', () => {
     const a = manifest();
     const b = manifest();
     b.lock.sha256 = 'l2';
-    b.artifacts = [{ ...a.artifacts[0]!, version: 'v2' }];
+    b.artifacts = [{ ...must(a.artifacts[0], 'the artifact of the test manifest'), version: 'v2' }];
     b.hostTools = { mke2fs: '1.47.2', 'mkfs.fat': '4.2' };
     const byId = new Map(compareManifests(a, b).map((l) => [l.id, l]));
     expect(byId.get('manifest:inputs')?.fields).toEqual([{ field: 'lock.sha256', a: 'l', b: 'l2' }]);

@@ -20,7 +20,7 @@ describe('unifiedDiff', () => {
   });
 
   it('keeps distant changes in separate hunks', () => {
-    const a = Array.from({ length: 20 }, (_, i) => `line${i}`).join('\n') + '\n';
+    const a = `${Array.from({ length: 20 }, (_, i) => `line${i}`).join('\n')}\n`;
     const b = a.replace('line1\n', 'LINE1\n').replace('line18\n', 'LINE18\n');
     const d = unifiedDiff(a, b, 'a', 'b') ?? '';
     expect(d.match(/^@@/gm)).toHaveLength(2);

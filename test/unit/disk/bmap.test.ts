@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '../../../src/util/hash.js';
 import { bmapSelfChecksumOk, parseBmap, rangeBytes, renderBmap } from '../../../src/disk/bmap.js';
+import { must } from '../../../src/util/errors.js';
 
 // bmaptool's layout written out by hand (a comment included), so the reader is held to the format
 // itself and not only to what renderBmap writes.
@@ -36,7 +37,7 @@ describe('bmap', () => {
     expect(bmapSelfChecksumOk(text, b)).toBe(true);
     expect(bmapSelfChecksumOk(text.replace('<BlockSize> 4096', '<BlockSize>  4096'), b)).toBe(false);
     // The last range is cut at the image end.
-    expect(rangeBytes(b, b.ranges[1]!)).toEqual({ offset: 4096, length: 10000 - 4096 });
+    expect(rangeBytes(b, must(b.ranges[1], 'the second range'))).toEqual({ offset: 4096, length: 10000 - 4096 });
   });
 
   it('rejects inconsistent or foreign files clearly', () => {

@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { MbrError, checkFits, formatDiskId, parseDiskId, parseMbr, partUuid, partitionBytes, serializeMbr } from '../../../src/disk/mbr.js';
 
-const parts = [
-  { index: 1, bootable: true, type: 0x0c, startLba: 2048, sectors: 524288 },
-  { index: 2, bootable: false, type: 0x83, startLba: 526336, sectors: 4194304 },
-];
+const boot = { index: 1, bootable: true, type: 0x0c, startLba: 2048, sectors: 524288 };
+const root = { index: 2, bootable: false, type: 0x83, startLba: 526336, sectors: 4194304 };
+const parts = [boot, root];
 
 describe('MBR codec', () => {
   it('round-trips a kiln layout byte for byte', () => {
@@ -39,14 +38,14 @@ describe('MBR codec', () => {
   });
 
   it('refuses to serialize impossible tables', () => {
-    expect(() => serializeMbr({ diskId: 0, partitions: [{ ...parts[0]!, index: 5 }] })).toThrow(MbrError);
+    expect(() => serializeMbr({ diskId: 0, partitions: [{ ...boot, index: 5 }] })).toThrow(MbrError);
     expect(() => serializeMbr({ diskId: 2 ** 32, partitions: parts })).toThrow(/32 bits/);
-    expect(() => serializeMbr({ diskId: 0, partitions: [parts[0]!, { ...parts[1]!, startLba: 4096 }] })).toThrow(/overlap/);
+    expect(() => serializeMbr({ diskId: 0, partitions: [boot, { ...root, startLba: 4096 }] })).toThrow(/overlap/);
   });
 
   it('reports truncation naming the partition, its end and the image size', () => {
     const mbr = parseMbr(serializeMbr({ diskId: 1, partitions: parts }));
-    const end = partitionBytes(parts[1]!).end;
+    const end = partitionBytes(root).end;
     expect(checkFits(mbr, end)).toBeUndefined();
     expect(checkFits(mbr, end - 1)).toBe(`truncated: partition 2 ends at byte ${end} beyond image size ${end - 1}`);
   });

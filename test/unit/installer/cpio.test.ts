@@ -3,6 +3,7 @@ import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CpioError, readCpio, writeCpio, type CpioEntry } from '../../../src/installer/cpio.js';
+import { must } from '../../../src/util/errors.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 const entries: CpioEntry[] = [
@@ -36,12 +37,14 @@ describe('cpio newc writer', () => {
     ]);
     expect(got.map((e) => e.ino)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(got.every((e) => e.uid === 0 && e.gid === 0 && e.mtime === 1764115200)).toBe(true);
-    const sh = got.find((e) => e.path === 'bin/sh')!;
+    const byPath = new Map(got.map((e) => [e.path, e]));
+    const entry = (path: string) => must(byPath.get(path), `cpio entry ${path}`);
+    const sh = entry('bin/sh');
     expect(sh.mode).toBe(0o120777);
     expect(sh.data.toString()).toBe('busybox');
-    expect(got.find((e) => e.path === 'bin/busybox')!.data.equals(Buffer.alloc(4099, 7))).toBe(true);
-    expect(got.find((e) => e.path === 'init')!.mode).toBe(0o100755);
-    expect(got.find((e) => e.path === 'lib')!.mode).toBe(0o040755);
+    expect(entry('bin/busybox').data.equals(Buffer.alloc(4099, 7))).toBe(true);
+    expect(entry('init').mode).toBe(0o100755);
+    expect(entry('lib').mode).toBe(0o040755);
   });
   it('refuses paths that leave the archive, duplicates and files used as directories', () => {
     expect(() => writeCpio([{ path: '../etc/passwd', type: 'dir', mode: 0o755 }], 0)).toThrow(CpioError);

@@ -86,7 +86,10 @@ describe('DHCP codec', () => {
 
   it('never throws anything but DhcpParseError on random bytes', () => {
     let seed = 42;
-    const rnd = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 256;
+    const rnd = (): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % 256;
+    };
     const base = serializeDhcp(piDiscover());
     for (let i = 0; i < 2000; i++) {
       const b = Buffer.from(base);

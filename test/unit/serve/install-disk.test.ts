@@ -12,6 +12,7 @@ import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { parseNodesYaml, syncNodesFile } from '../../../src/serve/nodes/yaml.js';
 import { renderBootFile, renderCmdline, renderPxelinux, UBOOT_APPEND_MAX, type RenderContext } from '../../../src/serve/plan/bootfiles.js';
 import { planTftp } from '../../../src/serve/plan/tftp.js';
+import { must } from '../../../src/util/errors.js';
 import { fakeImage, fakeNode, realisticImage } from '../../helpers/fakes.js';
 import { kilnWithState } from '../../helpers/cli.js';
 import { tempDir } from '../../helpers/tmp.js';
@@ -24,7 +25,7 @@ const diskOf = (disk: unknown) => nodeInputSchema.safeParse({ ...base, disk });
 const firstIssue = (disk: unknown): string => {
   const r = diskOf(disk);
   if (r.success) throw new Error(`disk ${JSON.stringify(disk)} was accepted`);
-  const i = r.error.issues[0]!;
+  const i = must(r.error.issues[0], `an issue for disk ${JSON.stringify(disk)}`);
   return `${i.path.join('.')}: ${i.message}`;
 };
 
@@ -100,9 +101,10 @@ describe('kiln.disk= on the installer command line', () => {
     // the same realistic node and image as the length test in plan/bootfiles.test.ts, now naming its disk
     const real = realisticImage();
     const realCtx: RenderContext = { httpBase: 'http://192.168.100.200:8080', installToken: 'f'.repeat(64) };
-    const append = (disk: string | null): string => /append (.*)/.exec(renderPxelinux(fakeNode({ name: 'worker-node-0017', disk }), real, realCtx))![1]!;
+    const append = (disk: string | null): string =>
+      must(/append (.*)/.exec(renderPxelinux(fakeNode({ name: 'worker-node-0017', disk }), real, realCtx))?.[1], 'the append line of the pxelinux config');
     for (const given of ['/dev/nvme0n1', 'mmcblk0', 'sda']) {
-      const disk = nodeInputSchema.parse({ ...base, disk: given }).disk!;
+      const disk = must(nodeInputSchema.parse({ ...base, disk: given }).disk, `the parsed disk of ${given}`);
       expect(append(disk)).toContain(` kiln.disk=${disk} `);
       expect(append(disk).length).toBe(append(null).length + ' kiln.disk='.length + disk.length);
       expect(append(disk).length, given).toBeLessThanOrEqual(UBOOT_APPEND_MAX);

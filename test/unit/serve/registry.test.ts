@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry, RegistryError } from '../../../src/serve/nodes/registry.js';
 import { parseNodesYaml, syncNodesFile } from '../../../src/serve/nodes/yaml.js';
+import { must } from '../../../src/util/errors.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 function registry(): NodeRegistry {
@@ -95,7 +96,7 @@ describe('event log reads', () => {
     // caught up: nothing more, and the cursor stays where it was so the client can poll with it
     expect(r.eventPage({ afterId: after, limit: 10 })).toEqual({ events: [], next: after, more: false });
     // after=N on the plain read means the same: the 10 events right after N, not the newest 10
-    const first = all[0]!.id;
+    const first = must(all[0], 'the first event').id;
     expect(r.events({ afterId: first, limit: 10 }).map((e) => e.id)).toEqual(all.slice(1, 11).map((e) => e.id));
   });
 

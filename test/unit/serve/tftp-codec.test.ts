@@ -12,6 +12,7 @@ import {
   type ParseResult,
   type RequestOption,
 } from '../../../src/serve/tftp/codec.js';
+import { must } from '../../../src/util/errors.js';
 
 const ok = (r: ParseResult): Packet => {
   if (!r.ok) throw new Error(`expected a packet, got ${r.reason}: ${r.detail}`);
@@ -136,7 +137,7 @@ describe('TFTP codec: malformed input gives a typed failure, never an exception'
     // Most cuts land inside a field; those must be reported, not half-parsed.
     expect(failures).toBeGreaterThan(60);
     // A cut inside a request's filename or mode is always a failure.
-    const rrq = valid[0]!;
+    const rrq = must(valid[0], 'the RRQ');
     const modeEnd = rrq.indexOf(0, rrq.indexOf(0, 2) + 1);
     for (let n = 0; n <= modeEnd; n++) expect(parsePacket(rrq.subarray(0, n)).ok).toBe(false);
   });
@@ -154,7 +155,7 @@ describe('TFTP codec: malformed input gives a typed failure, never an exception'
       encodeOack([['windowsize', '16']]),
     ];
     for (let i = 0; i < 20_000; i++) {
-      const src = base[i % base.length]!;
+      const src = must(base[i % base.length], `base packet ${i % base.length}`);
       const b = Buffer.from(src);
       const flips = 1 + Math.floor(next() * 4);
       for (let f = 0; f < flips; f++) b[Math.floor(next() * b.length)] = Math.floor(next() * 256);

@@ -62,7 +62,7 @@ describe('spec loading', () => {
 
   it('lists every problem by field path, unknown keys included', async () => {
     const d = await dir({
-      'bad.yaml': base.replace('name: base', 'name: Bad_Name').replace('rootSizeMiB: 512', 'rootSizeMiB: 1') + 'colour: blue\n',
+      'bad.yaml': `${base.replace('name: base', 'name: Bad_Name').replace('rootSizeMiB: 512', 'rootSizeMiB: 1')}colour: blue\n`,
     });
     const err = await loadSpec(join(d, 'bad.yaml')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SpecError);

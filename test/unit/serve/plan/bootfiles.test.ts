@@ -1,6 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { carriesInstallToken, renderBootFile, renderCmdline, renderConfigTxt, renderPxelinux, UBOOT_APPEND_MAX } from '../../../../src/serve/plan/bootfiles.js';
+import { must } from '../../../../src/util/errors.js';
 import { fakeImage, fakeNode, realisticImage } from '../../../helpers/fakes.js';
 
 const ctx = { httpBase: 'http://10.0.0.1:8080' };
@@ -57,7 +58,7 @@ describe('U-Boot append length', () => {
     const img = realisticImage();
     const node = fakeNode({ name: 'worker-node-0017' });
     const pxe = renderPxelinux(node, img, { httpBase: 'http://192.168.100.200:8080', installToken: 'f'.repeat(64) });
-    const append = /append (.*)/.exec(pxe)![1]!;
+    const append = must(/append (.*)/.exec(pxe)?.[1], 'the append line of the pxelinux config');
     expect(append.length).toBeLessThanOrEqual(UBOOT_APPEND_MAX);
     expect(append).toContain('console=ttyAMA0,115200');
     expect(append).not.toContain('cgroup');
