@@ -96,7 +96,7 @@ export function flipByte(file: string, offset: number): void {
   try {
     const b = Buffer.alloc(1);
     readSync(fd, b, 0, 1, offset);
-    b[0] = b[0]! ^ 0xff;
+    b.writeUInt8(b.readUInt8(0) ^ 0xff, 0);
     writeSync(fd, b, 0, 1, offset);
   } finally {
     closeSync(fd);

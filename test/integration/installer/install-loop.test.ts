@@ -8,6 +8,7 @@ import { KilnProcess, compileKiln } from '../../helpers/kiln-process.js';
 import { sha256 } from '../../../src/util/hash.js';
 import { LoopDisks, MiB, buildSyntheticImage, flipByte, rangeBytes, readAt, runInstaller, writeImageDir, type SyntheticImage } from './harness.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { must } from '../serve/must.js';
 
 // The installer's install loop (install_loop + install_once of src/installer/init.sh), run for real
 // by the host's busybox sh against a real `kiln serve` (in a network namespace of its own, on its
@@ -22,14 +23,17 @@ const GPT_TAIL = Buffer.concat([Buffer.from('EFI PART'), Buffer.alloc(504, PATTE
 
 let work: string | undefined;
 let compiled: { work: string; entry: string } | undefined;
-let ns: string | undefined;
+const ns = `kinst${process.pid % 100000}`;
+let nsAdded = false;
 let kiln: KilnProcess | undefined;
 const loops = new LoopDisks();
 let im: SyntheticImage;
 let ranges: BmapRange[];
 const disks: Record<string, string> = {};
-let corruptImg: string;
-let resume: { served: string; n: number };
+/** The corrupt image as served, and the range in which a byte was flipped. */
+let corrupt: { img: string; range: BmapRange };
+/** The image served to the resume node, and its biggest range (index n), damaged until the retry. */
+let resume: { served: string; n: number; range: BmapRange };
 
 const NODES = {
   happy: { name: 'happy-01', mac: '02:00:00:00:0a:01', image: 'good' },
@@ -47,16 +51,20 @@ interface KilnEvent {
 }
 
 const log = (): string => kiln?.log ?? '';
+const workDir = (): string => must(work, 'the work dir (made in beforeAll)');
+const serve = (): KilnProcess => must(kiln, 'kiln serve (started in beforeAll)');
+const disk = (w: string): string => must(disks[w], `the loop device of the ${w} node`);
+const installToken = (cmdline: string): string => must(/kiln\.token=([0-9a-f]{64})/.exec(cmdline)?.[1], `kiln.token= in ${JSON.stringify(cmdline)}`);
 
 async function nodeView(name: string): Promise<{ node: { state: string; parked: string | null; plan: string }; events: KilnEvent[] }> {
-  return JSON.parse(await kiln!.get(`/api/nodes/${name}`)) as { node: { state: string; parked: string | null; plan: string }; events: KilnEvent[] };
+  return JSON.parse(await serve().get(`/api/nodes/${name}`)) as { node: { state: string; parked: string | null; plan: string }; events: KilnEvent[] };
 }
 
 const installEvents = (evs: KilnEvent[]): KilnEvent[] => evs.filter((e) => e.type.startsWith('install') || e.type === 'parked');
 
 /** Image bytes and requests kiln served over HTTP so far (its own /metrics). */
 async function imageTraffic(): Promise<{ bytes: number; requests: number }> {
-  const m = await kiln!.get('/metrics');
+  const m = await serve().get('/metrics');
   const num = (re: RegExp): number => Number(re.exec(m)?.[1] ?? 0);
   return { bytes: num(/^kiln_http_bytes_total\{kind="image"\} (\d+)$/m), requests: num(/^kiln_transfer_duration_seconds_count\{protocol="http"\} (\d+)$/m) };
 }
@@ -64,13 +72,13 @@ async function imageTraffic(): Promise<{ bytes: number; requests: number }> {
 /** The node's kernel command line as kiln renders it, over TFTP like the Pi firmware takes it. */
 async function cmdlineOf(w: Which, extra: string): Promise<string> {
   const n = NODES[w];
-  const local = join(work!, `cmdline-${n.name}.txt`);
-  await run('ip', ['netns', 'exec', ns!, 'busybox', 'tftp', '-g', '-r', `${n.mac.replaceAll(':', '-')}/cmdline.txt`, '-l', local, '127.0.0.1'], {
+  const local = join(workDir(), `cmdline-${n.name}.txt`);
+  await run('ip', ['netns', 'exec', ns, 'busybox', 'tftp', '-g', '-r', `${n.mac.replaceAll(':', '-')}/cmdline.txt`, '-l', local, '127.0.0.1'], {
     timeoutMs: 20_000,
   });
   const line = readFileSync(local, 'utf8').trim();
   expect(line).toContain(`kiln.node=${n.name} `);
-  expect(line).toContain(`kiln.disk=${disks[w]!.slice('/dev/'.length)} `);
+  expect(line).toContain(`kiln.disk=${disk(w).slice('/dev/'.length)} `);
   expect(line).toMatch(/ kiln\.token=[0-9a-f]{64}(\s|$)/);
   // no seed URL: the seed needs the credential the installer gets by enrolling
   expect(line).not.toContain('ds=');
@@ -80,11 +88,11 @@ async function cmdlineOf(w: Which, extra: string): Promise<string> {
 /** A raw POST from inside the namespace (as another host on the LAN would send it); the status line and body. */
 async function post(path: string, bearer: string, body: string): Promise<string> {
   const args = ['-s', '-i', '-X', 'POST', '-H', `authorization: Bearer ${bearer}`, '-H', 'content-type: application/json', '--data-binary', body];
-  return (await run('ip', ['netns', 'exec', ns!, 'curl', ...args, `http://127.0.0.1:8080${path}`], { timeoutMs: 10_000 })).stdout;
+  return (await run('ip', ['netns', 'exec', ns, 'curl', ...args, `http://127.0.0.1:8080${path}`], { timeoutMs: 10_000 })).stdout;
 }
 
 function scenarioDir(w: Which): string {
-  const d = join(work!, `run-${w}`);
+  const d = join(workDir(), `run-${w}`);
   rmSync(d, { recursive: true, force: true });
   mkdirSync(d, { recursive: true });
   return d;
@@ -123,15 +131,17 @@ beforeAll(async () => {
   await writeImageDir(imagesDir, 'good', im);
 
   // Corrupted transfer: a byte of the second range no longer matches the bmap (altered after the build).
-  corruptImg = await writeImageDir(imagesDir, 'corrupt', im);
-  flipByte(corruptImg, ranges[1]!.first * BLOCK + 100);
+  corrupt = { img: await writeImageDir(imagesDir, 'corrupt', im), range: must(ranges[1], "the bmap's second range") };
+  flipByte(corrupt.img, corrupt.range.first * BLOCK + 100);
 
   // Resume: the biggest range (the FAT's kernel, two chunks) is damaged on the first attempt;
   // ranges before it are written and verified, ranges after it never reached.
   const served = await writeImageDir(imagesDir, 'resume', im);
-  const n = ranges.reduce((best, r, i) => (rangeBytes(r) > rangeBytes(ranges[best]!) ? i : best), 0);
-  flipByte(served, ranges[n]!.first * BLOCK + rangeBytes(ranges[n]!) - 1);
-  resume = { served, n };
+  const sizes = ranges.map(rangeBytes);
+  const n = sizes.indexOf(Math.max(...sizes));
+  const biggest = must(ranges[n], "the bmap's biggest range");
+  flipByte(served, biggest.first * BLOCK + rangeBytes(biggest) - 1);
+  resume = { served, n, range: biggest };
 
   disks.happy = await loops.attach(join(work, 'happy.disk'), 64 * MiB, { fill: pattern, tail: GPT_TAIL });
   disks.corrupt = await loops.attach(join(work, 'corrupt.disk'), 64 * MiB);
@@ -149,15 +159,15 @@ beforeAll(async () => {
       'nodes:',
       ...Object.entries(NODES).map(
         ([w, n]) =>
-          `  - {name: ${n.name}, mac: "${n.mac}", plan: install, image: ${n.image}, disk: ${disks[w]!.slice(5)}${w === 'happy' ? ', role: server, clusterInit: true' : ''}}`,
+          `  - {name: ${n.name}, mac: "${n.mac}", plan: install, image: ${n.image}, disk: ${disk(w).slice(5)}${w === 'happy' ? ', role: server, clusterInit: true' : ''}}`,
       ),
       '',
     ].join('\n'),
   );
   mkdirSync(join(work, 'state'));
 
-  ns = `kinst${process.pid % 100000}`;
   await run('ip', ['netns', 'add', ns]);
+  nsAdded = true;
   await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
   kiln = new KilnProcess(ns, compiled.entry);
   await kiln.start([
@@ -180,7 +190,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await kiln?.stop().catch(() => undefined);
   await loops.detachAll();
-  if (ns) await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+  if (nsAdded) await run('ip', ['netns', 'del', ns]).catch(() => undefined);
   if (compiled) rmSync(compiled.work, { recursive: true, force: true });
 });
 
@@ -192,7 +202,7 @@ describe('installer install loop (init.sh under host busybox, real kiln serve, l
     // the resume fault sits in a multi-chunk range with ranges before and after it
     expect(resume.n).toBeGreaterThan(0);
     expect(resume.n).toBeLessThan(ranges.length - 1);
-    expect(rangeBytes(ranges[resume.n]!)).toBeGreaterThan(CHUNK);
+    expect(rangeBytes(resume.range)).toBeGreaterThan(CHUNK);
   });
 
   it('happy path: writes exactly the mapped ranges, verifies, leaves the seed pointer, reports installed, then reboots', async () => {
@@ -200,7 +210,7 @@ describe('installer install loop (init.sh under host busybox, real kiln serve, l
     const cmdline = await cmdlineOf('happy', 'kiln.retry=0');
     const before = await imageTraffic();
     const snapshot = join(dir, 'snapshot');
-    const r = await runInstaller(ns!, dir, { cmdline, env: { SNAPSHOT: snapshot } });
+    const r = await runInstaller(ns, dir, { cmdline, env: { SNAPSHOT: snapshot } });
     const ctx = `${r.output}\n--- kiln ---\n${log()}`;
     expect(r.exitCode, ctx).toBe(0);
     expect(calls(r.calls), ctx).toEqual(['snapshot /dev/LOOP', 'reboot -f']);
@@ -209,10 +219,10 @@ describe('installer install loop (init.sh under host busybox, real kiln serve, l
     // the disk as written and verified, before the seed pointer: the mapped ranges and nothing else
     expectExactlyTheMappedRanges(readFileSync(snapshot));
     // beyond the image: untouched, except a stale GPT backup header, which is cleared
-    const dev = disks.happy!;
-    const disk = readFileSync(join(work!, 'happy.disk'));
-    expect(disk.subarray(im.disk.size, disk.length - 512).every((b) => b === PATTERN)).toBe(true);
-    expect(disk.subarray(disk.length - 512).equals(Buffer.alloc(512))).toBe(true);
+    const dev = disk('happy');
+    const written = readFileSync(join(workDir(), 'happy.disk'));
+    expect(written.subarray(im.disk.size, written.length - 512).every((b) => b === PATTERN)).toBe(true);
+    expect(written.subarray(written.length - 512).equals(Buffer.alloc(512))).toBe(true);
 
     // what kiln fetched for it: the bmap, then each mapped range in chunks of at most 8 MiB
     const after = await imageTraffic();
@@ -236,12 +246,12 @@ describe('installer install loop (init.sh under host busybox, real kiln serve, l
       expect((await run('debugfs', ['-R', `stat ${f}`, `${dev}p2`])).stdout, f).toMatch(/Mode:\s+0600\b/);
     }
     // that URL opens the seed; the install token from the command line no longer opens anything
-    const seedReply = await run('ip', ['netns', 'exec', ns!, 'busybox', 'wget', '-q', '-O', '-', `${seed}user-data`]);
+    const seedReply = await run('ip', ['netns', 'exec', ns, 'busybox', 'wget', '-q', '-O', '-', `${seed}user-data`]);
     expect(seedReply.stdout).toContain('hostname: "happy-01"');
     expect(seedReply.stdout).toContain(`KILN_REPORT_TOKEN='${credential}'`);
-    const installToken = /kiln\.token=([0-9a-f]{64})/.exec(cmdline)![1]!;
-    expect(await post(`/api/nodes/${NODES.happy.name}/enroll`, installToken, '{}')).toMatch(/^HTTP\/1\.1 403/);
-    expect(await post(`/api/nodes/${NODES.happy.name}/events`, installToken, '{"type":"install-failed"}')).toMatch(/^HTTP\/1\.1 403/);
+    const token = installToken(cmdline);
+    expect(await post(`/api/nodes/${NODES.happy.name}/enroll`, token, '{}')).toMatch(/^HTTP\/1\.1 403/);
+    expect(await post(`/api/nodes/${NODES.happy.name}/events`, token, '{"type":"install-failed"}')).toMatch(/^HTTP\/1\.1 403/);
     const dumped = join(dir, 'payload');
     await run('debugfs', ['-R', `dump ${im.payload.path} ${dumped}`, `${dev}p2`]);
     expect(sha256(readFileSync(dumped))).toBe(im.payload.sha256);
@@ -251,7 +261,7 @@ describe('installer install loop (init.sh under host busybox, real kiln serve, l
     expect(evs[0]).toMatchObject({ type: 'install-started', data: { disk: dev, bytes: 0, total: im.mappedBytes, attempt: 1 } });
     const progress = evs.filter((e) => e.type === 'install-progress');
     expect(progress.length).toBeGreaterThan(0);
-    expect(progress.at(-1)!.data).toMatchObject({ progress: 100, bytes: im.mappedBytes, total: im.mappedBytes });
+    expect(must(progress.at(-1), 'the last install-progress event').data).toMatchObject({ progress: 100, bytes: im.mappedBytes, total: im.mappedBytes });
     expect(evs.at(-1)).toMatchObject({
       type: 'installed',
       data: { sha256: im.disk.sha256, disk: dev, bytes: im.mappedBytes, total: im.mappedBytes, attempt: 1 },
@@ -264,15 +274,15 @@ describe('installer install loop (init.sh under host busybox, real kiln serve, l
   it('a stolen install token: whoever enrolls first wins, the installer then refuses to write, and kiln raises an alert', async () => {
     const dir = scenarioDir('stolen');
     const cmdline = await cmdlineOf('stolen', 'kiln.retry=0');
-    const installToken = /kiln\.token=([0-9a-f]{64})/.exec(cmdline)![1]!;
+    const token = installToken(cmdline);
     // another host on the LAN read the same cmdline.txt over TFTP and enrolled first
-    expect(await post(`/api/nodes/${NODES.stolen.name}/enroll`, installToken, '{}')).toMatch(/^HTTP\/1\.1 201/);
-    const r = await runInstaller(ns!, dir, { cmdline });
+    expect(await post(`/api/nodes/${NODES.stolen.name}/enroll`, token, '{}')).toMatch(/^HTTP\/1\.1 201/);
+    const r = await runInstaller(ns, dir, { cmdline });
     const ctx = `${r.output}\n--- kiln ---\n${log()}`;
     expect(r.exitCode, ctx).toBe(0);
     expect(calls(r.calls), ctx).toEqual(['enroll-refused', 'console_shell']);
     expect(r.output).toMatch(/kiln refused the enrolment: HTTP\/1\.1 409 .*already used/);
-    expect(readFileSync(join(work!, 'stolen.disk')).every((b) => b === 0)).toBe(true);
+    expect(readFileSync(join(workDir(), 'stolen.disk')).every((b) => b === 0)).toBe(true);
     const v = await nodeView(NODES.stolen.name);
     expect(v.events.filter((e) => e.type === 'alert').map((e) => e.data.kind)).toEqual(['enrol-reused']);
     expect(installEvents(v.events)).toEqual([]);
@@ -281,15 +291,15 @@ describe('installer install loop (init.sh under host busybox, real kiln serve, l
   it('corrupted transfer: install-failed names the blocks and both sha256, retries stay in the installer, kiln parks it, no reboot', async () => {
     const dir = scenarioDir('corrupt');
     const cmdline = await cmdlineOf('corrupt', 'kiln.retry=1');
-    const r = await runInstaller(ns!, dir, { cmdline });
+    const r = await runInstaller(ns, dir, { cmdline });
     const ctx = `${r.output}\n--- kiln ---\n${log()}`;
     expect(r.exitCode, ctx).toBe(0);
     // two waits between three attempts, then the shell: never a reboot
     expect(calls(r.calls), ctx).toEqual(['retry-wait 1', 'retry-wait 1', 'console_shell']);
     expect(r.output).toContain('kiln parked this node after repeated failures; staying here');
 
-    const bad = ranges[1]!;
-    const servedSha = sha256(readAt(corruptImg, bad.first * BLOCK, rangeBytes(bad)));
+    const bad = corrupt.range;
+    const servedSha = sha256(readAt(corrupt.img, bad.first * BLOCK, rangeBytes(bad)));
     const reason = `blocks ${bad.first}-${bad.last}: sha256 as written ${servedSha}, the block map says ${bad.sha256}`;
     const v = await nodeView(NODES.corrupt.name);
     const evs = installEvents(v.events);
@@ -317,7 +327,7 @@ describe('installer install loop (init.sh under host busybox, real kiln serve, l
     const pristine = im.img;
     const before = await imageTraffic();
     const snapshot = join(dir, 'snapshot');
-    const r = await runInstaller(ns!, dir, {
+    const r = await runInstaller(ns, dir, {
       cmdline,
       env: {
         SNAPSHOT: snapshot,
@@ -329,7 +339,7 @@ describe('installer install loop (init.sh under host busybox, real kiln serve, l
     expect(r.exitCode, ctx).toBe(0);
     expect(calls(r.calls), ctx).toEqual(['retry-wait 7', 'snapshot /dev/LOOP', 'reboot -f']);
 
-    const { n } = resume;
+    const { n, range: bad } = resume;
     const line = (x: BmapRange): string => `${x.first} ${x.last} ${x.sha256}`;
     // `zeroed`: the gaps were zeroed once, in attempt 1; attempt 2 did not zero them again
     expect(readFileSync(join(dir, 'done-1'), 'utf8').split('\n').filter(Boolean)).toEqual(['zeroed', ...ranges.slice(0, n).map(line)]);
@@ -352,11 +362,10 @@ describe('installer install loop (init.sh under host busybox, real kiln serve, l
       ['install-started', 2],
       ['installed', 2],
     ]);
-    const bad = ranges[n]!;
-    expect(String(evs[1]!.data.message)).toMatch(
+    expect(String(must(evs[1], 'the install-failed event').data.message)).toMatch(
       new RegExp(`^blocks ${bad.first}-${bad.last}: sha256 as written [0-9a-f]{64}, the block map says ${bad.sha256}`),
     );
-    expect(evs[3]!.data).toMatchObject({ sha256: im.disk.sha256, bytes: im.mappedBytes });
+    expect(must(evs[3], 'the installed event').data).toMatchObject({ sha256: im.disk.sha256, bytes: im.mappedBytes });
     expect(v.node.state).toBe('installed');
   });
 
@@ -364,40 +373,43 @@ describe('installer install loop (init.sh under host busybox, real kiln serve, l
     const dir = scenarioDir('small');
     const cmdline = await cmdlineOf('small', 'kiln.retry=0');
     const before = await imageTraffic();
-    const r = await runInstaller(ns!, dir, { cmdline });
+    const r = await runInstaller(ns, dir, { cmdline });
     const ctx = `${r.output}\n--- kiln ---\n${log()}`;
     expect(r.exitCode, ctx).toBe(0);
     expect(calls(r.calls), ctx).toEqual(['console_shell']);
     expect(r.output).toContain('not retrying (kiln.retry=0)');
 
-    const dev = disks.small!;
+    const dev = disk('small');
     const v = await nodeView(NODES.small.name);
     const evs = installEvents(v.events);
     expect(evs.map((e) => e.type)).toEqual(['install-failed']);
-    expect(evs[0]!.data).toMatchObject({ message: `${dev} holds ${16 * MiB} bytes, the image needs ${im.disk.size}`, attempt: 1 });
+    expect(must(evs[0], 'the install-failed event').data).toMatchObject({
+      message: `${dev} holds ${16 * MiB} bytes, the image needs ${im.disk.size}`,
+      attempt: 1,
+    });
     // only the bmap was fetched; the disk is as it was
     expect((await imageTraffic()).bytes - before.bytes).toBe(im.bmap.length);
-    expect(readFileSync(join(work!, 'small.disk')).every((b) => b === 0)).toBe(true);
+    expect(readFileSync(join(workDir(), 'small.disk')).every((b) => b === 0)).toBe(true);
   });
 
   it('a refused transfer: install-failed names the range, the byte and what kiln answered; nothing written', async () => {
     const dir = scenarioDir('refused');
     const cmdline = await cmdlineOf('refused', 'kiln.retry=0');
-    const r = await runInstaller(ns!, dir, { cmdline });
+    const r = await runInstaller(ns, dir, { cmdline });
     const ctx = `${r.output}\n--- kiln ---\n${log()}`;
     expect(r.exitCode, ctx).toBe(0);
     expect(calls(r.calls), ctx).toEqual(['console_shell']);
 
-    const first = ranges[0]!;
+    const first = must(ranges[0], "the bmap's first range");
     const end = Math.min(rangeBytes(first), CHUNK) - 1;
     const url = `http://127.0.0.1:8080/images/gone/gone.img`;
     const v = await nodeView(NODES.refused.name);
     const evs = installEvents(v.events);
     expect(evs.map((e) => e.type)).toEqual(['install-started', 'install-failed']);
-    expect(String(evs[1]!.data.message).trim()).toBe(
+    expect(String(must(evs[1], 'the install-failed event').data.message).trim()).toBe(
       `blocks ${first.first}-${first.last}: transfer at byte 0 failed: GET ${url} bytes 0-${end}: HTTP/1.1 404 Not Found`,
     );
     expect(v.node.state).toBe('failed');
-    expect(readFileSync(join(work!, 'refused.disk')).every((b) => b === 0)).toBe(true);
+    expect(readFileSync(join(workDir(), 'refused.disk')).every((b) => b === 0)).toBe(true);
   });
 });

@@ -7,6 +7,7 @@ import { MSG, OPT, encodePiGuid, pxeVendorOptions, serverId } from '../../../src
 import { run } from '../../../src/util/exec.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { KilnProcess, compileKiln } from '../../helpers/kiln-process.js';
+import { must } from './must.js';
 import { Segment } from './netns.js';
 import { sleep } from '../../helpers/net.js';
 
@@ -156,8 +157,7 @@ describe("DHCP proxy mode beside the router's dnsmasq", () => {
     const router = offers.find((s) => serverId(s.packet) === '10.77.0.1');
     const ours = offers.find((s) => serverId(s.packet) === '10.77.0.2');
     expect(router?.packet.yiaddr).toMatch(/^10\.77\.0\.1\d\d$/);
-    expect(ours, kilnLog()).toBeDefined();
-    const p = ours!.packet;
+    const p = must(ours, "kiln's offer (from 10.77.0.2)", kilnLog()).packet;
     expect(p.yiaddr).toBe('0.0.0.0');
     expect(p.options.get(OPT.messageType)).toEqual(Buffer.from([MSG.OFFER]));
     expect(p.options.get(OPT.vendorClass)?.toString()).toBe('PXEClient');

@@ -1,13 +1,11 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MSG, encodePiGuid } from '../../../src/serve/dhcp/options.js';
 import { run } from '../../../src/util/exec.js';
-import { makeFixtureImages } from '../../helpers/images/serve-images.js';
-import { NsAgent, compileAgent } from './agent.js';
-import { KilnProcess, compileKiln } from '../../helpers/kiln-process.js';
-import { Segment } from './netns.js';
+import { type KilnSegment, startKilnSegment } from './kiln-segment.js';
+import { must } from './must.js';
 import { Prng, seedFrom } from './prng.js';
 import { hasMetric, metricValue, movedByLabel } from './prom.js';
 
@@ -36,45 +34,35 @@ const counts = {
   tftpTransfer: Number(process.env.KILN_FUZZ_TFTP ?? 2500),
 };
 
-let work = '';
-let seg: Segment | undefined;
-let kiln: KilnProcess | undefined;
-let kilnNs = '';
-let agent: NsAgent | undefined;
-let image: { name: string; dir: string };
-let token = '';
-let pid0: number | undefined;
+let up: KilnSegment | undefined;
 const started = Date.now();
 
-const log = (): string => (kiln?.log ?? '').slice(-6000);
-
-async function metrics(): Promise<string> {
-  return (await agent!.call('http', { url: `http://${KILN}:8080/metrics` })).text ?? '';
-}
+/** kiln and the agent, as beforeAll started them. */
+const env = (): KilnSegment => must(up, 'kiln serve and the agent (started in beforeAll)');
+const log = (): string => (up?.kiln.log ?? '').slice(-6000);
+const metrics = (): Promise<string> => env().metrics();
 
 /** UDP datagrams the kernel of kiln's namespace dropped (full socket buffer): kiln never saw them. */
 async function udpDropped(): Promise<number> {
-  const snmp = (await run('ip', ['netns', 'exec', kilnNs, 'cat', '/proc/net/snmp'])).stdout.split('\n').filter((l) => l.startsWith('Udp: '));
+  const snmp = (await run('ip', ['netns', 'exec', env().kilnNs, 'cat', '/proc/net/snmp'])).stdout.split('\n').filter((l) => l.startsWith('Udp: '));
   const [names, values] = snmp.map((l) => l.split(/\s+/).slice(1));
   return Number(values?.[names?.indexOf('InErrors') ?? -1] ?? NaN);
 }
 
 /** Same process, not exited, and answering HTTP. */
 async function expectAlive(phase: string): Promise<void> {
-  expect(kiln!.exitStatus, `kiln exited during ${phase}:\n${log()}`).toBeUndefined();
-  expect(kiln!.pid).toBe(pid0);
-  const health = await agent!.call('http', { url: `http://${KILN}:8080/health`, timeoutMs: 5000 }).catch((e: Error) => ({ status: 0, text: e.message }));
+  const { kiln, pid, agent } = env();
+  expect(kiln.exitStatus, `kiln exited during ${phase}:\n${log()}`).toBeUndefined();
+  expect(kiln.pid).toBe(pid);
+  const health = await agent.call('http', { url: `http://${KILN}:8080/health`, timeoutMs: 5000 }).catch((e: Error) => ({ status: 0, text: e.message }));
   expect(health.status, `kiln stopped answering after ${phase}:\n${log()}`).toBe(200);
 }
 
-beforeAll(async () => {
-  console.log(`kiln fuzz seed ${seed} (replay: KILN_FUZZ_SEED=${seed})`);
-  const compiled = await compileKiln();
-  work = compiled.work;
-  const entry = await compileAgent(work);
-  image = makeFixtureImages(join(work, 'dist'), { withInstaller: true });
+/** The nodes file kiln starts with; its path. */
+function writeNodes(work: string): string {
+  const file = join(work, 'nodes.yaml');
   writeFileSync(
-    join(work, 'nodes.yaml'),
+    file,
     [
       'nodes:',
       `  - {name: ${PI.name}, mac: "${PI.mac}", serial: "${PI.serial}", plan: install}`,
@@ -83,39 +71,22 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  mkdirSync(join(work, 'state'), { recursive: true });
-  seg = new Segment(`f${process.pid % 100000}`);
-  await seg.create();
-  kilnNs = await seg.member('ks', '02:00:00:00:81:02', `${KILN}/24`);
-  const fuzzNs = await seg.member('fz', '02:00:00:00:81:03', '10.81.0.3/24');
-  // DHCP broadcasts to 255.255.255.255 need a route out of the segment's interface (it stays on the bridge)
-  await run('ip', ['-n', fuzzNs, 'route', 'add', 'default', 'dev', 'eth0']);
-  kiln = new KilnProcess(kilnNs, compiled.entry);
-  await kiln.start([
-    '--mode',
-    'full',
-    '--pool',
-    `${POOL.start}-${POOL.end}`,
-    '--discovery',
-    '--advertise',
-    KILN,
-    '--state-dir',
-    join(work, 'state'),
-    '--images-dir',
-    join(work, 'dist'),
-    '--nodes',
-    join(work, 'nodes.yaml'),
-  ]);
-  pid0 = kiln.pid;
-  token = readFileSync(join(work, 'state', 'api-token'), 'utf8').trim();
-  agent = await NsAgent.start(fuzzNs, entry);
+  return file;
+}
+
+beforeAll(async () => {
+  console.log(`kiln fuzz seed ${seed} (replay: KILN_FUZZ_SEED=${seed})`);
+  up = await startKilnSegment({
+    tag: `f${process.pid % 100000}`,
+    kiln: { ip: KILN, mac: '02:00:00:00:81:02' },
+    agent: { name: 'fz', ip: '10.81.0.3', mac: '02:00:00:00:81:03' },
+    pool: POOL,
+    flags: (work) => ['--discovery', '--nodes', writeNodes(work)],
+  });
 }, 120_000);
 
 afterAll(async () => {
-  await agent?.stop();
-  await kiln?.stop();
-  await seg?.destroy();
-  if (work) rmSync(work, { recursive: true, force: true });
+  await up?.stop();
   console.log(`fuzz run: ${((Date.now() - started) / 1000).toFixed(1)} s in all (seed ${seed})`);
 });
 
@@ -123,7 +94,7 @@ describe(`fuzzing kiln serve (seed ${seed})`, () => {
   it(`DHCP: ${counts.dhcp} mutated Pi 4 DISCOVERs/REQUESTs and random datagrams are dropped and counted as kiln's codec says`, async () => {
     const before = await metrics();
     const lost0 = await udpDropped();
-    const r = await agent!.call('dhcp-fuzz', {
+    const r = await env().agent.call('dhcp-fuzz', {
       seed: rootRng.fork('dhcp').seed,
       count: counts.dhcp,
       server: KILN,
@@ -151,9 +122,10 @@ describe(`fuzzing kiln serve (seed ${seed})`, () => {
   }, 60_000);
 
   it(`HTTP: ${counts.http} malformed, oversized, slow and hostile requests get no 5xx, reach no file outside the images and leak no secret`, async () => {
+    const { work, image, token, agent } = env();
     const k3s = readFileSync(join(work, 'state', 'k3s-token'), 'utf8').trim();
     expect(k3s.length).toBeGreaterThanOrEqual(16);
-    const r = await agent!.call(
+    const r = await agent.call(
       'http-fuzz',
       {
         seed: rootRng.fork('http').seed,
@@ -197,7 +169,7 @@ describe(`fuzzing kiln serve (seed ${seed})`, () => {
       'bootcode.bin',
       `${PI.serial}/overlays/disable-bt.dtbo`,
     ];
-    const r = await agent!.call(
+    const r = await env().agent.call(
       'tftp-fuzz',
       {
         seed: rootRng.fork('tftp-listen').seed,
@@ -228,7 +200,7 @@ describe(`fuzzing kiln serve (seed ${seed})`, () => {
 
   it(`TFTP transfer ports: ${counts.tftpTransfer} datagrams (0 and 1 byte, bad ACKs, ERRORs, echoes) at live transfers, from their own port and from a stranger`, async () => {
     const before = await metrics();
-    const r = await agent!.call(
+    const r = await env().agent.call(
       'tftp-fuzz',
       {
         seed: rootRng.fork('tftp-transfer').seed,
@@ -267,7 +239,8 @@ describe(`fuzzing kiln serve (seed ${seed})`, () => {
 
   it('afterwards the same process still offers, leases, and serves the right bytes over TFTP and HTTP', async () => {
     await expectAlive('the fuzz run');
-    const d = await agent!.call('dhcp-exchange', { pi: PI, xid: 0x600d0001, server: KILN, full: true, timeoutMs: 1500, tries: 3 });
+    const { kiln, pid, image, token, agent } = env();
+    const d = await agent.call('dhcp-exchange', { pi: PI, xid: 0x600d0001, server: KILN, full: true, timeoutMs: 1500, tries: 3 });
     expect(d.offer?.type, log()).toBe(MSG.OFFER);
     expect(d.offer?.serverId).toBe(KILN);
     expect(d.offer?.vendorClass).toBe('PXEClient');
@@ -277,27 +250,27 @@ describe(`fuzzing kiln serve (seed ${seed})`, () => {
     expect(d.ack?.yiaddr).toBe(d.offer?.yiaddr);
 
     const start4 = readFileSync(join(image.dir, 'boot/start4.elf'));
-    const t = await agent!.call('tftp-get', { server: KILN, file: `${PI.serial}/start4.elf`, blksize: 1024, tsize: true });
+    const t = await agent.call('tftp-get', { server: KILN, file: `${PI.serial}/start4.elf`, blksize: 1024, tsize: true });
     expect(t.error).toBeUndefined();
     expect(t.oack).toMatchObject({ blksize: '1024', tsize: String(start4.length) });
     expect(t.size).toBe(start4.length);
     expect(t.sha256).toBe(sha(start4));
-    const cmdline = await agent!.call('tftp-get', { server: KILN, file: `${PI.serial}/cmdline.txt`, blksize: 1024, tsize: true });
+    const cmdline = await agent.call('tftp-get', { server: KILN, file: `${PI.serial}/cmdline.txt`, blksize: 1024, tsize: true });
     expect(cmdline.text).toContain(`kiln.node=${PI.name} `);
 
     const img = readFileSync(join(image.dir, `${image.name}.img`));
-    const h = await agent!.call('http', { url: `http://${KILN}:8080/images/${image.name}/${image.name}.img`, headers: { range: 'bytes=1000-5999' } });
+    const h = await agent.call('http', { url: `http://${KILN}:8080/images/${image.name}/${image.name}.img`, headers: { range: 'bytes=1000-5999' } });
     expect(h.status).toBe(206);
     expect(h.headers['content-range']).toBe(`bytes 1000-5999/${img.length}`);
     expect(h.sha256).toBe(sha(img.subarray(1000, 6000)));
 
-    const nodes = await agent!.call('http', { url: `http://${KILN}:8080/api/nodes`, headers: { authorization: `Bearer ${token}` } });
+    const nodes = await agent.call('http', { url: `http://${KILN}:8080/api/nodes`, headers: { authorization: `Bearer ${token}` } });
     expect(nodes.status).toBe(200);
     const list = (JSON.parse(nodes.text ?? '{}') as { nodes: { name: string; plan: string }[] }).nodes;
     console.log(
       `registry after the run: ${list.length} nodes, ${list.filter((n) => n.plan === 'discovered').length} of them discovered from fuzzed DHCP, ${list.filter((n) => n.name.startsWith('fz-')).length} added by fuzzed API calls`,
     );
     expect(list.find((n) => n.name === PI.name)?.plan).toBe('install');
-    expect(kiln!.pid).toBe(pid0);
+    expect(kiln.pid).toBe(pid);
   }, 60_000);
 });

@@ -61,7 +61,7 @@ function trickle(head: string, drip: string, everyMs: number): Promise<{ closedA
     let answer = '';
     let i = 0;
     const timer = setInterval(() => {
-      if (drip && !s.destroyed && s.writable) s.write(drip[i++ % drip.length]!);
+      if (drip && !s.destroyed && s.writable) s.write(drip.charAt(i++ % drip.length));
     }, everyMs);
     s.on('data', (c: Buffer) => (answer += c.toString()));
     s.on('error', () => undefined);

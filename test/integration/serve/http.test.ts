@@ -12,6 +12,7 @@ import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { http } from './http-client.js';
+import { must } from './must.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 // fastify on a real socket (127.0.0.1:0); requests from distinct loopback addresses stand in for
@@ -229,7 +230,7 @@ describe('enrolment: the install token for the node credential', () => {
 
   it('hands out the credential once; a second use is refused, recorded and raised as an alert', async () => {
     registry.upsert(nodeInputSchema.parse({ name: 'en-01', serial: 'e0000001' }));
-    const token = registry.installTokenFor('en-01')!;
+    const token = must(registry.installTokenFor('en-01'), 'the install token of en-01');
     expect((await enroll('en-01', undefined)).status).toBe(401);
     expect((await enroll('en-01', 'f'.repeat(64))).status).toBe(403);
     const first = await enroll('en-01', token, {}, '127.0.0.20');
@@ -260,10 +261,10 @@ describe('enrolment: the install token for the node credential', () => {
     const r2 = new NodeRegistry(join(work, 'clock.db'), { now: () => now });
     try {
       r2.upsert(nodeInputSchema.parse({ name: 'en-02', serial: 'e0000002' }));
-      const t1 = r2.installTokenFor('en-02')!;
+      const t1 = must(r2.installTokenFor('en-02'), 'the install token of en-02');
       now = new Date(now.getTime() + 31 * 60_000);
       expect(r2.enroll('en-02', { token: t1, previous: undefined, ip: '127.0.0.1' }).decision).toMatchObject({ ok: false, why: 'expired' });
-      const t2 = r2.installTokenFor('en-02')!;
+      const t2 = must(r2.installTokenFor('en-02'), 'the renewed install token of en-02');
       expect(t2).not.toBe(t1);
       expect(r2.enroll('en-02', { token: t2, previous: undefined, ip: '127.0.0.1' }).decision.ok).toBe(true);
       // once used, the token is not renewed by serving it again: a second installer run must be the operator's call
@@ -279,7 +280,7 @@ describe('enrolment: the install token for the node credential', () => {
     registry.record('en-03', 'installed', {});
     expect(registry.get('en-03')?.plan).toBe('local');
     registry.selfHeal('en-03', 'netbooted with plan local');
-    const token = registry.installTokenFor('en-03')!;
+    const token = must(registry.installTokenFor('en-03'), 'the install token of en-03');
     const without = await enroll('en-03', token);
     expect(without.status).toBe(403);
     expect(without.json<{ error: string }>().error).toMatch(/credential from its old disk/);
@@ -294,7 +295,7 @@ describe('enrolment: the install token for the node credential', () => {
   it('in full DHCP mode, enrolment must come from the address kiln leased to the node', async () => {
     registry.upsert(nodeInputSchema.parse({ name: 'en-04', serial: 'e0000004' }));
     registry.leased('en-04', '127.0.0.40');
-    const token = registry.installTokenFor('en-04')!;
+    const token = must(registry.installTokenFor('en-04'), 'the install token of en-04');
     expect((await enroll('en-04', token, {}, '127.0.0.41')).status).toBe(403);
     expect(alerts('en-04')).toEqual(['enrol-wrong-address']);
     expect((await enroll('en-04', token, {}, '127.0.0.40')).status).toBe(201);
@@ -379,7 +380,7 @@ describe('API', () => {
     const all = (await http(base, 'GET', '/api/events?limit=30', { headers: auth })).json<Page>().events.map((e) => e.id);
     expect(all.length).toBe(30);
     const ids: number[] = [];
-    let after = all[0]! - 1;
+    let after = must(all[0], 'the oldest of the 30 events') - 1;
     for (let more = true; more; ) {
       const page = (await http(base, 'GET', `/api/events?after=${after}&limit=4`, { headers: auth })).json<Page>();
       ids.push(...page.events.map((e) => e.id));

@@ -1,14 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MSG } from '../../../src/serve/dhcp/options.js';
 import { run } from '../../../src/util/exec.js';
-import { makeFixtureImages } from '../../helpers/images/serve-images.js';
-import { NsAgent, compileAgent } from './agent.js';
-import { KilnProcess, compileKiln } from '../../helpers/kiln-process.js';
+import { type KilnSegment, startKilnSegment } from './kiln-segment.js';
+import { must } from './must.js';
 import type { BootArgs, NodeBoot, NodeSpec } from './ns-agent.js';
-import { Segment } from './netns.js';
 import { seedFrom } from './prng.js';
 import { metricValue, movedByLabel } from './prom.js';
 
@@ -46,17 +44,12 @@ const RANGES = ['bytes=0-65535', 'bytes=1048576-2097151', 'bytes=-4096'];
 const seed = seedFrom(process.env.KILN_FUZZ_SEED);
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-let work = '';
-let seg: Segment | undefined;
-let kiln: KilnProcess | undefined;
-let kilnNs = '';
-let agent: NsAgent | undefined;
-let image: { name: string; dir: string };
-let token = '';
-let pid0: number | undefined;
+let up: KilnSegment | undefined;
 const figures: string[] = [];
 
-const log = (): string => (kiln?.log ?? '').slice(-6000);
+/** kiln and the agent, as beforeAll started them. */
+const env = (): KilnSegment => must(up, 'kiln serve and the agent (started in beforeAll)');
+const log = (): string => (up?.kiln.log ?? '').slice(-6000);
 
 function nodesFor(variant: string, octet: number): NodeSpec[] {
   return Array.from({ length: NODES }, (_, i) => {
@@ -66,9 +59,10 @@ function nodesFor(variant: string, octet: number): NodeSpec[] {
 }
 
 async function register(nodes: NodeSpec[]): Promise<number> {
+  const { agent, token, image } = env();
   const t0 = Date.now();
   for (const n of nodes) {
-    const r = await agent!.call('http', {
+    const r = await agent.call('http', {
       url: `http://${KILN}:8080/api/nodes`,
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -79,23 +73,20 @@ async function register(nodes: NodeSpec[]): Promise<number> {
   return Date.now() - t0;
 }
 
-async function metrics(): Promise<string> {
-  return (await agent!.call('http', { url: `http://${KILN}:8080/metrics` })).text ?? '';
-}
-
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 
 /** Packets the loss filter dropped on kiln's interface (clsact counts TC_ACT_SHOT as drops). */
 async function tcDrops(): Promise<number> {
-  const r = await run('ip', ['netns', 'exec', kilnNs, 'tc', '-s', 'qdisc', 'show', 'dev', 'eth0']).catch(() => undefined);
+  const r = await run('ip', ['netns', 'exec', env().kilnNs, 'tc', '-s', 'qdisc', 'show', 'dev', 'eth0']).catch(() => undefined);
   const m = /qdisc clsact[\s\S]*?dropped (\d+)/.exec(r?.stdout ?? '');
   return m ? Number(m[1]) : NaN;
 }
 
 /** Every node finished, with every byte right and its own rendered files. */
 function checkNodes(boots: NodeBoot[]): void {
+  const { image } = env();
   const want = new Map<string, string>();
   for (const f of ['start4.elf', 'fixup4.dat', 'bcm2711-rpi-4-b.dtb']) want.set(f, sha(readFileSync(join(image.dir, 'boot', f))));
   for (const f of ['vmlinuz', 'initrd.img']) want.set(`installer/${f}`, sha(readFileSync(join(image.dir, 'installer', f))));
@@ -134,6 +125,7 @@ interface Variant {
 }
 
 async function runVariant(v: Variant, prefix: string, octet: number): Promise<void> {
+  const { kiln, kilnNs, pid, agent, image, metrics } = env();
   const nodes = nodesFor(prefix, octet);
   const registerMs = await register(nodes);
   let loss = v.loss;
@@ -155,7 +147,7 @@ async function runVariant(v: Variant, prefix: string, octet: number): Promise<vo
   const drops0 = loss === 'kernel' ? await tcDrops() : 0;
   let result: { nodes: NodeBoot[]; ms: number };
   try {
-    result = await agent!.call(
+    result = await agent.call(
       'boot-many',
       {
         server: KILN,
@@ -220,47 +212,24 @@ async function runVariant(v: Variant, prefix: string, octet: number): Promise<vo
       .filter(Boolean)
       .join('\n'),
   );
-  expect(kiln!.exitStatus, log()).toBeUndefined();
-  expect(kiln!.pid).toBe(pid0);
+  expect(kiln.exitStatus, log()).toBeUndefined();
+  expect(kiln.pid).toBe(pid);
   checkNodes(boots);
   expect(metricValue(after, 'kiln_boots_total', { mode: 'full' }) - metricValue(before, 'kiln_boots_total', { mode: 'full' })).toBeGreaterThanOrEqual(NODES);
 }
 
 beforeAll(async () => {
-  const compiled = await compileKiln();
-  work = compiled.work;
-  const entry = await compileAgent(work);
-  image = makeFixtureImages(join(work, 'dist'), { withInstaller: true });
-  mkdirSync(join(work, 'state'), { recursive: true });
-  seg = new Segment(`l${process.pid % 100000}`);
-  await seg.create();
-  kilnNs = await seg.member('ks', '02:00:00:00:83:02', `${KILN}/24`);
-  const pisNs = await seg.member('pi', '02:00:00:00:83:03', '10.83.0.3/24');
-  // the Pis' DHCP broadcasts need a route out of the segment's interface (it stays on the bridge)
-  await run('ip', ['-n', pisNs, 'route', 'add', 'default', 'dev', 'eth0']);
-  kiln = new KilnProcess(kilnNs, compiled.entry);
-  await kiln.start([
-    '--mode',
-    'full',
-    '--pool',
-    `${POOL.start}-${POOL.end}`,
-    '--advertise',
-    KILN,
-    '--state-dir',
-    join(work, 'state'),
-    '--images-dir',
-    join(work, 'dist'),
-  ]);
-  pid0 = kiln.pid;
-  token = readFileSync(join(work, 'state', 'api-token'), 'utf8').trim();
-  agent = await NsAgent.start(pisNs, entry);
+  up = await startKilnSegment({
+    tag: `l${process.pid % 100000}`,
+    kiln: { ip: KILN, mac: '02:00:00:00:83:02' },
+    // the simulated Pis' namespace
+    agent: { name: 'pi', ip: '10.83.0.3', mac: '02:00:00:00:83:03' },
+    pool: POOL,
+  });
 }, 120_000);
 
 afterAll(async () => {
-  await agent?.stop();
-  await kiln?.stop();
-  await seg?.destroy();
-  if (work) rmSync(work, { recursive: true, force: true });
+  await up?.stop();
   if (figures.length) console.log(['load figures:', ...figures].join('\n'));
 });
 

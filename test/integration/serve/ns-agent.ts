@@ -342,7 +342,10 @@ class LiveTransfer {
   }
 
   abort(): void {
-    if (this.ended || this.tid === undefined) return this.end('error');
+    if (this.ended || this.tid === undefined) {
+      this.end('error');
+      return;
+    }
     void sendUdp(this.sock, tftpError(0, 'fuzz done'), this.tid, this.server).then(() => this.end('error'));
   }
 }

@@ -144,14 +144,18 @@ export function tftpGet(o: TftpGetOptions): Promise<TftpGetResult> {
         return;
       }
       const op = msg.readUInt16BE(0);
-      if (op === OP.ERROR) return finish({ code: msg.readUInt16BE(2), message: msg.subarray(4).toString('latin1').replace(/\0.*$/s, '') });
+      if (op === OP.ERROR) {
+        finish({ code: msg.readUInt16BE(2), message: msg.subarray(4).toString('latin1').replace(/\0.*$/s, '') });
+        return;
+      }
       if (op === OP.OACK) {
         if (last !== 0 || chunks.length > 0) return; // a late duplicate of the OACK
         r.oack = parseOptions(msg, 2);
         if (r.oack.blksize) blksize = Number(r.oack.blksize);
         if (o.probe === 'oack') {
           sock.send(tftpError(8, 'probe done'), tid, o.server);
-          return finish();
+          finish();
+          return;
         }
         retries = 0;
         send(ack(0), tid);
@@ -159,7 +163,7 @@ export function tftpGet(o: TftpGetOptions): Promise<TftpGetResult> {
         return;
       }
       if (op !== OP.DATA) return;
-      if (o.dropData && o.dropData.rng.chance(o.dropData.rate)) {
+      if (o.dropData?.rng.chance(o.dropData.rate)) {
         r.dropped++;
         return;
       }
@@ -175,11 +179,12 @@ export function tftpGet(o: TftpGetOptions): Promise<TftpGetResult> {
       retries = 0;
       if (o.probe === 'first-block') {
         sock.send(tftpError(0, 'probe done'), tid, o.server);
-        return finish();
+        finish();
+        return;
       }
       send(ack(block), tid);
-      if (payload.length < blksize) return finish(undefined, true);
-      arm();
+      if (payload.length < blksize) finish(undefined, true);
+      else arm();
     };
     sock.on('message', onMessage);
     sock.on('error', (err) => finish({ code: -1, message: `socket: ${err.message}` }));

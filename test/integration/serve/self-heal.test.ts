@@ -6,6 +6,7 @@ import { MSG, OPT, encodePiGuid, pxeVendorOptions, serverId } from '../../../src
 import { run } from '../../../src/util/exec.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { KilnProcess, compileKiln } from '../../helpers/kiln-process.js';
+import { must } from './must.js';
 import { Segment } from './netns.js';
 
 // Self-healing through the running service, on real sockets in network namespaces on a bridge:
@@ -123,6 +124,7 @@ async function tftpGet(path: string): Promise<Buffer | undefined> {
 const macDashes = (mac: string): string => mac.replaceAll(':', '-');
 const types = (v: NodeView): string[] => v.events.map((e) => e.type);
 const log = (): string => kiln?.log ?? '';
+const serve = (): KilnProcess => must(kiln, 'kiln serve (started in beforeAll)');
 
 beforeAll(async () => {
   const compiled = await compileKiln();
@@ -179,30 +181,30 @@ describe('self-healing through kiln serve (proxy mode, real sockets)', () => {
     expect(await tftpGet(`${macDashes(HEAL.mac)}/cmdline.txt`)).toBeUndefined();
 
     const answers = await kilnAnswers([discover(HEAL, 0x5e1f01)]);
-    const offer = answers.get(0x5e1f01);
-    expect(offer, log()).toBeDefined();
-    expect(offer!.options.get(OPT.messageType)).toEqual(Buffer.from([MSG.OFFER]));
-    expect(offer!.yiaddr).toBe('0.0.0.0');
-    expect(offer!.options.get(OPT.vendorClass)?.toString()).toBe('PXEClient');
-    expect(offer!.options.get(OPT.vendorSpecific)).toEqual(pxeVendorOptions('Raspberry Pi Boot'));
+    const offer = must(answers.get(0x5e1f01), `kiln's offer to ${HEAL.name}`, log());
+    expect(offer.options.get(OPT.messageType)).toEqual(Buffer.from([MSG.OFFER]));
+    expect(offer.yiaddr).toBe('0.0.0.0');
+    expect(offer.options.get(OPT.vendorClass)?.toString()).toBe('PXEClient');
+    expect(offer.options.get(OPT.vendorSpecific)).toEqual(pxeVendorOptions('Raspberry Pi Boot'));
 
     const after = await nodeView(HEAL.name);
     expect(after.node).toMatchObject({ plan: 'install', state: 'registered', parked: null });
     const heal = after.events.filter((e) => e.type === 'self-heal');
     expect(heal, JSON.stringify(after.events)).toHaveLength(1);
-    expect(String(heal[0]!.data.reason)).toMatch(/^plan local but netbooting \(PXEClient:Arch:00000:UNDI:002001\): its disk did not boot$/);
+    expect(String(must(heal[0], 'the self-heal event').data.reason)).toMatch(
+      /^plan local but netbooting \(PXEClient:Arch:00000:UNDI:002001\): its disk did not boot$/,
+    );
     // seen, healed, then answered
     expect(types(after).filter((t) => ['dhcp-seen', 'self-heal', 'dhcp-offered'].includes(t))).toEqual(['dhcp-seen', 'self-heal', 'dhcp-offered']);
     const all = await fromOp('GET', `/api/events?node=${HEAL.name}`, { token: apiToken });
     expect((all.body.events as { type: string }[]).map((e) => e.type)).toContain('self-heal');
 
-    const cmdline = (await tftpGet(`${macDashes(HEAL.mac)}/cmdline.txt`))?.toString();
-    expect(cmdline, log()).toBeDefined();
+    const cmdline = must(await tftpGet(`${macDashes(HEAL.mac)}/cmdline.txt`), `${HEAL.name}'s cmdline.txt over TFTP`, log()).toString();
     expect(cmdline).toContain(`kiln.node=${HEAL.name} `);
     expect(cmdline).toContain(`kiln.image=http://${KILN}:8080/images/${image.name}/${image.name}.img `);
     expect(cmdline).toContain(`kiln.events=http://${KILN}:8080/api/nodes/${HEAL.name}/events `);
     expect(cmdline).toContain(' kiln.disk=nvme0n1 ');
-    installToken = /(?:^| )kiln\.token=([0-9a-f]{64})(?:\s|$)/.exec(cmdline!)?.[1] ?? '';
+    installToken = /(?:^| )kiln\.token=([0-9a-f]{64})(?:\s|$)/.exec(cmdline)?.[1] ?? '';
     expect(installToken).toMatch(/^[0-9a-f]{64}$/);
 
     const pxelinux = (await tftpGet(`pxelinux.cfg/01-${macDashes(HEAL.mac)}`))?.toString();
@@ -228,7 +230,7 @@ describe('self-healing through kiln serve (proxy mode, real sockets)', () => {
     const v = await nodeView(HEAL.name);
     expect(v.events.filter((e) => e.type === 'alert').map((e) => e.data.kind)).toEqual(['enrol-needs-previous']);
     expect(types(v)).not.toContain('enrolled');
-    expect(await kiln!.get('/metrics')).toMatch(/kiln_security_alerts_total\{kind="enrol-needs-previous"\} 1/);
+    expect(await serve().get('/metrics')).toMatch(/kiln_security_alerts_total\{kind="enrol-needs-previous"\} 1/);
   });
 
   it('after the operator reprovisions it, the installer enrolls; its credential reports, and three install-failed park the node', async () => {
@@ -248,20 +250,20 @@ describe('self-healing through kiln serve (proxy mode, real sockets)', () => {
     for (let i = 1; i <= 3; i++) replies.push(await fromOp('POST', events, { token: credential, body: failed(i) }));
     expect(replies.map((r) => r.status)).toEqual([201, 201, 201]);
     expect(replies.map((r) => r.body.parked)).toEqual([false, false, true]);
-    expect(String(replies[2]!.body.parkedReason)).toMatch(/^3 failed installs in a row; last: write error on \/dev\/nvme0n1 \(3\)$/);
+    expect(String(must(replies[2], 'the third reply').body.parkedReason)).toMatch(/^3 failed installs in a row; last: write error on \/dev\/nvme0n1 \(3\)$/);
 
     const v = await nodeView(HEAL.name);
     expect(v.node.state).toBe('failed');
     expect(v.node.parked).toMatch(/^3 failed installs in a row/);
     const parked = v.events.filter((e) => e.type === 'parked');
     expect(parked).toHaveLength(1);
-    expect(String(parked[0]!.data.reason)).toMatch(/^3 failed installs in a row/);
+    expect(String(must(parked[0], 'the parked event').data.reason)).toMatch(/^3 failed installs in a row/);
     expect(types(v).slice(-4)).toEqual(['install-failed', 'install-failed', 'install-failed', 'parked']);
 
     const answers = await kilnAnswers([discover(HEAL, 0x5e1f02), discover(CTRL, 0x5e1f03)]);
     expect(answers.has(0x5e1f03), `control node not answered:\n${log()}`).toBe(true);
     expect(answers.has(0x5e1f02)).toBe(false);
-    expect(await kiln!.get('/metrics')).toMatch(/kiln_dhcp_drops_total\{reason="parked"\} [1-9]/);
+    expect(await serve().get('/metrics')).toMatch(/kiln_dhcp_drops_total\{reason="parked"\} [1-9]/);
     // still parked and not healed again: a parked node is not a self-heal candidate
     const again = await nodeView(HEAL.name);
     expect(again.node.parked).not.toBeNull();
@@ -277,7 +279,7 @@ describe('self-healing through kiln serve (proxy mode, real sockets)', () => {
     expect(types(v)).toContain('dhcp-seen');
     expect(types(v)).not.toContain('self-heal');
     expect(types(v)).not.toContain('dhcp-offered');
-    expect(await kiln!.get('/metrics')).toMatch(/kiln_dhcp_drops_total\{reason="plan-local"\} [1-9]/);
+    expect(await serve().get('/metrics')).toMatch(/kiln_dhcp_drops_total\{reason="plan-local"\} [1-9]/);
     expect(await tftpGet(`${macDashes(KEEP.mac)}/cmdline.txt`)).toBeUndefined();
   });
 });

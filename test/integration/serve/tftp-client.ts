@@ -1,4 +1,5 @@
 import { createSocket, type Socket } from 'node:dgram';
+import { parseOptions } from './pi-tftp.js';
 
 // A small TFTP reader for tests, with the behaviours real netboot clients have that break naive
 // servers: it ACKs every DATA it gets (a duplicate is answered with the last in-order block, as
@@ -124,9 +125,7 @@ export async function tftpRead(o: ReadOptions): Promise<ReadResult> {
           );
         if (op === 6) {
           if (got > 0) return;
-          const fields = msg.subarray(2).toString('latin1').split('\0');
-          oack = {};
-          for (let i = 0; i + 1 < fields.length; i += 2) oack[fields[i]!.toLowerCase()] = fields[i + 1]!;
+          oack = parseOptions(msg, 2);
           if (oack.blksize) blksize = Number(oack.blksize);
           if (oack.windowsize) window = Number(oack.windowsize);
           ack(0);

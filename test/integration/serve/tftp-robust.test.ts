@@ -9,6 +9,7 @@ import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { KilnTftpServer } from '../../../src/serve/tftp/server.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { freeUdpPort, sleep } from '../../helpers/net.js';
+import { must } from './must.js';
 import { TftpClientError, ackPacket, bound, errorPacket, rrq, tftpRead } from './tftp-client.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -114,9 +115,10 @@ describe('kiln TFTP under hostile and lossy conditions', () => {
     expect(got.data.equals(file('start4.elf'))).toBe(true);
     await until('the answer to the stranger', () => told.length > 0);
     stranger.close();
-    expect(told[0]!.readUInt16BE(0)).toBe(5);
-    expect(told[0]!.readUInt16BE(2)).toBe(5);
-    expect(told[0]!.subarray(4).toString('latin1')).toContain('Unknown transfer ID');
+    const answer = must(told[0], 'the answer to the stranger');
+    expect(answer.readUInt16BE(0)).toBe(5);
+    expect(answer.readUInt16BE(2)).toBe(5);
+    expect(answer.subarray(4).toString('latin1')).toContain('Unknown transfer ID');
   });
 
   it("a duplicated ACK does not start a Sorcerer's Apprentice storm", async () => {
@@ -242,13 +244,14 @@ describe('kiln TFTP under hostile and lossy conditions', () => {
 
   it('answers "busy" beyond the concurrent-transfer limit, and serves again once transfers end', async () => {
     const holders = await Promise.all([bound(), bound()]);
-    const tids: number[] = [];
+    /** Each holder's transfer: the port of kiln's end. */
+    const tids = new Map<(typeof holders)[number], number>();
     for (const h of holders) {
       // an OACK that is never acknowledged keeps the transfer open
-      h.once('message', (_m, r) => tids.push(r.port));
+      h.once('message', (_m, r) => tids.set(h, r.port));
       h.send(rrq('1234abcd/vmlinuz', [['blksize', '1024']]), busyPort, '127.0.0.1');
     }
-    await until('two open transfers', () => tids.length === 2);
+    await until('two open transfers', () => tids.size === 2);
     const refused = await tftpRead({ port: busyPort, file: '1234abcd/start4.elf', deadlineMs: 5000 }).then(
       () => undefined,
       (e: unknown) => e,
@@ -257,7 +260,7 @@ describe('kiln TFTP under hostile and lossy conditions', () => {
     expect((refused as TftpClientError).code).toBe(0);
     expect((refused as TftpClientError).message).toMatch(/busy/i);
     expect(await count('tftpRequests', 'busy', busyMetrics)).toBe(1);
-    holders.forEach((h, i) => h.send(errorPacket(0, 'probe done'), tids[i]!, '127.0.0.1'));
+    for (const [h, tid] of tids) h.send(errorPacket(0, 'probe done'), tid, '127.0.0.1');
     await until('both aborted', async () => (await count('tftpRequests', 'aborted', busyMetrics)) === 2);
     for (const h of holders) h.close();
     const got = await tftpRead({ port: busyPort, file: '1234abcd/start4.elf', deadlineMs: 5000 });
