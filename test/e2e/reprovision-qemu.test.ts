@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/manifest/schema.js';
 import { readManifest } from '../../src/manifest/read.js';
 import { MANIFEST_FILE } from '../../src/manifest/write.js';
-import { must } from '../../src/util/errors.js';
+import { must } from '../helpers/must.js';
 import { run } from '../../src/util/exec.js';
 import { sleep } from '../helpers/net.js';
 import { KilnProcess, compileKiln } from '../helpers/kiln-process.js';

@@ -11,7 +11,7 @@ import { parseMbr } from '../../../src/disk/mbr.js';
 import { scanFileList } from '../../../src/builder/secret-scan.js';
 import { hostArchOf, initramfsMembers } from '../../../src/builder/guards/host-arch.js';
 import { moduleName } from '../../../src/installer/modules.js';
-import { must } from '../../../src/util/errors.js';
+import { must } from '../../helpers/must.js';
 import { TEST_IMAGE, testImage, testImageSpec, type TestImage } from '../../helpers/images/test-image.js';
 import { tempDir } from '../../helpers/tmp.js';
 

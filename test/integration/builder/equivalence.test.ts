@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DiffReport } from '../../../src/diff/model.js';
-import { must } from '../../../src/util/errors.js';
+import { must } from '../../helpers/must.js';
 import { kiln } from '../../helpers/cli.js';
 import { emulatedTestImage, testImage, type TestImage } from '../../helpers/images/test-image.js';
 

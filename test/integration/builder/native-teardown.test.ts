@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { must } from '../../../src/util/errors.js';
+import { must } from '../../helpers/must.js';
 import { defaultCacheDir } from '../../../src/util/paths.js';
 import { testImage, testImageSpec, type TestImage } from '../../helpers/images/test-image.js';
 

@@ -8,7 +8,7 @@ import { KilnProcess, compileKiln } from '../../helpers/kiln-process.js';
 import { sha256 } from '../../../src/util/hash.js';
 import { LoopDisks, MiB, buildSyntheticImage, flipByte, rangeBytes, readAt, runInstaller, writeImageDir, type SyntheticImage } from './harness.js';
 import { tempDir } from '../../helpers/tmp.js';
-import { must } from '../serve/must.js';
+import { must } from '../../helpers/must.js';
 
 // The installer's install loop (install_loop + install_once of src/installer/init.sh), run for real
 // by the host's busybox sh against a real `kiln serve` (in a network namespace of its own, on its

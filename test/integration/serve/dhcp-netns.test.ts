@@ -7,7 +7,7 @@ import { MSG, OPT, encodePiGuid, pxeVendorOptions, serverId } from '../../../src
 import { run } from '../../../src/util/exec.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { KilnProcess, compileKiln } from '../../helpers/kiln-process.js';
-import { must } from './must.js';
+import { must } from '../../helpers/must.js';
 import { Segment } from './netns.js';
 import { sleep } from '../../helpers/net.js';
 

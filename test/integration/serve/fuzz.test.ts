@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MSG, encodePiGuid } from '../../../src/serve/dhcp/options.js';
 import { run } from '../../../src/util/exec.js';
 import { type KilnSegment, startKilnSegment } from './kiln-segment.js';
-import { must } from './must.js';
+import { must } from '../../helpers/must.js';
 import { Prng, seedFrom } from './prng.js';
 import { hasMetric, metricValue, movedByLabel } from './prom.js';
 

@@ -12,7 +12,7 @@ import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { http } from './http-client.js';
-import { must } from './must.js';
+import { must } from '../../helpers/must.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 // fastify on a real socket (127.0.0.1:0); requests from distinct loopback addresses stand in for

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MSG } from '../../../src/serve/dhcp/options.js';
 import { run } from '../../../src/util/exec.js';
 import { type KilnSegment, startKilnSegment } from './kiln-segment.js';
-import { must } from './must.js';
+import { must } from '../../helpers/must.js';
 import type { BootArgs, NodeBoot, NodeSpec } from './ns-agent.js';
 import { seedFrom } from './prng.js';
 import { metricValue, movedByLabel } from './prom.js';

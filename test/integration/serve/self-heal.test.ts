@@ -6,7 +6,7 @@ import { MSG, OPT, encodePiGuid, pxeVendorOptions, serverId } from '../../../src
 import { run } from '../../../src/util/exec.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { KilnProcess, compileKiln } from '../../helpers/kiln-process.js';
-import { must } from './must.js';
+import { must } from '../../helpers/must.js';
 import { Segment } from './netns.js';
 
 // Self-healing through the running service, on real sockets in network namespaces on a bridge:

@@ -9,7 +9,7 @@ import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { KilnTftpServer } from '../../../src/serve/tftp/server.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { freeUdpPort, sleep } from '../../helpers/net.js';
-import { must } from './must.js';
+import { must } from '../../helpers/must.js';
 import { TftpClientError, ackPacket, bound, errorPacket, rrq, tftpRead } from './tftp-client.js';
 import { tempDir } from '../../helpers/tmp.js';
 

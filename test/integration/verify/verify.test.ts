@@ -2,7 +2,7 @@ import { copyFile, open, readFile, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseBmap, rangeBytes } from '../../../src/disk/bmap.js';
-import { must } from '../../../src/util/errors.js';
+import { must } from '../../helpers/must.js';
 import { kiln } from '../../helpers/cli.js';
 import { baseSpec, buildFixture, fixtureLayout, type BuiltFixture } from '../../helpers/images/fs-image.js';
 import { tempDir } from '../../helpers/tmp.js';

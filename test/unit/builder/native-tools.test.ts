@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KEEP_EMULATED, NATIVE_TOOL_PACKAGES, relocateInterpreter, retargetArchitecture, sourceVersion } from '../../../src/builder/native/tools.js';
-import { must } from '../../../src/util/errors.js';
+import { must } from '../../helpers/must.js';
 
 describe('native tool set', () => {
   it('treats a binNMU as the same source build, and nothing else', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Manifest } from '../../../src/manifest/schema.js';
 import { compareManifests } from '../../../src/diff/manifest-compare.js';
-import { must } from '../../../src/util/errors.js';
+import { must } from '../../helpers/must.js';
 
 function manifest(): Manifest {
   return {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '../../../src/util/hash.js';
 import { bmapSelfChecksumOk, parseBmap, rangeBytes, renderBmap } from '../../../src/disk/bmap.js';
-import { must } from '../../../src/util/errors.js';
+import { must } from '../../helpers/must.js';
 
 // bmaptool's layout written out by hand (a comment included), so the reader is held to the format
 // itself and not only to what renderBmap writes.

@@ -3,7 +3,7 @@ import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CpioError, readCpio, writeCpio, type CpioEntry } from '../../../src/installer/cpio.js';
-import { must } from '../../../src/util/errors.js';
+import { must } from '../../helpers/must.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 const entries: CpioEntry[] = [

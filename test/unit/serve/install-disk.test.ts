@@ -12,7 +12,7 @@ import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { parseNodesYaml, syncNodesFile } from '../../../src/serve/nodes/yaml.js';
 import { renderBootFile, renderCmdline, renderPxelinux, UBOOT_APPEND_MAX, type RenderContext } from '../../../src/serve/plan/bootfiles.js';
 import { planTftp } from '../../../src/serve/plan/tftp.js';
-import { must } from '../../../src/util/errors.js';
+import { must } from '../../helpers/must.js';
 import { fakeImage, fakeNode, realisticImage } from '../../helpers/fakes.js';
 import { kilnWithState } from '../../helpers/cli.js';
 import { tempDir } from '../../helpers/tmp.js';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry, RegistryError } from '../../../src/serve/nodes/registry.js';
 import { parseNodesYaml, syncNodesFile } from '../../../src/serve/nodes/yaml.js';
-import { must } from '../../../src/util/errors.js';
+import { must } from '../../helpers/must.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 function registry(): NodeRegistry {

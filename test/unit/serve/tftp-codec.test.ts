@@ -12,7 +12,7 @@ import {
   type ParseResult,
   type RequestOption,
 } from '../../../src/serve/tftp/codec.js';
-import { must } from '../../../src/util/errors.js';
+import { must } from '../../helpers/must.js';
 
 const ok = (r: ParseResult): Packet => {
   if (!r.ok) throw new Error(`expected a packet, got ${r.reason}: ${r.detail}`);

@@ -1,7 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { carriesInstallToken, renderBootFile, renderCmdline, renderConfigTxt, renderPxelinux, UBOOT_APPEND_MAX } from '../../../../src/serve/plan/bootfiles.js';
-import { must } from '../../../../src/util/errors.js';
+import { must } from '../../../helpers/must.js';
 import { fakeImage, fakeNode, realisticImage } from '../../../helpers/fakes.js';
 
 const ctx = { httpBase: 'http://10.0.0.1:8080' };
