@@ -26,10 +26,11 @@ writeFileSync(join(dir, 'boot', 'config.txt'), '# BENCH FIXTURE\narm_64bit=1\n')
 const imgSha = writeRandom(join(dir, `${name}.img`), imageMiB);
 const zstSha = writeRandom(join(dir, `${name}.img.zst`), 1);
 writeFileSync(join(dir, `${name}.bmap`), '<bmap/>\n');
-const z = '0'.repeat(64);
+// the same writer and placeholder fields as every kiln-made fixture (needs dist-js: npx tsc -p tsconfig.json)
+const { MANIFEST_FILE, manifestText, placeholderProvenance } = await import('../dist-js/manifest/write.js');
 writeFileSync(
-  join(dir, 'manifest.json'),
-  JSON.stringify({
+  join(dir, MANIFEST_FILE),
+  manifestText({
     manifestVersion: 1,
     kilnVersion: '0.1.0',
     name,
@@ -39,17 +40,10 @@ writeFileSync(
       size: Number(imageMiB) << 20,
       sha256: imgSha,
       zst: { file: `${name}.img.zst`, size: 1 << 20, sha256: zstSha },
-      bmap: { file: `${name}.bmap`, sha256: z, mappedBytes: 0 },
+      bmap: { file: `${name}.bmap`, sha256: '0'.repeat(64), mappedBytes: 0 },
     },
     diskId: '0b0b0b0b',
     partitions: [],
-    spec: { file: 'bench', sha256: z, packagesHash: z },
-    lock: { file: 'bench', sha256: z },
-    artifacts: [],
-    packages: [],
-    hostTools: {},
-    stages: {},
-    files: { boot: [], root: [] },
-    extras: {},
+    ...placeholderProvenance('bench'),
   }),
 );

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { open } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/manifest/schema.js';
 import { readManifest } from '../../src/manifest/read.js';
@@ -13,6 +13,7 @@ import { sleep } from '../helpers/net.js';
 import { KilnProcess, compileKiln } from '../helpers/kiln-process.js';
 import { TEST_IMAGE, testImage } from '../helpers/images/test-image.js';
 import { timeline, type Mark } from '../helpers/timeline.js';
+import { startVirtMachine } from '../helpers/qemu.js';
 
 // Reprovision end to end, in QEMU: an arm64 virt machine with U-Boot's qemu_arm64 firmware and an
 // EMPTY virtio disk netboots from `kiln serve` (full DHCP mode, in a network namespace on a tap),
@@ -213,36 +214,7 @@ function showsStarted(text: string, unit: string): boolean {
 }
 
 function powerOn(): ResultPromise {
-  const vm = execa(
-    'ip',
-    [
-      'netns',
-      'exec',
-      ns,
-      'qemu-system-aarch64',
-      '-M',
-      'virt',
-      '-cpu',
-      'cortex-a72',
-      '-smp',
-      '2',
-      '-m',
-      '1536',
-      '-nographic',
-      '-no-reboot',
-      '-bios',
-      UBOOT,
-      '-drive',
-      `if=none,file=${join(work, 'disk.raw')},format=raw,id=d0`,
-      '-device',
-      'virtio-blk-device,drive=d0',
-      '-netdev',
-      'tap,id=n0,ifname=tap0,script=no,downscript=no',
-      '-device',
-      `virtio-net-device,netdev=n0,mac=${MAC}`,
-    ],
-    { reject: false, stdin: 'pipe', all: true },
-  );
+  const vm = startVirtMachine({ ns, firmware: UBOOT, mac: MAC, cpu: 'cortex-a72', cpus: 2, memoryMiB: 1536, disk: join(work, 'disk.raw') });
   vm.all?.on('data', (c: Buffer) => {
     consoleText += c.toString();
     if (process.env.KILN_TEST_VERBOSE) process.stdout.write(c);

@@ -146,27 +146,8 @@ async function buildExt4(src: string, out: string, spec: FixtureSpec): Promise<v
   const env = { E2FSPROGS_FAKE_TIME: String(spec.epoch), TZ: 'UTC' };
   const g = geometry(spec);
   const block = g.ext4BlockSize ? ['-b', String(g.ext4BlockSize)] : [];
-  await run(
-    'mke2fs',
-    [
-      '-q',
-      '-F',
-      '-t',
-      'ext4',
-      ...block,
-      '-d',
-      src,
-      '-U',
-      spec.fsUuid,
-      '-L',
-      'root',
-      '-E',
-      `hash_seed=${spec.hashSeed},root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0`,
-      out,
-      `${g.rootMiB * 1024}k`,
-    ],
-    { env },
-  );
+  const fixed = ['-U', spec.fsUuid, '-L', 'root', '-E', `hash_seed=${spec.hashSeed},root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0`];
+  await run('mke2fs', ['-q', '-F', '-t', 'ext4', ...block, '-d', src, ...fixed, out, `${g.rootMiB * 1024}k`], { env });
   // mke2fs copies each source inode's ctime, which no tool can set; pin it afterwards so two
   // fixture trees written at different moments still give the same bytes.
   const stats = (await run('debugfs', ['-R', 'stats -h', out])).stdout;

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import type { LaidPartition } from '../../../src/builder/stages/disk.js';
 import { partUuid, parseDiskId } from '../../../src/disk/mbr.js';
 import type { Manifest } from '../../../src/manifest/schema.js';
-import { MANIFEST_FILE, manifestText } from '../../../src/manifest/write.js';
+import { MANIFEST_FILE, manifestText, placeholderProvenance } from '../../../src/manifest/write.js';
 import { sha256 } from '../../../src/util/hash.js';
 
 // What every hand-made test image shares: the manifest (written by src/manifest/write.ts, so the
@@ -19,20 +19,6 @@ export function noise(seed: string, size: number): Buffer {
   const key = createHash('sha256').update(seed).digest();
   const c = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
   return Buffer.concat([c.update(Buffer.alloc(size)), c.final()]);
-}
-
-/** The manifest fields a hand-made test image has no real value for: no spec, lock, packages or file lists. */
-export function placeholderProvenance(spec: string): Pick<Manifest, 'spec' | 'lock' | 'artifacts' | 'packages' | 'hostTools' | 'stages' | 'files' | 'extras'> {
-  return {
-    spec: { file: `images/${spec}.yaml`, sha256: '0'.repeat(64), packagesHash: '0'.repeat(64) },
-    lock: { file: `images/${spec}.lock.json`, sha256: '0'.repeat(64) },
-    artifacts: [],
-    packages: [],
-    hostTools: {},
-    stages: {},
-    files: { boot: [], root: [] },
-    extras: {},
-  };
 }
 
 export interface PartitionFs {

@@ -1,11 +1,12 @@
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../src/util/exec.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { sleep } from '../../helpers/net.js';
 import { KilnProcess, compileKiln } from '../../helpers/kiln-process.js';
+import { startVirtMachine } from '../../helpers/qemu.js';
 
 // U-Boot (qemu_arm64 build from u-boot-qemu) in qemu-system-aarch64 netboots over a tap inside a
 // namespace where kiln serves in full mode. The kernel and initrd are FIXTURE bytes, so the boot
@@ -71,30 +72,7 @@ describe('U-Boot netboot in QEMU', () => {
   it.skipIf(!existsSync(UBOOT))('autoboots: full-mode lease, boot.scr.uimg, pxelinux.cfg, kernel and initrd of the plan', async () => {
     // No keystrokes: U-Boot's own distro boot reaches its `dhcp` target, fetches boot.scr.uimg
     // from kiln, and that script runs `pxe get; pxe boot` for the node's plan.
-    qemu = execa(
-      'ip',
-      [
-        'netns',
-        'exec',
-        ns,
-        'qemu-system-aarch64',
-        '-M',
-        'virt',
-        '-cpu',
-        'cortex-a57',
-        '-m',
-        '512',
-        '-nographic',
-        '-no-reboot',
-        '-bios',
-        UBOOT,
-        '-netdev',
-        'tap,id=n0,ifname=tap0,script=no,downscript=no',
-        '-device',
-        `virtio-net-device,netdev=n0,mac=${MAC}`,
-      ],
-      { reject: false, stdin: 'pipe', all: true },
-    );
+    qemu = startVirtMachine({ ns, firmware: UBOOT, mac: MAC, cpu: 'cortex-a57', memoryMiB: 512 });
     qemu.all?.on('data', (c: Buffer) => (consoleText += c.toString()));
     await waitFor(/DHCP client bound to address 10\.78\.0\.1\d\d/, 120_000);
     await waitFor(/kiln: netboot plan for vm-01/, 60_000);
