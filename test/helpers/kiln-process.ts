@@ -37,6 +37,11 @@ export async function compileKiln(): Promise<{ work: string; entry: string }> {
   return { work, entry };
 }
 
+/** `kiln serve`'s state dir, images dir and nodes file in a test's `work` dir: `state/`, `dist/`, `nodes.yaml`. */
+export function serveDirs(work: string): string[] {
+  return ['--state-dir', join(work, 'state'), '--images-dir', join(work, 'dist'), '--nodes', join(work, 'nodes.yaml')];
+}
+
 export class KilnProcess {
   private proc: ResultPromise | undefined;
   /** Set once the process has ended, however (exit code or signal). */

@@ -1,8 +1,8 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDhcp, serializeDhcp, type DhcpPacket } from '../../../src/serve/dhcp/codec.js';
-import { MSG, OPT, encodePiGuid } from '../../../src/serve/dhcp/options.js';
+import { parseDhcp, type DhcpPacket } from '../../../src/serve/dhcp/codec.js';
+import { MSG, OPT } from '../../../src/serve/dhcp/options.js';
 import { DhcpServer } from '../../../src/serve/dhcp/server.js';
 import { loadImages } from '../../../src/serve/images.js';
 import { ServeLookup } from '../../../src/serve/lookup.js';
@@ -12,6 +12,7 @@ import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { freeUdpPort, sleep } from '../../helpers/net.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { piDiscover } from './pi-dhcp.js';
 
 // A flood of forged DISCOVERs through the real DhcpServer on loopback (its replies to the limited
 // broadcast come back on lo): what any host on the LAN can send without a credential. The number
@@ -25,30 +26,6 @@ let client: Socket;
 let port: number;
 const metrics = new ServeMetrics();
 const offers: DhcpPacket[] = [];
-
-function discover(mac: string, serial: string, xid: number): Buffer {
-  return serializeDhcp({
-    op: 1,
-    htype: 1,
-    hlen: 6,
-    hops: 0,
-    xid,
-    secs: 0,
-    flags: 0x8000,
-    ciaddr: '0.0.0.0',
-    yiaddr: '0.0.0.0',
-    siaddr: '0.0.0.0',
-    giaddr: '0.0.0.0',
-    chaddr: Buffer.from(mac.replaceAll(':', ''), 'hex'),
-    sname: '',
-    file: '',
-    options: new Map([
-      [OPT.messageType, Buffer.from([MSG.DISCOVER])],
-      [OPT.clientGuid, encodePiGuid('RPi4', 0x00c03111, mac, serial)],
-      [OPT.vendorClass, Buffer.from('PXEClient:Arch:00000:UNDI:002001')],
-    ]),
-  });
-}
 
 const hex = (n: number, width: number): string => n.toString(16).padStart(width, '0');
 const macOf = (prefix: string, i: number): string => `${prefix}:${hex(i >> 8, 2)}:${hex(i & 0xff, 2)}`;
@@ -96,9 +73,9 @@ describe('a DISCOVER flood on loopback', () => {
     for (let i = 0; i < 1000; i++) {
       // the registered Pi's own MAC; its serial from forged MACs (not the node: dropped, counted, never
       // written); unknown Pis with new serials
-      packets.push(discover(PI.mac, PI.serial, 0x10000 + i));
-      packets.push(discover(macOf('02:00:00:77', i), PI.serial, 0x20000 + i));
-      packets.push(discover(macOf('dc:a6:32:ee', i), `ee${hex(i, 6)}`, 0x30000 + i));
+      packets.push(piDiscover(PI, 0x10000 + i, { minimal: true }));
+      packets.push(piDiscover({ mac: macOf('02:00:00:77', i), serial: PI.serial }, 0x20000 + i, { minimal: true }));
+      packets.push(piDiscover({ mac: macOf('dc:a6:32:ee', i), serial: `ee${hex(i, 6)}` }, 0x30000 + i, { minimal: true }));
     }
     const start = Date.now();
     for (let i = 0; i < packets.length; i += 50) {

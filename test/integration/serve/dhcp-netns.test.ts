@@ -2,13 +2,14 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDhcp, serializeDhcp, type DhcpPacket } from '../../../src/serve/dhcp/codec.js';
+import { parseDhcp, type DhcpPacket } from '../../../src/serve/dhcp/codec.js';
 import { MSG, OPT, encodePiGuid, pxeVendorOptions, serverId } from '../../../src/serve/dhcp/options.js';
 import { run } from '../../../src/util/exec.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
-import { KilnProcess, compileKiln } from '../../helpers/kiln-process.js';
+import { KilnProcess, compileKiln, serveDirs } from '../../helpers/kiln-process.js';
 import { must } from '../../helpers/must.js';
 import { Segment } from './netns.js';
+import { PI_VENDOR_CLASS, piDiscover } from './pi-dhcp.js';
 import { sleep } from '../../helpers/net.js';
 
 // DHCP on real sockets inside network namespaces joined by a bridge:
@@ -20,7 +21,7 @@ const repo = process.cwd();
 const fixtures = join(repo, 'test/fixtures/serve');
 const PI_MAC = 'dc:a6:32:aa:bb:01';
 const PI_SERIAL = '1a2b3c4d';
-const VC = 'PXEClient:Arch:00000:UNDI:002001';
+const PI = { mac: PI_MAC, serial: PI_SERIAL };
 
 let work: string;
 let seg: Segment;
@@ -28,34 +29,6 @@ let routerNs: string;
 let kilnNs: string;
 let clientNs: string;
 let dnsmasq: ResultPromise | undefined;
-
-function piDiscover(mac: string, serial: string, xid: number): DhcpPacket {
-  return {
-    // broadcast flag: a client without an address (the probe uses the kernel stack) needs it
-    op: 1,
-    htype: 1,
-    hlen: 6,
-    hops: 0,
-    xid,
-    secs: 0,
-    flags: 0x8000,
-    ciaddr: '0.0.0.0',
-    yiaddr: '0.0.0.0',
-    siaddr: '0.0.0.0',
-    giaddr: '0.0.0.0',
-    chaddr: Buffer.from(mac.replaceAll(':', ''), 'hex'),
-    sname: '',
-    file: '',
-    options: new Map([
-      [OPT.messageType, Buffer.from([MSG.DISCOVER])],
-      [OPT.clientArch, Buffer.from([0, 0])],
-      [OPT.clientNdi, Buffer.from([1, 2, 1])],
-      [OPT.clientGuid, encodePiGuid('RPi4', 0x00c03111, mac, serial)],
-      [OPT.vendorClass, Buffer.from(VC)],
-      [OPT.paramRequestList, Buffer.from([1, 3, 43, 60, 66, 67, 128, 129, 130, 131, 132, 133, 134, 135])],
-    ]),
-  };
-}
 
 interface Seen {
   from: string;
@@ -75,22 +48,40 @@ async function probe(packets: Buffer[], waitMs = 2500): Promise<Seen[]> {
     .map((j) => ({ from: j.from, packet: parseDhcp(Buffer.from(j.hex, 'hex')) }));
 }
 
+/** busybox udhcpc in the client ns with the Pi's vendor class, until bound (4 tries); its script writes what it got to `outFile`. */
+async function udhcpc(outFile: string): Promise<void> {
+  await run(
+    'ip',
+    [
+      'netns',
+      'exec',
+      clientNs,
+      'busybox',
+      'udhcpc',
+      '-i',
+      'eth0',
+      '-f',
+      '-q',
+      '-n',
+      '-t',
+      '4',
+      '-T',
+      '1',
+      '-V',
+      PI_VENDOR_CLASS,
+      '-s',
+      join(fixtures, 'udhcpc-script.sh'),
+    ],
+    { env: { KILN_UDHCPC_OUT: outFile }, timeoutMs: 30_000 },
+  );
+}
+
 let kilnProc: KilnProcess;
 const kilnGet = (path: string): Promise<string> => kilnProc.get(path);
 const kilnLog = (): string => kilnProc.log;
 
 async function startKiln(args: string[]): Promise<void> {
-  await kilnProc.start([
-    '--advertise',
-    '10.77.0.2',
-    '--state-dir',
-    join(work, 'state'),
-    '--images-dir',
-    join(work, 'dist'),
-    '--nodes',
-    join(work, 'nodes.yaml'),
-    ...args,
-  ]);
+  await kilnProc.start(['--advertise', '10.77.0.2', ...serveDirs(work), ...args]);
 }
 
 async function stopKiln(): Promise<void> {
@@ -152,7 +143,7 @@ afterAll(async () => {
 describe("DHCP proxy mode beside the router's dnsmasq", () => {
   it("answers a crafted Pi 4 DISCOVER with the PXE offer, next to the router's address offer", async () => {
     await startKiln(['--mode', 'proxy', '--discovery']);
-    const seen = await probe([serializeDhcp(piDiscover(PI_MAC, PI_SERIAL, 0x1111))]);
+    const seen = await probe([piDiscover(PI, 0x1111)]);
     const offers = seen.filter((s) => s.packet.xid === 0x1111 && s.packet.op === 2);
     const router = offers.find((s) => serverId(s.packet) === '10.77.0.1');
     const ours = offers.find((s) => serverId(s.packet) === '10.77.0.2');
@@ -166,11 +157,10 @@ describe("DHCP proxy mode beside the router's dnsmasq", () => {
   });
 
   it('stays silent for local-plan, unknown and non-PXE clients, and records unknown Pis', async () => {
-    const local = piDiscover('dc:a6:32:aa:bb:02', '0000aaaa', 0x2222);
-    const unknownPi = piDiscover('dc:a6:32:ff:ff:ff', 'cafe0001', 0x3333);
-    const plain = piDiscover(PI_MAC, PI_SERIAL, 0x4444);
-    plain.options.set(OPT.vendorClass, Buffer.from('udhcp 1.35.0'));
-    const seen = await probe([local, unknownPi, plain].map(serializeDhcp));
+    const local = piDiscover({ mac: 'dc:a6:32:aa:bb:02', serial: '0000aaaa' }, 0x2222);
+    const unknownPi = piDiscover({ mac: 'dc:a6:32:ff:ff:ff', serial: 'cafe0001' }, 0x3333);
+    const plain = piDiscover(PI, 0x4444, { vendorClass: 'udhcp 1.35.0' });
+    const seen = await probe([local, unknownPi, plain]);
     expect(seen.filter((s) => serverId(s.packet) === '10.77.0.2')).toEqual([]);
     const nodes = JSON.parse(await kilnGet('/api/nodes')) as { nodes: { name: string; plan: string }[] };
     expect(nodes.nodes.find((n) => n.name === 'pi-cafe0001')?.plan).toBe('discovered');
@@ -182,30 +172,7 @@ describe("DHCP proxy mode beside the router's dnsmasq", () => {
     await run('ip', ['-n', clientNs, 'link', 'set', 'eth0', 'address', 'dc:a6:32:aa:bb:02']);
     try {
       const outFile = join(work, 'udhcpc-proxy.txt');
-      await run(
-        'ip',
-        [
-          'netns',
-          'exec',
-          clientNs,
-          'busybox',
-          'udhcpc',
-          '-i',
-          'eth0',
-          '-f',
-          '-q',
-          '-n',
-          '-t',
-          '4',
-          '-T',
-          '1',
-          '-V',
-          VC,
-          '-s',
-          join(fixtures, 'udhcpc-script.sh'),
-        ],
-        { env: { KILN_UDHCPC_OUT: outFile }, timeoutMs: 30_000 },
-      );
+      await udhcpc(outFile);
       expect(readFileSync(outFile, 'utf8')).toMatch(/event=bound ip=10\.77\.0\.1\d\d .*serverid=10\.77\.0\.1 /);
       expect(await kilnGet('/metrics')).toMatch(/kiln_dhcp_drops_total\{reason="plan-local"\} [1-9]/);
     } finally {
@@ -214,7 +181,7 @@ describe("DHCP proxy mode beside the router's dnsmasq", () => {
   });
 
   it('drops malformed packets, counts them, and keeps answering', async () => {
-    const good = serializeDhcp(piDiscover(PI_MAC, PI_SERIAL, 0x5555));
+    const good = piDiscover(PI, 0x5555);
     const junk = [Buffer.alloc(20), good.subarray(0, 250), Buffer.concat([good.subarray(0, 240), Buffer.from([60, 200, 1])]), Buffer.alloc(1400, 0xff)];
     const seen = await probe([...junk, good]);
     expect(seen.some((s) => s.packet.xid === 0x5555 && serverId(s.packet) === '10.77.0.2')).toBe(true);
@@ -257,30 +224,7 @@ describe('DHCP full mode on an isolated network', () => {
     await Promise.race([dnsmasq, sleep(3000)]);
     await startKiln(['--mode', 'full', '--pool', '10.77.0.160-10.77.0.179']);
     const outFile = join(work, 'udhcpc-full.txt');
-    await run(
-      'ip',
-      [
-        'netns',
-        'exec',
-        clientNs,
-        'busybox',
-        'udhcpc',
-        '-i',
-        'eth0',
-        '-f',
-        '-q',
-        '-n',
-        '-t',
-        '4',
-        '-T',
-        '1',
-        '-V',
-        VC,
-        '-s',
-        join(fixtures, 'udhcpc-script.sh'),
-      ],
-      { env: { KILN_UDHCPC_OUT: outFile }, timeoutMs: 30_000 },
-    );
+    await udhcpc(outFile);
     expect(readFileSync(outFile, 'utf8')).toMatch(/event=bound ip=10\.77\.0\.1[67]\d siaddr=10\.77\.0\.2 serverid=10\.77\.0\.2 subnet=255\.255\.255\.0/);
     const nodes = JSON.parse(await kilnGet('/api/nodes/pi-01')) as { node: { ip: string }; events: { type: string }[] };
     expect(nodes.node.ip).toMatch(/^10\.77\.0\.1[67]\d$/);
@@ -299,7 +243,7 @@ describe('DHCP full mode on an isolated network', () => {
 
   it('offers ten Pis booting at once ten different addresses', async () => {
     const discovers = Array.from({ length: 10 }, (_, i) =>
-      serializeDhcp(piDiscover(`dc:a6:32:00:10:${i.toString(16).padStart(2, '0')}`, `0000100${i}`, 0x9000 + i)),
+      piDiscover({ mac: `dc:a6:32:00:10:${i.toString(16).padStart(2, '0')}`, serial: `0000100${i}` }, 0x9000 + i),
     );
     const seen = await probe(discovers, 3000);
     const offers = seen.filter((s) => s.packet.xid >= 0x9000 && s.packet.xid < 0x9010 && s.packet.options.get(OPT.messageType)?.[0] === MSG.OFFER);

@@ -1,6 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { parseDhcp, serializeDhcp, type DhcpPacket } from '../../../src/serve/dhcp/codec.js';
 import { MSG, OPT, encodePiGuid, serverId } from '../../../src/serve/dhcp/options.js';
+import { bootRequest } from '../../helpers/dhcp.js';
 
 // What a Raspberry Pi 4 bootloader sends (built with kiln's own codec), and a client socket on
 // port 68 that many simulated Pis share, matching answers to requests by xid.
@@ -12,39 +13,33 @@ export interface PiIdentity {
   serial: string;
 }
 
-function piOptions(pi: PiIdentity, type: number): Map<number, Buffer> {
-  return new Map([
+export interface PiDiscoverVariant {
+  /** option 60 (default the Pi's, PI_VENDOR_CLASS): a non-PXE client sends its own */
+  vendorClass?: string;
+  /** only options 53, 97 and 60: a forged DISCOVER, without the Pi's 93, 94 and 55 */
+  minimal?: boolean;
+}
+
+function piOptions(pi: PiIdentity, type: number, v: PiDiscoverVariant = {}): Map<number, Buffer> {
+  const options = new Map([
     [OPT.messageType, Buffer.from([type])],
     [OPT.clientArch, Buffer.from([0, 0])],
     [OPT.clientNdi, Buffer.from([1, 2, 1])],
     [OPT.clientGuid, encodePiGuid('RPi4', 0x00c03111, pi.mac, pi.serial)],
-    [OPT.vendorClass, Buffer.from(PI_VENDOR_CLASS)],
+    [OPT.vendorClass, Buffer.from(v.vendorClass ?? PI_VENDOR_CLASS)],
     [OPT.paramRequestList, Buffer.from([1, 3, 43, 60, 66, 67, 128, 129, 130, 131, 132, 133, 134, 135])],
   ]);
+  if (v.minimal) for (const o of [OPT.clientArch, OPT.clientNdi, OPT.paramRequestList]) options.delete(o);
+  return options;
 }
 
 function header(pi: PiIdentity, xid: number, options: Map<number, Buffer>): DhcpPacket {
-  return {
-    op: 1,
-    htype: 1,
-    hlen: 6,
-    hops: 0,
-    xid,
-    secs: 0,
-    flags: 0x8000,
-    ciaddr: '0.0.0.0',
-    yiaddr: '0.0.0.0',
-    siaddr: '0.0.0.0',
-    giaddr: '0.0.0.0',
-    chaddr: Buffer.from(pi.mac.replaceAll(':', ''), 'hex'),
-    sname: '',
-    file: '',
-    options,
-  };
+  return bootRequest({ mac: pi.mac, xid, options, broadcast: true });
 }
 
-export function piDiscover(pi: PiIdentity, xid: number): Buffer {
-  return serializeDhcp(header(pi, xid, piOptions(pi, MSG.DISCOVER)));
+/** The Pi's DISCOVER (a variant of it with `v`). */
+export function piDiscover(pi: PiIdentity, xid: number, v: PiDiscoverVariant = {}): Buffer {
+  return serializeDhcp(header(pi, xid, piOptions(pi, MSG.DISCOVER, v)));
 }
 
 export function piRequest(pi: PiIdentity, xid: number, ip: string, server: string): Buffer {

@@ -1,13 +1,14 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDhcp, serializeDhcp, type DhcpPacket } from '../../../src/serve/dhcp/codec.js';
-import { MSG, OPT, encodePiGuid, pxeVendorOptions, serverId } from '../../../src/serve/dhcp/options.js';
+import { parseDhcp, type DhcpPacket } from '../../../src/serve/dhcp/codec.js';
+import { MSG, OPT, pxeVendorOptions, serverId } from '../../../src/serve/dhcp/options.js';
 import { run } from '../../../src/util/exec.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
-import { KilnProcess, compileKiln } from '../../helpers/kiln-process.js';
+import { KilnProcess, compileKiln, serveDirs } from '../../helpers/kiln-process.js';
 import { must } from '../../helpers/must.js';
 import { Segment } from './netns.js';
+import { piDiscover } from './pi-dhcp.js';
 
 // Self-healing through the running service, on real sockets in network namespaces on a bridge:
 //   kiln ns (kiln serve, proxy mode, 10.78.0.2)   pi ns (crafted Pi 4 DISCOVERs, no address)
@@ -17,7 +18,6 @@ import { Segment } from './netns.js';
 const repo = process.cwd();
 const fixtures = join(repo, 'test/fixtures/serve');
 const KILN = '10.78.0.2';
-const VC = 'PXEClient:Arch:00000:UNDI:002001';
 /** plan local, self-healing on (the default), installs to its NVMe disk */
 const HEAL = { name: 'heal-01', mac: 'dc:a6:32:bb:00:01', serial: '5e1f0001' };
 /** plan local, selfHeal: false */
@@ -33,34 +33,6 @@ let kilnNs: string;
 let piNs: string;
 let opNs: string;
 let kiln: KilnProcess | undefined;
-
-function discover(n: { mac: string; serial: string }, xid: number): Buffer {
-  const p: DhcpPacket = {
-    op: 1,
-    htype: 1,
-    hlen: 6,
-    hops: 0,
-    xid,
-    secs: 0,
-    flags: 0x8000,
-    ciaddr: '0.0.0.0',
-    yiaddr: '0.0.0.0',
-    siaddr: '0.0.0.0',
-    giaddr: '0.0.0.0',
-    chaddr: Buffer.from(n.mac.replaceAll(':', ''), 'hex'),
-    sname: '',
-    file: '',
-    options: new Map([
-      [OPT.messageType, Buffer.from([MSG.DISCOVER])],
-      [OPT.clientArch, Buffer.from([0, 0])],
-      [OPT.clientNdi, Buffer.from([1, 2, 1])],
-      [OPT.clientGuid, encodePiGuid('RPi4', 0x00c03111, n.mac, n.serial)],
-      [OPT.vendorClass, Buffer.from(VC)],
-      [OPT.paramRequestList, Buffer.from([1, 3, 43, 60, 66, 67, 128, 129, 130, 131, 132, 133, 134, 135])],
-    ]),
-  };
-  return serializeDhcp(p);
-}
 
 /** Broadcasts the DISCOVERs from the Pi namespace; returns kiln's answers by xid. */
 async function kilnAnswers(packets: Buffer[], waitMs = 2500): Promise<Map<number, DhcpPacket>> {
@@ -150,18 +122,7 @@ beforeAll(async () => {
   piNs = await seg.member('pi', HEAL.mac);
   opNs = await seg.member('op', '02:00:00:00:01:03', '10.78.0.3/24');
   kiln = new KilnProcess(kilnNs, compiled.entry);
-  await kiln.start([
-    '--mode',
-    'proxy',
-    '--advertise',
-    KILN,
-    '--state-dir',
-    join(work, 'state'),
-    '--images-dir',
-    join(work, 'dist'),
-    '--nodes',
-    join(work, 'nodes.yaml'),
-  ]);
+  await kiln.start(['--mode', 'proxy', '--advertise', KILN, ...serveDirs(work)]);
   apiToken = readFileSync(join(work, 'state', 'api-token'), 'utf8').trim();
 }, 180_000);
 
@@ -180,7 +141,7 @@ describe('self-healing through kiln serve (proxy mode, real sockets)', () => {
     // nothing is served to a local node before it netboots: the heal is what opens its files
     expect(await tftpGet(`${macDashes(HEAL.mac)}/cmdline.txt`)).toBeUndefined();
 
-    const answers = await kilnAnswers([discover(HEAL, 0x5e1f01)]);
+    const answers = await kilnAnswers([piDiscover(HEAL, 0x5e1f01)]);
     const offer = must(answers.get(0x5e1f01), `kiln's offer to ${HEAL.name}`, log());
     expect(offer.options.get(OPT.messageType)).toEqual(Buffer.from([MSG.OFFER]));
     expect(offer.yiaddr).toBe('0.0.0.0');
@@ -260,7 +221,7 @@ describe('self-healing through kiln serve (proxy mode, real sockets)', () => {
     expect(String(must(parked[0], 'the parked event').data.reason)).toMatch(/^3 failed installs in a row/);
     expect(types(v).slice(-4)).toEqual(['install-failed', 'install-failed', 'install-failed', 'parked']);
 
-    const answers = await kilnAnswers([discover(HEAL, 0x5e1f02), discover(CTRL, 0x5e1f03)]);
+    const answers = await kilnAnswers([piDiscover(HEAL, 0x5e1f02), piDiscover(CTRL, 0x5e1f03)]);
     expect(answers.has(0x5e1f03), `control node not answered:\n${log()}`).toBe(true);
     expect(answers.has(0x5e1f02)).toBe(false);
     expect(await serve().get('/metrics')).toMatch(/kiln_dhcp_drops_total\{reason="parked"\} [1-9]/);
@@ -271,7 +232,7 @@ describe('self-healing through kiln serve (proxy mode, real sockets)', () => {
   });
 
   it('a local node without self-heal (the default) that netboots gets no answer and stays local', async () => {
-    const answers = await kilnAnswers([discover(KEEP, 0x5e1f04), discover(CTRL, 0x5e1f05)]);
+    const answers = await kilnAnswers([piDiscover(KEEP, 0x5e1f04), piDiscover(CTRL, 0x5e1f05)]);
     expect(answers.has(0x5e1f05), `control node not answered:\n${log()}`).toBe(true);
     expect(answers.has(0x5e1f04)).toBe(false);
     const v = await nodeView(KEEP.name);

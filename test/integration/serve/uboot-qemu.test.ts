@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../src/util/exec.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { sleep } from '../../helpers/net.js';
-import { KilnProcess, compileKiln } from '../../helpers/kiln-process.js';
+import { KilnProcess, compileKiln, serveDirs } from '../../helpers/kiln-process.js';
 import { startVirtMachine } from '../../helpers/qemu.js';
 
 // U-Boot (qemu_arm64 build from u-boot-qemu) in qemu-system-aarch64 netboots over a tap inside a
@@ -36,20 +36,7 @@ beforeAll(async () => {
   await run('ip', ['-n', ns, 'tuntap', 'add', 'dev', 'tap0', 'mode', 'tap']);
   await run('ip', ['-n', ns, 'link', 'set', 'tap0', 'master', 'br0', 'up']);
   kiln = new KilnProcess(ns, compiled.entry);
-  await kiln.start([
-    '--mode',
-    'full',
-    '--advertise',
-    '10.78.0.2',
-    '--pool',
-    '10.78.0.100-10.78.0.110',
-    '--state-dir',
-    join(work, 'state'),
-    '--images-dir',
-    join(work, 'dist'),
-    '--nodes',
-    join(work, 'nodes.yaml'),
-  ]);
+  await kiln.start(['--mode', 'full', '--advertise', '10.78.0.2', '--pool', '10.78.0.100-10.78.0.110', ...serveDirs(work)]);
 }, 120_000);
 
 afterAll(async () => {

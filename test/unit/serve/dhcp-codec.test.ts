@@ -1,30 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { DhcpParseError, parseDhcp, serializeDhcp, macOf, type DhcpPacket } from '../../../src/serve/dhcp/codec.js';
 import { OPT, MSG, decodePiGuid, encodePiGuid, pxeVendorOptions, clientArches, messageType, vendorClass } from '../../../src/serve/dhcp/options.js';
+import { bootRequest } from '../../helpers/dhcp.js';
 
 function piDiscover(): DhcpPacket {
-  return {
-    op: 1,
-    htype: 1,
-    hlen: 6,
-    hops: 0,
+  return bootRequest({
+    mac: 'dc:a6:32:01:02:03',
     xid: 0x26f30339,
-    secs: 0,
-    flags: 0,
-    ciaddr: '0.0.0.0',
-    yiaddr: '0.0.0.0',
-    siaddr: '0.0.0.0',
-    giaddr: '0.0.0.0',
-    chaddr: Buffer.from('dca632010203', 'hex'),
-    sname: '',
-    file: '',
     options: new Map([
       [OPT.messageType, Buffer.from([MSG.DISCOVER])],
       [OPT.vendorClass, Buffer.from('PXEClient:Arch:00000:UNDI:002001')],
       [OPT.clientArch, Buffer.from([0, 0])],
       [OPT.clientGuid, encodePiGuid('RPi4', 0x00c03111, 'dc:a6:32:01:02:03', '1234abcd')],
     ]),
-  };
+  });
 }
 
 describe('DHCP codec', () => {

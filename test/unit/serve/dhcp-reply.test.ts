@@ -3,28 +3,17 @@ import { parseDhcp, serializeDhcp, type DhcpPacket } from '../../../src/serve/dh
 import { MSG, OPT, encodePiGuid, pxeVendorOptions } from '../../../src/serve/dhcp/options.js';
 import { LeasePool } from '../../../src/serve/dhcp/pool.js';
 import { buildReply } from '../../../src/serve/dhcp/reply.js';
+import { bootRequest } from '../../helpers/dhcp.js';
 
 const guid = encodePiGuid('RPi4', 0x00c03111, 'dc:a6:32:01:02:03', '1234abcd');
-const req: DhcpPacket = {
-  op: 1,
-  htype: 1,
-  hlen: 6,
-  hops: 0,
+const req: DhcpPacket = bootRequest({
+  mac: 'dc:a6:32:01:02:03',
   xid: 77,
-  secs: 0,
-  flags: 0,
-  ciaddr: '0.0.0.0',
-  yiaddr: '0.0.0.0',
-  siaddr: '0.0.0.0',
-  giaddr: '0.0.0.0',
-  chaddr: Buffer.from('dca632010203', 'hex'),
-  sname: '',
-  file: '',
   options: new Map([
     [OPT.messageType, Buffer.from([MSG.DISCOVER])],
     [OPT.clientGuid, guid],
   ]),
-};
+});
 
 describe('buildReply', () => {
   it('proxy OFFER matches the dnsmasq reference: no address, 53/54/60/97/43', () => {
