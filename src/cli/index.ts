@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   serve: async () => (await import('./serve.js')).registerServe,
   node: async () => (await import('./node.js')).registerNode,
   inventory: async () => (await import('./inventory.js')).registerInventory,
+  eeprom: async () => (await import('./eeprom.js')).registerEeprom,
 };
 
 function program(): Command {
