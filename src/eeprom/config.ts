@@ -35,17 +35,18 @@ interface BoardInfo {
   modes: ReadonlySet<number>;
 }
 
-const MODE_NAMES: Record<number, string> = {
-  0x0: 'SD card (wait for card change)',
-  0x1: 'SD card',
-  0x2: 'network',
-  0x3: 'RPIBOOT (USB device mode)',
-  0x4: 'USB mass storage',
-  0x5: 'USB 2.0 from the Type C socket',
-  0x6: 'NVMe',
-  0x7: 'HTTP',
-  0xe: 'stop',
-  0xf: 'start again',
+/** Boot modes by their BOOT_ORDER hex digit. */
+const MODE_NAMES: Record<string, string> = {
+  0: 'SD card (wait for card change)',
+  1: 'SD card',
+  2: 'network',
+  3: 'RPIBOOT (USB device mode)',
+  4: 'USB mass storage',
+  5: 'USB 2.0 from the Type C socket',
+  6: 'NVMe',
+  7: 'HTTP',
+  e: 'stop',
+  f: 'start again',
 };
 
 export const BOARD_INFO: Record<Board, BoardInfo> = {
@@ -81,7 +82,7 @@ export function hex(order: number): string {
 /** `a, then b, then c`, each mode with its nibble, for comments and messages. */
 export function describeBootOrder(order: number): string {
   return bootModes(order)
-    .map((m) => `${MODE_NAMES[m] ?? 'unknown'} (${m.toString(16)})`)
+    .map((m) => `${MODE_NAMES[m.toString(16)] ?? 'unknown'} (${m.toString(16)})`)
     .join(', then ');
 }
 
