@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { defaultStateDir } from '../serve/defaults.js';
 import { nodeInputSchema, type NodeRecord } from '../serve/nodes/model.js';
+import { decodeRevision } from '../serve/plan/board.js';
 import { NodeRegistry } from '../serve/nodes/registry.js';
 import { registryPath } from '../serve/service.js';
 import { KilnError, firstIssue } from '../util/errors.js';
@@ -23,7 +24,14 @@ async function withRegistry<T>(stateDir: string, fn: (r: NodeRegistry) => T | Pr
 }
 
 function line(n: NodeRecord): string {
-  return [n.name, n.role, n.plan, n.state, n.serial ?? '-', n.mac ?? '-', n.image ?? '(default)', n.ip ?? '-', n.lastSeen ?? '-'].join('\t');
+  return [n.name, n.role, n.plan, n.state, n.model ?? '-', n.serial ?? '-', n.mac ?? '-', n.image ?? '(default)', n.ip ?? '-', n.lastSeen ?? '-'].join('\t');
+}
+
+/** What the node's revision code says, e.g. "Raspberry Pi 4 Model B rev 1.4, 8GB, BCM2711, Sony UK". */
+function boardLine(n: NodeRecord): string | undefined {
+  const b = n.boardRevision ? decodeRevision(n.boardRevision) : undefined;
+  if (!b) return undefined;
+  return [`${b.name} rev ${b.revision}`, b.memory, b.soc, b.manufacturer].filter((x) => x !== undefined).join(', ');
 }
 
 function collect(v: string, prev: string[] = []): string[] {
@@ -89,7 +97,7 @@ export function registerNode(program: Command): void {
 
   node
     .command('list')
-    .description('List nodes: name, role, plan, state, serial, MAC, image, last address, last seen.')
+    .description('List nodes: name, role, plan, state, board model (from its netboot DHCP request), serial, MAC, image, last address, last seen.')
     .option(...stateOpt)
     .option('--json', 'print JSON')
     .action(async (o: { stateDir: string; json?: boolean }) => {
@@ -98,7 +106,7 @@ export function registerNode(program: Command): void {
         process.stdout.write(`${JSON.stringify(nodes, null, 2)}\n`);
         return;
       }
-      const rows = ['NAME\tROLE\tPLAN\tSTATE\tSERIAL\tMAC\tIMAGE\tIP\tLAST SEEN', ...nodes.map(line)];
+      const rows = ['NAME\tROLE\tPLAN\tSTATE\tMODEL\tSERIAL\tMAC\tIMAGE\tIP\tLAST SEEN', ...nodes.map(line)];
       process.stdout.write(`${rows.join('\n')}\n`);
     });
 
@@ -114,6 +122,8 @@ export function registerNode(program: Command): void {
         return;
       }
       const out = Object.entries(n).map(([k, v]) => `${k}: ${Array.isArray(v) ? `${v.length} key(s)` : String(v)}`);
+      const board = boardLine(n);
+      if (board) out.push(`board: ${board}`);
       out.push('', 'events:', ...events.map((e) => `  ${e.at}  ${e.type}  ${JSON.stringify(e.data)}`));
       process.stdout.write(`${out.join('\n')}\n`);
     });

@@ -31,6 +31,7 @@ export function buildInventory(nodes: NodeRecord[], serverUrlOverride?: string):
     if (n.serial) vars.kiln_serial = n.serial;
     if (n.mac) vars.kiln_mac = n.mac;
     if (n.image) vars.kiln_image = n.image;
+    if (n.model) vars.kiln_model = n.model;
     if (url && !n.clusterInit) vars.k3s_server_url = url;
     inv._meta.hostvars[n.name] = vars;
   }

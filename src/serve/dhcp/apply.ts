@@ -1,6 +1,7 @@
 import { log } from '../../util/log.js';
 import type { ServeMetrics } from '../metrics.js';
 import type { AggregatedType } from '../nodes/activity.js';
+import type { NodeBoard } from '../nodes/model.js';
 import type { NodeRegistry } from '../nodes/registry.js';
 import type { DhcpEffect } from '../plan/dhcp.js';
 import { RateLog } from '../ratelog.js';
@@ -26,13 +27,16 @@ export class DhcpApply {
     const { registry } = this;
     switch (e.kind) {
       case 'seen':
-        this.activity(e.node, 'dhcp-seen', { mac: e.mac, vendorClass: e.vendorClass }, e.mac);
+        this.activity(e.node, 'dhcp-seen', { mac: e.mac, vendorClass: e.vendorClass, ...(e.model ? { model: e.model } : {}) }, e.mac);
         return;
       case 'learn-identity':
         registry.learnIdentity(e.node, e.mac, e.serial);
         return;
+      case 'learn-board':
+        registry.learnBoard(e.node, e.board);
+        return;
       case 'record-discovered':
-        this.discovered(e.mac, e.serial);
+        this.discovered(e.mac, e.serial, e.board);
         return;
       case 'park':
         registry.park(e.node, e.reason);
@@ -56,8 +60,8 @@ export class DhcpApply {
   }
 
   /** Any host can claim to be a new Pi: the registry bounds how many placeholders, and how fast. */
-  private discovered(mac: string, serial: string | undefined): void {
-    const r = this.registry.recordDiscovered(mac, serial, null);
+  private discovered(mac: string, serial: string | undefined, board: NodeBoard | undefined): void {
+    const r = this.registry.recordDiscovered(mac, serial, null, board);
     if (!('refused' in r)) {
       if (r.created) this.discoveryFullLogged = false;
       return;

@@ -132,7 +132,13 @@ export class DhcpServer {
     }
 
     const guid = decodePiGuid(p);
-    const client: DhcpClient = { mac: macOf(p), serial: guid?.serial, fourcc: guid?.fourcc, vendorClass: vendorClass(p) };
+    const client: DhcpClient = {
+      mac: macOf(p),
+      serial: guid?.serial,
+      fourcc: guid?.fourcc,
+      boardRevision: guid?.boardRevision,
+      vendorClass: vendorClass(p),
+    };
     const { registry, lookup } = this.o;
     const node = registry.find(client.mac, client.serial);
     const decision = decideDhcp(

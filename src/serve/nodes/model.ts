@@ -78,6 +78,19 @@ export interface NodeRecord {
   disk?: string | null;
   /** Event id of the node's last registration or reprovision; its cloud-init instance-id derives from it. */
   provisionId?: number;
+  /**
+   * The board model id (serve/plan/board.ts: `pi4`, `pi5`, `cm4`, ..., `unknown` for a Pi that did
+   * not say which) from the node's DHCP requests; null until one was seen.
+   */
+  model?: string | null;
+  /** The revision code from option 97 (8 hex digits) the model was decoded from; null without one. */
+  boardRevision?: string | null;
+}
+
+/** What a DHCP request says about a node's board (the registry's `model` and `board_revision`). */
+export interface NodeBoard {
+  model: string;
+  boardRevision: string | null;
 }
 
 /** A node as first registered, knowing only its name: the defaults every other field starts from. */

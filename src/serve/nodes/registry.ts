@@ -10,6 +10,7 @@ import {
   stateAfter,
   type EventType,
   type NodeEvent,
+  type NodeBoard,
   type NodeInput,
   type NodeRecord,
   type NodeState,
@@ -63,6 +64,8 @@ interface NodeRow {
   install_needs_previous: number;
   credential_hash: string | null;
   leased_ip: string | null;
+  model: string | null;
+  board_revision: string | null;
 }
 
 interface EventRow {
@@ -140,6 +143,8 @@ function toRecord(r: NodeRow): NodeRecord {
     parked: r.parked,
     disk: r.disk,
     provisionId: r.provision_id ?? 0,
+    model: r.model,
+    boardRevision: r.board_revision,
   };
 }
 
@@ -158,6 +163,9 @@ const ADDED_COLUMNS: readonly [string, string][] = [
   // sha256 of the node's credential; the credential itself lives only on the node's disk.
   ['credential_hash', 'TEXT'],
   ['leased_ip', 'TEXT'],
+  // The board the node's DHCP requests named (option 97's revision code, decoded by serve/plan/board.ts).
+  ['model', 'TEXT'],
+  ['board_revision', 'TEXT'],
 ];
 
 export interface RegistryOptions {
@@ -310,16 +318,19 @@ export class NodeRegistry {
     return this.byMac(mac) ?? (serial ? this.bySerial(serial) : undefined);
   }
 
-  private checkIdentityFree(name: string, serial: string | undefined, mac: string | undefined): void {
+  /** Returns the board of a discovered placeholder it removed, which the registered node takes over. */
+  private checkIdentityFree(name: string, serial: string | undefined, mac: string | undefined): NodeBoard | undefined {
+    let board: NodeBoard | undefined;
     const clash = (col: 'serial' | 'mac', v: string | undefined): void => {
       if (!v) return;
-      const r = this.db.prepare(`SELECT name, plan, source FROM nodes WHERE ${col} = ? AND name != ?`).get(v, name) as
-        | { name: string; plan: string; source: string }
+      const r = this.db.prepare(`SELECT name, plan, source, model, board_revision FROM nodes WHERE ${col} = ? AND name != ?`).get(v, name) as
+        | { name: string; plan: string; source: string; model: string | null; board_revision: string | null }
         | undefined;
       if (!r) return;
       // A discovered placeholder gives way to the registered node with the same identity.
       if (r.plan === 'discovered') {
         this.db.prepare('DELETE FROM nodes WHERE name = ?').run(r.name);
+        if (r.model !== null) board = { model: r.model, boardRevision: r.board_revision };
         return;
       }
       throw new RegistryError(`${col} ${v} already belongs to node ${r.name}`, 'conflict', {
@@ -331,6 +342,7 @@ export class NodeRegistry {
     };
     clash('serial', serial);
     clash('mac', mac);
+    return board;
   }
 
   /** Creates or updates a node from operator input; `yaml` entries lock their fields against the API. */
@@ -340,7 +352,7 @@ export class NodeRegistry {
       if (existing && existing.source === 'yaml' && source === 'db') {
         throw new RegistryError(`node ${input.name} is declared in nodes.yaml; change it there`, 'forbidden');
       }
-      this.checkIdentityFree(input.name, input.serial, input.mac);
+      const discoveredBoard = this.checkIdentityFree(input.name, input.serial, input.mac);
       const at = this.stamp();
       if (!existing) {
         this.db
@@ -366,6 +378,7 @@ export class NodeRegistry {
           );
         const ev = this.appendEvent(input.name, 'registered', { source }, at);
         this.db.prepare('UPDATE nodes SET provision_id = ? WHERE name = ?').run(ev.id, input.name);
+        if (discoveredBoard) this.learnBoard(input.name, discoveredBoard);
         if ((input.plan ?? 'install') === 'install') this.beginInstall(input.name, false);
       } else {
         const plan = input.plan ?? (existing.plan === 'discovered' ? 'install' : existing.plan);
@@ -390,6 +403,7 @@ export class NodeRegistry {
             input.name,
           );
         if (input.selfHeal !== undefined) this.db.prepare('UPDATE nodes SET self_heal = ? WHERE name = ?').run(input.selfHeal ? 1 : 0, input.name);
+        if (discoveredBoard && !existing.model) this.learnBoard(input.name, discoveredBoard);
         if (plan === 'install' && existing.plan !== 'install') this.beginInstall(input.name, false);
         if (changed(existing, { ...input, serial: serial ?? undefined, mac: mac ?? undefined }, plan)) this.appendEvent(input.name, 'updated', { source }, at);
       }
@@ -455,7 +469,7 @@ export class NodeRegistry {
    * new Pi, so new placeholders are bounded: at most `discovery.max` at a time, created at a bounded
    * rate; beyond either the Pi is refused (the caller counts and logs it) and nothing is written.
    */
-  recordDiscovered(mac: string, serial: string | undefined, ip: string | null): DiscoveryResult {
+  recordDiscovered(mac: string, serial: string | undefined, ip: string | null, board?: NodeBoard): DiscoveryResult {
     const tx = this.db.transaction((): DiscoveryResult => {
       const known = this.find(mac, serial);
       if (known) {
@@ -469,11 +483,11 @@ export class NodeRegistry {
       const name = serial ? `pi-${serial}` : `pi-${mac.replaceAll(':', '')}`;
       this.db
         .prepare(
-          `INSERT INTO nodes (name, serial, mac, role, image, plan, state, source, report_token, created_at, ip, last_seen)
-           VALUES (?, ?, ?, 'agent', NULL, 'discovered', 'discovered', 'db', ?, ?, ?, ?)`,
+          `INSERT INTO nodes (name, serial, mac, role, image, plan, state, source, report_token, created_at, ip, last_seen, model, board_revision)
+           VALUES (?, ?, ?, 'agent', NULL, 'discovered', 'discovered', 'db', ?, ?, ?, ?, ?, ?)`,
         )
-        .run(name, serial ?? null, mac, '', at, ip, at);
-      this.appendEvent(name, 'discovered', { mac, serial: serial ?? null }, at);
+        .run(name, serial ?? null, mac, '', at, ip, at, board?.model ?? null, board?.boardRevision ?? null);
+      this.appendEvent(name, 'discovered', { mac, serial: serial ?? null, ...(board ? { model: board.model } : {}) }, at);
       return { node: this.mustGet(name), created: true };
     });
     return tx.immediate();
@@ -501,6 +515,19 @@ export class NodeRegistry {
       return learned;
     });
     return tx.immediate();
+  }
+
+  /**
+   * Records the board a node's DHCP request named (the decision only asks when it differs from
+   * the record). No event of its own: the `dhcp-seen` event of the same request carries the model.
+   * Returns true when the row changed.
+   */
+  learnBoard(name: string, b: NodeBoard): boolean {
+    // Decided in SQL: a DISCOVER that repeats what is on record writes (and syncs) nothing.
+    const r = this.db
+      .prepare('UPDATE nodes SET model = ?, board_revision = ? WHERE name = ? AND (model IS NOT ? OR board_revision IS NOT ?)')
+      .run(b.model, b.boardRevision, name, b.model, b.boardRevision);
+    return r.changes > 0;
   }
 
   /**

@@ -1,7 +1,8 @@
 // Whether to answer a DHCP client, and what the registry must record because it asked. No I/O
 // here, so every branch is unit-tested; dhcp/apply.ts performs the effects, dhcp/server.ts sends.
 import type { ImageInfo } from '../images.js';
-import { selfHealBlocked, type EventType, type NodeRecord } from '../nodes/model.js';
+import { selfHealBlocked, type EventType, type NodeBoard, type NodeRecord } from '../nodes/model.js';
+import { boardModel } from './board.js';
 
 /** OUIs of Raspberry Pi Ltd / Foundation network interfaces. */
 const PI_OUIS = ['b8:27:eb', 'dc:a6:32', 'e4:5f:01', 'd8:3a:dd', '28:cd:c1', '2c:cf:67', '88:a2:9e'];
@@ -11,11 +12,26 @@ export interface DhcpClient {
   serial?: string;
   /** FourCC from option 97 (`RPi4`, `RPi5`), when present. */
   fourcc?: string;
+  /** The board revision code that follows the FourCC in option 97 (8 hex digits), when present. */
+  boardRevision?: string;
   vendorClass?: string;
 }
 
+function hasPiOui(mac: string): boolean {
+  return PI_OUIS.some((o) => mac.toLowerCase().startsWith(o));
+}
+
 export function isRaspberryPi(c: DhcpClient): boolean {
-  return c.fourcc !== undefined || PI_OUIS.some((o) => c.mac.startsWith(o));
+  return c.fourcc !== undefined || hasPiOui(c.mac);
+}
+
+/**
+ * The board the client says it is (plan/board.ts): the model from option 97's revision code, else
+ * `unknown` for a client that is only recognisably a Pi; undefined for any other client.
+ */
+export function clientBoard(c: DhcpClient): NodeBoard | undefined {
+  const b = boardModel({ fourcc: c.fourcc, boardRevision: c.boardRevision, piOui: hasPiOui(c.mac) });
+  return b && { model: b.model, boardRevision: b.boardRevision ?? null };
 }
 
 export function isPxeClient(c: DhcpClient): boolean {
@@ -54,12 +70,14 @@ export type DhcpDropReason = (typeof DHCP_DROP_REASONS)[number];
  * order here is the order of the event log.
  */
 export type DhcpEffect =
-  /** A DISCOVER named the node (the aggregated `dhcp-seen` event). */
-  | { kind: 'seen'; node: string; mac: string; vendorClass: string | null }
+  /** A DISCOVER named the node (the aggregated `dhcp-seen` event); `model` when option 97 had a revision code. */
+  | { kind: 'seen'; node: string; mac: string; vendorClass: string | null; model?: string }
   /** The packet shows a MAC or serial the node was registered without. */
   | { kind: 'learn-identity'; node: string; mac: string; serial: string | undefined }
-  /** An unknown Pi: a `discovered` placeholder, within the registry's limits. */
-  | { kind: 'record-discovered'; mac: string; serial: string | undefined }
+  /** The packet shows a board (model, revision code) other than the one the node has on record. */
+  | { kind: 'learn-board'; node: string; board: NodeBoard }
+  /** An unknown Pi: a `discovered` placeholder, within the registry's limits, with the board it says it is. */
+  | { kind: 'record-discovered'; mac: string; serial: string | undefined; board: NodeBoard | undefined }
   /** Stop answering the node: reinstalling it would loop. */
   | { kind: 'park'; node: string; reason: string }
   /** A `local` node netboots: its disk did not boot; switch it to `install`. */
@@ -98,7 +116,8 @@ export function decideDhcp(req: DhcpRequest, policy: DhcpPolicy): DhcpDecision {
   if (!node) {
     if (!isRaspberryPi(client) || !policy.discovery) return none('unknown-client', 'unknown client');
     // A REQUEST follows a DISCOVER, which already recorded it.
-    const record: DhcpEffect[] = req.message === 'discover' ? [{ kind: 'record-discovered', mac: client.mac, serial: client.serial }] : [];
+    const record: DhcpEffect[] =
+      req.message === 'discover' ? [{ kind: 'record-discovered', mac: client.mac, serial: client.serial, board: clientBoard(client) }] : [];
     return none('discovered', 'unknown Raspberry Pi', record);
   }
   if (node.plan === 'discovered') return none('discovered', 'discovered, not registered');
@@ -124,10 +143,22 @@ export function decideDhcp(req: DhcpRequest, policy: DhcpPolicy): DhcpDecision {
   return { answer: 'boot', reason: 'plan-install', node, menu, pxe: isPxeClient(client), effects: seen };
 }
 
-/** The node was seen, and completes an identity it was registered without (a Pi registered by MAC asks TFTP for `<serial>/…`). */
+/**
+ * The node was seen, and completes an identity it was registered without (a Pi registered by MAC
+ * asks TFTP for `<serial>/…`), and records the board option 97's revision code names when that is
+ * not what the node has on record (so not a write per DISCOVER; it differs e.g. when the node was
+ * re-registered with another board's serial). A client without a revision code (the Pi 3 ROM, a
+ * legacy option 97, U-Boot, the installed system's DHCP client) says nothing about the board.
+ */
 function seenEffects(node: NodeRecord, client: DhcpClient): DhcpEffect[] {
-  const out: DhcpEffect[] = [{ kind: 'seen', node: node.name, mac: client.mac, vendorClass: client.vendorClass ?? null }];
+  const board = client.boardRevision === undefined ? undefined : clientBoard(client);
+  const seen: DhcpEffect = { kind: 'seen', node: node.name, mac: client.mac, vendorClass: client.vendorClass ?? null };
+  if (board) seen.model = board.model;
+  const out: DhcpEffect[] = [seen];
   if (!node.mac || (!node.serial && client.serial)) out.push({ kind: 'learn-identity', node: node.name, mac: client.mac, serial: client.serial });
+  if (board && ((node.model ?? null) !== board.model || (node.boardRevision ?? null) !== board.boardRevision)) {
+    out.push({ kind: 'learn-board', node: node.name, board });
+  }
   return out;
 }
 

@@ -18,6 +18,8 @@ export interface PiDiscoverVariant {
   vendorClass?: string;
   /** only options 53, 97 and 60: a forged DISCOVER, without the Pi's 93, 94 and 55 */
   minimal?: boolean;
+  /** option 97's FourCC and board revision code (default a Pi 4 Model B 4GB: `RPi4`, 0x00c03111) */
+  board?: { fourcc: string; revision: number };
 }
 
 function piOptions(pi: PiIdentity, type: number, v: PiDiscoverVariant = {}): Map<number, Buffer> {
@@ -25,7 +27,7 @@ function piOptions(pi: PiIdentity, type: number, v: PiDiscoverVariant = {}): Map
     [OPT.messageType, Buffer.from([type])],
     [OPT.clientArch, Buffer.from([0, 0])],
     [OPT.clientNdi, Buffer.from([1, 2, 1])],
-    [OPT.clientGuid, encodePiGuid('RPi4', 0x00c03111, pi.mac, pi.serial)],
+    [OPT.clientGuid, encodePiGuid(v.board?.fourcc ?? 'RPi4', v.board?.revision ?? 0x00c03111, pi.mac, pi.serial)],
     [OPT.vendorClass, Buffer.from(v.vendorClass ?? PI_VENDOR_CLASS)],
     [OPT.paramRequestList, Buffer.from([1, 3, 43, 60, 66, 67, 128, 129, 130, 131, 132, 133, 134, 135])],
   ]);

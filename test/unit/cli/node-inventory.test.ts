@@ -1,6 +1,8 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
+import { registryPath } from '../../../src/serve/service.js';
 import { kilnWithState } from '../../helpers/cli.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -30,5 +32,32 @@ describe('kiln node / kiln inventory', () => {
     await expect(kilnWithState(state, 'node', 'show', 'pi-02')).rejects.toThrow(/no node named pi-02/);
     await expect(kilnWithState(state, 'node', 'add', 'pi-03', '--mac', 'nope')).rejects.toThrow(/^mac:/);
     await expect(kilnWithState(state, 'node', 'add', 'pi-03')).rejects.toThrow(/serial or a mac/);
+  });
+
+  it('shows the board model a netboot recorded: list, show and the inventory', async () => {
+    const state = join(tempDir('cli'), 'state');
+    await kilnWithState(state, 'node', 'add', 'pi-05', '--mac', 'dc:a6:32:01:02:05');
+    await kilnWithState(state, 'node', 'add', 'pi-03', '--mac', 'b8:27:eb:01:02:03');
+    // What the DHCP path writes when a Pi 5 8GB's DISCOVER carries its revision code (d04170).
+    const r = new NodeRegistry(registryPath(state));
+    r.learnBoard('pi-05', { model: 'pi5', boardRevision: '00d04170' });
+    r.close();
+    const rows = (await kilnWithState(state, 'node', 'list'))
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t'));
+    expect(rows.map((c) => [c[0], c[4]])).toEqual([
+      ['NAME', 'MODEL'],
+      ['pi-03', '-'],
+      ['pi-05', 'pi5'],
+    ]);
+    const shown = await kilnWithState(state, 'node', 'show', 'pi-05');
+    expect(shown).toContain('model: pi5\nboardRevision: 00d04170\n');
+    expect(shown).toContain('board: Raspberry Pi 5 rev 1.0, 8GB, BCM2712, Sony UK\n');
+    const json = JSON.parse(await kilnWithState(state, 'node', 'show', 'pi-05', '--json')) as { node: { model: string; boardRevision: string } };
+    expect(json.node).toMatchObject({ model: 'pi5', boardRevision: '00d04170' });
+    const inv = JSON.parse(await kilnWithState(state, 'inventory', '--list')) as { _meta: { hostvars: Record<string, Record<string, unknown>> } };
+    expect(inv._meta.hostvars['pi-05']?.kiln_model).toBe('pi5');
+    expect(inv._meta.hostvars['pi-03']).not.toHaveProperty('kiln_model');
   });
 });

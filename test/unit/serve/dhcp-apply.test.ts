@@ -43,6 +43,33 @@ describe('DhcpApply', () => {
     registry.close();
   });
 
+  it('records the board a DISCOVER names: on the node (no event of its own) and in dhcp-seen', () => {
+    const { registry, apply } = setup();
+    add(registry);
+    const board = { model: 'pi4', boardRevision: '00c03111' };
+    apply.apply([
+      { kind: 'seen', node: 'pi-01', mac: MAC, vendorClass: PXE, model: 'pi4' },
+      { kind: 'learn-board', node: 'pi-01', board },
+    ]);
+    expect(registry.mustGet('pi-01')).toMatchObject({ model: 'pi4', boardRevision: '00c03111' });
+    expect(eventsOf(registry)).toEqual([
+      { type: 'registered', data: { source: 'db' } },
+      { type: 'dhcp-seen', data: { mac: MAC, vendorClass: PXE, model: 'pi4', count: 1 } },
+    ]);
+    expect(registry.learnBoard('pi-01', board)).toBe(false);
+    expect(registry.learnBoard('pi-01', { model: 'pi5', boardRevision: '00c04170' })).toBe(true);
+    expect(registry.mustGet('pi-01')).toMatchObject({ model: 'pi5', boardRevision: '00c04170' });
+    registry.close();
+  });
+
+  it('a node registered with the identity of a discovered Pi takes over its board', () => {
+    const { registry, apply } = setup();
+    apply.apply([{ kind: 'record-discovered', mac: MAC, serial: SERIAL, board: { model: 'cm4', boardRevision: '00c03140' } }]);
+    add(registry, { serial: SERIAL });
+    expect(registry.list().map((n) => [n.name, n.plan, n.model, n.boardRevision])).toEqual([['pi-01', 'install', 'cm4', '00c03140']]);
+    registry.close();
+  });
+
   it('learns a serial the node was registered without', () => {
     const { registry, apply } = setup();
     add(registry);
@@ -55,11 +82,11 @@ describe('DhcpApply', () => {
   it('records an unknown Pi as discovered, and counts what the rate limit refuses', async () => {
     const { registry, metrics, apply } = setup({ discovery: { max: 64, burst: 1, perMinute: 1 } });
     apply.apply([
-      { kind: 'record-discovered', mac: MAC, serial: SERIAL },
-      { kind: 'record-discovered', mac: 'dc:a6:32:01:02:04', serial: '1234abce' },
+      { kind: 'record-discovered', mac: MAC, serial: SERIAL, board: { model: 'pi5', boardRevision: '00d04170' } },
+      { kind: 'record-discovered', mac: 'dc:a6:32:01:02:04', serial: '1234abce', board: undefined },
     ]);
-    expect(registry.list().map((n) => [n.name, n.plan])).toEqual([[`pi-${SERIAL}`, 'discovered']]);
-    expect(registry.events({ node: `pi-${SERIAL}` }).map((e) => [e.type, e.data])).toEqual([['discovered', { mac: MAC, serial: SERIAL }]]);
+    expect(registry.list().map((n) => [n.name, n.plan, n.model, n.boardRevision])).toEqual([[`pi-${SERIAL}`, 'discovered', 'pi5', '00d04170']]);
+    expect(registry.events({ node: `pi-${SERIAL}` }).map((e) => [e.type, e.data])).toEqual([['discovered', { mac: MAC, serial: SERIAL, model: 'pi5' }]]);
     expect(await count(metrics.discoveryRefused, { reason: 'rate' })).toBe(1);
     registry.close();
   });

@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -55,6 +56,21 @@ describe('NodeRegistry', () => {
     expect(r.get('pi-cafe0001')).toMatchObject({ plan: 'discovered', state: 'discovered' });
     r.upsert(nodeInputSchema.parse({ name: 'pi-07', serial: 'cafe0001' }));
     expect(r.list().map((n) => n.name)).toEqual(['pi-07']);
+  });
+
+  it('gives a database made before the board columns its model and board_revision on open', () => {
+    const file = join(tempDir('registry'), 'kiln.db');
+    let r = new NodeRegistry(file);
+    r.upsert(input({}));
+    r.close();
+    const old = new Database(file);
+    old.exec('ALTER TABLE nodes DROP COLUMN model; ALTER TABLE nodes DROP COLUMN board_revision;');
+    old.close();
+    r = new NodeRegistry(file);
+    expect(r.mustGet('pi-01')).toMatchObject({ model: null, boardRevision: null });
+    expect(r.learnBoard('pi-01', { model: 'pi4', boardRevision: '00c03111' })).toBe(true);
+    expect(r.mustGet('pi-01')).toMatchObject({ model: 'pi4', boardRevision: '00c03111' });
+    r.close();
   });
 
   it('syncs every commit to disk (synchronous = FULL), not only at WAL checkpoints', () => {

@@ -57,7 +57,12 @@ describe('decideDhcp: every reason, with the registry changes it implies', () =>
     [
       'an unknown Pi with discovery on is recorded',
       decide(undefined, pxe, { mode: 'proxy', discovery: true }),
-      { answer: 'none', reason: 'discovered', detail: 'unknown Raspberry Pi', effects: [{ kind: 'record-discovered', mac: pxe.mac, serial: pxe.serial }] },
+      {
+        answer: 'none',
+        reason: 'discovered',
+        detail: 'unknown Raspberry Pi',
+        effects: [{ kind: 'record-discovered', mac: pxe.mac, serial: pxe.serial, board: { model: 'unknown', boardRevision: null } }],
+      },
     ],
     [
       'a discovered placeholder, until registered',
@@ -139,6 +144,27 @@ describe('decideDhcp', () => {
     expect(decide(fakeNode({ mac: os.mac, serial: null }), os, full).effects).toEqual([seen('pi-01', os.mac, os.vendorClass)]);
     // even a node that is not answered shows who it is
     expect(decide(fakeNode({ mac: null, plan: 'local' }), pxe, proxy)).toMatchObject({ reason: 'plan-local', effects: [seen(), learn] });
+  });
+  // Revision codes from the Raspberry Pi documentation ("Raspberry Pi revision codes").
+  const pi4 = { ...pxe, boardRevision: '00d03114' };
+  const pi5 = { ...pxe, fourcc: 'RPi5', boardRevision: '00c04170' };
+  it("records the board option 97's revision code names, in dhcp-seen and on the node when it is new", () => {
+    const learn = (model: string, boardRevision: string) => ({ kind: 'learn-board', node: 'pi-01', board: { model, boardRevision } });
+    expect(decide(fakeNode(), pi4, proxy).effects).toEqual([{ ...seen(), model: 'pi4' }, learn('pi4', '00d03114')]);
+    expect(decide(fakeNode({ model: 'pi4', boardRevision: '00c03111' }), pi5, proxy).effects).toEqual([{ ...seen(), model: 'pi5' }, learn('pi5', '00c04170')]);
+    // what is on record already is not written again at every DISCOVER
+    expect(decide(fakeNode({ model: 'pi4', boardRevision: '00d03114' }), pi4, proxy).effects).toEqual([{ ...seen(), model: 'pi4' }]);
+  });
+  it('without a revision code (Pi 3 ROM, legacy option 97, U-Boot, an OS) says nothing about the board of a known node', () => {
+    expect(decide(fakeNode({ model: 'pi4', boardRevision: '00d03114' }), pxe, proxy).effects).toEqual([seen()]);
+    expect(decide(fakeNode({ mac: uboot.mac }), uboot, full).effects).toEqual([seen('pi-01', uboot.mac, uboot.vendorClass)]);
+  });
+  it('gives a discovered Pi the board it names, or `unknown` when it is only recognisably a Pi', () => {
+    const on = { mode: 'proxy', discovery: true } as const;
+    const record = (c: DhcpClient) => decide(undefined, c, on).effects;
+    expect(record(pi5)).toEqual([{ kind: 'record-discovered', mac: pxe.mac, serial: pxe.serial, board: { model: 'pi5', boardRevision: '00c04170' } }]);
+    const pi3 = { mac: 'b8:27:eb:00:00:01', vendorClass: pxe.vendorClass };
+    expect(record(pi3)).toEqual([{ kind: 'record-discovered', mac: pi3.mac, serial: undefined, board: { model: 'unknown', boardRevision: null } }]);
   });
 });
 
