@@ -2,21 +2,12 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { checkK3sVersion, currentPins, k3sSums, type K3sPin, parseSums, releaseBase, releaseFileUrl, rewritePins } from '../../../src/spec/pin-k3s.js';
-import { EXIT, KilnError } from '../../../src/util/errors.js';
+import { EXIT } from '../../../src/util/errors.js';
+import { refusal } from '../../helpers/refusal.js';
 
 const A = 'a'.repeat(64);
 const B = 'b'.repeat(64);
 const shipped = readFileSync('images/pi-k3s.yaml', 'utf8');
-
-function refusal(fn: () => unknown): KilnError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof KilnError) return err;
-    throw err;
-  }
-  throw new Error('expected a KilnError');
-}
 
 const newPins: K3sPin[] = [
   { artifact: 'k3s', version: 'v1.32.0+k3s1', url: 'https://example.test/v1.32.0%2Bk3s1/k3s-arm64', sha256: A },
