@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   node: async () => (await import('./node.js')).registerNode,
   inventory: async () => (await import('./inventory.js')).registerInventory,
   eeprom: async () => (await import('./eeprom.js')).registerEeprom,
+  pin: async () => (await import('./pin.js')).registerPin,
 };
 
 function program(): Command {

@@ -9,7 +9,8 @@ import {
   parseServer,
   renderEepromConfig,
 } from '../../../src/eeprom/config.js';
-import { EXIT, KilnError } from '../../../src/util/errors.js';
+import { EXIT } from '../../../src/util/errors.js';
+import { refusal } from '../../helpers/refusal.js';
 
 /** The KEY=value lines of a config, as rpi-eeprom-config and the bootloader read them. */
 function settings(text: string): Record<string, string> {
@@ -19,16 +20,6 @@ function settings(text: string): Record<string, string> {
     if (m?.[1] && m[2] !== undefined) out[m[1]] = m[2];
   }
   return out;
-}
-
-function refusal(f: () => unknown): KilnError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof KilnError) return e;
-    throw e;
-  }
-  throw new Error('not refused');
 }
 
 describe('renderEepromConfig', () => {
