@@ -108,7 +108,7 @@ describe('kiln build (real tools, the pi-k3s test image)', () => {
     const initrd = (await run('mtype', ['-i', join(work, 'p1.img'), '::/initrd.img'], { env: { MTOOLS_SKIP_CHECK: '1' }, binary: true })).stdoutBuffer;
     const members = await initramfsMembers(initrd, 'initrd.img');
     const modules = new Set(members.filter((e) => /\.ko(\.\w+)?$/.test(e.path)).map((e) => moduleName(e.path)));
-    // what each board needs to find its root filesystem (src/build/initramfs-modules.ts)
+    // what each board needs to find its root filesystem (src/builder/initramfs-modules.ts)
     const needed = {
       'SD (Pi 3/4)': ['sdhci_iproc', 'bcm2835'],
       'USB mass storage': ['usb_storage', 'uas', 'sd_mod', 'xhci_pci', 'dwc2'],
