@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { isMap, isScalar, parse, parseDocument, type Scalar, type YAMLMap } from 'yaml';
 import { artifactSchema } from './schema.js';
 import { EXIT, firstIssue, KilnError } from '../util/errors.js';
+import { readSha256Sums } from '../util/sha256sums.js';
 
 // The pure half of `kiln pin k3s` (src/cli/pin.ts does the downloads): which release files to
 // fetch and from where, what upstream's sums file says, and the spec text with the two k3s pins
@@ -59,23 +60,17 @@ export interface ParsedSums {
   malformed: { line: number; text: string }[];
 }
 
-/** `sha256sum` output: `<64 hex>  <file>` (two spaces, or ` *` for binary mode); blank lines skipped. */
+/** Upstream's sums file (src/util/sha256sums.ts reads the lines); a file listed twice with two hashes is malformed too. */
 export function parseSums(text: string): ParsedSums {
+  const read = readSha256Sums(text);
   const sums = new Map<string, string>();
-  const malformed: { line: number; text: string }[] = [];
-  text.split(/\r?\n/).forEach((raw, i) => {
-    if (raw.trim() === '') return;
-    const m = /^([0-9a-fA-F]{64}) [ *](\S.*)$/.exec(raw);
-    const sha = m?.[1]?.toLowerCase();
-    const file = m?.[2]?.trimEnd();
-    const seen = file === undefined ? undefined : sums.get(file);
-    if (sha === undefined || file === undefined || (seen !== undefined && seen !== sha)) {
-      malformed.push({ line: i + 1, text: raw });
-      return;
-    }
-    sums.set(file, sha);
-  });
-  return { sums, malformed };
+  const malformed = [...read.malformed];
+  for (const e of read.entries) {
+    const seen = sums.get(e.file);
+    if (seen !== undefined && seen !== e.sha256) malformed.push({ line: e.line, text: `${e.sha256}  ${e.file}` });
+    else sums.set(e.file, e.sha256);
+  }
+  return { sums, malformed: malformed.sort((a, b) => a.line - b.line) };
 }
 
 /**

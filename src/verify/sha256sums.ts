@@ -1,20 +1,21 @@
-// Reader for `sha256sum`-style check files: `<64 hex>  <name>` (text mode) or `<64 hex> *<name>`.
-
 import { KilnError } from '../util/errors.js';
+import { readSha256Sums, type SumEntry } from '../util/sha256sums.js';
 
-export interface SumLine {
-  sha256: string;
-  file: string;
-}
+// A build directory's SHA256SUMS as `kiln verify` takes it: every line a sum line (`#` comments
+// allowed), every name a plain file in the directory.
+
+export type SumLine = SumEntry;
 
 export function parseSha256Sums(text: string, label = 'SHA256SUMS'): SumLine[] {
-  const out: SumLine[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (line.trim() === '' || line.startsWith('#')) return;
-    const m = /^([0-9a-fA-F]{64}) [ *](.+)$/.exec(line);
-    if (!m?.[1] || !m[2]) throw new KilnError(`${label} line ${i + 1}: expected "<sha256>  <file>", got "${line.slice(0, 80)}"`);
-    if (m[2].includes('/') || m[2] === '..') throw new KilnError(`${label} line ${i + 1}: "${m[2]}" is not a plain file name in the build directory`);
-    out.push({ sha256: m[1].toLowerCase(), file: m[2] });
-  });
-  return out;
+  const { entries, malformed } = readSha256Sums(text, { comments: true });
+  // the first offending line in file order is the one named, whichever rule it breaks
+  const problems = [
+    ...malformed.map((m) => ({ line: m.line, why: `expected "<sha256>  <file>", got "${m.text.slice(0, 80)}"` })),
+    ...entries
+      .filter((e) => e.file.includes('/') || e.file === '..')
+      .map((e) => ({ line: e.line, why: `"${e.file}" is not a plain file name in the build directory` })),
+  ].sort((a, b) => a.line - b.line);
+  const first = problems[0];
+  if (first) throw new KilnError(`${label} line ${first.line}: ${first.why}`);
+  return entries.map(({ sha256, file }) => ({ sha256, file }));
 }

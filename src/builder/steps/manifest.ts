@@ -8,6 +8,7 @@ import { renderSbom } from '../sbom.js';
 import type { FileEntry, Manifest } from '../../manifest/schema.js';
 import { MANIFEST_FILE, writeManifest } from '../../manifest/write.js';
 import { need, rootfsModeOf, type Step } from '../context.js';
+import { sha256SumsText } from '../../util/sha256sums.js';
 
 /** manifest.json, the bmap, the SBOM, SHA256SUMS and boot/ beside the image. */
 export const manifestStep: Step = {
@@ -74,14 +75,14 @@ export const manifestStep: Step = {
     const sbomText = renderSbom(spec, lock, disk.sha256, artifacts);
     await writeFile(join(out, `${spec.name}.spdx.json`), sbomText);
     // the image, zst and bmap hashes are known already; hashing 3 GB again would double the time
-    const sums = [
-      `${disk.sha256}  ${imgName}`,
-      `${zst.sha256}  ${zst.file}`,
-      `${sha256(bmapText)}  ${bmapName}`,
-      `${sha256(manifestText)}  ${MANIFEST_FILE}`,
-      `${sha256(sbomText)}  ${spec.name}.spdx.json`,
-    ];
-    await writeFile(join(out, 'SHA256SUMS'), `${sums.join('\n')}\n`);
+    const sums = sha256SumsText([
+      { sha256: disk.sha256, file: imgName },
+      { sha256: zst.sha256, file: zst.file },
+      { sha256: sha256(bmapText), file: bmapName },
+      { sha256: sha256(manifestText), file: MANIFEST_FILE },
+      { sha256: sha256(sbomText), file: `${spec.name}.spdx.json` },
+    ]);
+    await writeFile(join(out, 'SHA256SUMS'), sums);
     ctx.results.manifest = manifest;
     return { detail: `${rootEntries.length} root entries, ${bootEntries.length} boot entries` };
   },

@@ -15,6 +15,7 @@ import { run } from '../../../src/util/exec.js';
 import { sha256, sha256File } from '../../../src/util/hash.js';
 import { tempDir } from '../tmp.js';
 import { imageManifest, manifestPartitions } from './image-dir.js';
+import { sha256SumsText } from '../../../src/util/sha256sums.js';
 
 export interface FixtureFile {
   content?: string | Buffer;
@@ -271,8 +272,8 @@ async function writeProducts(built: BuiltFixture, spec: FixtureSpec): Promise<vo
     },
   );
   await writeManifest(dir, manifest);
-  // SHA256SUMS as the build's manifest step writes it (src has no writer of its own to call)
+  // SHA256SUMS through the writer the build's manifest step uses
   const names = [`${name}.img`, `${name}.img.zst`, `${name}.bmap`, MANIFEST_FILE];
-  const lines = await Promise.all(names.map(async (n) => `${await sha256File(join(dir, n))}  ${n}`));
-  await writeFile(join(dir, 'SHA256SUMS'), `${lines.join('\n')}\n`);
+  const entries = await Promise.all(names.map(async (file) => ({ sha256: await sha256File(join(dir, file)), file })));
+  await writeFile(join(dir, 'SHA256SUMS'), sha256SumsText(entries));
 }
