@@ -10,6 +10,12 @@ export interface Failure {
   code: number;
 }
 
+/** The command an argument list names (`kiln diff a b` → diff), for the `kiln <command>:` prefix; none when it starts with an option. */
+export function commandOf(args: readonly string[]): string | undefined {
+  const first = args[0];
+  return first === undefined || first.startsWith('-') ? undefined : first;
+}
+
 export function describeFailure(err: unknown, command?: string): Failure {
   // commander printed its own usage message already; --help and --version end here too
   if (err instanceof CommanderError) return { text: '', code: err.exitCode === 0 ? EXIT.ok : EXIT.invalid };

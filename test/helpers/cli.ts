@@ -1,4 +1,4 @@
-import { describeFailure } from '../../src/cli/failure.js';
+import { commandOf, describeFailure } from '../../src/cli/failure.js';
 import { main } from '../../src/cli/index.js';
 
 // The kiln CLI in-process, run the way bin/kiln.js runs it: `main` loads the named command (the
@@ -33,7 +33,7 @@ export async function kiln(...args: string[]): Promise<CliResult> {
     await main(['node', 'kiln', ...args]);
   } catch (e) {
     // what bin/kiln.js does with an error, in-process
-    const f = describeFailure(e, args[0]?.startsWith('-') ? undefined : args[0]);
+    const f = describeFailure(e, commandOf(args));
     err.push(f.text);
     failure = { code: f.code, error: e };
   } finally {
