@@ -235,7 +235,10 @@ describe('kiln TFTP under hostile and lossy conditions', () => {
       if (block <= 2) sock.send(ackPacket(block), r.port, '127.0.0.1');
     });
     sock.send(rrq('1234abcd/start4.elf'), port, '127.0.0.1');
-    await until('the timeout', async () => (await count('tftpRequests', 'timeout')) > timeouts, (RETRIES + 3) * TIMEOUT_MS + 2000);
+    // The counter alone is not enough: an earlier test's lossy transfer may still be retransmitting
+    // its last window and time out meanwhile (seen in CI: the wait ended after three retries).
+    const retransmitted = (): boolean => data.filter((b) => b === 3).length > RETRIES;
+    await until('the timeout', async () => retransmitted() && (await count('tftpRequests', 'timeout')) > timeouts, (RETRIES + 3) * TIMEOUT_MS + 2000);
     await sleep(3 * TIMEOUT_MS);
     sock.close();
     // block 3 once, then once per retry, then silence
