@@ -9,7 +9,7 @@ import { KilnError } from '../util/errors.js';
  * a missing folder is an error rather than a silent skip, because skipping it would let a no-op
  * rebuild be taken for code that changed.
  */
-export const IMAGE_CODE_DIRS = ['builder', 'disk', 'manifest', 'util', 'lock', 'spec', 'installer'] as const;
+export const IMAGE_CODE_DIRS = ['builder', 'boards', 'disk', 'manifest', 'util', 'lock', 'spec', 'installer'] as const;
 
 /**
  * Hash of kiln's own compiled code that writes image bytes. It is part of the final stage key, so a

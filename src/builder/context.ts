@@ -11,6 +11,7 @@ import type { BootFiles } from './stages/bootfiles.js';
 import type { DiskResult } from './stages/disk.js';
 import type { InstallerResult } from '../installer/initramfs.js';
 import type { ImageIds } from './ids.js';
+import type { KernelFacts } from '../boards/kernel-check.js';
 
 export interface BuildOptions {
   specFile: string;
@@ -35,6 +36,8 @@ export interface BuildResult {
 export interface StepResults {
   inputs: { loaded: LoadedSpec; lock: Lock; lockPath: string; lockSha: string; finalDir: string; ids: ImageIds };
   fetch: { artifacts: Manifest['artifacts'] };
+  /** The locked kernel's config, modules and device trees (checked against the spec's boards). */
+  kernel: KernelFacts;
   /** The amd64 twins of the build tools (native rootfs mode only). */
   nativeTools: ToolRoot;
   rootfs: RootfsResult & { tools: Record<string, string> };

@@ -6,8 +6,9 @@ import { run } from '../util/exec.js';
 import { hashOf, sha256, sha256File } from '../util/hash.js';
 import type { StageCache } from '../store/stage-cache.js';
 import { writeCpio, type CpioEntry } from './cpio.js';
-import { INSTALLER_MODULES, parseModulesBuiltin, parseModulesDep, plainModulePath, planModules } from './modules.js';
+import { installerModules, parseModulesBuiltin, parseModulesDep, plainModulePath, planModules } from './modules.js';
 import { KilnError } from '../util/errors.js';
+import type { BoardName } from '../boards/catalog.js';
 
 // Builds the installer's kernel + initramfs from the image's own tree (kernel and modules) and the
 // locked busybox-static .deb, natively: dpkg-deb -x, xz -d and our cpio writer; no emulation.
@@ -20,6 +21,8 @@ export interface InstallerInput {
   /** The extracted image tree (with /usr/lib/modules/<kver>/ and /boot/vmlinuz-<kver>). */
   tree: string;
   kernelVersion: string;
+  /** The boards the image targets: the installer carries their network and disk drivers. */
+  boards: readonly BoardName[];
   sourceDateEpoch: number;
   /** Paths of the locked installer .debs (busybox-static). */
   debs: string[];
@@ -92,7 +95,7 @@ export async function buildInstaller(input: InstallerInput): Promise<InstallerRe
       sourceDateEpoch: input.sourceDateEpoch,
       debs: await Promise.all(input.debs.map((d) => sha256File(d))),
       scripts: await installerScriptsHash(),
-      modules: INSTALLER_MODULES,
+      modules: installerModules(input.boards),
     },
     bypass: input.noCache,
     parseMeta: (m) => metaSchema.parse(m),
@@ -171,7 +174,7 @@ async function initramfsEntries(input: InstallerInput, work: string): Promise<{ 
   const modRoot = join(input.tree, 'usr', 'lib', 'modules', input.kernelVersion);
   const dep = parseModulesDep(await readFile(join(modRoot, 'modules.dep'), 'utf8'));
   const builtin = parseModulesBuiltin(await readFile(join(modRoot, 'modules.builtin'), 'utf8').catch(() => ''));
-  const plan = planModules(dep, INSTALLER_MODULES, builtin);
+  const plan = planModules(dep, installerModules(input.boards), builtin);
   for (const rel of plan.order) {
     entries.push({
       path: `lib/modules/${input.kernelVersion}/${plainModulePath(rel)}`,

@@ -2,34 +2,24 @@
 // reads modules.dep from the image's own kernel and passes its text in.
 
 import { KilnError } from '../util/errors.js';
+import { moduleAlternatives, moduleNeeds, type BoardName } from '../boards/catalog.js';
 
 /**
- * Drivers the installer needs on the boards kiln targets. `optional` ones are skipped (and named in
- * the build log) when a kernel does not have them; a missing required one fails the build.
+ * Drivers the installer needs on the boards the image targets: their network, SD and disk drivers
+ * and the root filesystem (src/boards/catalog.ts). The build has checked the kernel has them all.
  */
-export const INSTALLER_MODULES: readonly { name: string; why: string; optional?: boolean }[] = [
-  { name: 'virtio_mmio', why: 'QEMU virt devices' },
-  { name: 'virtio_net', why: 'QEMU network' },
-  { name: 'virtio_blk', why: 'QEMU disk' },
-  { name: 'genet', why: 'Pi 4 ethernet' },
-  { name: 'mdio_bcm_unimac', why: 'Pi 4 ethernet MDIO' },
-  { name: 'broadcom', why: 'Pi 4 ethernet PHY', optional: true },
-  { name: 'bcm7xxx', why: 'Pi 4 ethernet PHY', optional: true },
-  { name: 'macb', why: 'Pi 5 ethernet (behind RP1)', optional: true },
-  { name: 'sdhci_iproc', why: 'Pi 4 SD card (emmc2)' },
-  { name: 'bcm2835', why: 'Pi 3/4 SD host', optional: true },
-  { name: 'sdhci_brcmstb', why: 'Pi 5 SD card', optional: true },
-  { name: 'reset_raspberrypi', why: 'Pi 4 VL805 USB controller firmware reset', optional: true },
-  { name: 'xhci_pci', why: 'Pi 4 USB 3' },
-  { name: 'xhci_plat_hcd', why: 'Pi 5 USB', optional: true },
-  { name: 'usb_storage', why: 'USB disks' },
-  { name: 'uas', why: 'USB attached SCSI disks' },
-  { name: 'sd_mod', why: 'SCSI/USB disks' },
-  { name: 'nvme', why: 'NVMe (Pi 5 PCIe)' },
-  // modules.dep does not list it: ext4 names it as a softdep (crypto-crc32c) for metadata_csum
-  { name: 'crc32c_generic', why: 'ext4 metadata checksums' },
-  { name: 'ext4', why: 'leaves the seed pointer in the root filesystem' },
-];
+export function installerModules(boards: readonly BoardName[]): { name: string; why: string; optional?: boolean }[] {
+  const seen = new Set<string>();
+  return moduleNeeds(boards).flatMap((g) =>
+    g.modules
+      .filter((m) => !seen.has(m) && seen.add(m))
+      .flatMap((need) => {
+        const names = moduleAlternatives(need);
+        // a renamed module: the kernel has one of the names (the build checked), the others are skipped
+        return names.map((name) => ({ name, why: g.why, ...(names.length > 1 ? { optional: true } : {}) }));
+      }),
+  );
+}
 
 /** `kernel/drivers/net/virtio_net.ko.xz` → `virtio_net`; dashes and underscores are one name. */
 export function moduleName(path: string): string {

@@ -27,7 +27,7 @@ export async function aptEnvironment(
     [
       'Types: deb',
       `URIs: ${debian.mirror}`,
-      `Suites: ${debian.suite}`,
+      `Suites: ${[debian.suite, ...(debian.extraSuites ?? [])].join(' ')}`,
       `Components: ${debian.components.join(' ')}`,
       `Architectures: ${debian.architecture}`,
       `Signed-By: ${keyring}`,
@@ -74,11 +74,12 @@ function lockedFrom(byFile: Map<string, Stanza>, mirror: string): (printed: stri
     });
 }
 
-async function readIndexes(listsDir: string): Promise<{ stanzas: Stanza[]; releaseDate: string }> {
+async function readIndexes(listsDir: string, suite: string): Promise<{ stanzas: Stanza[]; releaseDate: string }> {
   const names = await readdir(listsDir);
   const stanzas: Stanza[] = [];
   for (const n of names.filter((n) => n.endsWith('_Packages'))) stanzas.push(...parseStanzas(await readFile(join(listsDir, n), 'utf8')));
-  const rel = names.find((n) => n.endsWith('_InRelease'));
+  // the primary suite's date: extra suites (backports) move on their own schedule
+  const rel = names.find((n) => n.endsWith(`_dists_${suite}_InRelease`));
   const relText = rel ? await readFile(join(listsDir, rel), 'utf8') : '';
   const releaseDate = /^Date: (.+)$/m.exec(relText)?.[1] ?? 'unknown';
   if (stanzas.length === 0) throw new KilnError(`apt update fetched no Packages index into ${listsDir}`);
@@ -100,9 +101,11 @@ export interface ResolveInput {
 export async function resolveLock(input: ResolveInput, onStep: (msg: string) => void = () => {}): Promise<Lock> {
   const { spec } = input;
   const apt = await aptEnvironment(input.cacheRoot, spec.debian, input.keyring);
-  onStep(`apt update (${spec.debian.mirror} ${spec.debian.suite}, Release verified with ${input.keyring ?? DEBIAN_KEYRING})`);
+  onStep(
+    `apt update (${spec.debian.mirror} ${[spec.debian.suite, ...(spec.debian.extraSuites ?? [])].join(' ')}, Release verified with ${input.keyring ?? DEBIAN_KEYRING})`,
+  );
   await run('apt-get', [...apt.opts, '-q', 'update'], { env: apt.env });
-  const { stanzas, releaseDate } = await readIndexes(join(apt.dir, 'lists'));
+  const { stanzas, releaseDate } = await readIndexes(join(apt.dir, 'lists'), spec.debian.suite);
   const essentials = essentialPackages(stanzas, spec.debian.architecture);
   const wanted = [...new Set([...essentials, 'apt', ...spec.packages])].sort();
   onStep(`resolving ${wanted.length} requested packages (${essentials.length} Essential:yes + apt + spec)`);
@@ -161,7 +164,7 @@ async function resolveNativeTools(
   onStep(`locking ${names.length} native build tools for ${architecture} (the image's versions, their own closure)`);
   await run('apt-get', [...apt.opts, '-q', 'update'], { env: apt.env });
   const r = await run('apt-get', [...apt.opts, '-q', '-y', '--print-uris', 'install', ...names], { env: apt.env });
-  const packages = lockedFrom(indexByFilename((await readIndexes(join(apt.dir, 'lists'))).stanzas), mirror)(r.stdout);
+  const packages = lockedFrom(indexByFilename((await readIndexes(join(apt.dir, 'lists'), input.spec.debian.suite)).stanzas), mirror)(r.stdout);
   const skew = packages.filter((p) => {
     const imageVersion = inImage.get(p.name);
     return imageVersion !== undefined && sourceVersion(p.version) !== sourceVersion(imageVersion);

@@ -52,6 +52,8 @@ export const manifestSchema = z.strictObject({
   diskId: z.string(),
   partitions: z.array(partitionSchema),
   spec: z.strictObject({ file: z.string(), sha256: z.string(), packagesHash: z.string() }),
+  /** The boards the image was built and checked for (absent in manifests from before the board matrix). */
+  boards: z.array(z.string()).optional(),
   lock: z.strictObject({ file: z.string(), sha256: z.string() }),
   artifacts: z.array(
     z.strictObject({

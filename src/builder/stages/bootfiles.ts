@@ -2,6 +2,7 @@ import { copyFile, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageSpec } from '../../spec/schema.js';
 import { KilnError } from '../../util/errors.js';
+import { boardsOf } from '../../boards/catalog.js';
 
 export interface BootFiles {
   kernelVersion: string;
@@ -9,20 +10,36 @@ export interface BootFiles {
   files: string[];
 }
 
-/** config.txt: the spec's lines, then the kernel and initramfs kiln installed (fixed names). */
+/**
+ * config.txt: the spec's lines, then a section per Pi board the image targets that boots kiln's
+ * kernel and initramfs (fixed names). A board the image does not target finds no kernel line and
+ * stops at the firmware, rather than booting a kernel never checked against it.
+ */
 export function renderConfigTxt(spec: ImageSpec): string {
-  return [
-    '# Raspberry Pi firmware configuration, written by kiln from the image spec',
-    ...spec.boot.configTxt,
-    '[all]',
-    'kernel=vmlinuz',
-    'initramfs initrd.img followkernel',
-    '',
-  ].join('\n');
+  const sections = boardsOf(spec.boards).flatMap((b) =>
+    b.section === undefined
+      ? []
+      : [
+          '',
+          `# ${b.title}: device trees ${b.dtbs.join(', ')}${b.firmware ? '' : '; its firmware is in the EEPROM'}`,
+          b.section,
+          'kernel=vmlinuz',
+          'initramfs initrd.img followkernel',
+        ],
+  );
+  return ['# Raspberry Pi firmware configuration, written by kiln from the image spec', ...spec.boot.configTxt, ...sections, '[all]', ''].join('\n');
 }
 
+/**
+ * cmdline.txt, one for every Pi board: the spec's arguments, then each Pi board's serial console (a
+ * console= naming a device a board lacks is ignored there; the last one a board has is /dev/console).
+ */
 export function renderCmdline(spec: ImageSpec, diskId: string): string {
+  const consoles = boardsOf(spec.boards)
+    .filter((b) => b.section !== undefined)
+    .map((b) => `console=${b.console}`);
   const args = [`root=PARTUUID=${diskId}-02`, 'rootfstype=ext4', ...spec.boot.cmdline];
+  for (const c of consoles) if (!args.includes(c)) args.push(c);
   return `${args.join(' ')}\n`;
 }
 
@@ -51,14 +68,14 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /**
- * Gathers the boot partition from the installed root: Pi firmware from raspi-firmware, the kernel,
- * its initrd and the Broadcom device trees, plus the rendered config files.
+ * Gathers the boot partition from the installed root for the spec's boards: their Pi firmware from
+ * raspi-firmware, the kernel, its initrd and their device trees, plus the rendered config files.
  */
 export async function collectBootFiles(tree: string, spec: ImageSpec, diskId: string, out: string): Promise<BootFiles> {
   const kernels = (await readdir(join(tree, 'boot'))).filter((n) => n.startsWith('vmlinuz-')).sort();
   const [kernel] = kernels;
   if (kernel === undefined || kernels.length !== 1) {
-    throw new KilnError(`expected exactly one kernel in /boot, found ${kernels.length}: ${kernels.join(', ') || 'none'} (is linux-image-arm64 in the spec?)`);
+    throw new KilnError(`expected exactly one kernel in /boot, found ${kernels.length}: ${kernels.join(', ') || 'none'} (is a kernel package in the spec?)`);
   }
   const kver = kernel.slice('vmlinuz-'.length);
   await mkdir(out, { recursive: true });
@@ -71,14 +88,27 @@ export async function collectBootFiles(tree: string, spec: ImageSpec, diskId: st
   if (!(await exists(initrd))) throw new KilnError(`no /boot/initrd.img-${kver} (is initramfs-tools installed?)`);
   await copy(initrd, 'initrd.img');
 
-  const fw = join(tree, 'usr/lib/raspi-firmware');
-  if (!(await exists(fw))) throw new KilnError('no /usr/lib/raspi-firmware (is raspi-firmware in the spec?)');
-  for (const n of (await readdir(fw)).sort()) {
-    if ((await stat(join(fw, n))).isFile()) await copy(join(fw, n), n);
+  const boards = boardsOf(spec.boards);
+  const firmware = boards.flatMap((b) => (b.firmware ? [b.firmware] : []));
+  if (firmware.length > 0) {
+    const fw = join(tree, 'usr/lib/raspi-firmware');
+    const needs = `${boards
+      .filter((b) => b.firmware)
+      .map((b) => b.name)
+      .join(', ')} need`;
+    if (!(await exists(fw))) throw new KilnError(`no /usr/lib/raspi-firmware: ${needs} the Pi firmware (is raspi-firmware in the spec?)`);
+    const names = (await readdir(fw)).sort();
+    for (const f of firmware) {
+      const missing = f.required.filter((n) => !names.includes(n));
+      if (missing.length) throw new KilnError(`raspi-firmware has no ${missing.join(', ')}, which ${needs}`);
+    }
+    for (const n of names) if (firmware.some((f) => f.variants.test(n)) && (await stat(join(fw, n))).isFile()) await copy(join(fw, n), n);
   }
+  // The kernel's device trees (linux-image-<v>/broadcom links into /usr/lib/modules/<v>/dtb from 6.19 on).
   const dtbDir = join(tree, 'usr/lib', `linux-image-${kver}`, 'broadcom');
-  if (await exists(dtbDir)) {
-    for (const n of (await readdir(dtbDir)).sort()) if (/^bcm27\d\d-rpi-.*\.dtb$|^bcm2712-.*\.dtb$/.test(n)) await copy(join(dtbDir, n), n);
+  for (const n of [...new Set(boards.flatMap((b) => b.dtbs))].sort()) {
+    if (!(await exists(join(dtbDir, n)))) throw new KilnError(`the kernel ${kver} has no ${n} in /usr/lib/linux-image-${kver}/broadcom`);
+    await copy(join(dtbDir, n), n);
   }
   const overlays = join(tree, 'usr/lib', `linux-image-${kver}`, 'overlays');
   if (await exists(overlays)) for (const n of (await readdir(overlays)).sort()) await copy(join(overlays, n), join('overlays', n));

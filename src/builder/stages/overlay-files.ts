@@ -108,7 +108,7 @@ export function overlayFor(spec: ImageSpec, diskId: string): { files: OverlayFil
       path: '/etc/apt/sources.list.d/debian.sources',
       mode: 0o644,
       content:
-        `Types: deb\nURIs: ${mirror}\nSuites: ${spec.debian.suite} ${spec.debian.suite}-updates\nComponents: ${spec.debian.components.join(' ')}\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n` +
+        `Types: deb\nURIs: ${mirror}\nSuites: ${[spec.debian.suite, `${spec.debian.suite}-updates`, ...(spec.debian.extraSuites ?? [])].join(' ')}\nComponents: ${spec.debian.components.join(' ')}\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n` +
         `Types: deb\nURIs: ${mirror}-security\nSuites: ${spec.debian.suite}-security\nComponents: ${spec.debian.components.join(' ')}\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`,
     },
     { path: '/etc/cloud/cloud.cfg.d/90-kiln.cfg', mode: 0o644, content: cloudCfg },

@@ -3,6 +3,7 @@
 
 import { NATIVE_INTERPRETERS } from '../native/tools.js';
 import { modulesListFile } from '../initramfs-modules.js';
+import type { BoardName } from '../../boards/catalog.js';
 
 /** Where the native tool root appears inside the tree while packages are configured. */
 export const NATIVE_MOUNT = '/.kiln-native';
@@ -181,7 +182,7 @@ export const nativeAptPath = `DPkg::Path "${NATIVE_PATH}:/usr/sbin:/usr/bin:/sbi
  * The initramfs holds the boards' drivers only (src/builder/initramfs-modules.ts): the list is written
  * into the image so the node's own kernel updates build the same set.
  */
-export function customizeHook(diverted: readonly string[], opts: { dbus: boolean; native: boolean }): string {
+export function customizeHook(diverted: readonly string[], opts: { dbus: boolean; native: boolean; boards: readonly BoardName[] }): string {
   const env = opts.native ? deferredEnv : '';
   // dbus keeps its own machine-id unless it points at the (empty, filled at first boot) system one
   const dbusMachineId = opts.dbus ? `rm -f "$r/var/lib/dbus/machine-id"\nln -s /etc/machine-id "$r/var/lib/dbus/machine-id"\n` : '';
@@ -198,7 +199,7 @@ if [ -x "$r/usr/sbin/update-initramfs" ] && ls "$r"/boot/vmlinuz-* >/dev/null 2>
   mkdir -p "$r/etc/initramfs-tools/conf.d" "$r/usr/share/initramfs-tools/modules.d"
   echo 'MODULES=list' > "$r/etc/initramfs-tools/conf.d/kiln-modules.conf"
   cat > "$r/usr/share/initramfs-tools/modules.d/kiln" <<'KILN_MODULES'
-${modulesListFile()}KILN_MODULES
+${modulesListFile(opts.boards)}KILN_MODULES
   ${env}chroot "$r" update-initramfs -c -k all
 fi
 ${opts.native ? nativeTeardown() : ''}# per-node identity: made at first boot (cloud-init makes ssh host keys; systemd the machine-id)
@@ -223,7 +224,7 @@ find "$r" -xdev \\( -name __pycache__ -o -name '*.pyc' \\) -prune -exec rm -rf {
  */
 export const aptOptions = ['APT::Install-Recommends "false"', '#clear DPkg::Pre-Install-Pkgs'];
 
-/** dpkg filters: documentation and translations are dropped, licences are kept. */
+/** dpkg filters: documentation, translations and other boards' device trees are dropped, licences are kept. */
 export const dpkgExcludes = [
   'path-exclude=/usr/share/man/*',
   'path-exclude=/usr/share/info/*',
@@ -232,4 +233,9 @@ export const dpkgExcludes = [
   'path-exclude=/usr/share/locale/*',
   'path-include=/usr/share/locale/locale.alias',
   'path-exclude=/usr/share/lintian/*',
+  // The kernel ships device trees for every arm64 board (~120 MB); a Pi boots only Broadcom's.
+  'path-exclude=/usr/lib/modules/*/dtb/*',
+  'path-include=/usr/lib/modules/*/dtb/broadcom/*',
+  'path-exclude=/usr/lib/linux-image-*/*',
+  'path-include=/usr/lib/linux-image-*/broadcom/*',
 ];

@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, readFile, writeFile, chmod, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { ImageSpec } from '../../spec/schema.js';
+import { packageName, type ImageSpec } from '../../spec/schema.js';
 import type { Lock } from '../../lock/lockfile.js';
 import { z } from 'zod';
 import type { BlobStore } from '../../store/blob-store.js';
@@ -58,20 +58,20 @@ export async function rootfsInputs(spec: ImageSpec, lock: Lock, mode: RootfsMode
     suite: spec.debian.suite,
     sourceDateEpoch: spec.sourceDateEpoch,
     mmdebstrap: await toolVersion('mmdebstrap'),
-    hooks: hookTexts(lock, mode),
+    hooks: hookTexts(spec, lock, mode),
     aptOptions,
     dpkgExcludes,
   };
 }
 
-function hookTexts(lock: Lock, mode: RootfsMode): Record<string, string> {
+function hookTexts(spec: ImageSpec, lock: Lock, mode: RootfsMode): Record<string, string> {
   const diverted = divertedDuringBuild(lock.packages.map((p) => p.name));
   const dbus = lock.packages.some((p) => p.name === 'dbus');
   const native = mode === 'native';
   return {
     ...(native ? { extract: nativeExtractHook(), interpreters: nativeInterpretersHook() } : {}),
     essential: essentialHook(diverted),
-    customize: customizeHook(diverted, { dbus, native }),
+    customize: customizeHook(diverted, { dbus, native, boards: spec.boards }),
   };
 }
 
@@ -134,7 +134,7 @@ async function makeRootfs(
     await makeLocalRepo(repo, opts.lock, opts.store);
     const hooks = join(work, 'hooks');
     await mkdir(hooks);
-    const texts = hookTexts(opts.lock, opts.mode);
+    const texts = hookTexts(opts.spec, opts.lock, opts.mode);
     for (const [name, text] of Object.entries(texts)) {
       await writeFile(join(hooks, `${name}.sh`), text);
       await chmod(join(hooks, `${name}.sh`), 0o755);
@@ -167,7 +167,8 @@ async function makeRootfs(
         ...(native ? [`--extract-hook=${join(hooks, 'extract.sh')}`, `--essential-hook=${join(hooks, 'interpreters.sh')}`] : []),
         `--essential-hook=${join(hooks, 'essential.sh')}`,
         `--customize-hook=${join(hooks, 'customize.sh')}`,
-        `--include=${[...opts.spec.packages].sort().join(',')}`,
+        // the local repository holds one version of each: a `/suite` request has nothing to choose
+        `--include=${[...opts.spec.packages].map(packageName).sort().join(',')}`,
         opts.spec.debian.suite,
         out,
         `deb [trusted=yes] file://${repo} ./`,

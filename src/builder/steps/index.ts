@@ -1,6 +1,7 @@
 import type { Step } from '../context.js';
 import { inputsStep } from './inputs.js';
 import { fetchStep } from './fetch.js';
+import { kernelStep } from './kernel.js';
 import { rootfsStep } from './rootfs.js';
 import { nativeToolsStep } from './native-tools.js';
 import { hostArchGuardStep } from './host-arch-guard.js';
@@ -20,6 +21,7 @@ import { commitStep } from './commit.js';
 export const BUILD_STEPS: readonly Step[] = [
   inputsStep,
   fetchStep,
+  kernelStep,
   nativeToolsStep,
   rootfsStep,
   upToDateStep,

@@ -11,6 +11,7 @@ export const installerStep: Step = {
     const r = await buildInstaller({
       tree: need(ctx, 'workspace').tree,
       kernelVersion: need(ctx, 'boot').kernelVersion,
+      boards: loaded.spec.boards,
       sourceDateEpoch: loaded.spec.sourceDateEpoch,
       debs: installerDebs(loaded, lock, ctx.opts.specFile).map((p) => ctx.store.blobPath(p.sha256)),
       treeKey: need(ctx, 'rootfs').key,

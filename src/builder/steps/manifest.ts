@@ -52,6 +52,7 @@ export const manifestStep: Step = {
         partuuid: partUuid(diskNum, p.index),
       })),
       spec: { file: relative(process.cwd(), loaded.path), sha256: loaded.sha256, packagesHash: loaded.packagesHash },
+      boards: [...spec.boards],
       lock: { file: relative(process.cwd(), lockPath), sha256: lockSha },
       artifacts,
       packages: lock.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })),

@@ -11,6 +11,8 @@ import { parseMbr } from '../../../src/disk/mbr.js';
 import { scanFileList } from '../../../src/builder/secret-scan.js';
 import { hostArchOf, initramfsMembers } from '../../../src/builder/guards/host-arch.js';
 import { moduleName } from '../../../src/installer/modules.js';
+import { boardsOf, moduleAlternatives } from '../../../src/boards/catalog.js';
+import { loadSpec } from '../../../src/spec/load.js';
 import { must } from '../../helpers/must.js';
 import { TEST_IMAGE, testImage, testImageSpec, type TestImage } from '../../helpers/images/test-image.js';
 import { tempDir } from '../../helpers/tmp.js';
@@ -50,7 +52,7 @@ describe('kiln build (real tools, the pi-k3s test image)', () => {
     expect((await stat(img)).size).toBe(m.image.size);
     const sbom = JSON.parse(await readFile(join(dir, `${TEST_IMAGE}.spdx.json`), 'utf8')) as { spdxVersion: string; packages: { name: string }[] };
     expect(sbom.spdxVersion).toBe('SPDX-2.3');
-    expect(sbom.packages.map((p) => p.name)).toContain('linux-image-arm64');
+    expect(sbom.packages.map((p) => p.name)).toContain('linux-image-7.3.4+deb13-arm64');
   });
 
   it('has the partition table the manifest says', async () => {
@@ -86,45 +88,68 @@ describe('kiln build (real tools, the pi-k3s test image)', () => {
     await rm(rootImg);
   });
 
-  it('boot partition has the Pi firmware, kernel, initrd, Pi 4 device tree and the right root=', async () => {
+  it("boot partition has each board's firmware, device trees and config.txt section, the kernel, initrd and the right root=", async () => {
     const bootImg = join(work, 'p1.img');
+    const mtype = async (f: string): Promise<string> => (await run('mtype', ['-i', bootImg, `::/${f}`], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout;
     const listing = (await run('mdir', ['-b', '-i', bootImg, '::/'], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout;
-    for (const f of ['start4.elf', 'fixup4.dat', 'bootcode.bin', 'vmlinuz', 'initrd.img', 'bcm2711-rpi-4-b.dtb', 'config.txt', 'cmdline.txt']) {
-      expect(listing).toContain(`::/${f}`);
+    const config = await mtype('config.txt');
+    const { spec } = await loadSpec(testImageSpec);
+    expect(spec.boards).toEqual(['pi4', 'pi5', 'virt']);
+    for (const f of ['vmlinuz', 'initrd.img', 'config.txt', 'cmdline.txt', 'extlinux/extlinux.conf']) expect(listing).toContain(`::/${f}`);
+    for (const b of boardsOf(spec.boards)) {
+      for (const f of [...b.dtbs, ...(b.firmware?.required ?? [])]) expect(listing, b.name).toContain(`::/${f}`);
+      if (b.section) expect(config, b.name).toContain(`${b.section}\nkernel=vmlinuz\ninitramfs initrd.img followkernel\n`);
     }
-    const cmdline = (await run('mtype', ['-i', bootImg, '::/cmdline.txt'], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout;
+    // the Pi 5 (C0 and D0 steppings) by name; its firmware is in the EEPROM, and no Pi 3 firmware for a Pi 4/5 image
+    for (const f of ['bcm2712-rpi-5-b.dtb', 'bcm2712-d-rpi-5-b.dtb', 'start4.elf', 'bcm2711-rpi-4-b.dtb']) expect(listing).toContain(`::/${f}`);
+    expect(listing).not.toContain('::/bootcode.bin');
+    const cmdline = await mtype('cmdline.txt');
     expect(cmdline).toContain(`root=PARTUUID=${m.diskId}-02`);
     expect(cmdline).toContain('cgroup_enable=memory');
-    const config = (await run('mtype', ['-i', bootImg, '::/config.txt'], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout;
-    expect(config).toMatch(/^kernel=vmlinuz$/m);
-    const extlinux = (await run('mtype', ['-i', bootImg, '::/extlinux/extlinux.conf'], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout;
-    expect(extlinux).toContain(`root=PARTUUID=${m.diskId}-02`);
+    expect(cmdline).toMatch(/console=ttyS1,115200 console=ttyAMA10,115200\n$/);
+    expect(await mtype('extlinux/extlinux.conf')).toContain(`root=PARTUUID=${m.diskId}-02`);
     // the boot/ copy served over TFTP is the same bytes as the partition's files
     const fromImg = (await run('mtype', ['-i', bootImg, '::/start4.elf'], { env: { MTOOLS_SKIP_CHECK: '1' }, binary: true })).stdoutBuffer;
     expect(fromImg.equals(await readFile(join(t.dir, 'boot', 'start4.elf')))).toBe(true);
   });
 
-  it("the boot initramfs carries the boards' storage, network and virtio drivers, and nothing for the build host", async () => {
-    const initrd = (await run('mtype', ['-i', join(work, 'p1.img'), '::/initrd.img'], { env: { MTOOLS_SKIP_CHECK: '1' }, binary: true })).stdoutBuffer;
-    const members = await initramfsMembers(initrd, 'initrd.img');
-    const modules = new Set(members.filter((e) => /\.ko(\.\w+)?$/.test(e.path)).map((e) => moduleName(e.path)));
-    // what each board needs to find its root filesystem (src/builder/initramfs-modules.ts)
-    const needed = {
-      'SD (Pi 3/4)': ['sdhci_iproc', 'bcm2835'],
-      'USB mass storage': ['usb_storage', 'uas', 'sd_mod', 'xhci_pci', 'dwc2'],
-      NVMe: ['nvme'],
-      Ethernet: ['genet', 'smsc95xx', 'lan78xx', 'macb'],
-      'QEMU virt': ['virtio_blk', 'virtio_net', 'virtio_mmio'],
-      'root filesystem': ['ext4', 'crc32c_generic'],
-    };
-    for (const [why, names] of Object.entries(needed))
+  it("the boot and installer initramfs carry each board's storage and network drivers, and nothing for the build host", async () => {
+    const boot = (await run('mtype', ['-i', join(work, 'p1.img'), '::/initrd.img'], { env: { MTOOLS_SKIP_CHECK: '1' }, binary: true })).stdoutBuffer;
+    const installer = await readFile(join(t.dir, 'installer', 'initrd.img'));
+    const { spec } = await loadSpec(testImageSpec);
+    for (const [name, initrd] of [
+      ['boot', boot],
+      ['installer', installer],
+    ] as const) {
+      const members = await initramfsMembers(initrd, `${name} initrd.img`);
+      const modules = new Set(members.filter((e) => /\.ko(\.\w+)?$/.test(e.path)).map((e) => moduleName(e.path)));
+      // the Pi 5's SD and RP1 Ethernet chain by name (none of them is a modules.dep dependency of another)
+      const pi5 = [
+        'sdhci_brcmstb',
+        'pinctrl_brcmstb_bcm2712',
+        'gpio_brcmstb',
+        'gpio_regulator',
+        'irq_bcm2712_mip',
+        'rp1_pci',
+        'clk_rp1',
+        'pinctrl_rp1',
+        'macb',
+      ];
       expect(
-        names.filter((n) => !modules.has(n)),
-        why,
+        pi5.filter((n) => !modules.has(n)),
+        `${name}: pi5`,
       ).toEqual([]);
-    // MODULES=list: the set above and its dependencies, not every driver of the kernel (MODULES=most: ~700)
-    expect(modules.size).toBeLessThan(120);
-    expect(members.filter((e) => (e.mode & 0o170000) === 0o100000 && hostArchOf(e.data.subarray(0, 20)))).toEqual([]);
+      for (const b of boardsOf(spec.boards))
+        for (const g of b.modules)
+          expect(
+            g.modules.filter((n) => !moduleAlternatives(n).some((a) => modules.has(a))),
+            `${name}: ${b.name}: ${g.why}`,
+          ).toEqual([]);
+      for (const n of ['ext4', 'usb_storage', 'virtio_blk']) expect(modules, name).toContain(n);
+      // MODULES=list: the set above and its dependencies, not every driver of the kernel (MODULES=most: ~700)
+      expect(modules.size).toBeLessThan(120);
+      expect(members.filter((e) => (e.mode & 0o170000) === 0o100000 && hostArchOf(e.data.subarray(0, 20)))).toEqual([]);
+    }
   });
 
   it('manifest lists the root filesystem, the fixture artifact named as a fixture, and no secrets', () => {
@@ -166,7 +191,7 @@ describe('kiln build (real tools, the pi-k3s test image)', () => {
   it('refuses a lock that no longer matches the spec, and leaves no partial output', async () => {
     // The same image with another package list (a list in `extends` replaces): its lock is stale.
     const other = join(work, 'other.yaml');
-    await writeFile(other, `extends: ${testImageSpec}\npackages: [linux-image-arm64, zstd]\n`);
+    await writeFile(other, `extends: ${testImageSpec}\npackages: [linux-image-7.3.4+deb13-arm64, zstd]\n`);
     const err = await run(process.execPath, [kiln, 'build', other, '--lock', t.lock, '--out', join(work, 'dist2')]).catch((e: Error) => e);
     expect(String(err)).toMatch(/different package set.*kiln lock/s);
     await expect(stat(join(work, 'dist2', TEST_IMAGE))).rejects.toThrow();

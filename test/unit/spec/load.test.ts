@@ -9,6 +9,7 @@ name: base
 sourceDateEpoch: 1700000000
 debian: { suite: trixie, mirror: http://deb.debian.org/debian, components: [main] }
 packages: [systemd]
+boards: [virt]
 disk: { bootSizeMiB: 128, rootSizeMiB: 512 }
 boot: { configTxt: [arm_64bit=1], cmdline: [rootwait] }
 artifacts:
@@ -84,6 +85,19 @@ describe('spec loading', () => {
     const d = await dir({ 'a.yaml': 'extends: b.yaml\n', 'b.yaml': 'extends: a.yaml\n', 'y.yaml': 'name: [unclosed\n' });
     await expect(loadSpec(join(d, 'a.yaml'))).rejects.toThrow(/cycle/);
     await expect(loadSpec(join(d, 'y.yaml'))).rejects.toThrow(/y\.yaml[\s\S]*YAML/);
+  });
+
+  it('takes a package from an extra suite only when the spec names that suite', async () => {
+    const debian = 'debian: { suite: trixie, extraSuites: [trixie-backports], mirror: http://deb.debian.org/debian, components: [main] }';
+    const d = await dir({
+      'ok.yaml': base.replace(/^debian: .*$/m, debian).replace('packages: [systemd]', 'packages: [systemd, linux-base/trixie-backports]'),
+      'bad.yaml': base.replace('packages: [systemd]', 'packages: [systemd, linux-base/trixie-backports]'),
+      'noboard.yaml': base.replace('boards: [virt]', 'boards: [pi9]'),
+    });
+    const ok = await loadSpec(join(d, 'ok.yaml'));
+    expect(ok.spec.packages).toContain('linux-base/trixie-backports');
+    await expect(loadSpec(join(d, 'bad.yaml'))).rejects.toThrow(/packages\.1: linux-base\/trixie-backports: suite trixie-backports is not debian\.suite/);
+    await expect(loadSpec(join(d, 'noboard.yaml'))).rejects.toThrow(/boards\.0/);
   });
 
   it('mergeSpecs is pure', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkTftpPath, planTftp, type TftpLookup } from '../../../../src/serve/plan/tftp.js';
 import { fakeImage, fakeNode } from '../../../helpers/fakes.js';
+import type { ImageInfo } from '../../../../src/serve/images.js';
 
 describe('checkTftpPath', () => {
   it.each([
@@ -52,6 +53,19 @@ describe('planTftp', () => {
     for (const file of ['cmdline.txt', 'config.txt'] as const) {
       expect(planTftp(`1234abcd/${file}`, '10.0.0.9', lookup())).toEqual({ kind: 'render', file, node, image: img });
     }
+  });
+  it('refuses a board the image was not built for, naming both; an unknown model or an older manifest is served', () => {
+    const pi5Image = fakeImage({ manifest: { boards: ['pi4', 'virt'] } as ImageInfo['manifest'] });
+    const l = (model: string | null, image: ImageInfo) => lookup({ byPrefix: () => fakeNode({ model }), imageOf: () => image });
+    expect(planTftp('1234abcd/config.txt', '10.0.0.9', l('pi5', pi5Image))).toEqual({
+      kind: 'refuse',
+      code: 'denied',
+      reason: 'image fixture targets pi4, virt, not this pi5',
+    });
+    expect(planTftp('1234abcd/start4.elf', '10.0.0.9', l('cm4', pi5Image))).toMatchObject({ kind: 'file' });
+    expect(planTftp('1234abcd/config.txt', '10.0.0.9', l('unknown', pi5Image))).toMatchObject({ kind: 'render' });
+    expect(planTftp('1234abcd/config.txt', '10.0.0.9', l(null, pi5Image))).toMatchObject({ kind: 'render' });
+    expect(planTftp('1234abcd/config.txt', '10.0.0.9', l('pi5', img))).toMatchObject({ kind: 'render' });
   });
   it('gives a parked node none of its files, rendered or not', () => {
     const parked = fakeNode({ parked: '3 failed installs in a row' });
