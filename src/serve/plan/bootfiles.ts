@@ -77,15 +77,25 @@ export function renderCmdline(node: NodeRecord, img: ImageInfo, ctx: RenderConte
 /** U-Boot 2023.01 (CONFIG_SYS_CBSIZE on qemu_arm64 and the Pi builds) takes at most this much `append`. */
 export const UBOOT_APPEND_MAX = 511;
 
-/** The image's config.txt; with an installer, its kernel and initramfs replace the image's. */
+/**
+ * The image's config.txt; with an installer, its kernel and initramfs replace the image's where
+ * they stand, so each board section the image has keeps gating its board (a board the image was not
+ * built for still finds no kernel). An image whose config names no kernel gets them for [all].
+ */
 export function renderConfigTxt(img: ImageInfo): string {
   const base = img.configTxt.endsWith('\n') || img.configTxt === '' ? img.configTxt : `${img.configTxt}\n`;
   if (!img.installerDir) return base;
-  const kept = base
-    .split('\n')
-    .filter((l) => !/^\s*(kernel|initramfs|auto_initramfs)\b/.test(l))
-    .join('\n');
-  return `${kept.trimEnd()}\n\n# kiln: netboot the installer\n[all]\nkernel=installer/vmlinuz\ninitramfs installer/initrd.img followkernel\n`;
+  const lines = base.split('\n').filter((l) => !/^\s*auto_initramfs\b/.test(l));
+  let replaced = false;
+  const out = lines.map((l) => {
+    if (/^\s*kernel\s*=/.test(l)) {
+      replaced = true;
+      return 'kernel=installer/vmlinuz';
+    }
+    return /^\s*initramfs\b/.test(l) ? 'initramfs installer/initrd.img followkernel' : l;
+  });
+  const text = `${out.join('\n').trimEnd()}\n`;
+  return replaced ? text : `${text}\n# kiln: netboot the installer\n[all]\nkernel=installer/vmlinuz\ninitramfs installer/initrd.img followkernel\n`;
 }
 
 export function macDashes(mac: string): string {

@@ -31,6 +31,17 @@ describe('rendering', () => {
     expect(c).not.toMatch(/^kernel=vmlinuz$/m);
     expect(c).toContain('kernel=installer/vmlinuz\ninitramfs installer/initrd.img followkernel');
   });
+  it('with an installer, each board section boots the installer and a board the image lacks still finds no kernel', () => {
+    const configTxt =
+      'arm_64bit=1\n[pi4]\nmax_framebuffers=2\n[all]\n\n[pi4]\nkernel=vmlinuz\ninitramfs initrd.img followkernel\n\n[pi5]\nkernel=vmlinuz\ninitramfs initrd.img followkernel\n[all]\n';
+    const c = renderConfigTxt(fakeImage({ installerDir: '/x', configTxt }));
+    expect(c).toBe(configTxt.replaceAll('kernel=vmlinuz\ninitramfs initrd.img', 'kernel=installer/vmlinuz\ninitramfs installer/initrd.img'));
+    expect(c.match(/^kernel=/gm)).toHaveLength(2);
+    // an older image with no kernel line gets the installer for [all]
+    expect(renderConfigTxt(fakeImage({ installerDir: '/x', configTxt: 'arm_64bit=1\n' }))).toMatch(
+      /\[all\]\nkernel=installer\/vmlinuz\ninitramfs installer\/initrd.img followkernel\n$/,
+    );
+  });
   it('pxelinux uses the installer kernel when present', () => {
     const s = renderPxelinux(fakeNode(), fakeImage({ installerDir: '/x' }), ctx);
     expect(s).toContain('kernel dc-a6-32-01-02-03/installer/vmlinuz');
