@@ -1,6 +1,6 @@
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ImageSpec } from '../spec/schema.js';
+import { suitesOf, type ImageSpec } from '../spec/schema.js';
 import { run } from '../util/exec.js';
 import { hashOf } from '../util/hash.js';
 import { essentialPackages, indexByFilename, parsePrintUris, parseStanzas, type Stanza } from './parse.js';
@@ -27,7 +27,7 @@ export async function aptEnvironment(
     [
       'Types: deb',
       `URIs: ${debian.mirror}`,
-      `Suites: ${[debian.suite, ...(debian.extraSuites ?? [])].join(' ')}`,
+      `Suites: ${suitesOf(debian).join(' ')}`,
       `Components: ${debian.components.join(' ')}`,
       `Architectures: ${debian.architecture}`,
       `Signed-By: ${keyring}`,
@@ -101,9 +101,7 @@ export interface ResolveInput {
 export async function resolveLock(input: ResolveInput, onStep: (msg: string) => void = () => {}): Promise<Lock> {
   const { spec } = input;
   const apt = await aptEnvironment(input.cacheRoot, spec.debian, input.keyring);
-  onStep(
-    `apt update (${spec.debian.mirror} ${[spec.debian.suite, ...(spec.debian.extraSuites ?? [])].join(' ')}, Release verified with ${input.keyring ?? DEBIAN_KEYRING})`,
-  );
+  onStep(`apt update (${spec.debian.mirror} ${suitesOf(spec.debian).join(' ')}, Release verified with ${input.keyring ?? DEBIAN_KEYRING})`);
   await run('apt-get', [...apt.opts, '-q', 'update'], { env: apt.env });
   const { stanzas, releaseDate } = await readIndexes(join(apt.dir, 'lists'), spec.debian.suite);
   const essentials = essentialPackages(stanzas, spec.debian.architecture);

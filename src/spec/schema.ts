@@ -94,7 +94,7 @@ export const imageSpecSchema = z
     enableUnits: z.array(z.string().regex(/^[\w@.-]+\.(service|timer|socket|target|path)$/)).default([]),
   })
   .superRefine((spec, ctx) => {
-    const suites = [spec.debian.suite, ...(spec.debian.extraSuites ?? [])];
+    const suites = suitesOf(spec.debian);
     spec.packages.forEach((p, i) => {
       const suite = p.includes('/') ? p.slice(p.indexOf('/') + 1) : undefined;
       if (suite !== undefined && !suites.includes(suite)) {
@@ -108,6 +108,11 @@ export const imageSpecSchema = z
   });
 
 export type ImageSpec = z.infer<typeof imageSpecSchema>;
+
+/** The suites a spec's lock reads: the primary one, then its extra suites. */
+export function suitesOf(debian: { suite: string; extraSuites?: readonly string[] | undefined }): string[] {
+  return [debian.suite, ...(debian.extraSuites ?? [])];
+}
 
 /** `linux-base/trixie-backports` → `linux-base`. */
 export function packageName(request: string): string {

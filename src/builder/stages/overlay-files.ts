@@ -1,4 +1,4 @@
-import type { ImageSpec } from '../../spec/schema.js';
+import { suitesOf, type ImageSpec } from '../../spec/schema.js';
 
 // What kiln adds to every image beside the spec's own files: the k3s units, the first-boot path that
 // turns cloud-init's per-node data into a running k3s server or agent, and the disk's mounts. None of
@@ -108,7 +108,7 @@ export function overlayFor(spec: ImageSpec, diskId: string): { files: OverlayFil
       path: '/etc/apt/sources.list.d/debian.sources',
       mode: 0o644,
       content:
-        `Types: deb\nURIs: ${mirror}\nSuites: ${[spec.debian.suite, `${spec.debian.suite}-updates`, ...(spec.debian.extraSuites ?? [])].join(' ')}\nComponents: ${spec.debian.components.join(' ')}\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n` +
+        `Types: deb\nURIs: ${mirror}\nSuites: ${[spec.debian.suite, `${spec.debian.suite}-updates`, ...suitesOf(spec.debian).slice(1)].join(' ')}\nComponents: ${spec.debian.components.join(' ')}\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n` +
         `Types: deb\nURIs: ${mirror}-security\nSuites: ${spec.debian.suite}-security\nComponents: ${spec.debian.components.join(' ')}\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`,
     },
     { path: '/etc/cloud/cloud.cfg.d/90-kiln.cfg', mode: 0o644, content: cloudCfg },
