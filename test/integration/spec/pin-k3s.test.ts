@@ -92,7 +92,7 @@ describe('kiln pin k3s', () => {
     // the old two-line pin comment became kiln's two lines; no line was added or dropped elsewhere
     expect(after.split('\n')).toHaveLength(before.split('\n').length);
     expect(after).toContain(`# Checked against upstream's sha256sum-arm64.txt of ${version} by \`kiln pin k3s\` on `);
-    expect(r.stdout).toContain(`k3s: v1.31.4+k3s1 -> ${version}`);
+    expect(r.stdout).toContain(`k3s: v1.36.4+k3s1 -> ${version}`);
   });
 
   it('refuses a file that does not hash to the sums file, naming it and both hashes; the spec stays byte-identical', async () => {

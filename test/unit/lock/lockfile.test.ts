@@ -14,6 +14,11 @@ describe('installer packages in the spec and the lock', () => {
     expect(lock.installerPackages?.map((p) => p.name)).toEqual(['busybox-static']);
     expect(lock.packages.some((p) => p.name === 'busybox-static')).toBe(false);
   });
+  it('the shipped pi-k3s lock still matches its spec: moving the k3s pins does not call for a re-lock', async () => {
+    const loaded = await loadSpec('images/pi-k3s.yaml');
+    const lock = lockSchema.parse(JSON.parse(await (await import('node:fs/promises')).readFile('images/pi-k3s.lock.json', 'utf8')));
+    expect(lock.packagesHash).toBe(loaded.packagesHash);
+  });
   it('older locks without installerPackages stay valid and serialise unchanged', () => {
     const lock: Lock = {
       lockVersion: 1,

@@ -31,7 +31,7 @@ describe('spec loading', () => {
   it('loads the shipped specs', async () => {
     const a = await loadSpec('images/pi-k3s.yaml');
     const b = await loadSpec('images/pi-k3s-test.yaml');
-    expect(a.spec.artifacts.k3s?.version).toBe('v1.31.4+k3s1');
+    expect(a.spec.artifacts.k3s?.version).toBe('v1.36.4+k3s1');
     expect(b.spec.artifacts.k3s).toBeUndefined();
     expect(b.spec.artifacts['k3s-test-fixture']?.description).toMatch(/TEST FIXTURE/);
     expect(b.spec.boot.cmdline).toContain('cgroup_enable=memory');

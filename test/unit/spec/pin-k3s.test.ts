@@ -82,8 +82,8 @@ describe('rewriting the pins', () => {
   it('reads the current pins of the shipped spec', () => {
     const pins = currentPins(shipped, 'images/pi-k3s.yaml');
     expect(pins.map((p) => [p.artifact, p.version])).toEqual([
-      ['k3s', 'v1.31.4+k3s1'],
-      ['k3s-airgap-images', 'v1.31.4+k3s1'],
+      ['k3s', 'v1.36.4+k3s1'],
+      ['k3s-airgap-images', 'v1.36.4+k3s1'],
     ]);
   });
 
@@ -111,7 +111,7 @@ describe('rewriting the pins', () => {
       "  # Checked against upstream's sha256sum-arm64.txt of v1.32.0+k3s1 by `kiln pin k3s` on 2026-01-02: both",
       '  # files were downloaded and hashed. kiln cache add accepts a downloaded file only if it matches.',
     ]);
-    expect(text).not.toContain('not yet cross-checked');
+    expect(text).not.toContain('NOT checked against');
     // line by line after the comment: only the pinned values differ, quoting of mode kept
     const changed = newLines.slice(2).filter((l, i) => l !== oldLines[i + 2]);
     expect(changed).toEqual([
