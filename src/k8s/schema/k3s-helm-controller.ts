@@ -4,12 +4,21 @@ import { modelProblems } from './upstream.js';
 import { validate, type Schema, type SchemaSource } from './validate.js';
 
 /*
- * The two CRDs of k3s' bundled helm-controller (helm.cattle.io/v1 HelmChart and HelmChartConfig,
- * as k3s v1.31.4+k3s1 ships them). HAND-WRITTEN: no package reachable here (npm registry, Debian)
- * carries a schema generated from these CRDs, so the spec fields below were written by a person
- * from the CRD and stay a transcription. `metadata` is checked with the ObjectMeta model generated
- * from the Kubernetes OpenAPI document (@kubernetes-models/apimachinery), like every other kind.
+ * The two CRDs of k3s' bundled helm-controller (helm.cattle.io/v1 HelmChart and HelmChartConfig).
+ * HAND-WRITTEN: no package reachable here (npm registry, Debian) carries a schema generated from
+ * these CRDs, so the spec fields below were written by a person and stay a transcription.
+ * `metadata` is checked with the ObjectMeta model generated from the Kubernetes OpenAPI document
+ * (@kubernetes-models/apimachinery), like every other kind.
  * Objects are closed: an unknown field is an error; `open` levels are not checked deeper.
+ *
+ * Transcribed from the CRDs k3s v1.31.4+k3s1 ships; NOT re-checked for the v1.36.4+k3s1 now pinned:
+ * which helm-controller release that k3s embeds could not be established from here. Compared with
+ * the CRDs published in helm-controller's own repository at v0.17.0 and v0.17.7 (the newest line),
+ * every field and enum value below is still there, and those releases add fields this schema lacks
+ * (takeOwnership, values, valuesSecrets; in v0.17.7 also driver, forceConflicts, serverSide and the
+ * failurePolicy `retry`). If k3s v1.36.4 has them, using one here is reported as an unknown field:
+ * a false alarm, never a miss. Add a field only after reading the CRD of the pinned k3s (on a node:
+ * `kubectl get crd helmcharts.helm.cattle.io -o yaml`).
  */
 
 const str: Schema = { type: 'string' };

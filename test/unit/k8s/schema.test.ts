@@ -3,8 +3,10 @@ import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { schemaProblems } from '../../../src/k8s/check.js';
+import * as networkingV1 from 'kubernetes-models/networking.k8s.io/v1';
 import { renderKustomization } from '../../../src/k8s/kustomize.js';
 import { clusterSchemas, fluxSchemas, kubernetesSchemas, schemaPins } from '../../../src/k8s/schema/sources.js';
+import { modelSource } from '../../../src/k8s/schema/upstream.js';
 import { idText, idOf, isObject, type JsonObject } from '../../../src/k8s/types.js';
 
 const root = resolve(import.meta.dirname, '../../..');
@@ -92,17 +94,46 @@ describe('Kubernetes built-in kinds (generated from the upstream OpenAPI documen
     );
   });
 
-  it('knows fields added up to Kubernetes 1.31', () => {
+  it('knows fields added up to Kubernetes 1.36', () => {
     const d = deployment({
       name: 'c',
       image: 'x',
       securityContext: { appArmorProfile: { type: 'RuntimeDefault' } },
       volumeMounts: [{ name: 'v', mountPath: '/v', readOnly: true, recursiveReadOnly: 'IfPossible' }],
+      // absent from the 1.33 document: these prove the schemas are 1.36's
+      restartPolicyRules: [{ action: 'Restart', exitCodes: { operator: 'In', values: [42] } }],
+      env: [{ name: 'E', valueFrom: { fileKeyRef: { volumeName: 'v', path: 'env', key: 'E' } } }],
     });
     const pod = (d.spec as { template: { spec: JsonObject } }).template.spec;
     pod.securityContext = { supplementalGroupsPolicy: 'Strict' };
+    pod.hostnameOverride = 'web-0';
     pod.volumes = [{ name: 'v', image: { reference: 'r.example/data:1', pullPolicy: 'IfNotPresent' } }];
     expect(schemaProblems([d], clusterSchemas)).toEqual([]);
+  });
+
+  it('knows the kinds that went GA by Kubernetes 1.36, and checks them', () => {
+    const vac = {
+      apiVersion: 'storage.k8s.io/v1',
+      kind: 'VolumeAttributesClass',
+      metadata: { name: 'fast' },
+      driverName: 'csi.example',
+      parameters: { iops: '3000' },
+    };
+    const cidr = { apiVersion: 'networking.k8s.io/v1', kind: 'ServiceCIDR', metadata: { name: 'extra' }, spec: { cidrs: ['10.44.0.0/16'] } };
+    const claim = {
+      apiVersion: 'resource.k8s.io/v1',
+      kind: 'ResourceClaim',
+      metadata: { name: 'gpu', namespace: 'demo' },
+      spec: { devices: { requests: [{ name: 'gpu', exactly: { deviceClassName: 'gpu.example.com' } }] } },
+    };
+    expect(schemaProblems([vac, cidr, claim], clusterSchemas)).toEqual([]);
+    const typo = { apiVersion: vac.apiVersion, kind: vac.kind, metadata: vac.metadata, drivername: 'csi.example' };
+    expect(sorted(schemaProblems([typo], clusterSchemas))).toEqual(
+      sorted([
+        'VolumeAttributesClass/fast (storage.k8s.io/v1): driverName: is required',
+        'VolumeAttributesClass/fast (storage.k8s.io/v1): drivername: unknown field',
+      ]),
+    );
   });
 
   it('accepts int-or-string ports and rejects other types there', () => {
@@ -231,15 +262,21 @@ describe('k3s helm-controller kinds (hand-written, no generated schema exists)',
 describe('kinds without a schema', () => {
   it.each([
     ['example.com/v1', 'Widget'], // an unknown CRD
-    ['extensions/v1beta1', 'Ingress'], // removed long before 1.31
+    ['extensions/v1beta1', 'Ingress'], // removed long before 1.36
     ['flowcontrol.apiserver.k8s.io/v1beta3', 'FlowSchema'], // beta versions are not offered
-    ['networking.k8s.io/v1', 'ServiceCIDR'], // GA only from Kubernetes 1.33
+    ['resource.k8s.io/v1beta2', 'ResourceClaim'], // not even where a GA version exists
     ['helm.toolkit.fluxcd.io/v2', 'HelmRelease'], // newer than the Flux CRDs in the package
     ['source.toolkit.fluxcd.io/v1beta1', 'GitRepository'], // Flux v1beta1 APIs are not offered
   ])('reports %s %s instead of passing it', (apiVersion, kind) => {
     expect(schemaProblems([{ apiVersion, kind, metadata: { name: 'x' } }], clusterSchemas)).toEqual([
       `${kind}/x (${apiVersion}): no schema for ${apiVersion} ${kind} in ${clusterSchemas.name}`,
     ]);
+  });
+
+  it('leaves out the kinds it is told the pinned k3s does not serve', () => {
+    const source = modelSource('networking.k8s.io/v1 less ServiceCIDR', [networkingV1], ['networking.k8s.io/v1/ServiceCIDR']);
+    expect(source.validatorFor('networking.k8s.io/v1', 'ServiceCIDR')).toBeUndefined();
+    expect(source.validatorFor('networking.k8s.io/v1', 'IPAddress')).toBeDefined();
   });
 
   it('offers the GA built-in kinds and the Flux kinds it names', () => {
@@ -254,6 +291,13 @@ describe('kinds without a schema', () => {
         'networking.k8s.io/v1/NetworkPolicy',
         'networking.k8s.io/v1/Ingress',
         'rbac.authorization.k8s.io/v1/ClusterRole',
+        // GA from 1.33 on, all served by a 1.36 API server
+        'networking.k8s.io/v1/IPAddress',
+        'networking.k8s.io/v1/ServiceCIDR',
+        'resource.k8s.io/v1/ResourceClaim',
+        'resource.k8s.io/v1/DeviceClass',
+        'storage.k8s.io/v1/VolumeAttributesClass',
+        'admissionregistration.k8s.io/v1/MutatingAdmissionPolicy',
       ]),
     );
     expect(kubernetesSchemas.kinds().filter((k) => /alpha|beta/.test(k))).toEqual([]);
