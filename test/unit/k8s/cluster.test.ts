@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { chartProblems, findKustomizations, imageProblems, loadImageTable, schemaProblems } from '../../../src/k8s/check.js';
 import { collectImages } from '../../../src/k8s/images.js';
 import { renderKustomization } from '../../../src/k8s/kustomize.js';
@@ -21,6 +22,13 @@ const update = process.env.KILN_UPDATE_K8S_SNAPSHOTS === '1';
 const table = loadImageTable(join(clusterDir, 'images.yaml'));
 const dirs = findKustomizations(clusterDir);
 const rendered = new Map(dirs.map((d) => [d, sortObjects(renderKustomization(join(clusterDir, d)))]));
+/** The Kubernetes minor ("v1.36") of the k3s the default image pins: the Pod Security levels follow it. */
+const pinnedMinor = (() => {
+  const spec = parse(readFileSync(join(root, 'images/pi-k3s.yaml'), 'utf8')) as { artifacts: { k3s: { version: string } } };
+  const m = /^v\d+\.\d+(?=\.)/.exec(spec.artifacts.k3s.version);
+  if (!m) throw new Error(`images/pi-k3s.yaml: artifacts.k3s.version ${JSON.stringify(spec.artifacts.k3s.version)} has no vX.Y.`);
+  return m[0];
+})();
 
 function snapshotName(dir: string): string {
   return `${dir === '.' ? 'cluster' : dir.replaceAll('/', '__')}.yaml`;
@@ -74,11 +82,11 @@ describe('cluster/', () => {
     const all = rendered.get('.') ?? [];
     const namespaces = all.filter((o) => o.kind === 'Namespace');
 
-    it('gives every namespace a pinned Pod Security enforce level', () => {
+    it('gives every namespace a Pod Security enforce level pinned to the k3s minor images/pi-k3s.yaml pins', () => {
       for (const ns of namespaces) {
         const labels = isObject(ns.metadata) && isObject(ns.metadata.labels) ? ns.metadata.labels : {};
         expect(labels['pod-security.kubernetes.io/enforce'], idOf(ns).name).toMatch(/^(restricted|baseline|privileged)$/);
-        expect(labels['pod-security.kubernetes.io/enforce-version'], idOf(ns).name).toBe('v1.31');
+        expect(labels['pod-security.kubernetes.io/enforce-version'], idOf(ns).name).toBe(pinnedMinor);
       }
     });
 
