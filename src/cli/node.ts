@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { netbootNote } from '../serve/nodes/netboot-note.js';
 import type { Command } from 'commander';
 import { defaultStateDir } from '../serve/defaults.js';
 import { nodeInputSchema, type NodeRecord } from '../serve/nodes/model.js';
@@ -117,13 +118,15 @@ export function registerNode(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (name: string, o: { stateDir: string; json?: boolean }) => {
       const { n, events } = await withRegistry(o.stateDir, (r) => ({ n: r.mustGet(name), events: r.events({ node: name, limit: 1000 }) }));
+      const note = netbootNote(n, events);
       if (o.json) {
-        process.stdout.write(`${JSON.stringify({ node: n, events }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ node: n, events, ...(note ? { netboot: note } : {}) }, null, 2)}\n`);
         return;
       }
       const out = Object.entries(n).map(([k, v]) => `${k}: ${Array.isArray(v) ? `${v.length} key(s)` : String(v)}`);
       const board = boardLine(n);
       if (board) out.push(`board: ${board}`);
+      if (note) out.push(`netboot: ${note}`);
       out.push('', 'events:', ...events.map((e) => `  ${e.at}  ${e.type}  ${JSON.stringify(e.data)}`));
       process.stdout.write(`${out.join('\n')}\n`);
     });

@@ -36,7 +36,7 @@ export class DhcpApply {
         registry.learnBoard(e.node, e.board);
         return;
       case 'record-discovered':
-        this.discovered(e.mac, e.serial, e.board);
+        this.discovered(e.mac, e.serial, e.board, e.vendorClass);
         return;
       case 'park':
         registry.park(e.node, e.reason);
@@ -60,8 +60,8 @@ export class DhcpApply {
   }
 
   /** Any host can claim to be a new Pi: the registry bounds how many placeholders, and how fast. */
-  private discovered(mac: string, serial: string | undefined, board: NodeBoard | undefined): void {
-    const r = this.registry.recordDiscovered(mac, serial, null, board);
+  private discovered(mac: string, serial: string | undefined, board: NodeBoard | undefined, vendorClass: string | null): void {
+    const r = this.registry.recordDiscovered(mac, serial, null, board, vendorClass);
     if (!('refused' in r)) {
       if (r.created) this.discoveryFullLogged = false;
       return;

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { netbootNote } from '../nodes/netboot-note.js';
 import { z } from 'zod';
 import { buildInventory } from '../inventory.js';
 import { nodeInputSchema, nodeReportSchema } from '../nodes/model.js';
@@ -44,7 +45,9 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps): void {
     operator(req);
     const node = registry.get(req.params.name);
     if (!node) throw new HttpError(404, `no node named ${req.params.name}`);
-    return { node, events: registry.events({ node: node.name, limit: 100 }) };
+    const events = registry.events({ node: node.name, limit: 100 });
+    const netboot = netbootNote(node, events);
+    return { node, events, ...(netboot ? { netboot } : {}) };
   });
 
   app.post('/api/nodes', (req, reply) => {

@@ -469,7 +469,7 @@ export class NodeRegistry {
    * new Pi, so new placeholders are bounded: at most `discovery.max` at a time, created at a bounded
    * rate; beyond either the Pi is refused (the caller counts and logs it) and nothing is written.
    */
-  recordDiscovered(mac: string, serial: string | undefined, ip: string | null, board?: NodeBoard): DiscoveryResult {
+  recordDiscovered(mac: string, serial: string | undefined, ip: string | null, board?: NodeBoard, vendorClass?: string | null): DiscoveryResult {
     const tx = this.db.transaction((): DiscoveryResult => {
       const known = this.find(mac, serial);
       if (known) {
@@ -487,7 +487,9 @@ export class NodeRegistry {
            VALUES (?, ?, ?, 'agent', NULL, 'discovered', 'discovered', 'db', ?, ?, ?, ?, ?, ?)`,
         )
         .run(name, serial ?? null, mac, '', at, ip, at, board?.model ?? null, board?.boardRevision ?? null);
-      this.appendEvent(name, 'discovered', { mac, serial: serial ?? null, ...(board ? { model: board.model } : {}) }, at);
+      // the vendor class says whether its bootloader (PXEClient) or a running system asked: see netboot-note.ts
+      const data = { mac, serial: serial ?? null, ...(board ? { model: board.model } : {}), ...(vendorClass !== undefined ? { vendorClass } : {}) };
+      this.appendEvent(name, 'discovered', data, at);
       return { node: this.mustGet(name), created: true };
     });
     return tx.immediate();

@@ -77,7 +77,7 @@ export type DhcpEffect =
   /** The packet shows a board (model, revision code) other than the one the node has on record. */
   | { kind: 'learn-board'; node: string; board: NodeBoard }
   /** An unknown Pi: a `discovered` placeholder, within the registry's limits, with the board it says it is. */
-  | { kind: 'record-discovered'; mac: string; serial: string | undefined; board: NodeBoard | undefined }
+  | { kind: 'record-discovered'; mac: string; serial: string | undefined; board: NodeBoard | undefined; vendorClass: string | null }
   /** Stop answering the node: reinstalling it would loop. */
   | { kind: 'park'; node: string; reason: string }
   /** A `local` node netboots: its disk did not boot; switch it to `install`. */
@@ -117,7 +117,9 @@ export function decideDhcp(req: DhcpRequest, policy: DhcpPolicy): DhcpDecision {
     if (!isRaspberryPi(client) || !policy.discovery) return none('unknown-client', 'unknown client');
     // A REQUEST follows a DISCOVER, which already recorded it.
     const record: DhcpEffect[] =
-      req.message === 'discover' ? [{ kind: 'record-discovered', mac: client.mac, serial: client.serial, board: clientBoard(client) }] : [];
+      req.message === 'discover'
+        ? [{ kind: 'record-discovered', mac: client.mac, serial: client.serial, board: clientBoard(client), vendorClass: client.vendorClass ?? null }]
+        : [];
     return none('discovered', 'unknown Raspberry Pi', record);
   }
   if (node.plan === 'discovered') return none('discovered', 'discovered, not registered');

@@ -6,7 +6,7 @@ import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { KilnProcess, compileKiln, serveDirs } from '../../helpers/kiln-process.js';
 import { must } from '../../helpers/must.js';
 import { Segment } from './netns.js';
-import { piDiscover } from './pi-dhcp.js';
+import { PI_VENDOR_CLASS, piDiscover } from './pi-dhcp.js';
 
 // The board model from option 97, through the running service: crafted Pi 4 and Pi 5 DISCOVERs
 // (each FourCC with a real revision code from the Raspberry Pi documentation's "Raspberry Pi
@@ -22,6 +22,9 @@ const PI4 = { name: 'pi4-01', mac: 'dc:a6:32:bd:00:01', serial: 'b0a40001' };
 const PI5 = { name: 'pi5-01', mac: '2c:cf:67:bd:00:02', serial: 'b0a50002' };
 /** not registered: a Pi 5 8GB (d04170), recorded as discovered */
 const NEW5 = { mac: '2c:cf:67:bd:00:03', serial: 'b0a50003' };
+/** not registered: a Pi 4 whose EEPROM never tries the network, heard only from its running system */
+const OS4 = { mac: 'dc:a6:32:bd:00:04', serial: 'b0a40004' };
+const OS_VENDOR_CLASS = 'dhcpcd-10.1.0:Linux-6.12.47+rpt-rpi-v8:aarch64:BCM2835';
 
 let work: string;
 let seg: Segment | undefined;
@@ -84,6 +87,7 @@ describe('the board model from option 97 (kiln serve --discovery, real sockets)'
       piDiscover(PI4, 0xb0a401, { board: { fourcc: 'RPi4', revision: 0x00d03114 } }),
       piDiscover(PI5, 0xb0a502, { board: { fourcc: 'RPi5', revision: 0x00c04170 } }),
       piDiscover(NEW5, 0xb0a503, { board: { fourcc: 'RPi5', revision: 0x00d04170 } }),
+      piDiscover(OS4, 0xb0a404, { vendorClass: OS_VENDOR_CLASS, os: true }),
     ]);
 
     const after = JSON.parse(await serve().get('/api/nodes')) as { nodes: NodeView[] };
@@ -92,12 +96,26 @@ describe('the board model from option 97 (kiln serve --discovery, real sockets)'
       serve().log,
     ).toEqual([
       [`pi-${NEW5.serial}`, 'discovered', 'pi5', '00d04170'],
+      [`pi-${OS4.mac.replaceAll(':', '')}`, 'discovered', 'unknown', null],
       [PI4.name, 'install', 'pi4', '00d03114'],
       [PI5.name, 'local', 'pi5', '00c04170'],
     ]);
     const pi4 = JSON.parse(await serve().get(`/api/nodes/${PI4.name}`)) as { events: { type: string; data: Record<string, unknown> }[] };
     expect(pi4.events.find((e) => e.type === 'dhcp-seen')?.data).toMatchObject({ mac: PI4.mac, model: 'pi4' });
     const found = JSON.parse(await serve().get(`/api/nodes/pi-${NEW5.serial}`)) as { events: { type: string; data: Record<string, unknown> }[] };
-    expect(found.events.map((e) => [e.type, e.data])).toEqual([['discovered', { mac: NEW5.mac, serial: NEW5.serial, model: 'pi5' }]]);
+    expect(found.events.map((e) => [e.type, e.data])).toEqual([
+      ['discovered', { mac: NEW5.mac, serial: NEW5.serial, model: 'pi5', vendorClass: PI_VENDOR_CLASS }],
+    ]);
+    // its bootloader asked: nothing to say
+    expect(found).not.toHaveProperty('netboot');
+  });
+
+  it('says a Pi heard only from its running system never netbooted, and names the EEPROM setting', async () => {
+    const os = JSON.parse(await serve().get(`/api/nodes/pi-${OS4.mac.replaceAll(':', '')}`)) as {
+      events: { type: string; data: Record<string, unknown> }[];
+      netboot?: string;
+    };
+    expect(os.events.map((e) => [e.type, e.data])).toEqual([['discovered', { mac: OS4.mac, serial: null, model: 'unknown', vendorClass: OS_VENDOR_CLASS }]]);
+    expect(os.netboot).toMatch(/^never netbooted: .*none from its bootloader.*kiln eeprom --board pi4\|pi5/);
   });
 });

@@ -20,6 +20,8 @@ export interface PiDiscoverVariant {
   minimal?: boolean;
   /** option 97's FourCC and board revision code (default a Pi 4 Model B 4GB: `RPi4`, 0x00c03111) */
   board?: { fourcc: string; revision: number };
+  /** a running system's DISCOVER (dhcpcd, networkd): no PXE options 93, 94 and 97 */
+  os?: boolean;
 }
 
 function piOptions(pi: PiIdentity, type: number, v: PiDiscoverVariant = {}): Map<number, Buffer> {
@@ -32,6 +34,7 @@ function piOptions(pi: PiIdentity, type: number, v: PiDiscoverVariant = {}): Map
     [OPT.paramRequestList, Buffer.from([1, 3, 43, 60, 66, 67, 128, 129, 130, 131, 132, 133, 134, 135])],
   ]);
   if (v.minimal) for (const o of [OPT.clientArch, OPT.clientNdi, OPT.paramRequestList]) options.delete(o);
+  if (v.os) for (const o of [OPT.clientArch, OPT.clientNdi, OPT.clientGuid]) options.delete(o);
   return options;
 }
 

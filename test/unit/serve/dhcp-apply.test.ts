@@ -64,7 +64,15 @@ describe('DhcpApply', () => {
 
   it('a node registered with the identity of a discovered Pi takes over its board', () => {
     const { registry, apply } = setup();
-    apply.apply([{ kind: 'record-discovered', mac: MAC, serial: SERIAL, board: { model: 'cm4', boardRevision: '00c03140' } }]);
+    apply.apply([
+      {
+        kind: 'record-discovered',
+        mac: MAC,
+        serial: SERIAL,
+        board: { model: 'cm4', boardRevision: '00c03140' },
+        vendorClass: 'PXEClient:Arch:00000:UNDI:002001',
+      },
+    ]);
     add(registry, { serial: SERIAL });
     expect(registry.list().map((n) => [n.name, n.plan, n.model, n.boardRevision])).toEqual([['pi-01', 'install', 'cm4', '00c03140']]);
     registry.close();
@@ -82,11 +90,13 @@ describe('DhcpApply', () => {
   it('records an unknown Pi as discovered, and counts what the rate limit refuses', async () => {
     const { registry, metrics, apply } = setup({ discovery: { max: 64, burst: 1, perMinute: 1 } });
     apply.apply([
-      { kind: 'record-discovered', mac: MAC, serial: SERIAL, board: { model: 'pi5', boardRevision: '00d04170' } },
-      { kind: 'record-discovered', mac: 'dc:a6:32:01:02:04', serial: '1234abce', board: undefined },
+      { kind: 'record-discovered', mac: MAC, serial: SERIAL, board: { model: 'pi5', boardRevision: '00d04170' }, vendorClass: null },
+      { kind: 'record-discovered', mac: 'dc:a6:32:01:02:04', serial: '1234abce', board: undefined, vendorClass: null },
     ]);
     expect(registry.list().map((n) => [n.name, n.plan, n.model, n.boardRevision])).toEqual([[`pi-${SERIAL}`, 'discovered', 'pi5', '00d04170']]);
-    expect(registry.events({ node: `pi-${SERIAL}` }).map((e) => [e.type, e.data])).toEqual([['discovered', { mac: MAC, serial: SERIAL, model: 'pi5' }]]);
+    expect(registry.events({ node: `pi-${SERIAL}` }).map((e) => [e.type, e.data])).toEqual([
+      ['discovered', { mac: MAC, serial: SERIAL, model: 'pi5', vendorClass: null }],
+    ]);
     expect(await count(metrics.discoveryRefused, { reason: 'rate' })).toBe(1);
     registry.close();
   });

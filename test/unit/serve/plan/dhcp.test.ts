@@ -61,7 +61,9 @@ describe('decideDhcp: every reason, with the registry changes it implies', () =>
         answer: 'none',
         reason: 'discovered',
         detail: 'unknown Raspberry Pi',
-        effects: [{ kind: 'record-discovered', mac: pxe.mac, serial: pxe.serial, board: { model: 'unknown', boardRevision: null } }],
+        effects: [
+          { kind: 'record-discovered', mac: pxe.mac, serial: pxe.serial, board: { model: 'unknown', boardRevision: null }, vendorClass: pxe.vendorClass },
+        ],
       },
     ],
     [
@@ -162,9 +164,18 @@ describe('decideDhcp', () => {
   it('gives a discovered Pi the board it names, or `unknown` when it is only recognisably a Pi', () => {
     const on = { mode: 'proxy', discovery: true } as const;
     const record = (c: DhcpClient) => decide(undefined, c, on).effects;
-    expect(record(pi5)).toEqual([{ kind: 'record-discovered', mac: pxe.mac, serial: pxe.serial, board: { model: 'pi5', boardRevision: '00c04170' } }]);
+    expect(record(pi5)).toEqual([
+      { kind: 'record-discovered', mac: pxe.mac, serial: pxe.serial, board: { model: 'pi5', boardRevision: '00c04170' }, vendorClass: pxe.vendorClass },
+    ]);
     const pi3 = { mac: 'b8:27:eb:00:00:01', vendorClass: pxe.vendorClass };
-    expect(record(pi3)).toEqual([{ kind: 'record-discovered', mac: pi3.mac, serial: undefined, board: { model: 'unknown', boardRevision: null } }]);
+    expect(record(pi3)).toEqual([
+      { kind: 'record-discovered', mac: pi3.mac, serial: undefined, board: { model: 'unknown', boardRevision: null }, vendorClass: pxe.vendorClass },
+    ]);
+    // a Pi known only by its OUI, asking from a running system: recorded with what it said it was
+    const os = { mac: 'dc:a6:32:00:00:09', vendorClass: 'dhcpcd-10.1.0:Linux-7.3.4:aarch64:BCM2835' };
+    expect(record(os)).toEqual([
+      { kind: 'record-discovered', mac: os.mac, serial: undefined, board: { model: 'unknown', boardRevision: null }, vendorClass: os.vendorClass },
+    ]);
   });
 });
 
