@@ -13,6 +13,7 @@ import { hostArchOf, initramfsMembers } from '../../../src/builder/guards/host-a
 import { moduleName } from '../../../src/installer/modules.js';
 import { boardsOf, moduleAlternatives } from '../../../src/boards/catalog.js';
 import { loadSpec } from '../../../src/spec/load.js';
+import { PI5_SD_AND_ETHERNET_MODULES } from '../../helpers/pi5-modules.js';
 import { kernelFacts } from '../../../src/builder/kernel-facts.js';
 import { readLock } from '../../../src/lock/lockfile.js';
 import { BlobStore } from '../../../src/store/blob-store.js';
@@ -133,17 +134,7 @@ describe('kiln build (real tools, the pi-k3s test image)', () => {
       const members = await initramfsMembers(initrd, `${name} initrd.img`);
       const modules = new Set([...builtin, ...members.filter((e) => /\.ko(\.\w+)?$/.test(e.path)).map((e) => moduleName(e.path))]);
       // the Pi 5's SD and RP1 Ethernet chain by name (none of them is a modules.dep dependency of another)
-      const pi5 = [
-        'sdhci_brcmstb',
-        'pinctrl_brcmstb_bcm2712',
-        'gpio_brcmstb',
-        'gpio_regulator',
-        'irq_bcm2712_mip',
-        'rp1_pci',
-        'clk_rp1',
-        'pinctrl_rp1',
-        'macb',
-      ];
+      const pi5 = PI5_SD_AND_ETHERNET_MODULES;
       expect(
         pi5.filter((n) => !modules.has(n)),
         `${name}: pi5`,

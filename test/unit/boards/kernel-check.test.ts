@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BOARDS, BOARD_NAMES } from '../../../src/boards/catalog.js';
 import { type KernelFacts, checkKernel, describeShortfall, parseKernelConfig } from '../../../src/boards/kernel-check.js';
 import { installerModules } from '../../../src/installer/modules.js';
+import { PI5_SD_AND_ETHERNET_MODULES } from '../../helpers/pi5-modules.js';
 
 // Facts shaped like the two real kernels (read from their .debs on 2026-12-03): trixie's 6.12 has
 // no RP1 or BCM2712 SD driver; backports' 7.3.4 has them and renamed crc32c_generic.
@@ -47,20 +48,7 @@ const backports: KernelFacts = {
   version: '7.3.4+deb13-arm64',
   packages: ['linux-base-7.3.4+deb13-arm64', 'linux-modules-7.3.4+deb13-arm64'],
   options: Object.fromEntries([...common, ...pi5Options].map((o) => [o, 'm'])),
-  modules: [
-    ...baseModules,
-    ...virtio,
-    'crc32c_cryptoapi',
-    'sdhci_brcmstb',
-    'pinctrl_brcmstb_bcm2712',
-    'pinctrl_brcmstb',
-    'gpio_brcmstb',
-    'gpio_regulator',
-    'irq_bcm2712_mip',
-    'rp1_pci',
-    'clk_rp1',
-    'pinctrl_rp1',
-  ],
+  modules: [...baseModules, ...virtio, 'crc32c_cryptoapi', ...PI5_SD_AND_ETHERNET_MODULES],
   builtin: ['mmc_block', 'virtio_pci'],
   dtbs: [...trixie.dtbs, 'bcm2712-d-rpi-5-b.dtb'],
 };
