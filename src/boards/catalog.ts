@@ -114,9 +114,34 @@ export function boardsOf(names: readonly BoardName[]): Board[] {
   return [...new Set(names)].map((n) => BOARDS[n]);
 }
 
-/** Every module the listed boards need, each once, in catalogue order (common ones last). */
+/** The module needs of the listed boards, group by group, in catalogue order (common ones last). */
 export function moduleNeeds(names: readonly BoardName[]): ModuleNeed[] {
   return [...boardsOf(names).flatMap((b) => b.modules), ...COMMON_MODULES];
+}
+
+/** A module an initramfs carries and loads, under the first purpose that named it. */
+export interface ModuleToLoad {
+  name: string;
+  why: string;
+  /** One name of a renamed module (`a|b`): the kernel has one of them, the build checked which. */
+  alternative: boolean;
+}
+
+/** Every module the listed boards need, each name once, `a|b` as both names, in catalogue order. */
+export function modulesToLoad(names: readonly BoardName[]): ModuleToLoad[] {
+  const seen = new Set<string>();
+  const out: ModuleToLoad[] = [];
+  for (const g of moduleNeeds(names)) {
+    for (const need of g.modules) {
+      const alternatives = moduleAlternatives(need);
+      for (const name of alternatives) {
+        if (seen.has(name)) continue;
+        seen.add(name);
+        out.push({ name, why: g.why, alternative: alternatives.length > 1 });
+      }
+    }
+  }
+  return out;
 }
 
 /**

@@ -2,23 +2,15 @@
 // reads modules.dep from the image's own kernel and passes its text in.
 
 import { KilnError } from '../util/errors.js';
-import { moduleAlternatives, moduleNeeds, type BoardName } from '../boards/catalog.js';
+import { modulesToLoad, type BoardName } from '../boards/catalog.js';
 
 /**
  * Drivers the installer needs on the boards the image targets: their network, SD and disk drivers
  * and the root filesystem (src/boards/catalog.ts). The build has checked the kernel has them all.
  */
 export function installerModules(boards: readonly BoardName[]): { name: string; why: string; optional?: boolean }[] {
-  const seen = new Set<string>();
-  return moduleNeeds(boards).flatMap((g) =>
-    g.modules
-      .filter((m) => !seen.has(m) && seen.add(m))
-      .flatMap((need) => {
-        const names = moduleAlternatives(need);
-        // a renamed module: the kernel has one of the names (the build checked), the others are skipped
-        return names.map((name) => ({ name, why: g.why, ...(names.length > 1 ? { optional: true } : {}) }));
-      }),
-  );
+  // a renamed module: the kernel has one of its names (the build checked), the others are skipped
+  return modulesToLoad(boards).map((m) => ({ name: m.name, why: m.why, ...(m.alternative ? { optional: true } : {}) }));
 }
 
 /** `kernel/drivers/net/virtio_net.ko.xz` → `virtio_net`; dashes and underscores are one name. */
