@@ -144,17 +144,6 @@ export function modulesToLoad(names: readonly BoardName[]): ModuleToLoad[] {
   return out;
 }
 
-/**
- * The catalogue board that serves a Raspberry Pi model (serve/plan/board.ts's ids, from the revision
- * code in DHCP option 97); undefined for models kiln builds for under no board (Pi 1, 2, Zero).
- */
-export function boardOfModel(model: string): BoardName | undefined {
-  if (['pi3', 'pi3b+', 'pi3a+', 'cm3', 'cm3+', 'pi02'].includes(model)) return 'pi3';
-  if (['pi4', 'pi400', 'cm4', 'cm4s'].includes(model)) return 'pi4';
-  if (['pi5', 'pi500', 'cm5', 'cm5lite'].includes(model)) return 'pi5';
-  return undefined;
-}
-
 /** The names one need may go by (`crc32c_generic|crc32c_cryptoapi`). */
 export function moduleAlternatives(need: string): string[] {
   return need.split('|');

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { netbootNote } from '../serve/nodes/netboot-note.js';
 import type { Command } from 'commander';
 import { defaultStateDir } from '../serve/defaults.js';
 import { nodeInputSchema, type NodeRecord } from '../serve/nodes/model.js';
 import { decodeRevision } from '../serve/plan/board.js';
+import { netbootNote } from '../serve/plan/netboot-note.js';
 import { NodeRegistry } from '../serve/nodes/registry.js';
 import { registryPath } from '../serve/service.js';
 import { KilnError, firstIssue } from '../util/errors.js';

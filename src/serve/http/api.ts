@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { netbootNote } from '../nodes/netboot-note.js';
+import { netbootNote } from '../plan/netboot-note.js';
 import { z } from 'zod';
 import { buildInventory } from '../inventory.js';
 import { nodeInputSchema, nodeReportSchema } from '../nodes/model.js';

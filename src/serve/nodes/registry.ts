@@ -487,7 +487,7 @@ export class NodeRegistry {
            VALUES (?, ?, ?, 'agent', NULL, 'discovered', 'discovered', 'db', ?, ?, ?, ?, ?, ?)`,
         )
         .run(name, serial ?? null, mac, '', at, ip, at, board?.model ?? null, board?.boardRevision ?? null);
-      // the vendor class says whether its bootloader (PXEClient) or a running system asked: see netboot-note.ts
+      // the vendor class says whether its bootloader (PXEClient) or a running system asked: see plan/netboot-note.ts
       const data = { mac, serial: serial ?? null, ...(board ? { model: board.model } : {}), ...(vendorClass !== undefined ? { vendorClass } : {}) };
       this.appendEvent(name, 'discovered', data, at);
       return { node: this.mustGet(name), created: true };

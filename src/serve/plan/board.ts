@@ -12,6 +12,8 @@
 // 0x00c03111). The legacy format (DHCP_OPTION97=0: the serial four times) and the Pi 3's boot ROM
 // carry no revision: then nothing but "a Raspberry Pi" is known, from its MAC's OUI at best.
 
+import type { BoardName } from '../../boards/catalog.js';
+
 /** Short model ids, one per board type of the revision-code table (`unknown` when none is known). */
 export const BOARD_MODELS = [
   'pi1a',
@@ -143,4 +145,27 @@ export function boardModel(h: BoardHint): BoardModel | undefined {
   const unknown: BoardModel = { model: 'unknown', name: 'Raspberry Pi', source: h.fourcc === undefined ? 'oui' : 'fourcc' };
   if (h.boardRevision !== undefined) unknown.boardRevision = h.boardRevision.toLowerCase();
   return unknown;
+}
+
+/** The image board (src/boards/catalog.ts) that boots each model; the others (Pi 1, 2, Zero) have none. */
+const IMAGE_BOARD: ReadonlyMap<string, BoardName> = new Map<BoardModelId, BoardName>([
+  ['pi3', 'pi3'],
+  ['pi3b+', 'pi3'],
+  ['pi3a+', 'pi3'],
+  ['cm3', 'pi3'],
+  ['cm3+', 'pi3'],
+  ['pi02', 'pi3'],
+  ['pi4', 'pi4'],
+  ['pi400', 'pi4'],
+  ['cm4', 'pi4'],
+  ['cm4s', 'pi4'],
+  ['pi5', 'pi5'],
+  ['pi500', 'pi5'],
+  ['cm5', 'pi5'],
+  ['cm5lite', 'pi5'],
+]);
+
+/** Which of an image's `boards` a node of this model (a registry `model`) boots as; undefined when none. */
+export function imageBoardOf(model: string): BoardName | undefined {
+  return IMAGE_BOARD.get(model);
 }

@@ -34,8 +34,13 @@ export function clientBoard(c: DhcpClient): NodeBoard | undefined {
   return b && { model: b.model, boardRevision: b.boardRevision ?? null };
 }
 
+/** A Pi bootloader, a PXE ROM or U-Boot asks as `PXEClient…`; a running system's DHCP client does not. */
+export function isPxeVendorClass(vendorClass: string | null | undefined): boolean {
+  return vendorClass?.startsWith('PXEClient') ?? false;
+}
+
 export function isPxeClient(c: DhcpClient): boolean {
-  return c.vendorClass?.startsWith('PXEClient') ?? false;
+  return isPxeVendorClass(c.vendorClass);
 }
 
 export type DhcpMode = 'proxy' | 'full';

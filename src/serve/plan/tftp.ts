@@ -3,7 +3,7 @@
 import type { ImageInfo } from '../images.js';
 import type { NodeRecord } from '../nodes/model.js';
 import type { BootFile } from './bootfiles.js';
-import { boardOfModel } from '../../boards/catalog.js';
+import { imageBoardOf } from './board.js';
 
 export const MAX_TFTP_PATH = 255;
 
@@ -90,7 +90,7 @@ function served(node: NodeRecord | undefined, lookup: TftpLookup): { node: NodeR
   if (!image) return refuse('image not found');
   // A board the image was not built for would fetch a kernel never checked against it and hang
   // silently; refusing it as denied puts the reason in kiln's log (not-found probes stay at debug).
-  const board = node.model ? boardOfModel(node.model) : undefined;
+  const board = node.model ? imageBoardOf(node.model) : undefined;
   const boards = image.manifest.boards;
   if (board && boards && !boards.includes(board)) {
     return { refused: { kind: 'refuse', code: 'denied', reason: `image ${image.name} targets ${boards.join(', ')}, not this ${node.model}` } };

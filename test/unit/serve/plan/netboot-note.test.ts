@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { netbootNote } from '../../../../src/serve/nodes/netboot-note.js';
+import { netbootNote } from '../../../../src/serve/plan/netboot-note.js';
 import { fakeNode } from '../../../helpers/fakes.js';
 
 const PXE = 'PXEClient:Arch:00000:UNDI:002001';

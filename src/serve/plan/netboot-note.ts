@@ -3,8 +3,9 @@
 // of the Pi 4 and 5) cannot be reinstalled or self-heal from kiln, and nothing on the wire says so
 // except that only its running system ever asks for an address.
 
-import { boardOfModel } from '../../boards/catalog.js';
-import type { NodeEvent, NodeRecord } from './model.js';
+import type { NodeEvent, NodeRecord } from '../nodes/model.js';
+import { imageBoardOf } from './board.js';
+import { isPxeVendorClass } from './dhcp.js';
 
 /**
  * The DHCP events whose data says who asked: `vendorClass` PXEClient is a bootloader or U-Boot; any
@@ -19,8 +20,8 @@ const ASKING = new Set(['dhcp-seen', 'discovered']);
 export function netbootNote(node: NodeRecord, events: readonly Pick<NodeEvent, 'type' | 'data'>[]): string | undefined {
   const asked = events.filter((e) => ASKING.has(e.type) && 'vendorClass' in e.data);
   if (asked.length === 0) return undefined;
-  if (asked.some((e) => typeof e.data.vendorClass === 'string' && e.data.vendorClass.startsWith('PXEClient'))) return undefined;
-  const board = node.model ? boardOfModel(node.model) : undefined;
+  if (asked.some((e) => typeof e.data.vendorClass === 'string' && isPxeVendorClass(e.data.vendorClass))) return undefined;
+  const board = node.model ? imageBoardOf(node.model) : undefined;
   const base = `never netbooted: its ${asked.length === 1 ? 'one DHCP request' : `${asked.length} DHCP requests`} on record came from a running system, none from its bootloader`;
   if (board === 'pi3') return `${base}; a Pi 3 netboots only when no card boots (a 3B also needs its one-time boot-mode bit set)`;
   return `${base}. If its EEPROM boot order has no network (the Pi 4 and 5 factory setting), kiln can neither reinstall it nor self-heal it: kiln eeprom --board pi4|pi5 prints the setting (docs/runbooks/reprovision-a-dead-pi.md)`;
