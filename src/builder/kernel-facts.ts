@@ -60,23 +60,15 @@ async function readFacts(version: string, debs: readonly LockedPackage[], store:
   let builtin = '';
   const modules = new Set<string>();
   const dtbs = new Set<string>();
+  const wanted = (name: string): boolean => configRe.test(name) || builtinRe.test(name);
   for (const deb of debs) {
     await store.open(deb.sha256, `${deb.name} ${deb.version}`);
-    await eachMember(store.blobPath(deb.sha256), (name, read) => {
+    await eachMember(store.blobPath(deb.sha256), wanted, (name, text) => {
       if (moduleRe.test(name)) modules.add(moduleName(name));
       const dtb = dtbRe.exec(name)?.[2];
       if (dtb) dtbs.add(dtb);
-      if (configRe.test(name)) {
-        return read().then((t) => {
-          config = t;
-        });
-      }
-      if (builtinRe.test(name)) {
-        return read().then((t) => {
-          builtin = t;
-        });
-      }
-      return undefined;
+      if (configRe.test(name)) config = text;
+      if (builtinRe.test(name)) builtin = text ?? '';
     });
   }
   if (config === undefined) throw new KilnError(`kernel ${version}: none of ${debs.map((d) => d.name).join(', ')} holds its config`);
@@ -90,25 +82,22 @@ async function readFacts(version: string, debs: readonly LockedPackage[], store:
   };
 }
 
-/** Calls `visit` for every member of a .deb's data tar; `read` gives a member's text. */
-async function eachMember(deb: string, visit: (name: string, read: () => Promise<string>) => Promise<void> | undefined): Promise<void> {
+/** Calls `visit` with every member of a .deb's data tar, and the text of those `wanted` says to read. */
+async function eachMember(deb: string, wanted: (name: string) => boolean, visit: (name: string, text: string | undefined) => void): Promise<void> {
   const args = ['--fsys-tarfile', deb];
   const child = execa('dpkg-deb', args, { buffer: { stdout: false, stderr: true }, reject: false, encoding: 'buffer' });
   const tar = extract();
   const walked = new Promise<void>((resolve, reject) => {
     tar.on('entry', (header, stream, next) => {
       const name = header.name.replace(/^\.\//, '');
+      const read = wanted(name);
       const chunks: Buffer[] = [];
-      let wanted = false;
-      const pending = visit(name, () => {
-        wanted = true;
-        return new Promise((res) => stream.on('end', () => res(Buffer.concat(chunks).toString('utf8'))));
-      });
       stream.on('data', (c: unknown) => {
-        if (wanted && c instanceof Uint8Array) chunks.push(Buffer.from(c));
+        if (read && c instanceof Uint8Array) chunks.push(Buffer.from(c));
       });
       stream.on('end', () => {
-        Promise.resolve(pending).then(() => next(), reject);
+        visit(name, read ? Buffer.concat(chunks).toString('utf8') : undefined);
+        next();
       });
       stream.resume();
     });
