@@ -17,6 +17,7 @@ step() {
   fi
 }
 step types npx tsc -p tsconfig.test.json
+step "types (dashboard)" npx tsc -p web/tsconfig.json
 step "lint and format" npx biome ci --error-on-warnings .
 # every shell script in the tree (tracked or new, not ignored): by extension or by a sh/bash shebang
 scripts=()

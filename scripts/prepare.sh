@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Shared set-up for `npm start` and `npm test`: host packages, npm dependencies, the TypeScript build.
+# Shared set-up for `npm start` and `npm test`: host packages, npm dependencies, the TypeScript build
+# and the dashboard bundle.
 # Each step is skipped quickly when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,3 +13,4 @@ echo "prepare: compiling TypeScript"
 # from scratch, so a moved or deleted module leaves no stale compiled copy behind
 rm -rf dist-js
 npx tsc -p tsconfig.json
+node scripts/build-web.mjs

@@ -11,6 +11,8 @@ packages=(
   # tests and benchmarks
   qemu-system-arm u-boot-qemu tftp-hpa atftp busybox-static iproute2 bmap-tools diffoscope-minimal
   tftpd-hpa dnsmasq nginx-light ansible ansible-lint
+  # the dashboard's browser tests drive Debian's Chromium (nothing downloads a browser)
+  chromium
   # npm run check
   shellcheck
 )

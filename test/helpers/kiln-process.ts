@@ -57,6 +57,11 @@ export class KilnProcess {
   private apiToken: string | undefined;
   private stateDir: string | undefined;
 
+  /** The API token, once the service is up. */
+  get token(): string | undefined {
+    return this.apiToken;
+  }
+
   async get(path: string): Promise<string> {
     const auth = this.apiToken && path.startsWith('/api/') ? ['--header', `Authorization: Bearer ${this.apiToken}`] : [];
     const r = await run('ip', ['netns', 'exec', this.ns, 'busybox', 'wget', '-q', ...auth, '-O', '-', `http://127.0.0.1:8080${path}`], {

@@ -20,6 +20,8 @@ export interface NodesResponse {
   nodes: NodeRecord[];
   /** By node name, for nodes whose state is `installing` and which reported progress. */
   progress: Record<string, InstallProgress>;
+  /** The newest event id when the list was read: GET /api/stream?after= this misses nothing. */
+  lastEventId: number;
 }
 
 /** GET /api/nodes/:name */

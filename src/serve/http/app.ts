@@ -8,6 +8,7 @@ import type { HttpDeps } from './deps.js';
 import { registerImageRoutes } from './images.js';
 import { redactUrl, registerSeedRoutes } from './seed.js';
 import { DEFAULT_HTTP_TIMEOUTS, timeoutOptions, type HttpTimeouts } from './timeouts.js';
+import { registerUiRoutes } from './ui.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -17,6 +18,7 @@ function kindOf(url: string): string {
   if (url.startsWith('/images/')) return 'image';
   if (url.startsWith('/seed/')) return 'seed';
   if (url.startsWith('/api/')) return 'api';
+  if (url === '/' || url.startsWith('/assets/')) return 'ui';
   return 'other';
 }
 
@@ -70,5 +72,6 @@ export async function buildHttp(deps: HttpDeps, opts: { timeouts?: HttpTimeouts 
   registerImageRoutes(app, deps);
   registerSeedRoutes(app, deps);
   registerApiRoutes(app, deps);
+  await registerUiRoutes(app, deps.uiDir);
   return app;
 }

@@ -16,4 +16,6 @@ export interface HttpDeps {
   ctx: { httpBase: string };
   /** Operator's k3s server URL; otherwise derived from the cluster-init server's address. */
   k3sServerUrl?: string;
+  /** The built dashboard (dist-web/); tests point it elsewhere. */
+  uiDir?: string;
 }

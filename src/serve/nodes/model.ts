@@ -85,6 +85,8 @@ export interface NodeRecord {
   model?: string | null;
   /** The revision code from option 97 (8 hex digits) the model was decoded from; null without one. */
   boardRevision?: string | null;
+  /** Lines appended to the node's own config.txt (after `[all]`); absent or empty: none. */
+  configTxt?: string[];
 }
 
 /** What a DHCP request says about a node's board (the registry's `model` and `board_revision`). */
