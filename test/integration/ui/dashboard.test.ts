@@ -201,8 +201,15 @@ describe('the dashboard in Chromium against kiln serve', () => {
     await shoot('fleet');
   });
 
-  it('filters the fleet by state', async () => {
-    await page.getByRole('button', { name: /^installing/ }).click();
+  it('filters the fleet by state, from the keyboard too', async () => {
+    // Tab from the page's start to the "installing" filter and press it with the space bar.
+    await page.locator('body').focus();
+    for (let i = 0; i < 30; i++) {
+      await page.keyboard.press('Tab');
+      if (await page.evaluate(() => document.activeElement?.textContent?.startsWith('installing') ?? false)) break;
+    }
+    await page.keyboard.press('Space');
+    expect(await page.getByRole('button', { name: /^installing/ }).getAttribute('aria-pressed')).toBe('true');
     expect(await page.locator('tr[data-node]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-node')))).toEqual(['rack1-02', 'rack1-05']);
     await page.getByRole('button', { name: /^attention/ }).click();
     expect(await page.locator('tr[data-node]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-node')))).toEqual(['rack1-04']);
