@@ -11,6 +11,8 @@ import { checkImageAgainstManifest, describeBareImage } from './image-checks.js'
 import { expectEqual, fail, ok, skip, type Check, type VerifyReport } from './model.js';
 import { parseSha256Sums } from './sha256sums.js';
 import { KilnError } from '../util/errors.js';
+import type { Trust } from '../provenance/sshsig.js';
+import { checkSignatures } from './signature-checks.js';
 
 // `kiln verify`: an image against everything that vouches for it (SHA256SUMS, manifest, block
 // map), or a written device against the block map's ranges. Each check says what it compared.
@@ -19,6 +21,8 @@ export interface VerifyOptions {
   device?: string;
   /** Compare the manifest's per-file listings with the trees in the image (reads every file). */
   files?: boolean;
+  /** Check the build's signatures (SHA256SUMS.sig, the provenance) against these keys: `--key`. */
+  trust?: Trust;
 }
 
 const SHOWN_RANGES = 5;
@@ -27,8 +31,21 @@ export async function verifySource(src: Source, opts: VerifyOptions = {}): Promi
   const img = await openImage(src.imagePath, src.label);
   const dir = src.dir ?? dirname(src.imagePath);
   const checks: Check[] = [];
+  if (opts.trust) {
+    if (!src.manifest || !src.dir) throw new KilnError(`--key checks a build directory's signatures; ${src.label} is a bare image`);
+    checks.push(...(await checkSignatures(src.dir, src.manifest, opts.trust)));
+  }
 
   if (opts.device) {
+    // with --key the block map is what ties the device to the signature: it must be the one SHA256SUMS lists
+    if (opts.trust && src.manifest) {
+      const bmapName = basename(src.manifest.image.bmap.file);
+      const listed = parseSha256Sums(await readFile(join(dir, 'SHA256SUMS'), 'utf8').catch(() => ''), 'SHA256SUMS').find((l) => l.file === bmapName);
+      const subject = `SHA256SUMS ${bmapName}`;
+      const present = (await stat(join(dir, bmapName)).catch(() => undefined))?.isFile();
+      if (!listed) checks.push(fail(subject, 'the block map is not listed'));
+      else checks.push(present ? expectSum(subject, listed.sha256, await sha256File(join(dir, bmapName))) : fail(subject, 'listed but missing'));
+    }
     checks.push(...(await checkDevice(img, dir, src, opts.device)));
     return finish(src, checks, opts.device);
   }
