@@ -12,6 +12,7 @@ import type { DiskResult } from './stages/disk.js';
 import type { InstallerResult } from '../installer/initramfs.js';
 import type { ImageIds } from './ids.js';
 import type { KernelFacts } from '../boards/kernel-check.js';
+import type { SigningKey } from '../provenance/ssh-keygen.js';
 
 export interface BuildOptions {
   specFile: string;
@@ -24,6 +25,8 @@ export interface BuildOptions {
   /** How the rootfs's maintainer scripts run (default native; emulated is the reference). */
   rootfsMode?: RootfsMode;
   kilnVersion: string;
+  /** `--sign`: sign SHA256SUMS and the provenance statement with this key (checked before the build starts). */
+  sign?: SigningKey;
 }
 
 export interface BuildResult {

@@ -5,6 +5,7 @@ import { verifyReproducible } from '../builder/reproducible.js';
 import { defaultCacheDir } from '../util/paths.js';
 import { kilnVersion } from './version.js';
 import { EXIT } from '../util/errors.js';
+import { loadSigningKey } from '../provenance/ssh-keygen.js';
 
 export function registerBuild(program: Command): void {
   program
@@ -30,16 +31,32 @@ export function registerBuild(program: Command): void {
         .choices(['native', 'emulated'])
         .default('native'),
     )
+    .option(
+      '--sign <key>',
+      'sign the build: SHA256SUMS.sig (ssh-keygen -Y sign -n file) and provenance.intoto.jsonl (in-toto/SLSA provenance in a DSSE envelope); ' +
+        'KEY is an unencrypted OpenSSH private key, or a public key whose private half ssh-agent holds (docs/provenance.md)',
+    )
     .option('--verify-reproducible', 'after building, build again cold (no stage cache) with another TZ, umask, locale and directory, and compare')
     .addHelpText(
       'after',
-      '\nExamples:\n  kiln lock images/pi-k3s.yaml && kiln build images/pi-k3s.yaml\n  kiln build --json images/pi-k3s-test.yaml > build-events.jsonl\n',
+      '\nExamples:\n  kiln lock images/pi-k3s.yaml && kiln build images/pi-k3s.yaml\n  kiln build --json images/pi-k3s-test.yaml > build-events.jsonl\n  kiln build --sign ~/.ssh/kiln_release images/pi-k3s.yaml\n',
     )
     .action(
       async (
         spec: string,
-        o: { out: string; cache: string; lock?: string; json?: boolean; stageCache: boolean; rootfsMode: 'native' | 'emulated'; verifyReproducible?: boolean },
+        o: {
+          out: string;
+          cache: string;
+          lock?: string;
+          json?: boolean;
+          stageCache: boolean;
+          rootfsMode: 'native' | 'emulated';
+          verifyReproducible?: boolean;
+          sign?: string;
+        },
       ) => {
+        // a key that cannot sign fails now, not after a build of minutes
+        const sign = o.sign === undefined ? undefined : await loadSigningKey(o.sign);
         const report = o.json ? jsonReporter() : textReporter();
         const r = await build({
           specFile: spec,
@@ -50,8 +67,10 @@ export function registerBuild(program: Command): void {
           noStageCache: !o.stageCache,
           rootfsMode: o.rootfsMode,
           kilnVersion,
+          ...(sign ? { sign } : {}),
         });
         if (!o.json) process.stdout.write(`${r.upToDate ? 'up to date: ' : ''}${r.outDir}/${r.manifest.image.file}  sha256 ${r.manifest.image.sha256}\n`);
+        if (!o.json && sign) process.stdout.write(`signed: ${r.outDir}/SHA256SUMS.sig, ${r.outDir}/provenance.intoto.jsonl (${sign.publicKey.fingerprint})\n`);
         if (o.verifyReproducible) {
           const v = await verifyReproducible({ spec, lock: o.lock, cache: o.cache, first: r.manifest, report, rootfsMode: o.rootfsMode });
           process.stdout.write(

@@ -10,6 +10,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   cache: async () => (await import('./cache.js')).registerCache,
   diff: async () => (await import('./diff.js')).registerDiff,
   verify: async () => (await import('./verify.js')).registerVerify,
+  sign: async () => (await import('./sign.js')).registerSign,
   serve: async () => (await import('./serve.js')).registerServe,
   node: async () => (await import('./node.js')).registerNode,
   inventory: async () => (await import('./inventory.js')).registerInventory,

@@ -15,6 +15,7 @@ import { rootFsStep } from './root-fs.js';
 import { secretScanStep } from './secret-scan.js';
 import { diskStep } from './disk.js';
 import { manifestStep } from './manifest.js';
+import { signStep } from './sign.js';
 import { commitStep } from './commit.js';
 
 /** The build, in order. Each step reads what earlier ones left in the context (see StepResults). */
@@ -35,5 +36,6 @@ export const BUILD_STEPS: readonly Step[] = [
   hostArchGuardStep,
   diskStep,
   manifestStep,
+  signStep,
   commitStep,
 ];

@@ -7,6 +7,7 @@ import type { Manifest } from '../../manifest/schema.js';
 import { readManifest } from '../../manifest/read.js';
 import { MANIFEST_FILE } from '../../manifest/write.js';
 import { need, type BuildContext, type Step } from '../context.js';
+import { signBuildDir } from '../../provenance/sign.js';
 
 /** Bump when the stages after the rootfs change the bytes they write. */
 const RECIPE = 1;
@@ -24,6 +25,8 @@ export const upToDateStep: Step = {
     const { finalDir } = need(ctx, 'inputs');
     const existing = ctx.opts.noStageCache ? undefined : await upToDate(finalDir, finalKey);
     if (existing) {
+      // --sign on an up-to-date build signs what is there, after hashing it against SHA256SUMS
+      if (ctx.opts.sign) await signBuildDir(finalDir, ctx.opts.sign, { checkFiles: true });
       ctx.report({
         event: 'done',
         outDir: finalDir,
