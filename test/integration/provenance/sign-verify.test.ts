@@ -370,6 +370,34 @@ describe('signed builds', () => {
     expect(await stat(join(changed, 'SHA256SUMS.sig')).catch(() => undefined)).toBeUndefined();
   });
 
+  it('signs through ssh-agent with a passphrase-protected key named by its .pub', async () => {
+    const locked = await keygen('agent-held', ['-t', 'ed25519', '-N', 'secret']);
+    const agent = await execa('ssh-agent', ['-s']);
+    const sock = must(/SSH_AUTH_SOCK=([^;]+);/.exec(agent.stdout)?.[1], 'the agent socket');
+    const pid = Number(must(/SSH_AGENT_PID=(\d+);/.exec(agent.stdout)?.[1], 'the agent pid'));
+    const saved = process.env.SSH_AUTH_SOCK;
+    try {
+      const askpass = join(work, 'askpass');
+      await writeFile(askpass, '#!/bin/sh\necho secret\n', { mode: 0o755 });
+      await execa('ssh-add', [locked], { env: { SSH_AUTH_SOCK: sock, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' }, input: '' });
+      process.env.SSH_AUTH_SOCK = sock;
+      const dir = join(work, 'agent-signed');
+      await cp(fixture.dir, dir, { recursive: true });
+      const r = await kiln('sign', dir, '--key', `${locked}.pub`);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect((await kiln('verify', '--no-files', dir, '--key', `${locked}.pub`)).code).toBe(0);
+      // a key the agent does not hold is named before anything is signed
+      const absent = await kiln('sign', dir, '--key', `${otherKey}.pub`);
+      expect(absent.code).toBe(2);
+      expect(absent.stderr).toContain(`ssh-agent (SSH_AUTH_SOCK) does not hold this key (${otherFp})`);
+    } finally {
+      if (saved === undefined) delete process.env.SSH_AUTH_SOCK;
+      else process.env.SSH_AUTH_SOCK = saved;
+      process.kill(pid);
+    }
+  });
+
   it('the build signs its temp output dir between the manifest step and commit; a failed signature commits nothing', async () => {
     const names = BUILD_STEPS.map((s) => s.name);
     expect(names.slice(-3)).toEqual(['manifest', 'sign', 'commit']);
@@ -392,7 +420,7 @@ describe('signed builds', () => {
       },
     });
     const events: BuildEvent[] = [];
-    const opts = (finalDir: string, signKey: Awaited<ReturnType<typeof loadSigningKey>>) => ({
+    const opts = (signKey: Awaited<ReturnType<typeof loadSigningKey>>) => ({
       specFile: 'unused.yaml',
       outDir: outRoot,
       cacheRoot: join(work, 'cache'),
@@ -403,7 +431,7 @@ describe('signed builds', () => {
 
     const finalDir = join(outRoot, 'fixture');
     const temps: string[] = [];
-    const r = await build(opts(finalDir, await loadSigningKey(key)), [prepared(finalDir, temps), signStep, commitStep]);
+    const r = await build(opts(await loadSigningKey(key)), [prepared(finalDir, temps), signStep, commitStep]);
     expect(r.outDir).toBe(finalDir);
     expect(events.filter((e) => e.event === 'stage-done').map((e) => (e as { stage: string }).stage)).toEqual(['sign']);
     expect((await kiln('verify', '--no-files', finalDir, '--key', `${key}.pub`)).code).toBe(0);
@@ -414,7 +442,7 @@ describe('signed builds', () => {
     const doomedKey = await loadSigningKey(doomed);
     await chmod(doomed, 0o644); // ssh-keygen refuses a private key others can read
     const failedDir = join(outRoot, 'fixture-failed');
-    const err = await build(opts(failedDir, doomedKey), [prepared(failedDir, temps), signStep, commitStep]).then(
+    const err = await build(opts(doomedKey), [prepared(failedDir, temps), signStep, commitStep]).then(
       () => undefined,
       (e: unknown) => e,
     );
