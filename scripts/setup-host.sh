@@ -8,6 +8,8 @@ packages=(
   # build
   mmdebstrap qemu-user-static binfmt-support arch-test e2fsprogs dosfstools mtools fdisk zstd
   gpgv debian-archive-keyring apt-utils
+  # kiln build --sign, kiln sign, kiln verify --key (ssh-keygen -Y; ssh-add for agent-held keys)
+  openssh-client
   # tests and benchmarks
   qemu-system-arm u-boot-qemu tftp-hpa atftp busybox-static iproute2 bmap-tools diffoscope-minimal
   tftpd-hpa dnsmasq nginx-light ansible ansible-lint
