@@ -38,7 +38,25 @@ for (let i = 0; i < RUNS; i++) {
   if (out.trim().split('\n').length < NODES) throw new Error('kiln node list did not list every node');
 }
 
-const server = spawn(process.execPath, ['bin/kiln.js', 'serve', '--no-dhcp', '--listen', '127.0.0.1', '--advertise', '127.0.0.1', '--http-port', String(PORT), '--tftp-port', '16990', '--images-dir', join(work, 'dist')], { env, stdio: 'ignore' });
+const server = spawn(
+  process.execPath,
+  [
+    'bin/kiln.js',
+    'serve',
+    '--no-dhcp',
+    '--listen',
+    '127.0.0.1',
+    '--advertise',
+    '127.0.0.1',
+    '--http-port',
+    String(PORT),
+    '--tftp-port',
+    '16990',
+    '--images-dir',
+    join(work, 'dist'),
+  ],
+  { env, stdio: 'ignore' },
+);
 let browser;
 try {
   for (let i = 0; ; i++) {
@@ -55,7 +73,10 @@ try {
     const page = await ctx.newPage();
     await page.goto(`${base}/health`);
     // The session comes first, as a signed-in operator's reload finds it.
-    await page.evaluate(async (t) => fetch('/api/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: t }) }), token);
+    await page.evaluate(
+      async (t) => fetch('/api/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: t }) }),
+      token,
+    );
     const t0 = performance.now();
     await page.goto(`${base}/`);
     await page.waitForFunction((n) => document.querySelectorAll('tr[data-node]').length === n, NODES, { polling: 'raf' });

@@ -128,7 +128,8 @@ beforeAll(async () => {
     { name: 'rack1-05', serial: 'b0a70015', mac: '2c:cf:67:bd:07:15', disk: 'nvme0n1' },
   ];
   for (const n of nodes) await asOperator('POST', '/api/nodes', n);
-  for (const t of ['install-started', 'installed', 'first-boot', 'k3s-started', 'k3s-joined']) await report('rack1-01', t, t === 'installed' ? { sha256: SHA } : {});
+  for (const t of ['install-started', 'installed', 'first-boot', 'k3s-started', 'k3s-joined'])
+    await report('rack1-01', t, t === 'installed' ? { sha256: SHA } : {});
   for (const t of ['install-started', 'installed', 'first-boot']) await report('rack1-03', t, t === 'installed' ? { sha256: SHA } : {});
   await report('rack1-04', 'install-started');
   await report('rack1-04', 'install-failed', { message: 'no target disk found' });
@@ -289,7 +290,10 @@ describe('the dashboard in Chromium against kiln serve', () => {
   it('lists the images, verifies one, and shows kiln diff of two', async () => {
     await page.click('nav >> text=Images');
     await page.locator('tr[data-image]').first().waitFor();
-    expect(await page.locator('tr[data-image]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-image')))).toEqual(['pi-k3s-2026-11', 'pi-k3s-2026-12']);
+    expect(await page.locator('tr[data-image]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-image')))).toEqual([
+      'pi-k3s-2026-11',
+      'pi-k3s-2026-12',
+    ]);
     const row = page.locator('tr[data-image="pi-k3s-2026-12"]');
     await row.getByRole('button', { name: 'Verify' }).click();
     await row.locator('.verify-ok').waitFor({ timeout: 20_000 });
