@@ -3,20 +3,15 @@ import { netbootNote } from '../plan/netboot-note.js';
 import { z } from 'zod';
 import { buildInventory } from '../inventory.js';
 import { nodeInputSchema, nodeReportSchema } from '../nodes/model.js';
-import { bearer, HttpError, hasToken, requireToken } from './auth.js';
+import { bearer, HttpError, hasToken, type OperatorAuth } from './auth.js';
 import type { HttpDeps } from './deps.js';
 import { seedBaseUrl } from './seed.js';
-import { firstIssue } from '../../util/errors.js';
+import { parse } from './input.js';
 
-// JSON API. Everything under /api needs a credential: the operator's API token for the registry
-// (reads included: node serials, addresses and the timeline are not for the LAN), a node's own
-// credential for its reports, and the one-use install token for the one enrolment it is good for.
-
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body);
-  if (!r.success) throw new HttpError(400, firstIssue(r.error, 'body'));
-  return r.data;
-}
+// JSON API. Everything under /api needs a credential: the operator's (the API token, or the
+// dashboard's session cookie with its CSRF token: auth.ts) for the registry (reads included: node
+// serials, addresses and the timeline are not for the LAN), a node's own credential for its
+// reports, and the one-use install token for the one enrolment it is good for.
 
 const enrollBody = z.strictObject({
   /** Self-heal: the credential the installer found on the node's old disk. */
@@ -32,9 +27,9 @@ const eventsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).optional(),
 });
 
-export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps): void {
+export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, auth: OperatorAuth): void {
   const { registry, lookup } = deps;
-  const operator = (req: FastifyRequest): void => requireToken(req, deps.apiToken);
+  const operator = (req: FastifyRequest): void => void auth.operator(req);
 
   app.get('/api/nodes', (req) => {
     operator(req);
@@ -51,7 +46,7 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps): void {
   });
 
   app.post('/api/nodes', (req, reply) => {
-    requireToken(req, deps.apiToken);
+    operator(req);
     const input = parse(nodeInputSchema, req.body);
     const existed = registry.get(input.name) !== undefined;
     const node = registry.upsert(input);
@@ -59,12 +54,12 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps): void {
   });
 
   app.post<{ Params: { name: string } }>('/api/nodes/:name/reprovision', (req) => {
-    requireToken(req, deps.apiToken);
+    operator(req);
     return { node: registry.reprovision(req.params.name) };
   });
 
   app.delete<{ Params: { name: string } }>('/api/nodes/:name', (req, reply) => {
-    requireToken(req, deps.apiToken);
+    operator(req);
     registry.remove(req.params.name);
     return reply.code(204).send();
   });

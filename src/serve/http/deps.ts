@@ -2,6 +2,8 @@ import type { Templates } from '../cloudinit.js';
 import type { ServeLookup } from '../lookup.js';
 import type { ServeMetrics } from '../metrics.js';
 import type { NodeRegistry } from '../nodes/registry.js';
+import type { SessionStore } from './session.js';
+import type { SignInLimitOptions } from './sign-in-limit.js';
 
 /** Everything the HTTP routes need, passed in explicitly (no globals) so tests build their own. */
 export interface HttpDeps {
@@ -16,4 +18,12 @@ export interface HttpDeps {
   ctx: { httpBase: string };
   /** Operator's k3s server URL; otherwise derived from the cluster-init server's address. */
   k3sServerUrl?: string;
+  /** The dashboard's limits; the defaults suit `kiln serve`, tests shorten them. */
+  dashboard?: DashboardOptions;
+}
+
+export interface DashboardOptions {
+  /** The sessions (a test passes one with its own clock or lifetime). */
+  sessions?: SessionStore;
+  signInLimit?: SignInLimitOptions;
 }
