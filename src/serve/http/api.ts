@@ -3,8 +3,10 @@ import { netbootNote } from '../plan/netboot-note.js';
 import { z } from 'zod';
 import { buildInventory } from '../inventory.js';
 import { nodeInputSchema, nodeReportSchema } from '../nodes/model.js';
+import type { NodeResponse, NodesResponse } from './api-types.js';
 import { bearer, HttpError, hasToken, type OperatorAuth } from './auth.js';
 import type { HttpDeps } from './deps.js';
+import { progressByNode } from './progress.js';
 import { seedBaseUrl } from './seed.js';
 import { parse } from './input.js';
 
@@ -31,18 +33,19 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, auth: Op
   const { registry, lookup } = deps;
   const operator = (req: FastifyRequest): void => void auth.operator(req);
 
-  app.get('/api/nodes', (req) => {
+  app.get('/api/nodes', (req): NodesResponse => {
     operator(req);
-    return { nodes: registry.list() };
+    return { nodes: registry.list(), progress: progressByNode(registry.latestInstallProgress()) };
   });
 
-  app.get<{ Params: { name: string } }>('/api/nodes/:name', (req) => {
+  app.get<{ Params: { name: string } }>('/api/nodes/:name', (req): NodeResponse => {
     operator(req);
     const node = registry.get(req.params.name);
     if (!node) throw new HttpError(404, `no node named ${req.params.name}`);
     const events = registry.events({ node: node.name, limit: 100 });
     const netboot = netbootNote(node, events);
-    return { node, events, ...(netboot ? { netboot } : {}) };
+    const progress = node.state === 'installing' ? progressByNode(registry.latestInstallProgress())[node.name] : undefined;
+    return { node, events, ...(netboot ? { netboot } : {}), ...(progress ? { progress } : {}) };
   });
 
   app.post('/api/nodes', (req, reply) => {

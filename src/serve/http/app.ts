@@ -9,6 +9,7 @@ import { registerImageRoutes } from './images.js';
 import { redactUrl, registerSeedRoutes } from './seed.js';
 import { SessionStore } from './session.js';
 import { registerSessionRoutes } from './session-routes.js';
+import { makeBroadcaster, registerStreamRoute } from './stream.js';
 import { DEFAULT_HTTP_TIMEOUTS, timeoutOptions, type HttpTimeouts } from './timeouts.js';
 
 export const BODY_LIMIT = 64 * 1024;
@@ -75,5 +76,6 @@ export async function buildHttp(deps: HttpDeps, opts: { timeouts?: HttpTimeouts 
   const auth = operatorAuth(deps.apiToken, deps.dashboard?.sessions ?? new SessionStore());
   registerApiRoutes(app, deps, auth);
   registerSessionRoutes(app, deps, auth);
+  registerStreamRoute(app, deps, auth, makeBroadcaster(app, deps, deps.dashboard?.stream));
   return app;
 }

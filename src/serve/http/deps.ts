@@ -2,6 +2,7 @@ import type { Templates } from '../cloudinit.js';
 import type { ServeLookup } from '../lookup.js';
 import type { ServeMetrics } from '../metrics.js';
 import type { NodeRegistry } from '../nodes/registry.js';
+import type { BroadcastOptions } from './broadcaster.js';
 import type { SessionStore } from './session.js';
 import type { SignInLimitOptions } from './sign-in-limit.js';
 
@@ -26,4 +27,5 @@ export interface DashboardOptions {
   /** The sessions (a test passes one with its own clock or lifetime). */
   sessions?: SessionStore;
   signInLimit?: SignInLimitOptions;
+  stream?: Partial<BroadcastOptions>;
 }
