@@ -6,6 +6,7 @@ import { registerApiRoutes } from './api.js';
 import { HttpError, operatorAuth } from './auth.js';
 import type { HttpDeps } from './deps.js';
 import { registerImageRoutes } from './images.js';
+import { registerNodeActionRoutes } from './node-actions.js';
 import { redactUrl, registerSeedRoutes } from './seed.js';
 import { SessionStore } from './session.js';
 import { registerSessionRoutes } from './session-routes.js';
@@ -76,6 +77,7 @@ export async function buildHttp(deps: HttpDeps, opts: { timeouts?: HttpTimeouts 
   const auth = operatorAuth(deps.apiToken, deps.dashboard?.sessions ?? new SessionStore());
   registerApiRoutes(app, deps, auth);
   registerSessionRoutes(app, deps, auth);
+  registerNodeActionRoutes(app, deps, auth);
   registerStreamRoute(app, deps, auth, makeBroadcaster(app, deps, deps.dashboard?.stream));
   return app;
 }
