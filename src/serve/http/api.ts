@@ -111,20 +111,6 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, auth: Op
     return registry.eventPage({ node: q.node, afterId: q.after, limit: q.limit });
   });
 
-  app.get('/api/images', (req) => {
-    operator(req);
-    return {
-      images: lookup.allImages().map((i) => ({
-        name: i.name,
-        sha256: i.sha256,
-        size: i.size,
-        diskId: i.diskId,
-        installer: i.installerDir !== null,
-        files: Object.fromEntries(Object.entries(i.files).map(([k, f]) => [k, `/images/${i.name}/${f}`])),
-      })),
-    };
-  });
-
   app.get('/api/builds', (req) => {
     operator(req);
     return {

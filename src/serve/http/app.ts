@@ -5,6 +5,7 @@ import { RegistryError } from '../nodes/registry.js';
 import { registerApiRoutes } from './api.js';
 import { HttpError, operatorAuth } from './auth.js';
 import type { HttpDeps } from './deps.js';
+import { registerImageApiRoutes } from './image-api.js';
 import { registerImageRoutes } from './images.js';
 import { registerNodeActionRoutes } from './node-actions.js';
 import { redactUrl, registerSeedRoutes } from './seed.js';
@@ -78,6 +79,7 @@ export async function buildHttp(deps: HttpDeps, opts: { timeouts?: HttpTimeouts 
   registerApiRoutes(app, deps, auth);
   registerSessionRoutes(app, deps, auth);
   registerNodeActionRoutes(app, deps, auth);
+  registerImageApiRoutes(app, deps, auth);
   registerStreamRoute(app, deps, auth, makeBroadcaster(app, deps, deps.dashboard?.stream));
   return app;
 }
