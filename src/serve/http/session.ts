@@ -78,11 +78,6 @@ export class SessionStore {
   delete(token: string | undefined): boolean {
     return token !== undefined && TOKEN_RE.test(token) && this.sessions.delete(keyOf(token));
   }
-
-  /** Every session ends (not used by the server itself; tests and a future "sign out all"). */
-  clear(): void {
-    this.sessions.clear();
-  }
 }
 
 /** Whether the request's X-CSRF-Token is the session's (constant time). */
