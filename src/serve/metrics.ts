@@ -75,6 +75,23 @@ export class ServeMetrics {
     help: 'Old activity events deleted by --event-retention (state changes are never pruned)',
     registers: [this.registry],
   });
+  readonly signIns = new Counter({
+    name: 'kiln_dashboard_sign_ins_total',
+    help: 'Dashboard sign-ins (POST /api/session) by result: ok, refused (wrong API token), limited (too many failures from the address)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly streams = new Gauge({
+    name: 'kiln_dashboard_streams',
+    help: 'Open live event streams (GET /api/stream)',
+    registers: [this.registry],
+  });
+  readonly streamsRefused = new Counter({
+    name: 'kiln_dashboard_streams_refused_total',
+    help: 'Live event streams refused or cut by kiln: busy (too many open), slow (the client did not read), expired (its session ended)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly internalErrors = new Counter({
     name: 'kiln_internal_errors_total',
     help: 'Errors that reached the process-level last net (uncaughtException, unhandledRejection)',

@@ -3,20 +3,17 @@ import { netbootNote } from '../plan/netboot-note.js';
 import { z } from 'zod';
 import { buildInventory } from '../inventory.js';
 import { nodeInputSchema, nodeReportSchema } from '../nodes/model.js';
-import { bearer, HttpError, hasToken, requireToken } from './auth.js';
+import type { NodeResponse, NodesResponse } from './api-types.js';
+import { bearer, HttpError, hasToken, type OperatorAuth } from './auth.js';
 import type { HttpDeps } from './deps.js';
+import { progressByNode } from './progress.js';
 import { seedBaseUrl } from './seed.js';
-import { firstIssue } from '../../util/errors.js';
+import { parse } from './input.js';
 
-// JSON API. Everything under /api needs a credential: the operator's API token for the registry
-// (reads included: node serials, addresses and the timeline are not for the LAN), a node's own
-// credential for its reports, and the one-use install token for the one enrolment it is good for.
-
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body);
-  if (!r.success) throw new HttpError(400, firstIssue(r.error, 'body'));
-  return r.data;
-}
+// JSON API. Everything under /api needs a credential: the operator's (the API token, or the
+// dashboard's session cookie with its CSRF token: auth.ts) for the registry (reads included: node
+// serials, addresses and the timeline are not for the LAN), a node's own credential for its
+// reports, and the one-use install token for the one enrolment it is good for.
 
 const enrollBody = z.strictObject({
   /** Self-heal: the credential the installer found on the node's old disk. */
@@ -32,26 +29,29 @@ const eventsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).optional(),
 });
 
-export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps): void {
+export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, auth: OperatorAuth): void {
   const { registry, lookup } = deps;
-  const operator = (req: FastifyRequest): void => requireToken(req, deps.apiToken);
+  const operator = (req: FastifyRequest): void => void auth.operator(req);
 
-  app.get('/api/nodes', (req) => {
+  app.get('/api/nodes', (req): NodesResponse => {
     operator(req);
-    return { nodes: registry.list() };
+    // Read first: an event written while the list is read is then replayed by the stream, not lost.
+    const lastEventId = registry.lastEventId();
+    return { nodes: registry.list(), progress: progressByNode(registry.latestInstallProgress()), lastEventId };
   });
 
-  app.get<{ Params: { name: string } }>('/api/nodes/:name', (req) => {
+  app.get<{ Params: { name: string } }>('/api/nodes/:name', (req): NodeResponse => {
     operator(req);
     const node = registry.get(req.params.name);
     if (!node) throw new HttpError(404, `no node named ${req.params.name}`);
     const events = registry.events({ node: node.name, limit: 100 });
     const netboot = netbootNote(node, events);
-    return { node, events, ...(netboot ? { netboot } : {}) };
+    const progress = node.state === 'installing' ? progressByNode(registry.latestInstallProgress())[node.name] : undefined;
+    return { node, events, ...(netboot ? { netboot } : {}), ...(progress ? { progress } : {}) };
   });
 
   app.post('/api/nodes', (req, reply) => {
-    requireToken(req, deps.apiToken);
+    operator(req);
     const input = parse(nodeInputSchema, req.body);
     const existed = registry.get(input.name) !== undefined;
     const node = registry.upsert(input);
@@ -59,12 +59,12 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps): void {
   });
 
   app.post<{ Params: { name: string } }>('/api/nodes/:name/reprovision', (req) => {
-    requireToken(req, deps.apiToken);
+    operator(req);
     return { node: registry.reprovision(req.params.name) };
   });
 
   app.delete<{ Params: { name: string } }>('/api/nodes/:name', (req, reply) => {
-    requireToken(req, deps.apiToken);
+    operator(req);
     registry.remove(req.params.name);
     return reply.code(204).send();
   });
@@ -111,20 +111,6 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps): void {
     const q = parse(eventsQuery, req.query);
     // `next` goes back as `after=` for the following page (or to poll for new events).
     return registry.eventPage({ node: q.node, afterId: q.after, limit: q.limit });
-  });
-
-  app.get('/api/images', (req) => {
-    operator(req);
-    return {
-      images: lookup.allImages().map((i) => ({
-        name: i.name,
-        sha256: i.sha256,
-        size: i.size,
-        diskId: i.diskId,
-        installer: i.installerDir !== null,
-        files: Object.fromEntries(Object.entries(i.files).map(([k, f]) => [k, `/images/${i.name}/${f}`])),
-      })),
-    };
   });
 
   app.get('/api/builds', (req) => {

@@ -3,10 +3,15 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { log } from '../../util/log.js';
 import { RegistryError } from '../nodes/registry.js';
 import { registerApiRoutes } from './api.js';
-import { HttpError } from './auth.js';
+import { HttpError, operatorAuth } from './auth.js';
 import type { HttpDeps } from './deps.js';
+import { registerImageApiRoutes } from './image-api.js';
 import { registerImageRoutes } from './images.js';
+import { registerNodeActionRoutes } from './node-actions.js';
 import { redactUrl, registerSeedRoutes } from './seed.js';
+import { SessionStore } from './session.js';
+import { registerSessionRoutes } from './session-routes.js';
+import { makeBroadcaster, registerStreamRoute } from './stream.js';
 import { DEFAULT_HTTP_TIMEOUTS, timeoutOptions, type HttpTimeouts } from './timeouts.js';
 import { registerUiRoutes } from './ui.js';
 
@@ -71,7 +76,13 @@ export async function buildHttp(deps: HttpDeps, opts: { timeouts?: HttpTimeouts 
   app.get('/metrics', async (_req, reply) => reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
   registerImageRoutes(app, deps);
   registerSeedRoutes(app, deps);
-  registerApiRoutes(app, deps);
+  // One session store per server: sessions live in memory, so a restart signs everyone out.
+  const auth = operatorAuth(deps.apiToken, deps.dashboard?.sessions ?? new SessionStore());
+  registerApiRoutes(app, deps, auth);
+  registerSessionRoutes(app, deps, auth);
+  registerNodeActionRoutes(app, deps, auth);
+  registerImageApiRoutes(app, deps, auth);
+  registerStreamRoute(app, deps, auth, makeBroadcaster(app, deps, deps.dashboard?.stream));
   await registerUiRoutes(app, deps.uiDir);
   return app;
 }

@@ -2,6 +2,9 @@ import type { Templates } from '../cloudinit.js';
 import type { ServeLookup } from '../lookup.js';
 import type { ServeMetrics } from '../metrics.js';
 import type { NodeRegistry } from '../nodes/registry.js';
+import type { BroadcastOptions } from './broadcaster.js';
+import type { SessionStore } from './session.js';
+import type { SignInLimitOptions } from './sign-in-limit.js';
 
 /** Everything the HTTP routes need, passed in explicitly (no globals) so tests build their own. */
 export interface HttpDeps {
@@ -18,4 +21,13 @@ export interface HttpDeps {
   k3sServerUrl?: string;
   /** The built dashboard (dist-web/); tests point it elsewhere. */
   uiDir?: string;
+  /** The dashboard's limits; the defaults suit `kiln serve`, tests shorten them. */
+  dashboard?: DashboardOptions;
+}
+
+export interface DashboardOptions {
+  /** The sessions (a test passes one with its own clock or lifetime). */
+  sessions?: SessionStore;
+  signInLimit?: SignInLimitOptions;
+  stream?: Partial<BroadcastOptions>;
 }

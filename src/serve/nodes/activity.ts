@@ -172,11 +172,16 @@ export class TokenBucket {
   }
 
   take(now: number): boolean {
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) * this.perMinute) / 60_000);
-    this.at = now;
-    if (this.tokens < 1) return false;
+    if (!this.has(now)) return false;
     this.tokens -= 1;
     return true;
+  }
+
+  /** Whether a take() now would succeed, without taking. */
+  has(now: number): boolean {
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) * this.perMinute) / 60_000);
+    this.at = now;
+    return this.tokens >= 1;
   }
 }
 

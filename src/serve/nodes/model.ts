@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { configTxtSchema } from './config-txt.js';
 
 // A node is one Pi. `plan` is what the service does when it netboots; `state` is what the service
 // last learned about it. Identity is the hostname; serial and MAC are how the network finds it.
@@ -85,7 +86,7 @@ export interface NodeRecord {
   model?: string | null;
   /** The revision code from option 97 (8 hex digits) the model was decoded from; null without one. */
   boardRevision?: string | null;
-  /** Lines appended to the node's own config.txt (after `[all]`); absent or empty: none. */
+  /** The operator's lines appended to the config.txt kiln renders for this node (config-txt.ts); empty: none. */
   configTxt?: string[];
 }
 
@@ -139,6 +140,17 @@ export const nodeInputSchema = z
   });
 export type NodeInput = z.infer<typeof nodeInputSchema>;
 
+/**
+ * Per-node settings the operator changes in place (PATCH /api/nodes/:name); an absent field is left
+ * as it is, unlike nodeInputSchema, whose absent `disk` clears it.
+ */
+export const nodeSettingsSchema = z.strictObject({
+  disk: diskSchema.nullable().optional(),
+  selfHeal: z.boolean().optional(),
+  configTxt: configTxtSchema.optional(),
+});
+export type NodeSettings = z.infer<typeof nodeSettingsSchema>;
+
 export const EVENT_TYPES = [
   'dhcp-seen',
   'dhcp-offered',
@@ -156,6 +168,8 @@ export const EVENT_TYPES = [
   'k3s-joined',
   'self-heal',
   'parked',
+  // The operator lifted a park without reprovisioning; the failure count starts again.
+  'unparked',
   'registered',
   'updated',
   'reprovision',
@@ -225,6 +239,7 @@ export const DECISION_EVENTS = [
   'installed',
   'reprovision',
   'registered',
+  'unparked',
   'first-boot',
   'k3s-started',
   'k3s-joined',
@@ -241,7 +256,7 @@ export function failedInARow(events: readonly { type: EventType }[]): number {
   let n = 0;
   for (const e of events) {
     if (e.type === 'install-failed') n++;
-    else if (e.type === 'installed' || e.type === 'reprovision' || e.type === 'registered') n = 0;
+    else if (e.type === 'installed' || e.type === 'reprovision' || e.type === 'registered' || e.type === 'unparked') n = 0;
   }
   return n;
 }

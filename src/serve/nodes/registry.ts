@@ -13,6 +13,7 @@ import {
   type NodeBoard,
   type NodeInput,
   type NodeRecord,
+  type NodeSettings,
   type NodeState,
   type Plan,
   type Role,
@@ -66,6 +67,7 @@ interface NodeRow {
   leased_ip: string | null;
   model: string | null;
   board_revision: string | null;
+  config_txt: string | null;
 }
 
 interface EventRow {
@@ -145,6 +147,7 @@ function toRecord(r: NodeRow): NodeRecord {
     provisionId: r.provision_id ?? 0,
     model: r.model,
     boardRevision: r.board_revision,
+    configTxt: r.config_txt === null ? [] : (JSON.parse(r.config_txt) as string[]),
   };
 }
 
@@ -166,6 +169,8 @@ const ADDED_COLUMNS: readonly [string, string][] = [
   // The board the node's DHCP requests named (option 97's revision code, decoded by serve/plan/board.ts).
   ['model', 'TEXT'],
   ['board_revision', 'TEXT'],
+  // The operator's config.txt lines for the node (JSON array); NULL: none.
+  ['config_txt', 'TEXT'],
 ];
 
 export interface RegistryOptions {
@@ -697,7 +702,7 @@ export class NodeRegistry {
     return tx.immediate();
   }
 
-  /** Stops answering a node until the operator reprovisions it; flagged in its state and events. */
+  /** Stops answering a node until the operator reprovisions or unparks it; flagged in its state and events. */
   park(name: string, reason: string): NodeRecord {
     const tx = this.db.transaction((): NodeRecord => {
       this.mustGet(name);
@@ -705,6 +710,75 @@ export class NodeRegistry {
       return this.mustGet(name);
     });
     return tx.immediate();
+  }
+
+  /**
+   * Answers a parked node again under its current plan, without the new install a reprovision
+   * starts. `unparked` resets the failure count (failedInARow), or the next failed install would
+   * park it again at once. Its state before the park is not kept: it is `registered` again.
+   */
+  unpark(name: string): NodeRecord {
+    const tx = this.db.transaction((): NodeRecord => {
+      const n = this.mustGet(name);
+      if (!n.parked) throw new RegistryError(`node ${name} is not parked`, 'conflict');
+      this.db.prepare("UPDATE nodes SET parked = NULL, state = 'registered' WHERE name = ?").run(name);
+      this.appendEvent(name, 'unparked', { reason: n.parked }, this.stamp());
+      return this.mustGet(name);
+    });
+    return tx.immediate();
+  }
+
+  /**
+   * Changes the given per-node settings in place; the `updated` event names the changed fields
+   * with their new values (none changed: no event). Nodes from nodes.yaml are changed there.
+   */
+  updateSettings(name: string, s: NodeSettings): NodeRecord {
+    const tx = this.db.transaction((): NodeRecord => {
+      const n = this.mustGet(name);
+      if (n.source === 'yaml') throw new RegistryError(`node ${name} is declared in nodes.yaml; change it there`, 'forbidden');
+      if (n.plan === 'discovered') throw new RegistryError(`node ${name} is only discovered; approve (register) it first`, 'conflict');
+      const changed: Record<string, unknown> = {};
+      if (s.disk !== undefined && s.disk !== (n.disk ?? null)) {
+        this.db.prepare('UPDATE nodes SET disk = ? WHERE name = ?').run(s.disk, name);
+        changed.disk = s.disk;
+      }
+      if (s.selfHeal !== undefined && s.selfHeal !== (n.selfHeal ?? false)) {
+        this.db.prepare('UPDATE nodes SET self_heal = ? WHERE name = ?').run(s.selfHeal ? 1 : 0, name);
+        changed.selfHeal = s.selfHeal;
+      }
+      if (s.configTxt !== undefined && JSON.stringify(s.configTxt) !== JSON.stringify(n.configTxt ?? [])) {
+        this.db.prepare('UPDATE nodes SET config_txt = ? WHERE name = ?').run(s.configTxt.length > 0 ? JSON.stringify(s.configTxt) : null, name);
+        changed.configTxt = s.configTxt;
+      }
+      if (Object.keys(changed).length > 0) this.appendEvent(name, 'updated', { source: 'api', changed }, this.stamp());
+      return this.mustGet(name);
+    });
+    return tx.immediate();
+  }
+
+  /**
+   * Registers a discovered Pi under the operator's name with the placeholder's serial and MAC. The
+   * placeholder gives way as in upsert (its board carried over); under another name it also gets a
+   * `removed` event naming the new node, so a timeline or live view sees where it went.
+   */
+  approve(placeholder: string, input: Omit<NodeInput, 'serial' | 'mac'>): NodeRecord {
+    return this.batch((): NodeRecord => {
+      const p = this.mustGet(placeholder);
+      if (p.plan !== 'discovered') throw new RegistryError(`node ${placeholder} is not a discovered Pi (its plan is ${p.plan})`, 'conflict');
+      const identity = { serial: p.serial ?? undefined, mac: p.mac ?? undefined };
+      if (input.name === placeholder) {
+        // upsert would update the placeholder in place: replace it instead, so the node starts as
+        // any registered one does (registered event, provision id, install token).
+        this.db.prepare('DELETE FROM nodes WHERE name = ?').run(placeholder);
+        const node = this.upsert({ ...input, ...identity });
+        if (p.model !== null && p.model !== undefined) this.learnBoard(node.name, { model: p.model, boardRevision: p.boardRevision ?? null });
+        return this.mustGet(node.name);
+      }
+      if (this.get(input.name)) throw new RegistryError(`a node named ${input.name} exists already`, 'conflict');
+      const node = this.upsert({ ...input, ...identity });
+      this.appendEvent(placeholder, 'removed', { reason: 'approved', as: node.name }, this.stamp());
+      return node;
+    });
   }
 
   private parkIn(name: string, reason: string, at: string): void {
@@ -780,6 +854,28 @@ export class NodeRegistry {
       type: string;
     }[];
     return rows.reverse().map((r) => ({ type: r.type as EventType }));
+  }
+
+  /**
+   * The latest `install-progress` of every node that is installing now, in one query: per node the
+   * index on (node, id) is walked back from the newest event to the first match. A report from an
+   * earlier install (before the last `install-started`) does not count.
+   */
+  latestInstallProgress(): { node: string; at: string; data: Record<string, unknown> }[] {
+    const rows = this.db
+      .prepare(
+        `SELECT e.node AS node, e.at AS at, e.data AS data FROM nodes n
+         JOIN events e ON e.id = (SELECT id FROM events WHERE node = n.name AND type = 'install-progress' ORDER BY id DESC LIMIT 1)
+         WHERE n.state = 'installing'
+           AND e.id > COALESCE((SELECT id FROM events WHERE node = n.name AND type = 'install-started' ORDER BY id DESC LIMIT 1), 0)`,
+      )
+      .all() as { node: string; at: string; data: string }[];
+    return rows.map((r) => ({ node: r.node, at: r.at, data: JSON.parse(r.data) as Record<string, unknown> }));
+  }
+
+  /** The newest event's id (0 when there is none): read before a list, it is where a stream resumes. */
+  lastEventId(): number {
+    return (this.db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM events').get() as { id: number }).id;
   }
 
   countByState(): Record<string, number> {

@@ -28,7 +28,7 @@ export function renderBootFile(file: BootFile, node: NodeRecord, img: ImageInfo,
     case 'cmdline.txt':
       return Buffer.from(`${renderCmdline(node, img, ctx)}\n`);
     case 'config.txt':
-      return Buffer.from(renderConfigTxt(img));
+      return Buffer.from(renderConfigTxt(img, node.configTxt ?? []));
     case 'pxelinux.cfg':
       return Buffer.from(renderPxelinux(node, img, ctx));
     case 'boot.scr':
@@ -81,8 +81,16 @@ export const UBOOT_APPEND_MAX = 511;
  * The image's config.txt; with an installer, its kernel and initramfs replace the image's where
  * they stand, so each board section the image has keeps gating its board (a board the image was not
  * built for still finds no kernel). An image whose config names no kernel gets them for [all].
+ * The node's own lines (checked by nodes/config-txt.ts) come last.
  */
-export function renderConfigTxt(img: ImageInfo): string {
+export function renderConfigTxt(img: ImageInfo, nodeLines: readonly string[] = []): string {
+  const text = imageConfigTxt(img);
+  if (nodeLines.length === 0) return text;
+  // After [all]: the image's last board section ([pi5] ...) would otherwise gate them too.
+  return `${text}\n# kiln: this node's own lines\n[all]\n${nodeLines.join('\n')}\n`;
+}
+
+function imageConfigTxt(img: ImageInfo): string {
   const base = img.configTxt.endsWith('\n') || img.configTxt === '' ? img.configTxt : `${img.configTxt}\n`;
   if (!img.installerDir) return base;
   const lines = base.split('\n').filter((l) => !/^\s*auto_initramfs\b/.test(l));

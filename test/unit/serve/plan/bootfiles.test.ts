@@ -42,6 +42,23 @@ describe('rendering', () => {
       /\[all\]\nkernel=installer\/vmlinuz\ninitramfs installer\/initrd.img followkernel\n$/,
     );
   });
+  it("appends the node's own config.txt lines last, after [all], so the image's last board section does not gate them", () => {
+    const configTxt = 'arm_64bit=1\n[pi5]\nkernel=vmlinuz\ninitramfs initrd.img followkernel\n';
+    const lines = ['dtoverlay=disable-wifi', '[pi4]', 'gpu_mem=16'];
+    const c = renderConfigTxt(fakeImage({ installerDir: '/x', configTxt }), lines);
+    expect(c).toBe(
+      'arm_64bit=1\n[pi5]\nkernel=installer/vmlinuz\ninitramfs installer/initrd.img followkernel\n' +
+        "\n# kiln: this node's own lines\n[all]\ndtoverlay=disable-wifi\n[pi4]\ngpu_mem=16\n",
+    );
+    // an image config.txt without a final newline still gets its own last line intact
+    expect(renderConfigTxt(fakeImage({ configTxt: 'arm_64bit=1' }), ['gpu_mem=16'])).toBe("arm_64bit=1\n\n# kiln: this node's own lines\n[all]\ngpu_mem=16\n");
+    // none: the file is the image's, byte for byte
+    expect(renderConfigTxt(fakeImage({ configTxt }), [])).toBe(configTxt);
+    // what TFTP serves for the node is rendered from its record
+    const served = renderBootFile('config.txt', fakeNode({ configTxt: ['dtoverlay=disable-bt'] }), fakeImage(), ctx).toString();
+    expect(served.endsWith('[all]\ndtoverlay=disable-bt\n')).toBe(true);
+    expect(renderBootFile('config.txt', fakeNode(), fakeImage(), ctx).toString()).toBe(fakeImage().configTxt);
+  });
   it('pxelinux uses the installer kernel when present', () => {
     const s = renderPxelinux(fakeNode(), fakeImage({ installerDir: '/x' }), ctx);
     expect(s).toContain('kernel dc-a6-32-01-02-03/installer/vmlinuz');

@@ -1,0 +1,196 @@
+import type { NodeEvent } from '../nodes/model.js';
+
+// One poller behind every live stream (GET /api/stream). The registry is also written by
+// `kiln node ...` in another process, so the database, not an in-process emitter, is where new
+// events show up: it is read every pollMs, only while someone listens, once per distinct cursor
+// (in the steady state every stream is at the same cursor: one query per poll for all of them).
+// Each stream gets the events after its own cursor in id order. A client that does not read is
+// skipped while its socket is backed up and dropped when it stays so, never buffered without end.
+
+export interface BroadcastOptions {
+  pollMs: number;
+  /** A comment line this often keeps proxies and the idle timeout from closing a quiet stream. */
+  keepaliveMs: number;
+  /** Streams open at once; one more is refused (503). */
+  maxSubscribers: number;
+  /** A stream whose unsent bytes pass this is dropped. */
+  maxBufferedBytes: number;
+  /** A stream whose socket stayed backed up for this many polls in a row is dropped. */
+  maxBlockedPolls: number;
+  /** Events read per cursor and poll; a stream behind by more catches up over several polls. */
+  pageSize: number;
+}
+
+export const DEFAULT_BROADCAST: BroadcastOptions = {
+  pollMs: 250,
+  keepaliveMs: 15_000,
+  maxSubscribers: 32,
+  maxBufferedBytes: 1 << 20,
+  maxBlockedPolls: 40,
+  pageSize: 200,
+};
+
+/** Where the events come from (the registry) and how one becomes a message on the wire. */
+export interface FeedSource {
+  /** Events with an id above `afterId`, oldest first, at most `limit`. */
+  after(afterId: number, limit: number): NodeEvent[];
+  /** The newest event's id (0: none yet): where a stream without a cursor starts. */
+  latestId(): number;
+  /** Each event's wire text, by id. Called with at least one event. */
+  render(events: readonly NodeEvent[]): Map<number, string>;
+}
+
+/** The response a stream writes to (an http.ServerResponse). */
+export interface Sink {
+  write(chunk: string): boolean;
+  readonly writableLength: number;
+  end(): void;
+  destroy(): void;
+}
+
+export type EndReason = 'closed' | 'slow' | 'expired' | 'shutdown';
+
+export interface Subscription {
+  readonly sink: Sink;
+  cursor: number;
+  /** The last write returned false: wait for the socket to drain before writing more. */
+  blocked: boolean;
+  blockedPolls: number;
+  lastWrite: number;
+  /** False once the credential the stream was opened with is gone (a session expired or signed out). */
+  alive: () => boolean;
+  onEnd: (reason: EndReason) => void;
+}
+
+export interface Logger {
+  warn(obj: object, msg: string): void;
+}
+
+export class Broadcaster {
+  private readonly subs = new Set<Subscription>();
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private failing = false;
+  readonly opts: BroadcastOptions;
+
+  constructor(
+    private readonly source: FeedSource,
+    opts: Partial<BroadcastOptions> = {},
+    private readonly log: Logger = { warn: () => undefined },
+    private readonly now: () => number = Date.now,
+  ) {
+    this.opts = { ...DEFAULT_BROADCAST, ...opts };
+  }
+
+  get size(): number {
+    return this.subs.size;
+  }
+
+  get full(): boolean {
+    return this.subs.size >= this.opts.maxSubscribers;
+  }
+
+  /**
+   * Starts a stream after `after` (undefined: from now). A cursor beyond the newest event (a
+   * database replaced under a browser that remembers an id) starts from the newest instead, or the
+   * stream would wait for ids that are not coming. Undefined when full or closed.
+   */
+  subscribe(sink: Sink, after: number | undefined, opts: { alive?: () => boolean; onEnd?: (reason: EndReason) => void } = {}): Subscription | undefined {
+    if (this.closed || this.full) return undefined;
+    const latest = this.source.latestId();
+    const sub: Subscription = {
+      sink,
+      cursor: after === undefined ? latest : Math.min(after, latest),
+      blocked: false,
+      blockedPolls: 0,
+      lastWrite: this.now(),
+      alive: opts.alive ?? (() => true),
+      onEnd: opts.onEnd ?? (() => undefined),
+    };
+    this.subs.add(sub);
+    this.send(sub, ': kiln live events\nretry: 3000\n\n');
+    this.timer ??= setInterval(() => this.poll(), this.opts.pollMs).unref();
+    return sub;
+  }
+
+  /** The client went away (its socket closed): forget it. */
+  unsubscribe(sub: Subscription): void {
+    if (!this.subs.delete(sub)) return;
+    sub.onEnd('closed');
+    this.idle();
+  }
+
+  /** Ends every stream and stops polling (the server is closing). */
+  close(): void {
+    this.closed = true;
+    for (const s of [...this.subs]) this.end(s, 'shutdown');
+    this.idle();
+  }
+
+  /** One round: each stream gets what is new after its cursor, or a keepalive. Public for tests. */
+  poll(): void {
+    const now = this.now();
+    const byCursor = new Map<number, Subscription[]>();
+    for (const s of [...this.subs]) {
+      if (!s.alive()) this.end(s, 'expired');
+      else if (this.backedUp(s)) continue;
+      else byCursor.set(s.cursor, [...(byCursor.get(s.cursor) ?? []), s]);
+    }
+    try {
+      const wire = new Map<number, string>();
+      for (const [cursor, group] of byCursor) {
+        const events = this.source.after(cursor, this.opts.pageSize);
+        if (events.length === 0) continue;
+        const missing = events.filter((e) => !wire.has(e.id));
+        if (missing.length > 0) for (const [id, text] of this.source.render(missing)) wire.set(id, text);
+        const text = events.map((e) => wire.get(e.id) ?? '').join('');
+        const last = events[events.length - 1]?.id ?? cursor;
+        for (const s of group) {
+          s.cursor = last;
+          this.send(s, text);
+        }
+      }
+      this.failing = false;
+    } catch (err) {
+      // The database may be closing under us (shutdown) or busy: try again next poll, say it once.
+      if (!this.failing) this.log.warn({ err: (err as Error).message }, 'live stream: reading events failed');
+      this.failing = true;
+    }
+    for (const s of this.subs) if (!s.blocked && now - s.lastWrite >= this.opts.keepaliveMs) this.send(s, ': keepalive\n\n');
+  }
+
+  /** Whether to skip the stream this round; drops it when it has been backed up for too long. */
+  private backedUp(s: Subscription): boolean {
+    if (s.sink.writableLength > this.opts.maxBufferedBytes) {
+      this.end(s, 'slow');
+      return true;
+    }
+    if (!s.blocked) return false;
+    if (s.sink.writableLength === 0) {
+      s.blocked = false;
+      s.blockedPolls = 0;
+      return false;
+    }
+    if (++s.blockedPolls >= this.opts.maxBlockedPolls) this.end(s, 'slow');
+    return true;
+  }
+
+  private send(s: Subscription, text: string): void {
+    s.lastWrite = this.now();
+    if (!s.sink.write(text)) s.blocked = true;
+  }
+
+  private end(s: Subscription, reason: Exclude<EndReason, 'closed'>): void {
+    if (!this.subs.delete(s)) return;
+    if (reason === 'slow') s.sink.destroy();
+    else s.sink.end();
+    s.onEnd(reason);
+    this.idle();
+  }
+
+  private idle(): void {
+    if (this.subs.size > 0 || this.timer === undefined) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
