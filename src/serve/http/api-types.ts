@@ -63,6 +63,8 @@ export interface ImageSummary {
   /** URLs of the image files under /images. */
   files: Record<string, string>;
   verify: VerifyStatus;
+  /** The image a node without one of its own is served (--default-image, or the only image). */
+  isDefault: boolean;
 }
 
 /** GET /api/images */

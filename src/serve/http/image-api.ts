@@ -52,7 +52,7 @@ export function registerImageApiRoutes(app: FastifyInstance, deps: HttpDeps, aut
 
   app.get('/api/images', (req): ImagesResponse => {
     auth.operator(req);
-    return { images: lookup.allImages().map((i) => imageSummary(i, verifyJobs.status(i))) };
+    return { images: lookup.allImages().map((i) => imageSummary(i, verifyJobs.status(i), lookup.defaultImage()?.name === i.name)) };
   });
 
   // Registered before /api/images/:name, which it would otherwise be (an image named `diff` is
@@ -82,7 +82,7 @@ export function registerImageApiRoutes(app: FastifyInstance, deps: HttpDeps, aut
   app.get<{ Params: { name: string } }>('/api/images/:name', async (req): Promise<ImageDetail> => {
     auth.operator(req);
     const img = image(req.params.name);
-    return { image: imageSummary(img, verifyJobs.status(img)), manifest: img.manifest, sbom: await readSbom(img) };
+    return { image: imageSummary(img, verifyJobs.status(img), lookup.defaultImage()?.name === img.name), manifest: img.manifest, sbom: await readSbom(img) };
   });
 
   app.get<{ Params: { name: string } }>('/api/images/:name/verify', (req): VerifyStatus => {

@@ -3,7 +3,7 @@ import type { ImageSummary, VerifyStatus } from './api-types.js';
 
 // One build as GET /api/images lists it. Pure.
 
-export function imageSummary(i: ImageInfo, verify: VerifyStatus): ImageSummary {
+export function imageSummary(i: ImageInfo, verify: VerifyStatus, isDefault: boolean): ImageSummary {
   return {
     name: i.name,
     sha256: i.sha256,
@@ -16,5 +16,6 @@ export function imageSummary(i: ImageInfo, verify: VerifyStatus): ImageSummary {
     boards: i.manifest.boards ?? [],
     files: Object.fromEntries(Object.entries(i.files).map(([k, f]) => [k, `/images/${i.name}/${f}`])),
     verify,
+    isDefault,
   };
 }

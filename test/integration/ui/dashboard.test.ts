@@ -4,14 +4,15 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeResponse, SessionResponse } from '../../../src/serve/http/api-types.js';
 import { run } from '../../../src/util/exec.js';
-import { makeFixtureImages } from '../../helpers/images/serve-images.js';
+import { baseSpec, buildFixture } from '../../helpers/images/fs-image.js';
 import { KilnProcess, compileKiln, serveDirs } from '../../helpers/kiln-process.js';
 import { must } from '../../helpers/must.js';
 import { Segment } from '../serve/netns.js';
 import { piDiscover } from '../serve/pi-dhcp.js';
 
 // The dashboard in a real browser: Debian's Chromium (driven by playwright-core, which downloads
-// nothing) against a real `kiln serve` with two hand-made images, on a throwaway network segment.
+// nothing) against a real `kiln serve` with two small real builds (FAT + ext4, manifest, bmap,
+// SHA256SUMS: test/helpers/images/fs-image.ts) that differ in one file, on a throwaway network segment.
 //   kiln ns: kiln serve (proxy mode, --discovery) and Chromium, which reaches it on 127.0.0.1:8080
 //   pi ns:   crafted Pi DISCOVERs (kiln's own codec), broadcast on the bridge
 // Install progress and first boot are posted to the API as the installer and the image would post
@@ -94,8 +95,10 @@ beforeAll(async () => {
   work = compiled.work;
   // The bundle of the web/ under test, where the compiled kiln looks for it (dist-web/ beside js/).
   await run(process.execPath, [join(repo, 'scripts/build-web.mjs'), join(work, 'dist-web')]);
-  makeFixtureImages(join(work, 'dist'), { name: 'pi-k3s-2026-11' });
-  makeFixtureImages(join(work, 'dist'), { name: 'pi-k3s-2026-12', imageSize: 3 * 1024 * 1024 + 4567 });
+  const spec = baseSpec();
+  await buildFixture(join(work, 'dist'), { ...spec, name: 'pi-k3s-2026-11', small: true }, { products: true });
+  const motd = { content: 'kiln test build, December\n' };
+  await buildFixture(join(work, 'dist'), { ...spec, name: 'pi-k3s-2026-12', small: true, root: { ...spec.root, 'etc/motd': motd } }, { products: true });
   writeFileSync(join(work, 'nodes.yaml'), 'nodes: []\n');
   mkdirSync(join(work, 'state'), { recursive: true });
   mkdirSync(SHOTS, { recursive: true });
@@ -128,6 +131,9 @@ beforeAll(async () => {
     { name: 'rack1-05', serial: 'b0a70015', mac: '2c:cf:67:bd:07:15', disk: 'nvme0n1' },
   ];
   for (const n of nodes) await asOperator('POST', '/api/nodes', n);
+  // Each asks for an address once, as a Pi's bootloader does: kiln learns its board and when it was seen.
+  const pi5 = { fourcc: 'RPi5', revision: 0x00c04170 };
+  await broadcast(nodes.map((n, i) => piDiscover(n, 0x7100 + i, n.mac.startsWith('2c:cf:67') ? { board: pi5 } : {})));
   for (const t of ['install-started', 'installed', 'first-boot', 'k3s-started', 'k3s-joined'])
     await report('rack1-01', t, t === 'installed' ? { sha256: SHA } : {});
   for (const t of ['install-started', 'installed', 'first-boot']) await report('rack1-03', t, t === 'installed' ? { sha256: SHA } : {});
@@ -259,7 +265,7 @@ describe('the dashboard in Chromium against kiln serve', () => {
     await page.locator('table.events tr.ev-reprovision').waitFor({ timeout: 10_000 });
     const r = JSON.parse((await asOperator('GET', '/api/nodes/rack1-02')).body) as NodeResponse;
     expect(r.events.at(-1)?.type).toBe('reprovision');
-    expect(await page.locator('.timeline').textContent()).toMatch(/Nothing reached yet/);
+    await page.getByText(/Nothing reached yet since the last reprovision/).waitFor();
   });
 
   it('edits per-node settings, naming the field a refusal is about', async () => {

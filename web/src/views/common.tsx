@@ -12,7 +12,7 @@ const GLYPH: Record<string, string> = {
   booted: '●',
   joined: '✓',
   failed: '✕',
-  parked: '⏸',
+  parked: '‖',
 };
 
 export function StateBadge({ node }: { node: NodeRecord }) {

@@ -13,7 +13,7 @@ interface Props {
 }
 
 function imageOf(n: NodeRecord, images: ImageSummary[]): { name: string; sha: string; isDefault: boolean } | undefined {
-  const img = n.image ? images.find((i) => i.name === n.image) : images.length === 1 ? images[0] : undefined;
+  const img = n.image ? images.find((i) => i.name === n.image) : images.find((i) => i.isDefault);
   if (!img) return n.image ? { name: n.image, sha: '', isDefault: false } : undefined;
   return { name: img.name, sha: img.sha256, isDefault: !n.image };
 }
@@ -75,8 +75,10 @@ export function FleetView({ fleet, images, now }: Props) {
                     <a href={href({ view: 'node', name: n.name })}>{n.name}</a>
                   </th>
                   <td data-label="State">
-                    <StateBadge node={n} /> <span class="plan">plan {n.plan}</span>
-                    {n.state === 'installing' && <Progress p={p} label={`install progress of ${n.name}`} />}
+                    <div>
+                      <StateBadge node={n} /> <span class="plan">plan {n.plan}</span>
+                      {n.state === 'installing' && <Progress p={p} label={`install progress of ${n.name}`} />}
+                    </div>
                   </td>
                   <td data-label="Board">{n.model ?? '–'}</td>
                   <td data-label="Serial" class="mono">
@@ -88,16 +90,13 @@ export function FleetView({ fleet, images, now }: Props) {
                   <td data-label="Address" class="mono">
                     {n.ip ?? '–'}
                   </td>
-                  <td data-label="Role">
-                    {n.role}
-                    {n.clusterInit ? ' (init)' : ''}
-                  </td>
+                  <td data-label="Role">{n.clusterInit ? `${n.role} (init)` : n.role}</td>
                   <td data-label="Image">
                     {img ? (
-                      <>
+                      <div>
                         {img.name}
                         {img.isDefault ? ' (default)' : ''} <span class="mono dim">{shortSha(img.sha)}</span>
-                      </>
+                      </div>
                     ) : (
                       '–'
                     )}

@@ -207,7 +207,7 @@ function Settings({ node }: { node: NodeRecord }) {
         <input type="checkbox" name="selfHeal" checked={selfHeal} onChange={(e) => setSelfHeal(e.currentTarget.checked)} /> Self-heal: reinstall by itself when
         its disk does not boot
       </label>
-      <label for="set-config">config.txt extras (one line each, added after the image's own)</label>
+      <label for="set-config">config.txt extras for netboot (one line each, added after the image's own; the installed system keeps the image's)</label>
       <textarea
         id="set-config"
         name="configTxt"

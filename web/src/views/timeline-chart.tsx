@@ -2,7 +2,8 @@ import { formatDuration } from '../format.js';
 import type { Timeline } from '../timeline.js';
 
 // One bar per phase of the last install, on a shared time axis from the reprovision to the last
-// milestone reached; the durations are written beside the bars and again in the list below.
+// milestone reached; the durations are written beside the bars, and each milestone's time since the
+// start in the list below (readable at phone width, where the chart is small).
 
 const ROW = 26;
 const LABEL_W = 170;
@@ -18,7 +19,7 @@ export function TimelineChart({ t }: { t: Timeline }) {
   const h = t.phases.length * ROW + 8;
   return (
     <figure class="timeline">
-      <svg viewBox={`0 0 ${W} ${h}`} role="img" aria-labelledby="tl-title" width="100%">
+      <svg viewBox={`0 0 ${W} ${h}`} role="img" aria-labelledby="tl-title" width={W}>
         <title id="tl-title">Phases of the last install, {formatDuration(t1 - t0)} in all</title>
         {t.phases.map((p, i) => {
           const x = LABEL_W + (p.start - t0) * scale;
@@ -37,6 +38,18 @@ export function TimelineChart({ t }: { t: Timeline }) {
           );
         })}
       </svg>
+      <ol class="milestones">
+        {t.milestones
+          .filter((m) => m.at !== undefined)
+          .map((m) => {
+            const at = Date.parse(m.at ?? '');
+            return (
+              <li key={m.key}>
+                <span class="dim mono">+{formatDuration(at - t0)}</span> {m.label}
+              </li>
+            );
+          })}
+      </ol>
       <figcaption>
         {formatDuration(t1 - t0)} from {t.anchor ? t.anchor.type : 'the first event'} to{' '}
         {t.milestones
