@@ -141,6 +141,27 @@ export function registerNode(program: Command): void {
     });
 
   node
+    .command('park <name>')
+    .description(
+      'Stop answering a node (DHCP, TFTP, HTTP) until it is unparked or reprovisioned; kiln parks a node by itself after three failed installs in a row.',
+    )
+    .option(...stateOpt)
+    .option('--reason <text>', 'why, kept in its state and its events', 'parked by the operator')
+    .action(async (name: string, o: { stateDir: string; reason: string }) => {
+      await withRegistry(o.stateDir, (r) => r.park(name, o.reason));
+      process.stdout.write(`${name}: parked (${o.reason})\n`);
+    });
+
+  node
+    .command('unpark <name>')
+    .description('Answer a parked node again, with its plan as it was; its count of failed installs starts again from zero.')
+    .option(...stateOpt)
+    .action(async (name: string, o: { stateDir: string }) => {
+      const n = await withRegistry(o.stateDir, (r) => r.unpark(name));
+      process.stdout.write(`${n.name}: unparked; plan ${n.plan}\n`);
+    });
+
+  node
     .command('remove <name>')
     .description('Remove a node from the registry (its event history is kept).')
     .option(...stateOpt)

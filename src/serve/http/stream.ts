@@ -21,7 +21,7 @@ const lastEventIdSchema = z.coerce.number().int().min(0);
 export function registryFeed(registry: NodeRegistry): FeedSource {
   return {
     after: (afterId, limit) => registry.eventPage({ afterId, limit }).events,
-    latestId: () => registry.eventPage({ limit: 1 }).next,
+    latestId: () => registry.lastEventId(),
     render(events: readonly NodeEvent[]): Map<number, string> {
       const progress = progressByNode(registry.latestInstallProgress());
       const nodes = new Map<string, NodeRecord | null>();

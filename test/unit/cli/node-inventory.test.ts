@@ -22,6 +22,17 @@ describe('kiln node / kiln inventory', () => {
     expect(await kilnWithState(state, 'node', 'reprovision', 'pi-02')).toContain('plan install');
     const shown = JSON.parse(await kilnWithState(state, 'node', 'show', 'pi-02', '--json')) as { events: { type: string }[] };
     expect(shown.events.map((e) => e.type)).toEqual(['registered', 'reprovision']);
+    expect(await kilnWithState(state, 'node', 'park', 'pi-02', '--reason', 'bad card')).toContain('parked (bad card)');
+    await expect(kilnWithState(state, 'node', 'park', 'pi-09')).rejects.toThrow(/pi-09/);
+    expect(await kilnWithState(state, 'node', 'unpark', 'pi-02')).toContain('unparked; plan install');
+    await expect(kilnWithState(state, 'node', 'unpark', 'pi-02')).rejects.toThrow(/not parked/);
+    const parkedAndBack = JSON.parse(await kilnWithState(state, 'node', 'show', 'pi-02', '--json')) as {
+      events: { type: string; data: Record<string, unknown> }[];
+    };
+    expect(parkedAndBack.events.slice(2).map((e) => [e.type, e.data.reason])).toEqual([
+      ['parked', 'bad card'],
+      ['unparked', 'bad card'],
+    ]);
     const inv = JSON.parse(await kilnWithState(state, 'inventory', '--list')) as {
       server: { hosts: string[] };
       _meta: { hostvars: Record<string, Record<string, unknown>> };
