@@ -293,6 +293,23 @@ describe('the dashboard in Chromium against kiln serve', () => {
     expect(r.node.parked ?? null).toBeNull();
   });
 
+  it('parks a node with a reason, then removes it after its name is typed; the fleet drops it live', async () => {
+    await page.goto(`${BASE}/#/nodes/rack1-03`);
+    await page.fill('#park-reason', 'moving racks');
+    await page.getByRole('button', { name: 'Park', exact: true }).click();
+    await page.getByText('Parked: moving racks.').waitFor({ timeout: 10_000 });
+    await page.getByRole('button', { name: 'Remove…' }).click();
+    const go = page.getByRole('button', { name: 'Remove rack1-03' });
+    expect(await go.isDisabled()).toBe(true);
+    await page.fill('#confirm-name', 'rack1-03');
+    await go.click();
+    await page.getByText('This node was removed.').waitFor({ timeout: 10_000 });
+    await page.click('nav >> text=Fleet');
+    await page.locator('tr[data-node="rack1-01"]').waitFor();
+    expect(await page.locator('tr[data-node="rack1-03"]').count()).toBe(0);
+    expect((await call(script, 'GET', '/api/nodes/rack1-03', { headers: { authorization: `Bearer ${token()}` } })).status).toBe(404);
+  });
+
   it('lists the images, verifies one, and shows kiln diff of two', async () => {
     await page.click('nav >> text=Images');
     await page.locator('tr[data-image]').first().waitFor();
