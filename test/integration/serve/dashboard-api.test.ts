@@ -2,17 +2,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadTemplates } from '../../../src/serve/cloudinit.js';
 import type { ImageDetail, ImagesResponse, NodeResponse, NodesResponse, SessionResponse, StreamMessage } from '../../../src/serve/http/api-types.js';
-import { buildHttp } from '../../../src/serve/http/app.js';
 import { SessionStore } from '../../../src/serve/http/session.js';
-import { loadImages } from '../../../src/serve/images.js';
-import { ServeLookup } from '../../../src/serve/lookup.js';
 import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema, type NodeRecord } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { must } from '../../helpers/must.js';
+import { listenHttp } from '../../helpers/http-app.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { http, type Reply } from './http-client.js';
 import { openSse, type SseStream } from './sse-client.js';
@@ -67,20 +64,13 @@ beforeAll(async () => {
   const { decision, credential: c } = registry.enroll('pi-01', { token: registry.installTokenFor('pi-01'), previous: undefined, ip: '127.0.0.2' });
   if (!decision.ok || !c) throw new Error('enrolling pi-01');
   credential = c;
-  app = await buildHttp({
+  ({ app, base } = await listenHttp({
     registry,
-    lookup: new ServeLookup(registry, await loadImages(imagesDir)),
     metrics,
     imagesDir,
     apiToken: API,
-    k3sToken: 'K10fixture',
-    templates: await loadTemplates(join(process.cwd(), 'cloud-init')),
-    ctx: { httpBase: 'http://127.0.0.1:8080' },
     dashboard: { sessions, signInLimit: { burst: 3, perMinute: 1 }, stream: { pollMs: 50, maxSubscribers: 3 } },
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  }));
 });
 
 afterAll(async () => {

@@ -2,15 +2,11 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadTemplates } from '../../../src/serve/cloudinit.js';
 import type { ImagesResponse, VerifyStatus } from '../../../src/serve/http/api-types.js';
-import { buildHttp } from '../../../src/serve/http/app.js';
 import { DIFF_CSP } from '../../../src/serve/http/image-api.js';
-import { loadImages } from '../../../src/serve/images.js';
-import { ServeLookup } from '../../../src/serve/lookup.js';
-import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { baseSpec, buildFixture, type FixtureSpec } from '../../helpers/images/fs-image.js';
+import { listenHttp } from '../../helpers/http-app.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { http } from './http-client.js';
 
@@ -37,19 +33,7 @@ beforeAll(async () => {
   await fh.write(Buffer.from([0xff]), 0, 1, broken.disk.partitions[1]?.offset ?? 0);
   await fh.close();
   registry = new NodeRegistry(join(work, 'kiln.db'));
-  app = await buildHttp({
-    registry,
-    lookup: new ServeLookup(registry, await loadImages(imagesDir)),
-    metrics: new ServeMetrics(),
-    imagesDir,
-    apiToken: API,
-    k3sToken: 'K10fixture',
-    templates: await loadTemplates(join(process.cwd(), 'cloud-init')),
-    ctx: { httpBase: 'http://127.0.0.1:8080' },
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  ({ app, base } = await listenHttp({ registry, imagesDir, apiToken: API }));
 });
 
 afterAll(async () => {

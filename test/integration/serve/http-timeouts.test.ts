@@ -4,13 +4,9 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadTemplates } from '../../../src/serve/cloudinit.js';
-import { buildHttp } from '../../../src/serve/http/app.js';
-import { loadImages } from '../../../src/serve/images.js';
-import { ServeLookup } from '../../../src/serve/lookup.js';
-import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
+import { listenHttp } from '../../helpers/http-app.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 // The HTTP timeouts on a real socket, shortened so the test takes seconds: a request whose body
@@ -30,22 +26,9 @@ beforeAll(async () => {
   const { dir, name } = makeFixtureImages(join(work, 'dist'), { imageSize: 16 << 20 });
   image = readFileSync(join(dir, `${name}.img`));
   registry = new NodeRegistry(join(work, 'kiln.db'));
-  app = await buildHttp(
-    {
-      registry,
-      lookup: new ServeLookup(registry, await loadImages(join(work, 'dist'))),
-      metrics: new ServeMetrics(),
-      imagesDir: join(work, 'dist'),
-      apiToken: 'a'.repeat(64),
-      k3sToken: 'K10fixture',
-      templates: await loadTemplates(join(process.cwd(), 'cloud-init')),
-      ctx: { httpBase: 'http://127.0.0.1:8080' },
-    },
-    { timeouts: T },
-  );
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  port = typeof addr === 'object' && addr ? addr.port : 0;
+  let base: string;
+  ({ app, base } = await listenHttp({ registry, imagesDir: join(work, 'dist'), apiToken: 'a'.repeat(64) }, { timeouts: T }));
+  port = Number(new URL(base).port);
 }, 60_000);
 
 afterAll(async () => {

@@ -3,8 +3,6 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { loadTemplates } from '../../../src/serve/cloudinit.js';
-import { buildHttp } from '../../../src/serve/http/app.js';
 import { loadImages } from '../../../src/serve/images.js';
 import { ServeLookup } from '../../../src/serve/lookup.js';
 import { ServeMetrics } from '../../../src/serve/metrics.js';
@@ -13,6 +11,7 @@ import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { http } from './http-client.js';
 import { must } from '../../helpers/must.js';
+import { listenHttp } from '../../helpers/http-app.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 // fastify on a real socket (127.0.0.1:0); requests from distinct loopback addresses stand in for
@@ -59,19 +58,7 @@ beforeAll(async () => {
   cred['pi-02'] = enrolled('pi-02', '127.0.0.3');
   const lookup = new ServeLookup(registry, await loadImages(imagesDir));
   metrics.bindNodeStates(() => registry.countByState());
-  app = await buildHttp({
-    registry,
-    lookup,
-    metrics,
-    imagesDir,
-    apiToken: API,
-    k3sToken: K3S,
-    templates: await loadTemplates(join(process.cwd(), 'cloud-init')),
-    ctx: { httpBase: 'http://127.0.0.1:8080' },
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  ({ app, base } = await listenHttp({ registry, lookup, metrics, imagesDir, apiToken: API, k3sToken: K3S }));
 });
 
 afterAll(async () => {
