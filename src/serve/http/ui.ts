@@ -56,14 +56,15 @@ function securityHeaders(reply: FastifyReply): void {
 
 export async function registerUiRoutes(app: FastifyInstance, dir: string = DEFAULT_UI_DIR): Promise<void> {
   const assets = await loadAssets(dir);
-  if (!assets) log.warn({ dir }, 'dashboard not built (npm run build): / answers 503 until it is');
+  if (!assets) log.warn({ dir }, 'dashboard not built (npm run build): / answers 404 until it is');
   for (const f of FILES) {
     app.get(f.url, (req: FastifyRequest, reply: FastifyReply) => {
       securityHeaders(reply);
       const a = assets?.get(f.url);
+      // 404, not 5xx: a dashboard that was never built is a part not installed, not a server fault.
       if (!a)
         return reply
-          .code(503)
+          .code(404)
           .type('text/plain; charset=utf-8')
           .send('kiln: the dashboard is not built; run `npm run build` (the API under /api works without it)\n');
       // Revalidated every time (no-cache), so a new kiln version never meets a stale bundle.
