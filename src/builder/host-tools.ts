@@ -1,7 +1,12 @@
 import { run } from '../util/exec.js';
 
-/** Host packages whose behaviour shapes the image bytes; their versions go into the manifest. */
-export const HOST_PACKAGES = ['mmdebstrap', 'apt', 'apt-utils', 'dpkg', 'e2fsprogs', 'dosfstools', 'mtools', 'tar', 'zstd', 'qemu-user-static'];
+/**
+ * What the host still provides, whose versions go into the manifest: mmdebstrap, apt and
+ * qemu-user-static make the rootfs stage (its cache key has mmdebstrap's version); dpkg's dpkg-deb
+ * and tar unpack .debs. The programs that write the image's bytes after the rootfs (e2fsprogs,
+ * dosfstools, mtools, zstd, tar for the tree) come from the lock (manifest `imageTools`), not from here.
+ */
+export const HOST_PACKAGES = ['mmdebstrap', 'apt', 'apt-utils', 'dpkg', 'tar', 'qemu-user-static'];
 
 export async function hostToolVersions(): Promise<Record<string, string>> {
   const out: Record<string, string> = { node: process.version };

@@ -35,6 +35,10 @@ export interface RunOptions {
   /** Keep stdout as a Buffer instead of a string. */
   binary?: boolean;
   timeoutMs?: number;
+  /** The environment is exactly `env`: nothing of kiln's own (PATH, LD_*, the tools' config variables). */
+  cleanEnv?: boolean;
+  /** How a failure names the command (a program run through a loader is named by itself). */
+  display?: { tool: string; args: readonly string[] };
 }
 
 export interface RunResult {
@@ -51,7 +55,7 @@ export async function run(tool: string, args: readonly string[], opts: RunOption
   const options: Options = {
     cwd: opts.cwd,
     env: opts.env,
-    extendEnv: true,
+    extendEnv: !opts.cleanEnv,
     input: opts.input,
     reject: false,
     encoding: opts.binary ? 'buffer' : 'utf8',
@@ -68,8 +72,8 @@ export async function run(tool: string, args: readonly string[], opts: RunOption
     const why = r.exitCode === undefined ? `${r.shortMessage}\n${stderr}` : stderr;
     const missing = (r as { code?: string }).code === 'ENOENT';
     throw new ToolError(
-      tool,
-      args,
+      opts.display?.tool ?? tool,
+      opts.display?.args ?? args,
       r.exitCode,
       tail(why),
       missing ? `${tool} is not installed or not on PATH: bash scripts/setup-host.sh installs kiln's host tools` : undefined,
