@@ -1,4 +1,4 @@
-import { access, lstat, mkdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, posix, relative } from 'node:path';
 import { z } from 'zod';
 import type { Lock, LockedPackage } from '../../lock/lockfile.js';
@@ -13,7 +13,7 @@ import { glibcLayout, IMAGE_PRODUCTS, IMAGE_TOOL_PROGRAMS, type ImageToolProgram
 // (its config files, locale data, library cache, environment) reaches them.
 
 /** Bump when the image tool root's layout or the patches below change. */
-const RECIPE = 1;
+const RECIPE = 2;
 
 /**
  * mtools reads these system-wide configuration files (compiled in) before anything else; a
@@ -202,7 +202,8 @@ async function fillRoot(root: string, architecture: string, packages: readonly L
     for (const path of debPaths((await run('dpkg-deb', ['-c', deb])).stdout)) owner.set(path, p.name);
   }
   const layout = glibcLayout(architecture);
-  const loader = await firstExisting(root, layout.loaders);
+  // resolved inside the root: an absolute link must not lead to the host's loader
+  const loader = await firstInside(root, layout.loaders);
   if (!loader) throw new KilnError(`the image tools have no ${architecture} loader (looked for ${layout.loaders.join(', ')})`);
   const libraryPath = layout.libDirs.filter((d) => owner.has(d) || [...owner.keys()].some((k) => k.startsWith(`${d}/`)));
   const ownerOf = async (abs: string): Promise<string> => {
@@ -215,11 +216,10 @@ async function fillRoot(root: string, architecture: string, packages: readonly L
   const programs: Meta['programs'] = {};
   const patched = new Set<string>();
   for (const [program, pkg] of Object.entries(IMAGE_TOOL_PROGRAMS)) {
-    const found = await firstExisting(
+    const real = await firstInside(
       root,
       ['/usr/sbin', '/usr/bin', '/sbin', '/bin'].map((d) => `${d}/${program}`),
     );
-    const real = found && (await resolveInside(root, found));
     if (!real) throw new KilnError(`the image tools (${pkg}) have no ${program}`);
     const from = owner.get(real);
     if (from !== pkg) throw new KilnError(`${program} in the image tools comes from ${from ?? 'no package'}, not ${pkg}`);
@@ -265,15 +265,11 @@ export function debPaths(listing: string): string[] {
   return out;
 }
 
-async function firstExisting(root: string, paths: readonly string[]): Promise<string | undefined> {
+/** The real file (links followed inside the root) of the first of `paths` that has one. */
+async function firstInside(root: string, paths: readonly string[]): Promise<string | undefined> {
   for (const p of paths) {
-    if (
-      await access(join(root, p)).then(
-        () => true,
-        () => false,
-      )
-    )
-      return p;
+    const real = await resolveInside(root, p);
+    if (real) return real;
   }
   return undefined;
 }
