@@ -104,11 +104,10 @@ function toText(v: unknown): string {
 export async function toolVersion(tool: string, args: readonly string[] = ['--version']): Promise<string> {
   try {
     const r = await execa(tool, args, { reject: false, all: true });
-    return (
-      String(r.all ?? '')
-        .split('\n')
-        .find((l) => l.trim()) ?? 'unknown'
-    ).trim();
+    // stdout's first line: a warning on stderr (seen: mmdebstrap's `apt-config … printf` under
+    // trixie's dash) must not become the version; stderr only for a tool that prints it there
+    const text = String(r.stdout ?? '').trim() ? String(r.stdout) : String(r.all ?? '');
+    return (text.split('\n').find((l) => l.trim()) ?? 'unknown').trim();
   } catch {
     return 'not found';
   }
