@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -9,18 +9,22 @@ import { defaultCacheDir } from '../../../src/util/paths.js';
 import { readLock } from '../../../src/lock/lockfile.js';
 import { TEST_IMAGE, testImage, testImageSpec, type TestImage } from '../../helpers/images/test-image.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { trixieUserland } from '../../helpers/images/userland.js';
 
 // Issue #16, host-independent bytes: the programs that write the image (tar for the tree, mke2fs and
 // debugfs, mkfs.fat and mtools, zstd) are the lock's, run from their own root, so the host's
-// versions of them, its config files for them and its environment do not reach the bytes. The
-// shared test image is built again (warm rootfs: only the stages after it run, ~30 s) on a host
-// userland made hostile to them, and must come out byte for byte the same:
-// - on PATH, every e2fsprogs, dosfstools, mtools and zstd program is a wrapper that logs its call
-//   and fails: running any of the host's would fail the build, and the log says which ran;
-//   tar logs and passes through (dpkg-deb unpacks .debs with the host's tar), and must never be
-//   the one that unpacked the rootfs or the overlay;
-// - in a private mount namespace, /etc/mke2fs.conf and /etc/mtools.conf are another mke2fs
-//   feature set and mtools settings that change short names and case; ~/.mtoolsrc is there too;
+// userland does not reach the bytes. The shared test image is built again (warm rootfs: only the
+// stages after it run, ~30 s) inside another host userland, and must come out byte for byte the same:
+// - a Debian trixie root made by mmdebstrap (test/helpers/images/userland.ts) with its own
+//   e2fsprogs, dosfstools, mtools, zstd, tar, dpkg, glibc, locale and gconv data and /etc, entered
+//   with chroot in a private mount namespace; only the kernel, the node binary, mmdebstrap's script
+//   (its version is a rootfs cache input), this checkout and the cache dir are the host's;
+// - on its PATH, every e2fsprogs, dosfstools, mtools and zstd program is a wrapper that logs its
+//   call and fails: running any of them would fail the build, and the log says which ran; tar logs
+//   and passes through (dpkg-deb unpacks .debs with the userland's tar), and must never be the one
+//   that unpacked the rootfs or the overlay;
+// - its /etc/mke2fs.conf and /etc/mtools.conf are replaced with another mke2fs feature set and
+//   mtools settings that change short names and case; ~/.mtoolsrc is there too;
 // - the environment names a hostile MKE2FS_CONFIG, MTOOLSRC, ZSTD_CLEVEL, E2FSPROGS_FAKE_TIME,
 //   LD_LIBRARY_PATH, GCONV_PATH and LOCPATH, another TZ and locale.
 // What this does not vary: the kernel and Node (the host provides them), and the rootfs stage
@@ -64,10 +68,32 @@ const HOSTILE_MKE2FS_CONF = `[defaults]
 	}
 `;
 
+/**
+ * `sh -c ENTER sh ROOT SHARED... -- MKE2FS_CONF MTOOLS_CONF -- CMD...`: binds each shared host path at
+ * the same path inside ROOT, the two files over ROOT's /etc/mke2fs.conf and /etc/mtools.conf, /proc
+ * and /dev, then runs CMD chrooted. Run in a private mount namespace: all of it goes when CMD ends.
+ */
+const ENTER = `set -e
+R=$1; shift
+while [ "$1" != -- ]; do
+  if [ -d "$1" ]; then mkdir -p "$R$1"; else mkdir -p "$(dirname "$R$1")"; [ -e "$R$1" ] || : > "$R$1"; fi
+  mount --bind "$1" "$R$1"; shift
+done
+shift
+for etc in mke2fs.conf mtools.conf; do
+  [ -e "$R/etc/$etc" ] || : > "$R/etc/$etc"
+  mount --bind "$1" "$R/etc/$etc"; shift
+done
+shift
+mount -t proc proc "$R/proc"
+mount --rbind /dev "$R/dev"
+exec chroot "$R" "$@"`;
+
 const HOSTILE_MTOOLS = 'MTOOLS_NAME_NUMERIC_TAIL=0\nMTOOLS_LOWER_CASE=1\nMTOOLS_TWENTY_FOUR_HOUR_CLOCK=0\nDEFAULT_CODEPAGE=437\nmtools_skip_check=0\n';
 
 describe('the image on another host userland', () => {
-  it("is the same bytes when the host's mke2fs, mkfs.fat, mtools, zstd and their configs are different or fail", async () => {
+  it('is the same bytes built in a trixie root whose mke2fs, mkfs.fat, mtools, zstd fail and whose configs are hostile', async () => {
+    const userland = await trixieUserland();
     const dir = tempDir('it-host-userland');
     const bin = join(dir, 'bin');
     const home = join(dir, 'home');
@@ -78,20 +104,16 @@ describe('the image on another host userland', () => {
     for (const name of FAILING) {
       await writeFile(join(bin, name), `#!/bin/sh\necho "${name} $*" >> '${log}'\necho "kiln ran the host's ${name}" >&2\nexit 97\n`, { mode: 0o755 });
     }
-    const realTar = (await run('sh', ['-c', 'command -v tar'])).stdout.trim();
-    await writeFile(join(bin, 'tar'), `#!/bin/sh\necho "tar $*" >> '${log}'\nexec '${realTar}' "$@"\n`, { mode: 0o755 });
+    await writeFile(join(bin, 'tar'), `#!/bin/sh\necho "tar $*" >> '${log}'\nexec /usr/bin/tar "$@"\n`, { mode: 0o755 });
     const conf = join(dir, 'mke2fs.conf');
     const mtools = join(dir, 'mtools.conf');
     await writeFile(conf, HOSTILE_MKE2FS_CONF);
     await writeFile(mtools, HOSTILE_MTOOLS);
     await writeFile(join(home, '.mtoolsrc'), HOSTILE_MTOOLS);
     const out = join(dir, 'out');
-    // each /etc file is replaced only if the host has it (a bind needs a file to cover)
-    const binds = [
-      ['/etc/mke2fs.conf', conf],
-      ['/etc/mtools.conf', mtools],
-    ].filter(([etc]) => existsSync(etc as string));
-    const script = `${binds.map(([etc, file]) => `mount --bind '${file}' '${etc}' && `).join('')}exec "$@"`;
+    const cache = defaultCacheDir();
+    // the host paths the build needs, at the same paths inside the root
+    const shared = [process.cwd(), realpathSync('node_modules'), cache, dir, process.execPath, '/usr/bin/mmdebstrap'];
     const r = await run(
       'unshare',
       [
@@ -100,8 +122,30 @@ describe('the image on another host userland', () => {
         'private',
         'sh',
         '-c',
-        script,
+        ENTER,
         'sh',
+        userland,
+        ...shared,
+        '--',
+        conf,
+        mtools,
+        '--',
+        '/usr/bin/env',
+        '-i',
+        '-C',
+        process.cwd(),
+        `PATH=${bin}:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+        `HOME=${home}`,
+        `MKE2FS_CONFIG=${conf}`,
+        `MTOOLSRC=${mtools}`,
+        'ZSTD_CLEVEL=19',
+        'ZSTD_NBTHREADS=1',
+        'E2FSPROGS_FAKE_TIME=1',
+        'LD_LIBRARY_PATH=/nonexistent',
+        'GCONV_PATH=/nonexistent',
+        'LOCPATH=/nonexistent',
+        'TZ=America/St_Johns',
+        'LC_ALL=C.UTF-8',
         process.execPath,
         kiln,
         'build',
@@ -111,26 +155,10 @@ describe('the image on another host userland', () => {
         '--out',
         out,
         '--cache',
-        defaultCacheDir(),
+        cache,
         '--json',
       ],
-      {
-        env: {
-          PATH: `${bin}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
-          HOME: home,
-          MKE2FS_CONFIG: conf,
-          MTOOLSRC: mtools,
-          ZSTD_CLEVEL: '19',
-          ZSTD_NBTHREADS: '1',
-          E2FSPROGS_FAKE_TIME: '1',
-          LD_LIBRARY_PATH: '/nonexistent',
-          GCONV_PATH: '/nonexistent',
-          LOCPATH: '/nonexistent',
-          TZ: 'America/St_Johns',
-          LC_ALL: 'C.UTF-8',
-        },
-        timeoutMs: 30 * 60_000,
-      },
+      { timeoutMs: 30 * 60_000 },
     );
     const done = r.stdout
       .trim()
@@ -138,11 +166,11 @@ describe('the image on another host userland', () => {
       .map((l) => JSON.parse(l) as { event: string; sha256?: string; cachedStages?: string[] })
       .at(-1);
     const calls = (await readFile(log, 'utf8')).split('\n').filter(Boolean);
-    // none of the host's image-making programs ran, and the host's tar unpacked neither the rootfs nor the overlay
+    // none of the userland's image-making programs ran, and its tar unpacked neither the rootfs nor the overlay
     expect(calls.filter((c) => !c.startsWith('tar '))).toEqual([]);
     expect(calls.filter((c) => c.includes('--xattrs'))).toEqual([]);
     expect(done?.event).toBe('done');
-    // the rootfs is the shared build's (cached); every stage after it ran here
+    // the rootfs is the shared build's (cached); every stage after it ran in the trixie root
     expect(done?.cachedStages).toContain('rootfs');
     expect(done?.cachedStages).not.toContain('image');
     expect(done?.sha256).toBe(t.manifest.image.sha256);
@@ -150,6 +178,9 @@ describe('the image on another host userland', () => {
     expect(m.image.zst.sha256).toBe(t.manifest.image.zst.sha256);
     expect(m.partitions.map((p) => p.sha256)).toEqual(t.manifest.partitions.map((p) => p.sha256));
     expect(m.imageTools).toEqual(t.manifest.imageTools);
+    // it did run there: the host tools it recorded are the trixie root's
+    const dpkg = (await run('chroot', [userland, 'dpkg-query', '-W', '-f', `\${Version}`, 'dpkg'])).stdout;
+    expect(m.hostTools.dpkg).toBe(dpkg);
   });
 
   it('records which .deb made which bytes, from the lock, and no image tool among the host tools', async () => {
