@@ -8,7 +8,7 @@
 #   bash bench/build.sh images/pi-k3s-test.yaml [--skip-plain] [--emulated] [--repro]
 # --warm measures only the cheap rebuilds against the existing stage cache (no cold build, no plain
 # mmdebstrap; the rootfs must be cached already), e.g. with the shared test image's lock:
-#   bash bench/build.sh images/pi-k3s-test.yaml --warm --lock ~/.cache/kiln/test-image/pi-k3s-test.lock.json
+#   bash bench/build.sh images/pi-k3s-test.yaml --warm --lock ~/.cache/kiln/test-image-2/pi-k3s-test.lock.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 spec="${1:?usage: bench/build.sh <spec> [--skip-plain | --warm] [--lock <file>]}"

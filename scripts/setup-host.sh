@@ -5,9 +5,11 @@
 set -euo pipefail
 
 packages=(
-  # build
-  mmdebstrap qemu-user-static binfmt-support arch-test e2fsprogs dosfstools mtools fdisk zstd
-  gpgv debian-archive-keyring apt-utils
+  # build (the image itself is written by the lock's e2fsprogs, dosfstools, mtools, zstd and tar:
+  # docs/image-tools.md)
+  mmdebstrap qemu-user-static binfmt-support arch-test gpgv debian-archive-keyring apt-utils
+  # kiln diff, kiln verify and the tests read images with the host's own
+  e2fsprogs dosfstools mtools fdisk zstd
   # kiln build --sign, kiln sign, kiln verify --key (ssh-keygen -Y; ssh-add for agent-held keys)
   openssh-client
   # tests and benchmarks

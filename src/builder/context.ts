@@ -6,6 +6,7 @@ import type { Reporter } from './progress.js';
 import type { Manifest, FileEntry } from '../manifest/schema.js';
 import type { RootfsMode, RootfsResult } from './stages/rootfs.js';
 import type { ToolRoot } from './native/tool-root.js';
+import type { ImageTools } from './native/image-tools.js';
 import type { HostArtifact } from './guards/host-arch.js';
 import type { BootFiles } from './stages/bootfiles.js';
 import type { DiskResult } from './stages/disk.js';
@@ -44,6 +45,8 @@ export interface StepResults {
   /** The amd64 twins of the build tools (native rootfs mode only). */
   nativeTools: ToolRoot;
   rootfs: RootfsResult & { tools: Record<string, string> };
+  /** The programs that write the image's bytes after the rootfs, from the lock (never the host's). */
+  imageTools: ImageTools;
   finalKey: string;
   /** Scratch space (removed at the end) and the output dir being filled (renamed into place at the end). */
   workspace: { work: string; out: string; tree: string; bootDir: string };

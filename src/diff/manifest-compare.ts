@@ -36,6 +36,13 @@ export function compareManifests(a: Manifest, b: Manifest): Layer[] {
     (t) => t[0],
     (t) => ({ version: t[1] }),
   );
+  const imageTools = compareKeyed(
+    'image tool',
+    imageToolRows(a),
+    imageToolRows(b),
+    (t) => t.key,
+    (t) => ({ package: t.package, version: t.version, sha256: t.sha256, libraries: t.libraries }),
+  );
   const outputs = compareFields(outputFields(a), outputFields(b));
   const fileListings = compareKeyed(
     'listing',
@@ -55,8 +62,24 @@ export function compareManifests(a: Manifest, b: Manifest): Layer[] {
     makeLayer('manifest:packages', 'Manifest: packages', [], packages),
     makeLayer('manifest:artifacts', 'Manifest: artifacts', [], artifacts),
     makeLayer('manifest:host-tools', 'Manifest: host tool versions', [], tools),
+    makeLayer('manifest:image-tools', 'Manifest: image tools (which .deb made which bytes)', [], imageTools),
     makeLayer('manifest:outputs', 'Manifest: recorded outputs', outputs, fileListings),
   ];
+}
+
+/** One row per product and program (`root:mke2fs`); a manifest from before the image tools has none. */
+function imageToolRows(m: Manifest): { key: string; package: string; version: string; sha256: string; libraries: string }[] {
+  const rows = Object.entries(m.imageTools?.madeBy ?? {}).flatMap(([product, programs]) =>
+    programs.map((p) => ({
+      key: `${product}:${p.program}`,
+      package: `${p.package.name}:${p.package.arch}`,
+      version: p.package.version,
+      sha256: p.package.sha256,
+      libraries: p.libraries.map((l) => `${l.name} ${l.version}`).join(', '),
+    })),
+  );
+  if (m.imageTools) rows.push({ key: 'disk table', package: m.imageTools.diskTable, version: '', sha256: '', libraries: '' });
+  return rows;
 }
 
 function entries(r: Record<string, string>): [string, string][] {

@@ -32,6 +32,12 @@ export const lockSchema = z.strictObject({
    * versions from the same archive view, for the native rootfs mode. Never installed in the image.
    */
   nativeTools: z.strictObject({ architecture: z.string(), packages: z.array(lockedPackageSchema).min(1) }).optional(),
+  /**
+   * The programs that write the image's bytes after the rootfs (tar, e2fsprogs, dosfstools, mtools,
+   * zstd: src/builder/native/tools.ts) for the build host's architecture, with their closure, from
+   * the image's suite and archive view. Every build runs them from here, never from the host.
+   */
+  imageTools: z.strictObject({ architecture: z.string(), packages: z.array(lockedPackageSchema).min(1) }).optional(),
 });
 export type Lock = z.infer<typeof lockSchema>;
 
@@ -69,6 +75,7 @@ export function serializeLock(lock: Lock): string {
     packages: [...lock.packages].sort(byName),
     ...(lock.installerPackages ? { installerPackages: [...lock.installerPackages].sort(byName) } : {}),
     ...(lock.nativeTools ? { nativeTools: { ...lock.nativeTools, packages: [...lock.nativeTools.packages].sort(byName) } } : {}),
+    ...(lock.imageTools ? { imageTools: { ...lock.imageTools, packages: [...lock.imageTools.packages].sort(byName) } } : {}),
   };
   return `${JSON.stringify(sorted, null, 1)}\n`;
 }

@@ -5,7 +5,7 @@ import { run } from '../util/exec.js';
 import { hashOf } from '../util/hash.js';
 import { essentialPackages, indexByFilename, parsePrintUris, parseStanzas, type Stanza } from './parse.js';
 import type { Lock, LockedPackage } from './lockfile.js';
-import { NATIVE_TOOL_PACKAGES, sourceVersion } from '../builder/native/tools.js';
+import { IMAGE_TOOL_PACKAGES, NATIVE_TOOL_PACKAGES, sourceVersion } from '../builder/native/tools.js';
 import { KilnError } from '../util/errors.js';
 
 export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
@@ -119,6 +119,7 @@ export async function resolveLock(input: ResolveInput, onStep: (msg: string) => 
     installerPackages = locked(d.stdout);
   }
   const nativeTools = await resolveNativeTools(input, packages, mirror, onStep);
+  const imageTools = await resolveImageTools(input, packages, mirror, onStep);
   return {
     lockVersion: 1,
     spec: input.specName,
@@ -130,14 +131,15 @@ export async function resolveLock(input: ResolveInput, onStep: (msg: string) => 
     packages,
     ...(installerPackages ? { installerPackages } : {}),
     ...(nativeTools ? { nativeTools } : {}),
+    imageTools,
   };
 }
 
-/** The build host's architecture as Debian names it; the native tool root is for this one. */
+/** The build host's architecture as Debian names it; the native tools and the image tools are for this one. */
 export function hostDebianArch(): string {
   const arch: Record<string, string> = { x64: 'amd64', arm64: 'arm64' };
   const a = arch[process.arch];
-  if (!a) throw new KilnError(`kiln's native rootfs mode knows no Debian architecture for a ${process.arch} build host`);
+  if (!a) throw new KilnError(`kiln knows no Debian architecture for a ${process.arch} build host (its image tools run on amd64 and arm64)`);
   return a;
 }
 
@@ -158,8 +160,43 @@ async function resolveNativeTools(
   const inImage = new Map(image.map((p) => [p.name, p.version]));
   const names = NATIVE_TOOL_PACKAGES.filter((n) => inImage.has(n));
   if (names.length === 0) return undefined;
-  const apt = await aptEnvironment(input.cacheRoot, { ...input.spec.debian, architecture }, input.keyring);
   onStep(`locking ${names.length} native build tools for ${architecture} (the image's versions, their own closure)`);
+  const packages = await resolveHostClosure(input, architecture, names, image, mirror, 'build tools');
+  return { architecture, packages };
+}
+
+/**
+ * Locks the image tools (src/builder/native/tools.ts: tar, e2fsprogs, dosfstools, mtools, zstd) for
+ * the build host's architecture, with their closure, from the image's suite. Always, whatever the
+ * host: on an arm64 host they are arm64 packages (the image's own, where the image has them).
+ */
+export async function resolveImageTools(
+  input: ResolveInput,
+  image: readonly LockedPackage[],
+  mirror: string,
+  onStep: (msg: string) => void,
+): Promise<NonNullable<Lock['imageTools']>> {
+  const architecture = hostDebianArch();
+  onStep(`locking the image tools for ${architecture}: ${IMAGE_TOOL_PACKAGES.join(', ')} (the image suite's versions, their own closure)`);
+  const packages = await resolveHostClosure(input, architecture, IMAGE_TOOL_PACKAGES, image, mirror, 'image tools');
+  return { architecture, packages };
+}
+
+/**
+ * `names` and their closure for `architecture` from the spec's mirror and suites. Every package the
+ * image also has must be the image's source version (a binNMU suffix may differ): the two index
+ * reads are moments apart, so a skew means the archive changed between them.
+ */
+async function resolveHostClosure(
+  input: ResolveInput,
+  architecture: string,
+  names: readonly string[],
+  image: readonly LockedPackage[],
+  mirror: string,
+  what: string,
+): Promise<LockedPackage[]> {
+  const inImage = new Map(image.map((p) => [p.name, p.version]));
+  const apt = await aptEnvironment(input.cacheRoot, { ...input.spec.debian, architecture }, input.keyring);
   await run('apt-get', [...apt.opts, '-q', 'update'], { env: apt.env });
   const r = await run('apt-get', [...apt.opts, '-q', '-y', '--print-uris', 'install', ...names], { env: apt.env });
   const packages = lockedFrom(indexByFilename((await readIndexes(join(apt.dir, 'lists'), input.spec.debian.suite)).stanzas), mirror)(r.stdout);
@@ -169,9 +206,9 @@ async function resolveNativeTools(
   });
   if (skew.length) {
     throw new KilnError(
-      `the mirror's ${architecture} build tools are not the image's versions: ${skew.map((p) => `${p.name} ${p.version} (image: ${inImage.get(p.name)})`).join(', ')}; ` +
+      `the mirror's ${architecture} ${what} are not the image's versions: ${skew.map((p) => `${p.name} ${p.version} (image: ${inImage.get(p.name)})`).join(', ')}; ` +
         'the archive changed between the two index reads: run kiln lock again',
     );
   }
-  return { architecture, packages };
+  return packages;
 }

@@ -36,6 +36,11 @@ export const partitionSchema = z.strictObject({
 });
 export type PartitionInfo = z.infer<typeof partitionSchema>;
 
+const packageRefSchema = z.strictObject({ name: z.string(), version: z.string(), arch: z.string(), sha256: z.string() });
+
+/** A program of the image tools: the .deb it came from and those of the libraries it loaded. */
+export const programProvenanceSchema = z.strictObject({ program: z.string(), package: packageRefSchema, libraries: z.array(packageRefSchema) });
+
 export const manifestSchema = z.strictObject({
   manifestVersion: z.literal(1),
   kilnVersion: z.string(),
@@ -67,7 +72,11 @@ export const manifestSchema = z.strictObject({
     }),
   ),
   packages: z.array(z.strictObject({ name: z.string(), version: z.string(), arch: z.string(), sha256: z.string() })),
-  /** Versions of the host tools that shaped the bytes; a diff shows these when images differ. */
+  /**
+   * Versions of what the host still provides: node, and the rootfs stage's mmdebstrap, apt, dpkg
+   * (also dpkg-deb, which unpacks every .deb), tar and qemu-user-static. Older manifests also list
+   * e2fsprogs, dosfstools, mtools and zstd: the image tools came from the host then.
+   */
   hostTools: z.record(z.string(), z.string()),
   /**
    * How the rootfs was made: `native` (amd64 twins of the build tools ran the maintainer scripts;
@@ -77,6 +86,20 @@ export const manifestSchema = z.strictObject({
     .strictObject({
       mode: z.enum(['native', 'emulated']),
       nativeTools: z.array(z.strictObject({ name: z.string(), version: z.string(), arch: z.string(), sha256: z.string() })).optional(),
+    })
+    .optional(),
+  /**
+   * Which programs made which bytes after the rootfs, each from the lock's .debs for the build
+   * host's architecture, never the host's own: `madeBy.tree` unpacked the rootfs, `root` made the ext4
+   * partition, `boot` the FAT one, `zst` the compressed image; `diskTable` says what wrote the MBR.
+   * Absent in manifests from before the image tools were locked (those used the host's programs).
+   */
+  imageTools: z
+    .strictObject({
+      architecture: z.string(),
+      madeBy: z.record(z.string(), z.array(programProvenanceSchema)),
+      diskTable: z.string(),
+      packages: z.array(packageRefSchema),
     })
     .optional(),
   /** Stage cache keys: equal keys mean equal stage inputs. */

@@ -100,6 +100,7 @@ export function provenanceStatement({ manifest: m, sums, sumsSha256 }: Statement
             annotations: { role: 'artifact', version: a.version, size: a.size, install: a.install },
           })),
           ...(m.rootfs?.nativeTools ?? []).map(deb('native-tool')),
+          ...(m.imageTools?.packages ?? []).map(deb('image-tool')),
         ],
       },
       runDetails: {

@@ -35,6 +35,10 @@ export interface RunOptions {
   /** Keep stdout as a Buffer instead of a string. */
   binary?: boolean;
   timeoutMs?: number;
+  /** The environment is exactly `env`: nothing of kiln's own (PATH, LD_*, the tools' config variables). */
+  cleanEnv?: boolean;
+  /** How a failure names the command (a program run through a loader is named by itself). */
+  display?: { tool: string; args: readonly string[] };
 }
 
 export interface RunResult {
@@ -51,7 +55,7 @@ export async function run(tool: string, args: readonly string[], opts: RunOption
   const options: Options = {
     cwd: opts.cwd,
     env: opts.env,
-    extendEnv: true,
+    extendEnv: !opts.cleanEnv,
     input: opts.input,
     reject: false,
     encoding: opts.binary ? 'buffer' : 'utf8',
@@ -68,8 +72,8 @@ export async function run(tool: string, args: readonly string[], opts: RunOption
     const why = r.exitCode === undefined ? `${r.shortMessage}\n${stderr}` : stderr;
     const missing = (r as { code?: string }).code === 'ENOENT';
     throw new ToolError(
-      tool,
-      args,
+      opts.display?.tool ?? tool,
+      opts.display?.args ?? args,
       r.exitCode,
       tail(why),
       missing ? `${tool} is not installed or not on PATH: bash scripts/setup-host.sh installs kiln's host tools` : undefined,
@@ -100,11 +104,10 @@ function toText(v: unknown): string {
 export async function toolVersion(tool: string, args: readonly string[] = ['--version']): Promise<string> {
   try {
     const r = await execa(tool, args, { reject: false, all: true });
-    return (
-      String(r.all ?? '')
-        .split('\n')
-        .find((l) => l.trim()) ?? 'unknown'
-    ).trim();
+    // stdout's first line: a warning on stderr (seen: mmdebstrap's `apt-config … printf` under
+    // trixie's dash) must not become the version; stderr only for a tool that prints it there
+    const text = String(r.stdout ?? '').trim() ? String(r.stdout) : String(r.all ?? '');
+    return (text.split('\n').find((l) => l.trim()) ?? 'unknown').trim();
   } catch {
     return 'not found';
   }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { FileEntry } from '../../manifest/schema.js';
 import { readCpioAt, type ParsedCpioEntry } from '../../installer/cpio.js';
 import { run } from '../../util/exec.js';
+import type { ImageTools } from '../native/image-tools.js';
 import { KilnError } from '../../util/errors.js';
 
 // The native rootfs mode puts amd64 programs beside the arm64 tree while packages are configured.
@@ -58,8 +59,8 @@ export function hostPaths(entries: readonly Pick<FileEntry, 'path'>[]): HostArti
  * uncompressed early archive and then the compressed main one; the kernel reads any sequence of
  * newc archives, plain or compressed, so every segment is read.
  */
-export async function scanInitramfsForHostElf(file: string, label: string): Promise<HostArtifact[]> {
-  return (await initramfsMembers(await readFile(file), label)).flatMap((m) => {
+export async function scanInitramfsForHostElf(file: string, label: string, tools?: ImageTools): Promise<HostArtifact[]> {
+  return (await initramfsMembers(await readFile(file), label, tools)).flatMap((m) => {
     const arch = (m.mode & 0o170000) === 0o100000 ? hostArchOf(m.data.subarray(0, 20)) : undefined;
     const path = `/${m.path}`;
     const dir = HOST_PATHS.some((re) => re.test(path)) ? [{ where: `${label}:${path}`, what: 'a build-host directory' }] : [];
@@ -67,8 +68,8 @@ export async function scanInitramfsForHostElf(file: string, label: string): Prom
   });
 }
 
-/** Every member of every archive segment of an initramfs image. */
-export async function initramfsMembers(buf: Buffer, label: string): Promise<ParsedCpioEntry[]> {
+/** Every member of every archive segment of an initramfs image (zstd from `tools` when given). */
+export async function initramfsMembers(buf: Buffer, label: string, tools?: ImageTools): Promise<ParsedCpioEntry[]> {
   const out: ParsedCpioEntry[] = [];
   let off = 0;
   while (off < buf.length) {
@@ -83,16 +84,17 @@ export async function initramfsMembers(buf: Buffer, label: string): Promise<Pars
       continue;
     }
     // a compressed segment runs to the end of the file
-    out.push(...(await initramfsMembers(await decompress(buf.subarray(off), label), label)));
+    out.push(...(await initramfsMembers(await decompress(buf.subarray(off), label, tools), label, tools)));
     break;
   }
   return out;
 }
 
-async function decompress(buf: Buffer, label: string): Promise<Buffer> {
+async function decompress(buf: Buffer, label: string, tools?: ImageTools): Promise<Buffer> {
   const tool =
     buf.readUInt32LE(0) === 0xfd2fb528 ? 'zstd' : buf[0] === 0x1f && buf[1] === 0x8b ? 'gzip' : buf.readUInt32BE(0) === 0xfd377a58 ? 'xz' : undefined;
   if (!tool) throw new KilnError(`${label}: not an initramfs kiln can read (a segment is neither newc nor zstd, gzip or xz compressed)`);
+  if (tool === 'zstd' && tools) return (await tools.run('zstd', ['-dc'], { input: buf, binary: true })).stdoutBuffer;
   return (await run(tool, ['-dc'], { input: buf, binary: true })).stdoutBuffer;
 }
 

@@ -97,3 +97,56 @@ export function relocateInterpreter(program: Buffer, from: string, to: string): 
   out.write(to, at, 'latin1');
   return out;
 }
+
+/**
+ * The packages whose programs write the image's bytes after the rootfs (the image tools): tar
+ * unpacks the rootfs into the tree, e2fsprogs makes the ext4 root (mke2fs, debugfs; e2fsck checks
+ * it), dosfstools and mtools the FAT boot partition, zstd the .zst. Locked for the build host's
+ * architecture (amd64 or arm64) from the image's suite, with their own closure, in every rootfs
+ * mode: they run from their own unpacked root (image-tool-root.ts), never from the host's PATH.
+ * The MBR partition table is kiln's own code (src/disk/mbr.ts): no sfdisk.
+ */
+export const IMAGE_TOOL_PACKAGES: readonly string[] = ['dosfstools', 'e2fsprogs', 'mtools', 'tar', 'zstd'];
+
+/** Each program kiln runs from the image tools, and the package that must provide it. */
+export const IMAGE_TOOL_PROGRAMS = {
+  tar: 'tar',
+  mke2fs: 'e2fsprogs',
+  debugfs: 'e2fsprogs',
+  e2fsck: 'e2fsprogs',
+  'mkfs.fat': 'dosfstools',
+  'fsck.fat': 'dosfstools',
+  mmd: 'mtools',
+  mcopy: 'mtools',
+  zstd: 'zstd',
+} as const satisfies Record<string, string>;
+export type ImageToolProgram = keyof typeof IMAGE_TOOL_PROGRAMS;
+
+/** Which programs make which of the image's bytes (the manifest's `imageTools.madeBy`). */
+export const IMAGE_PRODUCTS = {
+  /** the rootfs tar unpacked into the tree mke2fs copies */
+  tree: ['tar'],
+  /** the ext4 root partition */
+  root: ['mke2fs', 'debugfs'],
+  /** the FAT boot partition */
+  boot: ['mkfs.fat', 'mmd', 'mcopy'],
+  /** the compressed image */
+  zst: ['zstd'],
+} as const satisfies Record<string, readonly ImageToolProgram[]>;
+
+/**
+ * Where a Debian architecture's glibc puts its loader (the candidates, usrmerged or not, first found
+ * wins) and its multiarch libraries.
+ */
+export function glibcLayout(arch: string): { loaders: string[]; libDirs: string[] } {
+  const layouts: Record<string, { loader: string; dir: string; triplet: string }> = {
+    amd64: { loader: 'ld-linux-x86-64.so.2', dir: 'lib64', triplet: 'x86_64-linux-gnu' },
+    arm64: { loader: 'ld-linux-aarch64.so.1', dir: 'lib', triplet: 'aarch64-linux-gnu' },
+  };
+  const l = layouts[arch];
+  if (!l) throw new KilnError(`kiln knows no glibc layout for ${arch} (image tools run on amd64 and arm64 hosts)`);
+  return {
+    loaders: [`/usr/${l.dir}/${l.loader}`, `/${l.dir}/${l.loader}`, `/usr/lib/${l.triplet}/${l.loader}`, `/lib/${l.triplet}/${l.loader}`],
+    libDirs: [`/usr/lib/${l.triplet}`, `/lib/${l.triplet}`],
+  };
+}

@@ -4,6 +4,7 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import { ToolError, tail } from '../../util/exec.js';
+import type { ImageTools } from '../native/image-tools.js';
 
 export interface StreamSink {
   /** `release` is called once the chunk has gone down the pipe (the caller may then reuse it). */
@@ -19,10 +20,19 @@ export const ZSTD_ARGS = ['-q', '-3', '-T2', '--no-progress'];
  * stage hashes and writes: the image is never read back just to compress it. Its output comes back
  * through us and is hashed on the way to the file, so the .zst is not read back either.
  */
-export function zstdTo(outFile: string): StreamSink {
+export function zstdTo(outFile: string, tools: ImageTools): StreamSink {
   // -c to a pipe: the same frames as -o <file> (the input size is unknown either way)
   const args = [...ZSTD_ARGS, '-c', '-'];
-  const child = execa('zstd', args, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false, stderr: true }, reject: false });
+  const cmd = tools.command('zstd', args);
+  const child = execa(cmd.file, cmd.args, {
+    env: tools.env(),
+    extendEnv: false,
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    buffer: { stdout: false, stderr: true },
+    reject: false,
+  });
   const stdin = child.stdin;
   let failed: Error | undefined;
   stdin.on('error', (err) => (failed = err));

@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import { run } from '../../util/exec.js';
+import type { ImageTools } from '../native/image-tools.js';
 import type { FileEntry } from '../../manifest/schema.js';
 import { KilnError } from '../../util/errors.js';
 
@@ -30,6 +30,8 @@ export async function makeExt4(opts: {
   workDir: string;
   /** The tree's entries (scanTree), whose inode times are pinned after mke2fs. */
   entries: readonly FileEntry[];
+  /** e2fsprogs from the lock's image tools (never the host's). */
+  tools: ImageTools;
 }): Promise<void> {
   const conf = `${opts.workDir}/mke2fs.conf`;
   await writeFile(conf, MKE2FS_CONF);
@@ -37,10 +39,12 @@ export async function makeExt4(opts: {
     MKE2FS_CONFIG: conf,
     E2FSPROGS_FAKE_TIME: String(opts.sourceDateEpoch),
     SOURCE_DATE_EPOCH: String(opts.sourceDateEpoch),
-    TZ: 'UTC',
-    LC_ALL: 'C.UTF-8',
+    // no e2fsck.conf or blkid.conf of the host's
+    E2FSCK_CONFIG: '/dev/null',
+    BLKID_CONF: '/dev/null',
+    BLKID_FILE: '/dev/null',
   };
-  await run(
+  await opts.tools.run(
     'mke2fs',
     [
       '-q',
@@ -60,9 +64,9 @@ export async function makeExt4(opts: {
     ],
     { env },
   );
-  await pinInodeTimes(opts.image, opts.entries, opts.sourceDateEpoch, opts.workDir, env);
+  await pinInodeTimes(opts.tools, opts.image, opts.entries, opts.sourceDateEpoch, opts.workDir, env);
   // -f forces a full check; -n never changes the image
-  await run('e2fsck', ['-fn', opts.image], { env });
+  await opts.tools.run('e2fsck', ['-fn', opts.image], { env });
 }
 
 /**
@@ -80,6 +84,7 @@ export function inodeTimeCommands(entries: readonly FileEntry[], sourceDateEpoch
 }
 
 async function pinInodeTimes(
+  tools: ImageTools,
   image: string,
   entries: readonly FileEntry[],
   sourceDateEpoch: number,
@@ -89,7 +94,7 @@ async function pinInodeTimes(
   const cmds = `${workDir}/debugfs-times.cmd`;
   await writeFile(cmds, inodeTimeCommands(entries, sourceDateEpoch));
   // the fake time also keeps debugfs from stamping the superblock's last-write time with the clock
-  const r = await run('debugfs', ['-w', '-f', cmds, image], { env });
+  const r = await tools.run('debugfs', ['-w', '-f', cmds, image], { env });
   // debugfs reports a failed command on stderr but still exits 0
   const errors = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('debugfs ') && !/^debugfs: sif /.test(l));
   if (errors.length) throw new KilnError(`debugfs could not pin inode times:\n${errors.slice(0, 10).join('\n')}`);

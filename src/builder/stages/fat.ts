@@ -1,6 +1,6 @@
 import { utimes } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
-import { run } from '../../util/exec.js';
+import type { ImageTools } from '../native/image-tools.js';
 
 /**
  * Makes the FAT32 boot partition image. mkfs.fat --invariant with a fixed volume id; files are copied
@@ -15,8 +15,11 @@ export async function makeFat(opts: {
   srcDir: string;
   files: string[];
   sourceDateEpoch: number;
+  /** dosfstools and mtools from the lock's image tools (never the host's). */
+  tools: ImageTools;
 }): Promise<void> {
-  const env = { SOURCE_DATE_EPOCH: String(opts.sourceDateEpoch), MTOOLS_SKIP_CHECK: '1', TZ: 'UTC', LC_ALL: 'C.UTF-8' };
+  const run = opts.tools.run;
+  const env = { SOURCE_DATE_EPOCH: String(opts.sourceDateEpoch), MTOOLS_SKIP_CHECK: '1' };
   // --invariant also sets the volume id (to 1234ABCD): it must come before -i, which then wins
   await run('mkfs.fat', ['--invariant', '-F', '32', '-n', opts.label, '-i', opts.volumeId, '-C', opts.image, String(opts.sizeMiB * 1024)], { env });
   const t = opts.sourceDateEpoch;
@@ -39,5 +42,5 @@ export async function makeFat(opts: {
     }
     await run('mcopy', ['-m', '-o', '-i', opts.image, ...files.map((f) => join(opts.srcDir, f)), d === '.' ? '::/' : `::/${d}/`], { env });
   }
-  await run('fsck.fat', ['-n', opts.image]);
+  await run('fsck.fat', ['-n', opts.image], { env });
 }

@@ -3,13 +3,14 @@ import { createReadStream } from 'node:fs';
 import { lstat, lutimes, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FileEntry } from '../../manifest/schema.js';
-import { run } from '../../util/exec.js';
+import type { ImageTools } from '../native/image-tools.js';
 import { inPool } from '../../util/pool.js';
 
 const tarRead = ['--numeric-owner', '--xattrs', '--xattrs-include=*', '--acls', '-p'];
 
-export async function extractTar(tar: string, dir: string, opts: { keepDirs?: boolean } = {}): Promise<void> {
-  await run('tar', [...tarRead, ...(opts.keepDirs ? ['--no-overwrite-dir'] : []), '-xf', tar, '-C', dir]);
+/** Unpacks a tar into the tree with the lock's tar (the tree's owners, modes, xattrs and ACLs are what it sets). */
+export async function extractTar(tools: ImageTools, tar: string, dir: string, opts: { keepDirs?: boolean } = {}): Promise<void> {
+  await tools.run('tar', [...tarRead, ...(opts.keepDirs ? ['--no-overwrite-dir'] : []), '-xf', tar, '-C', dir]);
 }
 
 function typeOf(st: Awaited<ReturnType<typeof lstat>>): FileEntry['type'] {

@@ -19,6 +19,7 @@ export const bootStep: Step = {
       srcDir: bootDir,
       files: files.files,
       sourceDateEpoch: spec.sourceDateEpoch,
+      tools: need(ctx, 'imageTools'),
     });
     ctx.results.boot = files;
     return { detail: `kernel ${files.kernelVersion}, ${files.files.length} files` };

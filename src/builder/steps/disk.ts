@@ -14,7 +14,7 @@ export const diskStep: Step = {
     const imgName = `${spec.name}.img`;
     // nothing reads the tree any more; deleting 15,000 files overlaps with the image pass
     const cleared = rm(tree, { recursive: true, force: true });
-    const zstd = zstdTo(join(out, `${imgName}.zst`));
+    const zstd = zstdTo(join(out, `${imgName}.zst`), need(ctx, 'imageTools'));
     const r = await assembleDisk(
       join(out, imgName),
       ids.diskId,

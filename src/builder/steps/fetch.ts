@@ -13,7 +13,13 @@ export const fetchStep: Step = {
     // Artifacts first: a missing k3s should stop the build before minutes of .deb downloads.
     const artifacts = await ensureArtifacts(loaded, ctx.store);
     const tools = rootfsModeOf(ctx) === 'native' ? (lock.nativeTools?.packages ?? []) : [];
-    const items = [...lock.packages, ...installerDebs(loaded, lock, specFile), ...tools].map((p) => ({
+    // the image tools share .debs (libc6, zstd) with the native tools: each once
+    const debs = [
+      ...new Map(
+        [...lock.packages, ...installerDebs(loaded, lock, specFile), ...tools, ...(lock.imageTools?.packages ?? [])].map((p) => [p.sha256, p]),
+      ).values(),
+    ];
+    const items = debs.map((p) => ({
       what: `${p.name} ${p.version}`,
       url: `${lock.mirror}/${p.filename}`,
       sha256: p.sha256,

@@ -6,6 +6,7 @@ import { rootfsStep } from './rootfs.js';
 import { nativeToolsStep } from './native-tools.js';
 import { hostArchGuardStep } from './host-arch-guard.js';
 import { upToDateStep } from './up-to-date.js';
+import { imageToolsStep } from './image-tools.js';
 import { workspaceStep } from './workspace.js';
 import { treeStep } from './tree.js';
 import { overlayStep } from './overlay.js';
@@ -26,6 +27,7 @@ export const BUILD_STEPS: readonly Step[] = [
   nativeToolsStep,
   rootfsStep,
   upToDateStep,
+  imageToolsStep,
   workspaceStep,
   treeStep,
   overlayStep,

@@ -20,6 +20,7 @@ export const manifestStep: Step = {
     const rootfs = need(ctx, 'rootfs');
     const disk = need(ctx, 'disk');
     const installer = ctx.results.installer;
+    const imageTools = need(ctx, 'imageTools');
     const spec = loaded.spec;
     const imgName = `${spec.name}.img`;
     const zst = disk.zst;
@@ -62,6 +63,12 @@ export const manifestStep: Step = {
         ...(rootfsModeOf(ctx) === 'native' && lock.nativeTools
           ? { nativeTools: lock.nativeTools.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })) }
           : {}),
+      },
+      imageTools: {
+        architecture: imageTools.architecture,
+        madeBy: imageTools.madeBy(),
+        diskTable: `kiln ${ctx.opts.kilnVersion} (src/disk/mbr.ts; no partitioning tool)`,
+        packages: (lock.imageTools?.packages ?? []).map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })),
       },
       stages: { rootfs: rootfs.key, final: need(ctx, 'finalKey') },
       files: { boot: bootEntries.map(fatEntry), root: rootEntries },

@@ -19,7 +19,7 @@ export const overlayStep: Step = {
     });
     const tar = join(work, 'overlay.tar');
     const n = await writeOverlayTar({ ...ov, blobs, mtime: spec.sourceDateEpoch }, tar);
-    await extractTar(tar, tree, { keepDirs: true });
+    await extractTar(need(ctx, 'imageTools'), tar, tree, { keepDirs: true });
     return { detail: `${n} entries` };
   },
 };

@@ -30,6 +30,7 @@ export const rootFsStep: Step = {
       sourceDateEpoch: spec.sourceDateEpoch,
       workDir: work,
       entries,
+      tools: need(ctx, 'imageTools'),
     });
     const matches = new Map<string, string[]>();
     const hostElf: HostArtifact[] = [];

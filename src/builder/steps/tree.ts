@@ -8,7 +8,7 @@ export const treeStep: Step = {
   async run(ctx) {
     const { tree } = need(ctx, 'workspace');
     await mkdir(tree);
-    await extractTar(need(ctx, 'rootfs').tar, tree);
+    await extractTar(need(ctx, 'imageTools'), need(ctx, 'rootfs').tar, tree);
     return {};
   },
 };

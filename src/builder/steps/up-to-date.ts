@@ -10,7 +10,7 @@ import { need, type BuildContext, type Step } from '../context.js';
 import { signBuildDir } from '../../provenance/sign.js';
 
 /** Bump when the stages after the rootfs change the bytes they write. */
-const RECIPE = 1;
+const RECIPE = 2;
 
 /**
  * The final key covers everything the image bytes depend on; when the output dir's manifest has it

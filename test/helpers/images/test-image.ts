@@ -61,14 +61,16 @@ const LOCK_REUSE_MINUTES = 90;
 
 async function freshLock(lock: string): Promise<void> {
   const age = (Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? 0)) / 60_000;
-  // a lock from a kiln before the native rootfs mode has no native tools: make it again
-  if (age < LOCK_REUSE_MINUTES && readFileSync(lock, 'utf8').includes('"nativeTools"')) return;
+  // a lock from a kiln before the native rootfs mode or the locked image tools: make it again
+  if (age < LOCK_REUSE_MINUTES && ['"nativeTools"', '"imageTools"'].every((k) => readFileSync(lock, 'utf8').includes(k))) return;
   await run(process.execPath, [kiln, 'lock', testImageSpec, '-o', lock], { timeoutMs: 10 * 60_000 });
 }
 
 async function buildTestImage(out: string, extra: string[], varied = false): Promise<TestImage> {
   const cache = defaultCacheDir();
-  const base = join(cache, 'test-image');
+  // not `test-image`: its lock and manifests have no imageTools, and this kiln's have a field an
+  // older kiln's strict schema refuses (other checkouts share the cache dir)
+  const base = join(cache, 'test-image-2');
   mkdirSync(base, { recursive: true });
   const lock = join(base, `${TEST_IMAGE}.lock.json`);
   const imagesDir = join(base, out);

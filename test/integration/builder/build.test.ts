@@ -25,7 +25,7 @@ import { tempDir } from '../../helpers/tmp.js';
 
 // A real build of images/pi-k3s-test.yaml (the product image with the k3s TEST FIXTURE in place of
 // k3s) with the real tools: a fresh lock from the mirror, mmdebstrap for arm64 under qemu-user,
-// mkfs.fat, mke2fs, zstd. Shared with the e2e and Ansible tests (../shared/test-image.ts) and kept
+// the lock's own mkfs.fat, mke2fs, zstd (docs/image-tools.md; the host's read the image back here). Shared with the e2e and Ansible tests (../shared/test-image.ts) and kept
 // in the cache (~/.cache/kiln); the reproducibility check always rebuilds it cold. Needs root,
 // binfmt and the network to Debian's archive (scripts/setup-host.sh).
 

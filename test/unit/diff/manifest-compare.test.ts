@@ -62,4 +62,39 @@ describe('compareManifests', () => {
       ['mkfs.fat', 'added'],
     ]);
   });
+
+  it('names the image tool that changed, by product and program', () => {
+    const ref = (name: string, version: string) => ({ name, version, arch: 'amd64', sha256: `${name}-${version}` });
+    const tools = (e2fs: string): Manifest['imageTools'] => ({
+      architecture: 'amd64',
+      madeBy: {
+        root: [{ program: 'mke2fs', package: ref('e2fsprogs', e2fs), libraries: [ref('libc6', '2.41-12')] }],
+        zst: [{ program: 'zstd', package: ref('zstd', '1.5.7'), libraries: [] }],
+      },
+      diskTable: 'kiln 0.1.0 (src/disk/mbr.ts; no partitioning tool)',
+      packages: [ref('e2fsprogs', e2fs), ref('zstd', '1.5.7'), ref('libc6', '2.41-12')],
+    });
+    const a = { ...manifest(), imageTools: tools('1.47.2-3') };
+    const b = { ...manifest(), imageTools: tools('1.47.3-1') };
+    const layer = compareManifests(a, b).find((l) => l.id === 'manifest:image-tools');
+    expect(layer?.status).toBe('different');
+    expect(layer?.entries).toEqual([
+      {
+        name: 'root:mke2fs',
+        change: 'changed',
+        kind: 'image tool',
+        fields: [
+          { field: 'version', a: '1.47.2-3', b: '1.47.3-1' },
+          { field: 'sha256', a: 'e2fsprogs-1.47.2-3', b: 'e2fsprogs-1.47.3-1' },
+        ],
+      },
+    ]);
+    // an old manifest (the host's tools, none recorded) against a new one: every row is added
+    const old = compareManifests(manifest(), a).find((l) => l.id === 'manifest:image-tools');
+    expect(old?.entries.map((e) => [e.name, e.change])).toEqual([
+      ['disk table', 'added'],
+      ['root:mke2fs', 'added'],
+      ['zst:zstd', 'added'],
+    ]);
+  });
 });

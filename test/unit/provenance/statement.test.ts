@@ -35,6 +35,12 @@ function manifest(): Manifest {
         },
       ],
       rootfs: { mode: 'native', nativeTools: [{ name: 'dpkg', version: '1.22', arch: 'amd64', sha256: h('9') }] },
+      imageTools: {
+        architecture: 'amd64',
+        madeBy: { zst: [{ program: 'zstd', package: { name: 'zstd', version: '1.5.7', arch: 'amd64', sha256: h('7') }, libraries: [] }] },
+        diskTable: 'kiln 0.9.0 (src/disk/mbr.ts; no partitioning tool)',
+        packages: [{ name: 'zstd', version: '1.5.7', arch: 'amd64', sha256: h('7') }],
+      },
       hostTools: { mmdebstrap: 'mmdebstrap 1.5.7', mke2fs: 'mke2fs 1.47.2' },
       stages: { rootfs: h('3'), final: h('4') },
     },
@@ -75,6 +81,7 @@ describe('provenance statement', () => {
       ['systemd', 'pkg:deb/debian/systemd@1%3A257%2Bdeb13?arch=arm64', h('b'), 'package'],
       ['k3s', 'https://example.org/k3s-arm64', h('f'), 'artifact'],
       ['dpkg', 'pkg:deb/debian/dpkg@1.22?arch=amd64', h('9'), 'native-tool'],
+      ['zstd', 'pkg:deb/debian/zstd@1.5.7?arch=amd64', h('7'), 'image-tool'],
     ]);
     expect(p.runDetails.builder.version).toEqual({ kiln: '0.9.0', mmdebstrap: 'mmdebstrap 1.5.7', mke2fs: 'mke2fs 1.47.2' });
   });
