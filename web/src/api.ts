@@ -24,6 +24,11 @@ export class ApiFailure extends Error {
   }
 }
 
+/** What to show for a failed call: the server's own message (it names the field), or the error. */
+export function errorText(e: unknown): string {
+  return e instanceof ApiFailure ? e.message : String(e);
+}
+
 let csrf: string | undefined;
 let onSignedOut: () => void = () => undefined;
 

@@ -1,7 +1,7 @@
 import { render } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import type { ImageSummary } from '../../src/serve/http/api-types.js';
-import { api, ApiFailure, currentSession, signIn, signOut, whenSignedOut } from './api.js';
+import { api, currentSession, errorText, signIn, signOut, whenSignedOut } from './api.js';
 import { applyMessage, type FleetState, fromResponse } from './fleet-state.js';
 import { closeStream, type LinkState, onMessage, openStream } from './live.js';
 import { href, parseRoute, type Route } from './route.js';
@@ -43,7 +43,7 @@ function SignIn({ onDone }: { onDone: () => void }) {
       setToken('');
       onDone();
     } catch (err) {
-      setError(err instanceof ApiFailure ? err.message : String(err));
+      setError(errorText(err));
     }
   };
   return (

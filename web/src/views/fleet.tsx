@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import type { ImageSummary, NodeRecord, Role } from '../../../src/serve/http/api-types.js';
-import { api, ApiFailure } from '../api.js';
+import { api, errorText } from '../api.js';
 import { countByFilter, FILTERS, type Filter, type FleetState, ordered } from '../fleet-state.js';
 import { formatAgo, shortSha } from '../format.js';
 import { href } from '../route.js';
@@ -129,7 +129,7 @@ function Discovered({ node, now }: { node: NodeRecord; now: number }) {
       const r = await api.approve(node.name, { name, role });
       location.hash = href({ view: 'node', name: r.node.name });
     } catch (err) {
-      setError(err instanceof ApiFailure ? err.message : String(err));
+      setError(errorText(err));
     } finally {
       setBusy(false);
     }

@@ -1,11 +1,9 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { ImageDetail, ImageSummary, VerifyStatus } from '../../../src/serve/http/api-types.js';
-import { api, ApiFailure } from '../api.js';
+import { api, errorText } from '../api.js';
 import { formatBytes, shortSha } from '../format.js';
 import { href } from '../route.js';
 import { ErrorNote } from './common.js';
-
-const message = (e: unknown): string => (e instanceof ApiFailure ? e.message : String(e));
 
 function VerifyBadge({ v }: { v: VerifyStatus }) {
   const text = { unchecked: '… not checked', running: '↻ checking', ok: '✓ bytes match', failed: '✕ mismatch' }[v.state];
@@ -32,7 +30,7 @@ export function ImagesView({ images, reload }: { images: ImageSummary[]; reload:
       await api.verify(name);
       reload();
     } catch (e) {
-      setError(message(e));
+      setError(errorText(e));
     }
   };
   return (
@@ -114,7 +112,7 @@ export function ImageView({ name }: { name: string }) {
   const [d, setD] = useState<ImageDetail>();
   const [error, setError] = useState<string>();
   useEffect(() => {
-    api.image(name).then(setD, (e) => setError(message(e)));
+    api.image(name).then(setD, (e) => setError(errorText(e)));
   }, [name]);
   if (!d) return error ? <ErrorNote error={error} /> : <p role="status">Loading {name}…</p>;
   const i = d.image;

@@ -1,14 +1,12 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { NodeEvent, NodeRecord, NodeResponse } from '../../../src/serve/http/api-types.js';
-import { api, ApiFailure } from '../api.js';
+import { api, errorText } from '../api.js';
 import { formatAgo } from '../format.js';
 import { onMessage } from '../live.js';
 import { href } from '../route.js';
 import { buildTimeline } from '../timeline.js';
 import { ErrorNote, Progress, StateBadge } from './common.js';
 import { TimelineChart } from './timeline-chart.js';
-
-const message = (e: unknown): string => (e instanceof ApiFailure ? e.message : String(e));
 
 export function NodeView({ name, now }: { name: string; now: number }) {
   const [data, setData] = useState<NodeResponse>();
@@ -21,7 +19,7 @@ export function NodeView({ name, now }: { name: string; now: number }) {
     setGone(false);
     api.node(name).then(
       (d) => live && setData(d),
-      (e) => live && setError(message(e)),
+      (e) => live && setError(errorText(e)),
     );
     const off = onMessage((m) => {
       if (m.event.node !== name) return;
@@ -111,7 +109,7 @@ function Actions({ node }: { node: NodeRecord }) {
       setConfirm(undefined);
       setTyped('');
     } catch (e) {
-      setError(message(e));
+      setError(errorText(e));
     }
   };
   const discovered = node.plan === 'discovered';
@@ -195,7 +193,7 @@ function Settings({ node }: { node: NodeRecord }) {
       await api.settings(node.name, { disk: disk.trim() === '' ? null : disk.trim(), selfHeal, configTxt: lines.filter((l) => l !== '') });
       setSaved(true);
     } catch (err) {
-      setError(message(err));
+      setError(errorText(err));
     }
   };
   return (
