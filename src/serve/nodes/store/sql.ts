@@ -1,0 +1,35 @@
+// The one boundary between the node registry's logic and the database engine under it. The
+// registry is written once against these calls; SQLite (the embedded default) and PostgreSQL
+// (shared by serving agents) each implement them. SQL text uses `?` placeholders and the subset of
+// SQL both engines read the same way (RETURNING, IS DISTINCT FROM, NULLS LAST, ON CONFLICT);
+// what differs (schema DDL, triggers, pragmas) stays inside each backend.
+
+/** A bound parameter: text, a number (integers and booleans as 0/1), or NULL. */
+export type SqlValue = string | number | null;
+
+export interface SqlRunResult {
+  /** Rows the statement inserted, updated or deleted. */
+  changes: number;
+}
+
+/** Statements on one connection (inside a transaction: that transaction's). */
+export interface SqlQueries {
+  all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
+  run(sql: string, params?: readonly SqlValue[]): Promise<SqlRunResult>;
+}
+
+export interface SqlStore extends SqlQueries {
+  readonly kind: 'sqlite' | 'postgres';
+  /**
+   * Runs `fn` as one write transaction, committed when it resolves and rolled back when it throws.
+   * Write transactions are serialized against every other one on the same store, from any process
+   * (SQLite: BEGIN IMMEDIATE; PostgreSQL: one transaction-scoped advisory lock), so event ids are
+   * committed in id order and a reader resuming after an id never misses one committed later.
+   * Not re-entrant: code inside uses the `tx` it is given, never the store.
+   */
+  transaction<T>(fn: (tx: SqlQueries) => Promise<T>): Promise<T>;
+  /** The schema version applied (migrations run when the store opens). */
+  schemaVersion(): Promise<number>;
+  close(): Promise<void>;
+}
