@@ -1,0 +1,197 @@
+import { execa, type ResultPromise } from 'execa';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { run, tail } from '../../src/util/exec.js';
+import { freeTcpPort } from './net.js';
+
+// A real PostgreSQL for a test file: Debian's server binaries, a fresh cluster in a temp dir,
+// listening on 127.0.0.1 only, with a password (scram) so URLs carry one the way an operator's do.
+// The postmaster is this process's own child (no pg_ctl daemon), so kill() is a real kill -9 of it
+// and a crashed test leaves no server behind (execa kills its children on exit). stop(), start(),
+// restart() and kill() reuse the same data dir and port: the fault tests restart it mid-install.
+
+const PG_ROOT = '/usr/lib/postgresql';
+/** initdb refuses to run as root, and so does postgres: tests running as root run both as this user. */
+const RUN_AS = { user: 'nobody', group: 'nogroup', uid: 65534, gid: 65534 } as const;
+const READY = 'database system is ready to accept connections';
+const START_TIMEOUT_MS = 20_000;
+
+export interface PgServer {
+  /** postgres://kiln:<password>@127.0.0.1:<port>/kiln */
+  readonly url: string;
+  readonly port: number;
+  readonly password: string;
+  readonly dataDir: string;
+  /** A URL to a new empty database on this server (tests that need a schema of their own). */
+  createDatabase(name: string): Promise<string>;
+  /** Fast shutdown (SIGINT: open transactions roll back), waiting for the postmaster to exit. */
+  stop(): Promise<void>;
+  /** Starts the postmaster again on the same data dir and port; resolves once it accepts connections. */
+  start(): Promise<void>;
+  restart(): Promise<void>;
+  /** kill -9 of the postmaster (a crash: the next start runs crash recovery). */
+  kill(): Promise<void>;
+  /** Stops the server and removes its directory (KILN_KEEP_TMP=1 keeps it). */
+  destroy(): Promise<void>;
+}
+
+/** The newest PostgreSQL under /usr/lib/postgresql/<version>/bin with both initdb and postgres. */
+export function postgresBin(): string {
+  const versions = existsSync(PG_ROOT)
+    ? readdirSync(PG_ROOT)
+        .filter((v) => /^\d+$/.test(v))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  const bin = versions.map((v) => join(PG_ROOT, v, 'bin')).find((b) => existsSync(join(b, 'initdb')) && existsSync(join(b, 'postgres')));
+  if (!bin) {
+    throw new Error(`PostgreSQL server is not installed: no ${PG_ROOT}/<version>/bin/initdb and postgres; bash scripts/setup-host.sh installs it`);
+  }
+  return bin;
+}
+
+const asRoot = userInfo().uid === 0;
+
+/** The command line that runs `tool` as the unprivileged user when the tests run as root. */
+function unprivileged(tool: string, args: readonly string[]): [string, string[]] {
+  if (!asRoot) return [tool, [...args]];
+  return ['setpriv', [`--reuid=${RUN_AS.user}`, `--regid=${RUN_AS.group}`, '--clear-groups', '--', tool, ...args]];
+}
+
+export async function startPostgres(): Promise<PgServer> {
+  const bin = postgresBin();
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-pg-'));
+  const dataDir = join(dir, 'data');
+  const socketDir = join(dir, 'sock');
+  mkdirSync(socketDir);
+  const password = randomBytes(12).toString('hex');
+  const pwfile = join(dir, 'pwfile');
+  writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
+  if (asRoot) for (const p of [dir, socketDir, pwfile]) chownSync(p, RUN_AS.uid, RUN_AS.gid);
+  // The cluster is made for one test file and thrown away: initdb's own fsync of it buys nothing.
+  // The server itself keeps fsync on: the fault tests rely on what it acknowledged surviving a kill.
+  const initdb = [
+    '-D',
+    dataDir,
+    '-U',
+    'kiln',
+    `--pwfile=${pwfile}`,
+    '--auth-host=scram-sha-256',
+    '--auth-local=trust',
+    '-E',
+    'UTF8',
+    '--locale=C',
+    '--no-sync',
+    '--no-instructions',
+  ];
+  const [tool, args] = unprivileged(join(bin, 'initdb'), initdb);
+  await run(tool, args, { cwd: dir, env: { LANG: 'C', LC_ALL: 'C' } });
+  rmSync(pwfile);
+
+  const port = await freeTcpPort();
+  const urlOf = (db: string): string => `postgres://kiln:${password}@127.0.0.1:${port}/${encodeURIComponent(db)}`;
+  const serverArgs = [
+    '-D',
+    dataDir,
+    '-p',
+    String(port),
+    '-k',
+    socketDir,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    // small and quick to start; a test's handful of pools needs few connections
+    '-c',
+    'shared_buffers=16MB',
+    '-c',
+    'max_connections=50',
+  ];
+  let child: ResultPromise<{ reject: false; all: true; cwd: string; env: Record<string, string> }> | undefined;
+
+  const start = async (): Promise<void> => {
+    if (child) throw new Error('PostgreSQL test server: already running');
+    // A kill -9 leaves the old backends to notice their postmaster is gone; until they have, the
+    // shared memory block is in use and the new postmaster refuses. They exit within a second.
+    const until = Date.now() + START_TIMEOUT_MS;
+    for (;;) {
+      const [cmd, cmdArgs] = unprivileged(join(bin, 'postgres'), serverArgs);
+      const proc = execa(cmd, cmdArgs, { reject: false, all: true, cwd: dir, env: { LANG: 'C', LC_ALL: 'C' } });
+      const outcome = await readyOrExit(proc, until);
+      if (outcome === 'ready') {
+        child = proc;
+        return;
+      }
+      const retry = /pre-existing shared memory block|lock file .* already exists/.test(outcome.log) && Date.now() < until;
+      if (!retry) {
+        proc.kill('SIGKILL');
+        throw new Error(`PostgreSQL test server: ${cmd} ${cmdArgs.join(' ')} did not start (${outcome.why}):\n${tail(outcome.log)}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  const halt = async (signal: 'SIGINT' | 'SIGKILL'): Promise<void> => {
+    const proc = child;
+    if (!proc) return;
+    child = undefined;
+    proc.kill(signal);
+    await proc;
+  };
+
+  const createDatabase = async (name: string): Promise<string> => {
+    const client = new pg.Client({ connectionString: urlOf('postgres') });
+    await client.connect();
+    try {
+      await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    } finally {
+      await client.end();
+    }
+    return urlOf(name);
+  };
+
+  await start();
+  return {
+    url: await createDatabase('kiln'),
+    port,
+    password,
+    dataDir,
+    start,
+    stop: () => halt('SIGINT'),
+    kill: () => halt('SIGKILL'),
+    restart: async () => {
+      await halt('SIGINT');
+      await start();
+    },
+    createDatabase,
+    destroy: async () => {
+      await halt('SIGINT');
+      if (process.env.KILN_KEEP_TMP === '1') process.stderr.write(`kept ${dir} (KILN_KEEP_TMP=1)\n`);
+      else rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+type Outcome = 'ready' | { why: string; log: string };
+
+/** Resolves once the postmaster logs that it accepts connections, or with its log when it exits or the time is up. */
+function readyOrExit(proc: ResultPromise<{ all: true }>, until: number): Promise<Outcome> {
+  return new Promise((resolve) => {
+    let log = '';
+    const timer = setTimeout(() => done({ why: 'not ready in time', log }), Math.max(0, until - Date.now()));
+    const onData = (chunk: Buffer | string): void => {
+      log += chunk.toString();
+      if (log.includes(READY)) done('ready');
+    };
+    const done = (o: Outcome): void => {
+      clearTimeout(timer);
+      proc.all?.off('data', onData);
+      resolve(o);
+    };
+    proc.all?.on('data', onData);
+    proc.then(
+      (r) => done({ why: `exited${r.exitCode === undefined ? '' : ` with ${r.exitCode}`}${r.signal ? ` on ${r.signal}` : ''}`, log }),
+      (e: unknown) => done({ why: String(e), log }),
+    );
+  });
+}
