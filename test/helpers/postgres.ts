@@ -1,4 +1,4 @@
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir, userInfo } from 'node:os';
@@ -107,7 +107,7 @@ export async function startPostgres(): Promise<PgServer> {
     '-c',
     'max_connections=50',
   ];
-  let child: ResultPromise<{ reject: false; all: true; cwd: string; env: Record<string, string> }> | undefined;
+  let child: Postmaster | undefined;
 
   const start = async (): Promise<void> => {
     if (child) throw new Error('PostgreSQL test server: already running');
@@ -116,7 +116,7 @@ export async function startPostgres(): Promise<PgServer> {
     const until = Date.now() + START_TIMEOUT_MS;
     for (;;) {
       const [cmd, cmdArgs] = unprivileged(join(bin, 'postgres'), serverArgs);
-      const proc = execa(cmd, cmdArgs, { reject: false, all: true, cwd: dir, env: { LANG: 'C', LC_ALL: 'C' } });
+      const proc = spawnPostmaster(cmd, cmdArgs, dir);
       const outcome = await readyOrExit(proc, until);
       if (outcome === 'ready') {
         child = proc;
@@ -172,10 +172,15 @@ export async function startPostgres(): Promise<PgServer> {
   };
 }
 
+function spawnPostmaster(cmd: string, args: string[], cwd: string) {
+  return execa(cmd, args, { reject: false, all: true, cwd, env: { LANG: 'C', LC_ALL: 'C' } });
+}
+type Postmaster = ReturnType<typeof spawnPostmaster>;
+
 type Outcome = 'ready' | { why: string; log: string };
 
 /** Resolves once the postmaster logs that it accepts connections, or with its log when it exits or the time is up. */
-function readyOrExit(proc: ResultPromise<{ all: true }>, until: number): Promise<Outcome> {
+function readyOrExit(proc: Postmaster, until: number): Promise<Outcome> {
   return new Promise((resolve) => {
     let log = '';
     const timer = setTimeout(() => done({ why: 'not ready in time', log }), Math.max(0, until - Date.now()));
