@@ -1,0 +1,219 @@
+import pg from 'pg';
+import { EXIT, KilnError } from '../../../util/errors.js';
+import { toPositional } from './placeholders.js';
+import { applyMigrations, currentVersion } from './postgres-schema.js';
+import type { SqlQueries, SqlRunResult, SqlStore, SqlValue } from './sql.js';
+
+// The registry on PostgreSQL (node-postgres), for serving agents that share one database.
+
+/**
+ * The advisory lock every write transaction takes, from every kiln process on the database (the
+ * two-int form: 'kiln' in ASCII, then 1). Taking it first thing serializes write transactions
+ * end to end, so an event id drawn from the sequence is committed before any id drawn after it:
+ * without it two transactions can commit ids 8 and 7 in that order, and an SSE reader that
+ * resumed after 8 would never see 7. The xact form releases it at COMMIT or ROLLBACK, also when
+ * the connection dies. Migrations on open run under the same lock.
+ */
+const WRITE_LOCK = 'SELECT pg_advisory_xact_lock(1802071150, 1)';
+
+/** SQLSTATE classes that mean the server or the connection, not the statement: 08 connection, 28 authorization, 3D no such database, 53 resources, 57P shutdown. */
+const CONNECTION_STATES = /^(08|28|3D|53|57P)/;
+
+export interface PostgresStoreOptions {
+  /** Connections in the pool (default 10). */
+  maxConnections?: number;
+  /** How long a statement waits for a connection before it fails (default 10 s). */
+  connectTimeoutMs?: number;
+  /** Told when an idle pooled connection is lost (a restart of PostgreSQL); the pool replaces it. */
+  log?: (message: string) => void;
+  now?: () => Date;
+}
+
+/** A connection or server failure of the registry's PostgreSQL, naming the server but never the password. */
+export class PostgresStoreError extends KilnError {
+  constructor(
+    message: string,
+    /** The driver's error code (ECONNREFUSED, a SQLSTATE), when it had one. */
+    readonly code: string | undefined,
+  ) {
+    super(message, { exitCode: EXIT.host });
+  }
+}
+
+interface Target {
+  /** postgres://user@host:port/database: for messages and logs. */
+  description: string;
+  /** What must never appear in a message: the password, as written and decoded. */
+  secrets: string[];
+}
+
+function target(url: string): Target {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    // not echoed: an unparseable URL may still hold a password
+    throw new KilnError('the PostgreSQL URL does not parse (expected postgres://user:password@host:port/database)');
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+    throw new KilnError(`the PostgreSQL URL starts with ${u.protocol}// (expected postgres:// or postgresql://)`);
+  }
+  const decode = (s: string): string => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s;
+    }
+  };
+  const user = decode(u.username);
+  const host = u.hostname || u.searchParams.get('host') || 'localhost';
+  const port = u.port || u.searchParams.get('port') || '5432';
+  const database = decode(u.pathname.slice(1)) || user;
+  const secrets = [u.password, decode(u.password), u.searchParams.get('password') ?? ''].filter((s) => s !== '');
+  return { description: `postgres://${user ? `${user}@` : ''}${host}:${port}/${database}`, secrets: [url, ...secrets] };
+}
+
+/** The URL without its password (postgres://user@host:port/database), for logs and messages. */
+export function describeStore(url: string): string {
+  return target(url).description;
+}
+
+function redact(text: string, t: Target): string {
+  // the whole URL first, then any password left on its own
+  return t.secrets.reduce((s, secret) => s.replaceAll(secret, secret === t.secrets[0] ? t.description : '***'), text);
+}
+
+function messageOf(err: unknown): string {
+  // Node's connect to "localhost" tries every address and rejects with an AggregateError, whose
+  // own message is empty
+  if (err instanceof AggregateError && !err.message) return err.errors.map(messageOf).join('; ');
+  return err instanceof Error ? err.message : String(err);
+}
+
+function codeOf(err: unknown): string | undefined {
+  const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;
+  if (typeof code === 'string') return code;
+  return err instanceof AggregateError ? err.errors.map(codeOf).find((c) => c !== undefined) : undefined;
+}
+
+/**
+ * A statement's own failure (a constraint, a trigger's refusal, bad SQL) is rethrown as
+ * PostgreSQL reported it, SQLSTATE and all. Anything about reaching the server becomes a
+ * PostgresStoreError naming it: the driver's own error is dropped, not kept as the cause, so no
+ * path leads from it to the connection settings.
+ */
+function storeError(err: unknown, t: Target, doing: string): Error {
+  if (err instanceof pg.DatabaseError && !CONNECTION_STATES.test(err.code ?? '')) return err;
+  return new PostgresStoreError(`PostgreSQL ${t.description}: ${doing} failed: ${redact(messageOf(err), t)}`, codeOf(err));
+}
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+function queriesOn(db: Queryable, t: Target): SqlQueries {
+  const exec = async (sql: string, params: readonly SqlValue[] = []): Promise<pg.QueryResult> => {
+    const { text, count } = toPositional(sql);
+    if (count !== params.length) throw new Error(`internal: ${count} placeholders but ${params.length} parameters in: ${sql}`);
+    try {
+      return await db.query(text, [...params]);
+    } catch (err) {
+      throw storeError(err, t, 'a statement');
+    }
+  };
+  return {
+    all: async <T>(sql: string, params?: readonly SqlValue[]): Promise<T[]> => (await exec(sql, params)).rows as T[],
+    get: async <T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> => (await exec(sql, params)).rows[0] as T | undefined,
+    run: async (sql: string, params?: readonly SqlValue[]): Promise<SqlRunResult> => ({ changes: (await exec(sql, params)).rowCount ?? 0 }),
+  };
+}
+
+/**
+ * int8 (event ids, COUNT(*)) as a JS number rather than node-postgres's default string, for this
+ * pool only. Exact up to 2^53, which no event id reaches.
+ */
+function typeParsers(): pg.TypeOverrides {
+  const types = new pg.TypeOverrides();
+  types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
+  return types;
+}
+
+/**
+ * Opens the registry's store on the PostgreSQL database at `url` and brings its schema up to
+ * date. Refuses a database whose schema is newer than this kiln knows.
+ */
+export async function openPostgresStore(url: string, opts: PostgresStoreOptions = {}): Promise<SqlStore> {
+  const t = target(url);
+  const now = opts.now ?? (() => new Date());
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.maxConnections ?? 10,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
+    application_name: 'kiln',
+    types: typeParsers(),
+  });
+  // An idle connection the server drops (a restart) is an 'error' on the pool, which would end the
+  // process if nobody listened; the pool has already discarded it and connects anew on demand.
+  pool.on('error', (err) => opts.log?.(`PostgreSQL ${t.description}: an idle connection was lost (${redact(messageOf(err), t)})`));
+
+  const withWriteLock = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (err) {
+      throw storeError(err, t, 'connecting');
+    }
+    // BEGIN, the lock and COMMIT fail only for want of the server; what `fn` throws is its own
+    // (its statements' failures already went through storeError) and is rethrown as it is
+    const control = async (sql: string): Promise<pg.QueryResult> => {
+      try {
+        return await client.query(sql);
+      } catch (err) {
+        throw storeError(err, t, sql.startsWith('SELECT') ? 'taking the write lock' : sql);
+      }
+    };
+    let broken = false;
+    try {
+      await control('BEGIN');
+      await control(WRITE_LOCK);
+      const result = await fn(client);
+      // After a failed statement PostgreSQL ignores the rest of the transaction and answers COMMIT
+      // with ROLLBACK, without an error: code that caught that failure must not believe it wrote.
+      const end = await control('COMMIT');
+      if (end.command !== 'COMMIT') throw new KilnError('the transaction was rolled back: a statement inside it failed');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
+      throw err;
+    } finally {
+      // a connection that could not even roll back is closed, not handed to the next caller
+      client.release(broken);
+    }
+  };
+
+  try {
+    await withWriteLock((client) => applyMigrations(client, t.description, now));
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
+
+  let closed = false;
+  return {
+    kind: 'postgres',
+    ...queriesOn(pool, t),
+    transaction: (fn) => withWriteLock((client) => fn(queriesOn(client, t))),
+    schemaVersion: async () => {
+      try {
+        return await currentVersion(pool);
+      } catch (err) {
+        throw storeError(err, t, 'reading the schema version');
+      }
+    },
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await pool.end();
+    },
+  };
+}
