@@ -15,6 +15,8 @@ packages=(
   # tests and benchmarks
   qemu-system-arm u-boot-qemu tftp-hpa atftp busybox-static iproute2 bmap-tools diffoscope-minimal
   tftpd-hpa dnsmasq nginx-light ansible ansible-lint
+  # the registry's PostgreSQL store: its tests start their own servers from Debian's binaries
+  postgresql
   # the dashboard's browser tests drive Debian's Chromium (nothing downloads a browser)
   chromium
   # npm run check
@@ -30,6 +32,13 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup-host: installing ${missing[*]}"
   as_root apt-get update -qq
+  # Debian's server package creates a "main" cluster on install; kiln's tests make their own, so
+  # postgresql-common (which holds that setting) goes in first and is told not to (as the official
+  # postgres image does). An existing cluster is left alone.
+  if [[ " ${missing[*]} " == *" postgresql "* ]] && [ ! -d /etc/postgresql ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-common >/dev/null
+    as_root pg_conftool /etc/postgresql-common/createcluster.conf set create_main_cluster false
+  fi
   # The daemons in this list are test peers that kiln starts itself; keep their packaged services off.
   as_root env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
