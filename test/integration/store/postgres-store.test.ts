@@ -276,4 +276,23 @@ describe('refusals and failures', () => {
     expect(lost.length).toBeGreaterThan(0);
     for (const m of lost) expect(m).not.toContain(server.password);
   });
+
+  it('a transaction whose server goes away fails as a store error (the process lives on), and the pool works once it is back', async ({ onTestFinished }) => {
+    const url = await server.createDatabase('midway');
+    const store = await openPostgresStore(url);
+    onTestFinished(() => store.close());
+    const err = await store
+      .transaction(async (tx) => {
+        await event(tx, 'pi', 'install-started');
+        await server.stop();
+        await event(tx, 'pi', 'installed');
+      })
+      .catch((e: unknown) => e);
+    await server.start();
+    expect(err).toBeInstanceOf(PostgresStoreError);
+    expect(String(err)).toContain(`127.0.0.1:${server.port}/midway`);
+    expect(await store.get('SELECT COUNT(*) AS n FROM events')).toEqual({ n: 0 });
+    await store.transaction((tx) => event(tx, 'pi', 'install-started'));
+    expect(await store.get('SELECT COUNT(*) AS n FROM events')).toEqual({ n: 1 });
+  });
 });

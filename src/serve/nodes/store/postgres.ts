@@ -170,7 +170,15 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
         throw storeError(err, t, sql.startsWith('SELECT') ? 'taking the write lock' : sql);
       }
     };
+    // A checked-out client that loses its server (a restart mid-transaction) emits 'error', and
+    // nobody else listens while it is ours: unheard, that ends the process. The statement waiting
+    // on it fails anyway, so noting it is enough; such a client is closed, not pooled again.
     let broken = false;
+    const onLost = (err: Error): void => {
+      broken = true;
+      opts.log?.(`PostgreSQL ${t.description}: the connection of a transaction was lost (${redact(messageOf(err), t)})`);
+    };
+    client.on('error', onLost);
     try {
       await control('BEGIN');
       await control(WRITE_LOCK);
@@ -186,7 +194,8 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
       });
       throw err;
     } finally {
-      // a connection that could not even roll back is closed, not handed to the next caller
+      client.off('error', onLost);
+      // a connection that was lost or could not even roll back is closed, not handed to the next caller
       client.release(broken);
     }
   };
