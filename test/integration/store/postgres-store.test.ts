@@ -295,4 +295,42 @@ describe('refusals and failures', () => {
     await store.transaction((tx) => event(tx, 'pi', 'install-started'));
     expect(await store.get('SELECT COUNT(*) AS n FROM events')).toEqual({ n: 1 });
   });
+
+  it('a kiln stuck mid-transaction loses it (and the write lock) after idleInTransactionMs; the others write on', async ({ onTestFinished }) => {
+    const { store: other, url } = await freshStore(onTestFinished);
+    const stuck = await openPostgresStore(url, { idleInTransactionMs: 300 });
+    onTestFinished(() => stuck.close());
+    let entered!: () => void;
+    const inside = new Promise<void>((r) => {
+      entered = r;
+    });
+    const hung = stuck
+      .transaction(async (tx) => {
+        await event(tx, 'pi', 'install-started');
+        entered();
+        await sleep(1500);
+        await event(tx, 'pi', 'installed');
+      })
+      .catch((e: unknown) => e);
+    await inside;
+    const t0 = Date.now();
+    await other.transaction((tx) => event(tx, 'pi', 'registered'));
+    expect(Date.now() - t0).toBeLessThan(1400);
+    expect(await hung).toBeInstanceOf(Error);
+    expect(await other.all('SELECT type FROM events')).toEqual([{ type: 'registered' }]);
+  });
+
+  it('refuses to migrate a database that already has tables of those names, and leaves it as it was', async () => {
+    const url = await server.createDatabase('foreign');
+    const c = new pg.Client(url);
+    await c.connect();
+    try {
+      await c.query('CREATE TABLE nodes (id int)');
+      const err = await openPostgresStore(url).catch((e: unknown) => e);
+      expect(String(err)).toContain(`postgres://kiln@127.0.0.1:${server.port}/foreign: registry schema migration 1 failed: relation "nodes" already exists`);
+      expect((await c.query("SELECT to_regclass('kiln_schema_migrations') AS t")).rows).toEqual([{ t: null }]);
+    } finally {
+      await c.end();
+    }
+  });
 });

@@ -24,6 +24,13 @@ export interface PostgresStoreOptions {
   maxConnections?: number;
   /** How long a statement waits for a connection before it fails (default 10 s). */
   connectTimeoutMs?: number;
+  /**
+   * How long a transaction may sit between statements before the server ends it (default 30 s):
+   * a kiln that stops mid-transaction (frozen, cut off) would otherwise hold the write lock, and
+   * every agent's writes with it, until TCP gives up on it (hours). Registry transactions run only
+   * statements, milliseconds apart.
+   */
+  idleInTransactionMs?: number;
   /** Told when an idle pooled connection is lost (a restart of PostgreSQL); the pool replaces it. */
   log?: (message: string) => void;
   now?: () => Date;
@@ -148,6 +155,9 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
     max: opts.maxConnections ?? 10,
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
     application_name: 'kiln',
+    idle_in_transaction_session_timeout: opts.idleInTransactionMs ?? 30_000,
+    // notices a server that vanished without closing the connection (a cut network, a dead host)
+    keepAlive: true,
     types: typeParsers(),
   });
   // An idle connection the server drops (a restart) is an 'error' on the pool, which would end the
