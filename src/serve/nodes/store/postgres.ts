@@ -73,7 +73,8 @@ function target(url: string): Target {
     }
   };
   const user = decode(u.username);
-  const host = u.hostname || u.searchParams.get('host') || 'localhost';
+  // a socket directory as the host is written percent-encoded (%2Frun%2Fpostgresql) or as ?host=
+  const host = decode(u.hostname) || u.searchParams.get('host') || 'localhost';
   const port = u.port || u.searchParams.get('port') || '5432';
   const database = decode(u.pathname.slice(1)) || user;
   const secrets = [u.password, decode(u.password), u.searchParams.get('password') ?? ''].filter((s) => s !== '');
@@ -214,7 +215,10 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
     await withWriteLock((client) => applyMigrations(client, t.description, now));
   } catch (err) {
     await pool.end();
-    throw err;
+    // a refusal of kiln's own (schema too new, a migration refused) says what it is already; the
+    // rest (lost connection, no permission to create tables) needs saying which database
+    if (err instanceof KilnError) throw err;
+    throw new PostgresStoreError(`PostgreSQL ${t.description}: opening the registry failed: ${redact(messageOf(err), t)}`, codeOf(err));
   }
 
   let closed = false;
