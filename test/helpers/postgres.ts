@@ -39,15 +39,15 @@ export interface PgServer {
 }
 
 /** The newest PostgreSQL under /usr/lib/postgresql/<version>/bin with both initdb and postgres. */
-export function postgresBin(): string {
-  const versions = existsSync(PG_ROOT)
-    ? readdirSync(PG_ROOT)
+export function postgresBin(root = PG_ROOT): string {
+  const versions = existsSync(root)
+    ? readdirSync(root)
         .filter((v) => /^\d+$/.test(v))
         .sort((a, b) => Number(b) - Number(a))
     : [];
-  const bin = versions.map((v) => join(PG_ROOT, v, 'bin')).find((b) => existsSync(join(b, 'initdb')) && existsSync(join(b, 'postgres')));
+  const bin = versions.map((v) => join(root, v, 'bin')).find((b) => existsSync(join(b, 'initdb')) && existsSync(join(b, 'postgres')));
   if (!bin) {
-    throw new Error(`PostgreSQL server is not installed: no ${PG_ROOT}/<version>/bin/initdb and postgres; bash scripts/setup-host.sh installs it`);
+    throw new Error(`PostgreSQL server is not installed: no ${root}/<version>/bin/initdb and postgres; bash scripts/setup-host.sh installs it`);
   }
   return bin;
 }
@@ -63,6 +63,16 @@ function unprivileged(tool: string, args: readonly string[]): [string, string[]]
 export async function startPostgres(): Promise<PgServer> {
   const bin = postgresBin();
   const dir = mkdtempSync(join(tmpdir(), 'kiln-pg-'));
+  try {
+    return await startIn(bin, dir);
+  } catch (err) {
+    if (process.env.KILN_KEEP_TMP === '1') process.stderr.write(`kept ${dir} (KILN_KEEP_TMP=1)\n`);
+    else rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function startIn(bin: string, dir: string): Promise<PgServer> {
   const dataDir = join(dir, 'data');
   const socketDir = join(dir, 'sock');
   mkdirSync(socketDir);
@@ -151,8 +161,15 @@ export async function startPostgres(): Promise<PgServer> {
   };
 
   await start();
+  let url: string;
+  try {
+    url = await createDatabase('kiln');
+  } catch (err) {
+    await halt('SIGKILL');
+    throw err;
+  }
   return {
-    url: await createDatabase('kiln'),
+    url,
     port,
     password,
     dataDir,
