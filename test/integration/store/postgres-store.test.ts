@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { describeStore, openPostgresStore, PostgresStoreError } from '../../../src/serve/nodes/store/postgres.js';
 import { LATEST_SCHEMA_VERSION, SchemaTooNewError } from '../../../src/serve/nodes/store/postgres-schema.js';
-import type { SqlStore } from '../../../src/serve/nodes/store/sql.js';
+import type { SqlQueries, SqlStore } from '../../../src/serve/nodes/store/sql.js';
+import { must } from '../../helpers/must.js';
 import { freeTcpPort, sleep } from '../../helpers/net.js';
 import { type PgServer, startPostgres } from '../../helpers/postgres.js';
 import { tempDir } from '../../helpers/tmp.js';
@@ -149,6 +150,23 @@ describe('transactions', () => {
       }),
     ).rejects.toThrow('rolled back');
     expect(await store.get('SELECT COUNT(*) AS n FROM events')).toEqual({ n: 0 });
+  });
+
+  it('refuses the store itself inside a transaction (statements and nested transactions), and a tx used after its end', async ({ onTestFinished }) => {
+    const { store } = await freshStore(onTestFinished);
+    await expect(store.transaction(() => store.get('SELECT 1'))).rejects.toThrow('inside a transaction');
+    await expect(store.transaction(() => store.transaction(async () => 1))).rejects.toThrow('store.transaction inside a transaction');
+    let leaked: SqlQueries | undefined;
+    await store.transaction(async (tx) => {
+      leaked = tx;
+    });
+    await expect(must(leaked, 'tx').get('SELECT 1')).rejects.toThrow('used after the transaction ended');
+    // work a transaction started that outlives it is outside it, not refused
+    let later: Promise<unknown> = Promise.resolve();
+    await store.transaction(async () => {
+      later = sleep(20).then(() => store.get('SELECT 1 AS one'));
+    });
+    expect(await later).toEqual({ one: 1 });
   });
 
   it('serializes write transactions across pools: each sees every earlier commit, ids come out in commit order', async ({ onTestFinished }) => {

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import { EXIT, KilnError } from '../../../util/errors.js';
 import { toPositional } from './placeholders.js';
@@ -117,8 +118,10 @@ function storeError(err: unknown, t: Target, doing: string): Error {
 
 type Queryable = pg.Pool | pg.PoolClient;
 
-function queriesOn(db: Queryable, t: Target): SqlQueries {
+/** `check` runs before every statement: it throws when the statement may not run there. */
+function queriesOn(db: Queryable, t: Target, check: () => void): SqlQueries {
   const exec = async (sql: string, params: readonly SqlValue[] = []): Promise<pg.QueryResult> => {
+    check();
     const { text, count } = toPositional(sql);
     if (count !== params.length) throw new Error(`internal: ${count} placeholders but ${params.length} parameters in: ${sql}`);
     try {
@@ -221,11 +224,32 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
     throw new PostgresStoreError(`PostgreSQL ${t.description}: opening the registry failed: ${redact(messageOf(err), t)}`, codeOf(err));
   }
 
+  // SQLite has one connection, so a statement on the store inside a transaction is part of it; here
+  // it would run on another connection, outside it, and a nested transaction would wait for the
+  // write lock its caller holds. Both are bugs, refused at once rather than found under load. A
+  // transaction's `tx` used after it ended would run on a connection some other caller now has.
+  const current = new AsyncLocalStorage<{ open: boolean }>();
+  const outside = (what: string) => (): void => {
+    if (current.getStore()?.open) throw new Error(`internal: ${what} inside a transaction (use the tx it gives)`);
+  };
+  const transaction = async <T>(fn: (tx: SqlQueries) => Promise<T>): Promise<T> => {
+    outside('store.transaction')();
+    const state = { open: true };
+    const whileOpen = (): void => {
+      if (!state.open) throw new Error("internal: a transaction's tx used after the transaction ended");
+    };
+    try {
+      return await current.run(state, () => withWriteLock((client) => fn(queriesOn(client, t, whileOpen))));
+    } finally {
+      state.open = false;
+    }
+  };
+
   let closed = false;
   return {
     kind: 'postgres',
-    ...queriesOn(pool, t),
-    transaction: (fn) => withWriteLock((client) => fn(queriesOn(client, t))),
+    ...queriesOn(pool, t, outside('a statement on the store')),
+    transaction,
     schemaVersion: async () => {
       try {
         return await currentVersion(pool);
