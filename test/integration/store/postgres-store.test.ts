@@ -169,6 +169,24 @@ describe('transactions', () => {
     expect(await later).toEqual({ one: 1 });
   });
 
+  it('queues its own write transactions without holding connections, so reads go on meanwhile', async ({ onTestFinished }) => {
+    const url = await server.createDatabase('queued');
+    const store = await openPostgresStore(url, { maxConnections: 2, connectTimeoutMs: 2000 });
+    onTestFinished(() => store.close());
+    let done = 0;
+    const writes = Array.from({ length: 12 }, (_, i) =>
+      store.transaction(async (tx) => {
+        await sleep(40);
+        await event(tx, `n${i}`, 'note');
+        done += 1;
+      }),
+    );
+    expect(await store.get('SELECT 1 AS one')).toEqual({ one: 1 });
+    expect(done).toBeLessThan(3);
+    await Promise.all(writes);
+    expect(await store.get('SELECT COUNT(*) AS n FROM events')).toEqual({ n: 12 });
+  });
+
   it('serializes write transactions across pools: each sees every earlier commit, ids come out in commit order', async ({ onTestFinished }) => {
     const { store: a, url } = await freshStore(onTestFinished);
     const b = await openPostgresStore(url);

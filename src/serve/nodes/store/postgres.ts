@@ -168,7 +168,19 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
   // process if nobody listened; the pool has already discarded it and connects anew on demand.
   pool.on('error', (err) => opts.log?.(`PostgreSQL ${t.description}: an idle connection was lost (${redact(messageOf(err), t)})`));
 
-  const withWriteLock = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
+  // Write transactions queue here, in this process, before they take a connection: the write lock
+  // lets one run at a time anyway, and ten waiting for it on ten pooled connections would leave
+  // none for reads (which then time out waiting for one).
+  let queue: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(fn: () => Promise<T>): Promise<T> => {
+    const turn = queue.then(fn, fn);
+    queue = turn.catch(() => undefined);
+    return turn;
+  };
+
+  const withWriteLock = <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => oneAtATime(() => lockedTransaction(fn));
+
+  const lockedTransaction = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
     let client: pg.PoolClient;
     try {
       client = await pool.connect();
