@@ -30,13 +30,20 @@ const pinnedMinor = (() => {
   return m[0];
 })();
 
+/**
+ * What Flux may apply: the root, and the overlays an operator enables by listing them in
+ * cluster/apps/kustomization.yaml (left out by default). The policy checks hold for each.
+ */
+const OPT_IN_OVERLAYS = ['apps/kiln', 'apps/kiln-external-db'];
+const deployable = ['.', ...OPT_IN_OVERLAYS];
+
 function snapshotName(dir: string): string {
   return `${dir === '.' ? 'cluster' : dir.replaceAll('/', '__')}.yaml`;
 }
 
 describe('cluster/', () => {
   it('has the kustomizations the GitOps layout promises', () => {
-    expect(dirs).toEqual(expect.arrayContaining(['.', 'bootstrap', 'base', 'apps', 'apps/example']));
+    expect(dirs).toEqual(expect.arrayContaining(['.', 'bootstrap', 'base', 'apps', 'apps/example', ...OPT_IN_OVERLAYS]));
   });
 
   describe.each(dirs)('kustomization %s', (dir) => {
@@ -78,8 +85,8 @@ describe('cluster/', () => {
     expect(table.images.map((i) => i.ref).filter((r) => !used.has(r))).toEqual([]);
   });
 
-  describe('policies (full render of cluster/)', () => {
-    const all = rendered.get('.') ?? [];
+  describe.each(deployable)('policies (full render of cluster/%s)', (dir) => {
+    const all = rendered.get(dir) ?? [];
     const namespaces = all.filter((o) => o.kind === 'Namespace');
 
     it('gives every namespace a Pod Security enforce level pinned to the k3s minor images/pi-k3s.yaml pins', () => {
@@ -90,7 +97,7 @@ describe('cluster/', () => {
       }
     });
 
-    it('puts app namespaces at the restricted level', () => {
+    it.runIf(dir === '.')('puts app namespaces at the restricted level', () => {
       const demo = namespaces.find((n) => idOf(n).name === 'demo');
       expect(demo && isObject(demo.metadata) && isObject(demo.metadata.labels) ? demo.metadata.labels['pod-security.kubernetes.io/enforce'] : undefined).toBe(
         'restricted',
