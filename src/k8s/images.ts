@@ -43,7 +43,11 @@ export function collectImages(objects: readonly JsonObject[]): ImageUse[] {
     // default, which this check could not see: reported as "no image" so that it gets pinned.
     if (id.kind === 'Cluster' && groupOf(id.apiVersion) === 'postgresql.cnpg.io') {
       const imageName = isObject(o.spec) ? o.spec.imageName : undefined;
-      out.push(typeof imageName === 'string' ? { image: imageName, where: `${idText(id)} spec.imageName` } : { image: '', where: `${idText(id)} spec.imageName (no image)` });
+      out.push(
+        typeof imageName === 'string'
+          ? { image: imageName, where: `${idText(id)} spec.imageName` }
+          : { image: '', where: `${idText(id)} spec.imageName (no image)` },
+      );
     }
     if ((id.kind === 'HelmChart' || id.kind === 'HelmChartConfig') && isObject(o.spec) && typeof o.spec.valuesContent === 'string') {
       const values = parse(o.spec.valuesContent) as Json;

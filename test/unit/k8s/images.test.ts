@@ -48,7 +48,12 @@ describe('image pinning', () => {
   });
 
   it("finds a CloudNativePG Cluster's imageName, and reports a Cluster without one", () => {
-    const cluster = (spec: JsonObject): JsonObject => ({ apiVersion: 'postgresql.cnpg.io/v1', kind: 'Cluster', metadata: { name: 'db', namespace: 'n' }, spec });
+    const cluster = (spec: JsonObject): JsonObject => ({
+      apiVersion: 'postgresql.cnpg.io/v1',
+      kind: 'Cluster',
+      metadata: { name: 'db', namespace: 'n' },
+      spec,
+    });
     expect(collectImages([cluster({ instances: 3, imageName: 'ghcr.io/cloudnative-pg/postgresql:18.3-system-trixie' })])).toEqual([
       { image: 'ghcr.io/cloudnative-pg/postgresql:18.3-system-trixie', where: 'Cluster/n/db (postgresql.cnpg.io/v1) spec.imageName' },
     ]);

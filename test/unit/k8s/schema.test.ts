@@ -276,7 +276,12 @@ describe('CloudNativePG kinds (generated from the cloudnative-pg API types)', ()
 
   it('offers the postgresql.cnpg.io/v1 kinds', () => {
     expect(cloudnativePgSchemas.kinds()).toEqual(
-      expect.arrayContaining(['postgresql.cnpg.io/v1/Cluster', 'postgresql.cnpg.io/v1/Database', 'postgresql.cnpg.io/v1/Pooler', 'postgresql.cnpg.io/v1/ScheduledBackup']),
+      expect.arrayContaining([
+        'postgresql.cnpg.io/v1/Cluster',
+        'postgresql.cnpg.io/v1/Database',
+        'postgresql.cnpg.io/v1/Pooler',
+        'postgresql.cnpg.io/v1/ScheduledBackup',
+      ]),
     );
     expect(cloudnativePgSchemas.kinds().every((k) => k.startsWith('postgresql.cnpg.io/v1/'))).toBe(true);
   });
