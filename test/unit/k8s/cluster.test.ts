@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { chartProblems, findKustomizations, imageProblems, loadImageTable, schemaProblems } from '../../../src/k8s/check.js';
@@ -31,11 +31,12 @@ const pinnedMinor = (() => {
 })();
 
 /**
- * What Flux may apply: the root, and the overlays an operator enables by listing them in
- * cluster/apps/kustomization.yaml (left out by default). The policy checks hold for each.
+ * What Flux may apply: the root, the opt-in overlays an operator enables by listing them in
+ * cluster/apps/kustomization.yaml (left out by default), and the paths of the Flux Kustomizations
+ * those hold. The policy checks hold for each.
  */
 const OPT_IN_OVERLAYS = ['apps/kiln', 'apps/kiln-external-db'];
-const deployable = ['.', ...OPT_IN_OVERLAYS];
+const deployable = ['.', 'apps/kiln-external-db', 'apps/base/cloudnative-pg', 'apps/kiln/app'];
 
 function snapshotName(dir: string): string {
   return `${dir === '.' ? 'cluster' : dir.replaceAll('/', '__')}.yaml`;
@@ -78,6 +79,17 @@ describe('cluster/', () => {
     const expected = new Set(dirs.map(snapshotName));
     const stale = readdirYaml(snapshotDir).filter((f) => !expected.has(f));
     expect(stale).toEqual([]);
+  });
+
+  it('points every Flux Kustomization at a kustomization of this tree (root ./cluster)', () => {
+    const flux = [...rendered.values()].flat().filter((o) => o.kind === 'Kustomization' && String(o.apiVersion).startsWith('kustomize.toolkit.fluxcd.io/'));
+    expect(flux.length).toBeGreaterThan(0);
+    for (const k of flux) {
+      const path = isObject(k.spec) && typeof k.spec.path === 'string' ? k.spec.path : '';
+      const dir = relative(clusterDir, resolve(root, path)) || '.';
+      expect(dirs, `${idOf(k).name}: spec.path ${path}`).toContain(dir);
+      expect(deployable, `${idOf(k).name}: ${dir} must get the policy checks`).toContain(dir);
+    }
   });
 
   it('lists no image in cluster/images.yaml that nothing uses', () => {

@@ -38,8 +38,8 @@ function pgCluster(spec: JsonObject): JsonObject {
 
 const sorted = (xs: readonly string[]): string[] => [...xs].sort();
 
-/** The overlays cluster/apps/kustomization.yaml leaves out (opt-in), checked like the root. */
-const OPT_IN_OVERLAYS = ['apps/kiln', 'apps/kiln-external-db'];
+/** What the opt-in kiln overlays make Flux apply (cluster/apps/kustomization.yaml leaves them out). */
+const OPT_IN_OVERLAYS = ['apps/kiln', 'apps/base/cloudnative-pg', 'apps/kiln/app', 'apps/kiln-external-db'];
 
 describe('Kubernetes built-in kinds (generated from the upstream OpenAPI document)', () => {
   it('accepts a well-formed Deployment', () => {
@@ -289,8 +289,8 @@ describe('CloudNativePG kinds (generated from the cloudnative-pg API types)', ()
 
 describe('the kiln agents (cluster/apps/kiln)', () => {
   const agent = (): JsonObject => {
-    const found = renderKustomization(join(root, 'cluster/apps/kiln')).find((o) => o.kind === 'Deployment' && idOf(o).name === 'kiln-agent-rack1');
-    if (!found) throw new Error('cluster/apps/kiln renders no Deployment kiln-agent-rack1');
+    const found = renderKustomization(join(root, 'cluster/apps/kiln/app')).find((o) => o.kind === 'Deployment' && idOf(o).name === 'kiln-agent-rack1');
+    if (!found) throw new Error('cluster/apps/kiln/app renders no Deployment kiln-agent-rack1');
     return found;
   };
   const podSpec = (d: JsonObject): JsonObject => (d.spec as { template: { spec: JsonObject } }).template.spec;
