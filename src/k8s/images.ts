@@ -1,5 +1,5 @@
 import { parse } from 'yaml';
-import { idOf, idText, isObject, type Json, type JsonObject } from './types.js';
+import { groupOf, idOf, idText, isObject, type Json, type JsonObject } from './types.js';
 
 export interface ImageUse {
   image: string;
@@ -18,8 +18,8 @@ const POD_TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
 };
 
 /**
- * Every container image a rendered set will pull: pod templates' containers, and the images set
- * in k3s HelmChart/HelmChartConfig values (as `image: repo:tag`, or `image: repo` beside `tag:`).
+ * Every container image a rendered set will pull: pod templates' containers, a CloudNativePG
+ * Cluster's `spec.imageName`, and the images set in k3s HelmChart/HelmChartConfig values (as `image: repo:tag`, or `image: repo` beside `tag:`).
  * Images a chart uses by default, without a value here, are invisible to this check: pin them in
  * the values so that they show.
  */
@@ -38,6 +38,16 @@ export function collectImages(objects: readonly JsonObject[]): ImageUse[] {
           else if (isObject(c)) out.push({ image: '', where: `${idText(id)} ${field}[${String(c.name)}] (no image)` });
         }
       }
+    }
+    // A CloudNativePG Cluster's PostgreSQL image; without imageName the operator picks its own
+    // default, which this check could not see: reported as "no image" so that it gets pinned.
+    if (id.kind === 'Cluster' && groupOf(id.apiVersion) === 'postgresql.cnpg.io') {
+      const imageName = isObject(o.spec) ? o.spec.imageName : undefined;
+      out.push(
+        typeof imageName === 'string'
+          ? { image: imageName, where: `${idText(id)} spec.imageName` }
+          : { image: '', where: `${idText(id)} spec.imageName (no image)` },
+      );
     }
     if ((id.kind === 'HelmChart' || id.kind === 'HelmChartConfig') && isObject(o.spec) && typeof o.spec.valuesContent === 'string') {
       const values = parse(o.spec.valuesContent) as Json;
@@ -87,6 +97,7 @@ export function unpinnedReason(ref: string): string | undefined {
   if (!parsed) return 'not a fully qualified reference (write registry/repository:tag, e.g. docker.io/library/x:1.2.3)';
   if (parsed.digest) return undefined;
   if (!parsed.tag) return 'no tag or digest';
-  if (!/^v?\d+\.\d+(\.\d+)?([.-][\w.]+)?$/.test(parsed.tag)) return `tag "${parsed.tag}" is not a version`;
+  // A version, then any suffix: -rc1, .post1, or CloudNativePG's 18.3-system-trixie.
+  if (!/^v?\d+\.\d+(\.\d+)?([.-][\w.-]+)?$/.test(parsed.tag)) return `tag "${parsed.tag}" is not a version`;
   return undefined;
 }

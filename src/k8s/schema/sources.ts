@@ -1,3 +1,4 @@
+import * as cnpgV1 from '@kubernetes-models/cloudnative-pg/postgresql.cnpg.io/v1';
 import { HelmRelease } from '@kubernetes-models/flux-cd/helm.toolkit.fluxcd.io/v2beta2';
 import { Kustomization } from '@kubernetes-models/flux-cd/kustomize.toolkit.fluxcd.io/v1';
 import { Receiver } from '@kubernetes-models/flux-cd/notification.toolkit.fluxcd.io/v1';
@@ -55,6 +56,14 @@ import { combineSources } from './validate.js';
  * promoted later (helm.toolkit.fluxcd.io/v2, source.toolkit.fluxcd.io/v1 HelmRepository, ...) have
  * no schema yet: use the versions offered below or update the package.
  *
+ * CloudNativePG: @kubernetes-models/cloudnative-pg 2.0.0 is generated (go-generate) from the Go API
+ * types of cloudnative-pg v1.29.0 (`github.com/cloudnative-pg/cloudnative-pg v1.29.0` in the go.mod
+ * of its source directory, third-party/cloudnative-pg in tommy351/kubernetes-models-ts, at the
+ * "Version Packages" commit that published 2.0.0). cluster/apps/base/cloudnative-pg installs
+ * operator 1.29.1 (chart 0.28.3): a patch release, whose API is the same minor's. Only
+ * postgresql.cnpg.io/v1 is offered; the package's monitoring.coreos.com models are not, as
+ * cluster/ runs no Prometheus operator.
+ *
  * When k3s moves to another minor version, revisit these choices (test/unit/k8s/schema.test.ts
  * fails until `schemaPins.k3sMinor` is updated with them).
  */
@@ -66,6 +75,8 @@ export const schemaPins = {
   kubernetesOpenAPI: 'v1.36.0',
   /** The Flux release whose CRDs @kubernetes-models/flux-cd 2.3.4 was generated from. */
   fluxCRDs: 'v2.2',
+  /** The cloudnative-pg release whose API types @kubernetes-models/cloudnative-pg 2.0.0 was generated from. */
+  cloudnativePgAPI: 'v1.29.0',
 } as const;
 
 /**
@@ -108,9 +119,10 @@ export const fluxSchemas = modelSource(`Flux ${schemaPins.fluxCRDs} CRDs (@kuber
   { Bucket, HelmChart, HelmRepository, OCIRepository, HelmRelease, Alert, Provider },
 ]);
 
-/** Built-in kinds, Flux, and k3s' helm-controller: everything cluster/ may hold. */
-export const clusterSchemas = combineSources(`${kubernetesSchemas.name} + ${fluxSchemas.name} + ${k3sHelmControllerSchemas.name}`, [
-  kubernetesSchemas,
-  fluxSchemas,
-  k3sHelmControllerSchemas,
-]);
+export const cloudnativePgSchemas = modelSource(`CloudNativePG ${schemaPins.cloudnativePgAPI} API (@kubernetes-models/cloudnative-pg 2.0.0)`, [cnpgV1]);
+
+/** Built-in kinds, Flux, CloudNativePG and k3s' helm-controller: everything cluster/ may hold. */
+export const clusterSchemas = combineSources(
+  `${kubernetesSchemas.name} + ${fluxSchemas.name} + ${cloudnativePgSchemas.name} + ${k3sHelmControllerSchemas.name}`,
+  [kubernetesSchemas, fluxSchemas, cloudnativePgSchemas, k3sHelmControllerSchemas],
+);

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { chartProblems, findKustomizations, imageProblems, loadImageTable, schemaProblems } from '../../../src/k8s/check.js';
@@ -30,13 +30,21 @@ const pinnedMinor = (() => {
   return m[0];
 })();
 
+/**
+ * What Flux may apply: the root, the opt-in overlays an operator enables by listing them in
+ * cluster/apps/kustomization.yaml (left out by default), and the paths of the Flux Kustomizations
+ * those hold. The policy checks hold for each.
+ */
+const OPT_IN_OVERLAYS = ['apps/kiln', 'apps/kiln-external-db'];
+const deployable = ['.', 'apps/kiln-external-db', 'apps/base/cloudnative-pg', 'apps/kiln/app'];
+
 function snapshotName(dir: string): string {
   return `${dir === '.' ? 'cluster' : dir.replaceAll('/', '__')}.yaml`;
 }
 
 describe('cluster/', () => {
   it('has the kustomizations the GitOps layout promises', () => {
-    expect(dirs).toEqual(expect.arrayContaining(['.', 'bootstrap', 'base', 'apps', 'apps/example']));
+    expect(dirs).toEqual(expect.arrayContaining(['.', 'bootstrap', 'base', 'apps', 'apps/example', ...OPT_IN_OVERLAYS]));
   });
 
   describe.each(dirs)('kustomization %s', (dir) => {
@@ -73,13 +81,24 @@ describe('cluster/', () => {
     expect(stale).toEqual([]);
   });
 
+  it('points every Flux Kustomization at a kustomization of this tree (root ./cluster)', () => {
+    const flux = [...rendered.values()].flat().filter((o) => o.kind === 'Kustomization' && String(o.apiVersion).startsWith('kustomize.toolkit.fluxcd.io/'));
+    expect(flux.length).toBeGreaterThan(0);
+    for (const k of flux) {
+      const path = isObject(k.spec) && typeof k.spec.path === 'string' ? k.spec.path : '';
+      const dir = relative(clusterDir, resolve(root, path)) || '.';
+      expect(dirs, `${idOf(k).name}: spec.path ${path}`).toContain(dir);
+      expect(deployable, `${idOf(k).name}: ${dir} must get the policy checks`).toContain(dir);
+    }
+  });
+
   it('lists no image in cluster/images.yaml that nothing uses', () => {
     const used = new Set([...rendered.values()].flatMap((objs) => collectImages(objs).map((u) => u.image)));
     expect(table.images.map((i) => i.ref).filter((r) => !used.has(r))).toEqual([]);
   });
 
-  describe('policies (full render of cluster/)', () => {
-    const all = rendered.get('.') ?? [];
+  describe.each(deployable)('policies (full render of cluster/%s)', (dir) => {
+    const all = rendered.get(dir) ?? [];
     const namespaces = all.filter((o) => o.kind === 'Namespace');
 
     it('gives every namespace a Pod Security enforce level pinned to the k3s minor images/pi-k3s.yaml pins', () => {
@@ -90,7 +109,7 @@ describe('cluster/', () => {
       }
     });
 
-    it('puts app namespaces at the restricted level', () => {
+    it.runIf(dir === '.')('puts app namespaces at the restricted level', () => {
       const demo = namespaces.find((n) => idOf(n).name === 'demo');
       expect(demo && isObject(demo.metadata) && isObject(demo.metadata.labels) ? demo.metadata.labels['pod-security.kubernetes.io/enforce'] : undefined).toBe(
         'restricted',

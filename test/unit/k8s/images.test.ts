@@ -24,7 +24,9 @@ describe('image pinning', () => {
   it.each([
     ['quay.io/a/b:v1.2.3', undefined],
     [`quay.io/a/b@sha256:${'a'.repeat(64)}`, undefined],
+    ['ghcr.io/cloudnative-pg/postgresql:18.3-system-trixie', undefined],
     ['quay.io/a/b:latest', 'tag "latest" is not a version'],
+    ['quay.io/a/b:latest-1.2', 'tag "latest-1.2" is not a version'],
     ['quay.io/a/b', 'no tag or digest'],
     ['nginx:1.27.0', 'not a fully qualified reference (write registry/repository:tag, e.g. docker.io/library/x:1.2.3)'],
   ])('%s', (ref, why) => {
@@ -42,6 +44,22 @@ describe('image pinning', () => {
       'quay.io/a/b:v1.2.3',
       'quay.io/a/b:v1.2.3',
       'quay.io/x/y:2.0.0',
+    ]);
+  });
+
+  it("finds a CloudNativePG Cluster's imageName, and reports a Cluster without one", () => {
+    const cluster = (spec: JsonObject): JsonObject => ({
+      apiVersion: 'postgresql.cnpg.io/v1',
+      kind: 'Cluster',
+      metadata: { name: 'db', namespace: 'n' },
+      spec,
+    });
+    expect(collectImages([cluster({ instances: 3, imageName: 'ghcr.io/cloudnative-pg/postgresql:18.3-system-trixie' })])).toEqual([
+      { image: 'ghcr.io/cloudnative-pg/postgresql:18.3-system-trixie', where: 'Cluster/n/db (postgresql.cnpg.io/v1) spec.imageName' },
+    ]);
+    expect(imageProblems([cluster({ instances: 3 })], table)).toEqual([
+      'Cluster/n/db (postgresql.cnpg.io/v1) spec.imageName (no image): image "" is not pinned: not a fully qualified reference (write registry/repository:tag, e.g. docker.io/library/x:1.2.3)',
+      'Cluster/n/db (postgresql.cnpg.io/v1) spec.imageName (no image): image "" is not in cluster/images.yaml',
     ]);
   });
 

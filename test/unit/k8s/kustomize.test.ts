@@ -123,6 +123,11 @@ patches:
     ],
     ['an object without a name', { 'kustomization.yaml': 'resources: [a.yaml]\n', 'a.yaml': 'apiVersion: v1\nkind: Service\nmetadata: {}\n' }, /metadata.name/],
     ['a Component rendered alone', { 'kustomization.yaml': 'kind: Component\n' }, /Component renders only/],
+    [
+      'a leading-zero number (octal to kubectl, decimal to YAML 1.2)',
+      { 'kustomization.yaml': 'resources: [s.yaml]\n', 's.yaml': 'apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nmode: 0440\n' },
+      /0440 is octal to kubectl but decimal here/,
+    ],
   ])('refuses %s with a clear error', (_why, files, message) => {
     expect(() => renderKustomization(tree(files))).toThrow(message);
   });

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { schemaProblems } from '../../../src/k8s/check.js';
 import * as networkingV1 from 'kubernetes-models/networking.k8s.io/v1';
 import { renderKustomization } from '../../../src/k8s/kustomize.js';
-import { clusterSchemas, fluxSchemas, kubernetesSchemas, schemaPins } from '../../../src/k8s/schema/sources.js';
+import { cloudnativePgSchemas, clusterSchemas, fluxSchemas, kubernetesSchemas, schemaPins } from '../../../src/k8s/schema/sources.js';
 import { modelSource } from '../../../src/k8s/schema/upstream.js';
 import { idText, idOf, isObject, type JsonObject } from '../../../src/k8s/types.js';
 
@@ -32,7 +32,14 @@ function gitRepository(spec: JsonObject): JsonObject {
   return { apiVersion: 'source.toolkit.fluxcd.io/v1', kind: 'GitRepository', metadata: { name: 'fleet', namespace: 'flux-system' }, spec };
 }
 
+function pgCluster(spec: JsonObject): JsonObject {
+  return { apiVersion: 'postgresql.cnpg.io/v1', kind: 'Cluster', metadata: { name: 'kiln-db', namespace: 'kiln' }, spec };
+}
+
 const sorted = (xs: readonly string[]): string[] => [...xs].sort();
+
+/** What the opt-in kiln overlays make Flux apply (cluster/apps/kustomization.yaml leaves them out). */
+const OPT_IN_OVERLAYS = ['apps/kiln', 'apps/base/cloudnative-pg', 'apps/kiln/app', 'apps/kiln-external-db'];
 
 describe('Kubernetes built-in kinds (generated from the upstream OpenAPI document)', () => {
   it('accepts a well-formed Deployment', () => {
@@ -235,6 +242,90 @@ describe('Flux kinds (generated from the Flux CRDs)', () => {
   });
 });
 
+describe('CloudNativePG kinds (generated from the cloudnative-pg API types)', () => {
+  it('accepts a well-formed Cluster', () => {
+    const ok = pgCluster({
+      instances: 3,
+      imageName: 'ghcr.io/cloudnative-pg/postgresql:18.3-system-trixie',
+      bootstrap: { initdb: { database: 'app', owner: 'app' } },
+      storage: { size: '2Gi' },
+      affinity: { enablePodAntiAffinity: true, topologyKey: 'kubernetes.io/hostname', podAntiAffinityType: 'required' },
+      resources: { requests: { cpu: '100m', memory: '256Mi' } },
+    });
+    expect(schemaProblems([ok], clusterSchemas)).toEqual([]);
+  });
+
+  it('catches typos at every depth, a wrong type and a bad enum in a Cluster', () => {
+    const bad = pgCluster({
+      instance: 3,
+      instances: 'three',
+      bootstrap: { initdb: { database: 'app', ownr: 'app' } },
+      storage: { sise: '2Gi' },
+      primaryUpdateStrategy: 'sometimes',
+    });
+    expect(sorted(schemaProblems([bad], clusterSchemas))).toEqual(
+      sorted([
+        'Cluster/kiln/kiln-db (postgresql.cnpg.io/v1): spec.instance: unknown field',
+        'Cluster/kiln/kiln-db (postgresql.cnpg.io/v1): spec.instances: expected integer, got string "three"',
+        'Cluster/kiln/kiln-db (postgresql.cnpg.io/v1): spec.bootstrap.initdb.ownr: unknown field',
+        'Cluster/kiln/kiln-db (postgresql.cnpg.io/v1): spec.storage.sise: unknown field',
+        'Cluster/kiln/kiln-db (postgresql.cnpg.io/v1): spec.primaryUpdateStrategy: must be one of unsupervised, supervised, got "sometimes"',
+      ]),
+    );
+  });
+
+  it('offers the postgresql.cnpg.io/v1 kinds', () => {
+    expect(cloudnativePgSchemas.kinds()).toEqual(
+      expect.arrayContaining([
+        'postgresql.cnpg.io/v1/Cluster',
+        'postgresql.cnpg.io/v1/Database',
+        'postgresql.cnpg.io/v1/Pooler',
+        'postgresql.cnpg.io/v1/ScheduledBackup',
+      ]),
+    );
+    expect(cloudnativePgSchemas.kinds().every((k) => k.startsWith('postgresql.cnpg.io/v1/'))).toBe(true);
+  });
+});
+
+describe('the kiln agents (cluster/apps/kiln)', () => {
+  const agent = (): JsonObject => {
+    const found = renderKustomization(join(root, 'cluster/apps/kiln/app')).find((o) => o.kind === 'Deployment' && idOf(o).name === 'kiln-agent-rack1');
+    if (!found) throw new Error('cluster/apps/kiln/app renders no Deployment kiln-agent-rack1');
+    return found;
+  };
+  const podSpec = (d: JsonObject): JsonObject => (d.spec as { template: { spec: JsonObject } }).template.spec;
+
+  it('validates as rendered', () => {
+    expect(schemaProblems([agent()], clusterSchemas)).toEqual([]);
+  });
+
+  it('catches a typo in its pod spec, container and securityContext, and a wrong type', () => {
+    const d = agent();
+    const pod = podSpec(d);
+    pod.hostNetwrok = true;
+    const c = (pod.containers as JsonObject[])[0] as JsonObject;
+    (c.securityContext as JsonObject).capabilites = { add: ['NET_RAW'] };
+    (c.readinessProbe as JsonObject).httpGet = { path: '/health', port: 'http', shceme: 'HTTP' };
+    (d.spec as JsonObject).replicas = '1';
+    expect(sorted(schemaProblems([d], clusterSchemas))).toEqual(
+      sorted([
+        'Deployment/kiln/kiln-agent-rack1 (apps/v1): spec.replicas: expected integer, got string "1"',
+        'Deployment/kiln/kiln-agent-rack1 (apps/v1): spec.template.spec.hostNetwrok: unknown field',
+        'Deployment/kiln/kiln-agent-rack1 (apps/v1): spec.template.spec.containers[0].securityContext.capabilites: unknown field',
+        'Deployment/kiln/kiln-agent-rack1 (apps/v1): spec.template.spec.containers[0].readinessProbe.httpGet.shceme: unknown field',
+      ]),
+    );
+  });
+
+  it('asks for exactly the capability kiln serve needs, as the non-root user of the image', () => {
+    const pod = podSpec(agent());
+    expect(pod.hostNetwork).toBe(true);
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001 });
+    const c = (pod.containers as JsonObject[])[0] as JsonObject;
+    expect((c.securityContext as JsonObject).capabilities).toEqual({ drop: ['ALL'], add: ['NET_BIND_SERVICE'] });
+  });
+});
+
 describe('k3s helm-controller kinds (hand-written, no generated schema exists)', () => {
   const chart = (spec: JsonObject, metadata: JsonObject = { name: 'flux2', namespace: 'kube-system' }): JsonObject => ({
     apiVersion: 'helm.cattle.io/v1',
@@ -317,8 +408,8 @@ describe('kinds without a schema', () => {
 });
 
 describe('the schemas cluster/ is checked with', () => {
-  it('catch a typo in every kind cluster/ renders', () => {
-    const objects = renderKustomization(join(root, 'cluster'));
+  it('catch a typo in every kind cluster/ renders, opt-in overlays included', () => {
+    const objects = ['.', ...OPT_IN_OVERLAYS].flatMap((dir) => renderKustomization(join(root, 'cluster', dir)));
     expect(objects.length).toBeGreaterThan(0);
     for (const o of objects) {
       const typo = structuredClone(o);
