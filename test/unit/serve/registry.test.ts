@@ -94,6 +94,52 @@ describe('NodeRegistry', () => {
   });
 });
 
+describe('transactions', () => {
+  it('batch() applies all of its changes or, when one fails, none of them', async () => {
+    const r = await registry();
+    await r.upsert(input({}));
+    const before = await r.lastEventId();
+    await expect(
+      r.batch(async (tx) => {
+        await tx.record('pi-01', 'install-started');
+        await tx.upsert(input({ name: 'pi-02' }));
+      }),
+    ).rejects.toThrow(/serial 1234abcd already belongs to node pi-01/);
+    expect(await r.mustGet('pi-01')).toMatchObject({ state: 'registered' });
+    expect(await r.lastEventId()).toBe(before);
+    // nothing is left held: the next change goes through
+    expect((await r.record('pi-01', 'install-started')).type).toBe('install-started');
+    await r.close();
+  });
+
+  it('keeps concurrent changes apart: one placeholder for a Pi sighted by many requests at once', async () => {
+    const r = await registry();
+    const results = await Promise.all(Array.from({ length: 20 }, () => r.recordDiscovered('dc:a6:32:09:09:09', 'cafe0001', null)));
+    expect(results.filter((x) => 'created' in x && x.created)).toHaveLength(1);
+    expect((await r.list()).map((n) => n.name)).toEqual(['pi-cafe0001']);
+    expect((await r.events({ node: 'pi-cafe0001' })).map((e) => e.type)).toEqual(['discovered']);
+    await r.close();
+  });
+
+  it('writes the activity still being aggregated when it closes', async () => {
+    const f = join(tempDir('registry'), 'kiln.db');
+    const r = await openSqliteRegistry(f, { activityWindowMs: 3_600_000 });
+    await r.upsert(input({}));
+    expect(await r.activity('pi-01', 'dhcp-seen', { mac: 'dc:a6:32:01:02:03' })).toBe('written');
+    expect(await r.activity('pi-01', 'dhcp-seen', { mac: 'dc:a6:32:01:02:03' })).toBe('folded');
+    await r.close();
+    // closing twice is harmless (service shutdown paths may both close it)
+    await r.close();
+    const again = await openSqliteRegistry(f);
+    expect((await again.events({ node: 'pi-01' })).map((e) => [e.type, e.data.count])).toEqual([
+      ['registered', undefined],
+      ['dhcp-seen', 1],
+      ['dhcp-seen', 1],
+    ]);
+    await again.close();
+  });
+});
+
 describe('event log reads', () => {
   it('pages forward with after=<id>: the events after it, oldest first, with a cursor to the next page', async () => {
     const r = await registry();

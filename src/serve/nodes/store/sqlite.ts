@@ -52,7 +52,11 @@ class SqliteStoreImpl implements SqliteStore {
   }
 
   transaction<T>(fn: (tx: SqlQueries) => Promise<T>): Promise<T> {
-    this.refuseNested();
+    try {
+      this.refuseNested();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.turns.take(async () => {
       this.mustBeOpen();
       // IMMEDIATE takes the write lock now, not at the first write: two processes never both read
