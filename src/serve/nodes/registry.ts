@@ -1,14 +1,16 @@
 import { ActivityAggregator, TokenBucket, type ActivityWrite, type AggregatedType, type EventRetention, type Occurrence } from './activity.js';
 import type { EnrollDecision, EnrollRequest } from './enrollment.js';
 import type { EventType, NodeBoard, NodeEvent, NodeInput, NodeRecord, NodeSettings } from './model.js';
-import { RegistryTx, type DiscoveryResult, type EventFilter, type RegistryContext } from './registry-tx.js';
+import type { EventFilter, RegistryContext } from './registry-reads.js';
+import { RegistryTx, type DiscoveryResult } from './registry-tx.js';
 import type { SqlStore } from './store/sql.js';
 import { openSqliteStore } from './store/sqlite.js';
 
 export { RegistryError, type IdentityClash } from './registry-rows.js';
-export type { DiscoveryResult, EventFilter, RegistryTx } from './registry-tx.js';
+export type { EventFilter } from './registry-reads.js';
+export type { DiscoveryResult, RegistryTx } from './registry-tx.js';
 
-// The node registry: its logic (registry-tx.ts) over a SqlStore (SQLite in the state dir, or
+// The node registry: its logic (registry-reads.ts, registry-tx.ts) over a SqlStore (SQLite in the state dir, or
 // PostgreSQL). Every change is one transaction that also appends to the event log, so the timeline
 // and the node table never disagree.
 
