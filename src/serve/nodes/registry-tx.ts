@@ -1,4 +1,4 @@
-import { PRUNABLE_TYPES, type ActivityWrite, type EventRetention } from './activity.js';
+import { PRUNABLE_TYPES, type ActivityWrite, type AggregatedType, type EventRetention } from './activity.js';
 import { decideEnroll, INSTALL_TOKEN_TTL_MS, newSecret, secretHash, type EnrollDecision, type EnrollRequest } from './enrollment.js';
 import {
   failedInARow,
@@ -19,6 +19,9 @@ import { RegistryError, type NodeRow } from './registry-rows.js';
 // that builds on another (approve upserts, upsert starts an install) calls it here, on the same
 // transaction: the store's transactions do not nest. SQL is the subset SQLite and PostgreSQL read
 // alike (see store/sql.ts).
+
+/** Event types record() takes: the aggregated ones go through activity(), `discovered` through recordDiscovered(). */
+export type RecordedType = Exclude<EventType, AggregatedType | 'discovered'>;
 
 export type DiscoveryResult = { node: NodeRecord; created: boolean } | { refused: 'limit' | 'rate'; discovered: number };
 
@@ -300,7 +303,7 @@ export class RegistryTx extends RegistryReads {
   }
 
   /** See NodeRegistry.record. */
-  async record(name: string, type: Exclude<EventType, 'discovered'>, data: Record<string, unknown> = {}): Promise<NodeEvent> {
+  async record(name: string, type: RecordedType, data: Record<string, unknown> = {}): Promise<NodeEvent> {
     const n = await this.mustGet(name);
     const at = this.stamp();
     const next = stateAfter(type, n.state);

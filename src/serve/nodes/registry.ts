@@ -2,13 +2,13 @@ import { ActivityAggregator, TokenBucket, type ActivityWrite, type AggregatedTyp
 import type { EnrollDecision, EnrollRequest } from './enrollment.js';
 import type { EventType, NodeBoard, NodeEvent, NodeInput, NodeRecord, NodeSettings } from './model.js';
 import type { EventFilter, RegistryContext } from './registry-reads.js';
-import { RegistryTx, type DiscoveryResult } from './registry-tx.js';
+import { RegistryTx, type DiscoveryResult, type RecordedType } from './registry-tx.js';
 import type { SqlStore } from './store/sql.js';
 import { openSqliteStore } from './store/sqlite.js';
 
 export { RegistryError, type IdentityClash } from './registry-rows.js';
 export type { EventFilter } from './registry-reads.js';
-export type { DiscoveryResult, RegistryTx } from './registry-tx.js';
+export type { DiscoveryResult, RecordedType, RegistryTx } from './registry-tx.js';
 
 // The node registry: its logic (registry-reads.ts, registry-tx.ts) over a SqlStore (SQLite in the state dir, or
 // PostgreSQL). Every change is one transaction that also appends to the event log, so the timeline
@@ -24,9 +24,6 @@ export interface RegistryOptions {
 
 export const DEFAULT_ACTIVITY_WINDOW_MS = 60_000;
 export const DEFAULT_DISCOVERY = { max: 64, burst: 10, perMinute: 10 } as const;
-
-/** Event types record() takes: the aggregated ones go through activity(), `discovered` through recordDiscovered(). */
-export type RecordedType = Exclude<EventType, AggregatedType | 'discovered'>;
 
 /** Opens the SQLite registry at `path` (':memory:' for a throwaway one). */
 export async function openSqliteRegistry(path: string, opts: RegistryOptions = {}): Promise<NodeRegistry> {

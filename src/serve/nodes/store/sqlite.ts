@@ -134,7 +134,10 @@ class SqliteStoreImpl implements SqliteStore {
     if (!this.db.open) throw new KilnError('the registry database is closed');
   }
 
-  /** Prepared once per SQL text: the DHCP and TFTP paths run the same few statements per packet. */
+  /**
+   * Prepared once per SQL text: the DHCP and TFTP paths run the same few statements per packet.
+   * The registry's SQL texts are a fixed set (parameters are never spliced in), so this stays small.
+   */
   private prepared(sql: string): Database.Statement {
     let s = this.statements.get(sql);
     if (!s) {
