@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { defaultStateDir } from '../serve/defaults.js';
 import { buildInventory } from '../serve/inventory.js';
-import { NodeRegistry } from '../serve/nodes/registry.js';
+import { openSqliteRegistry } from '../serve/nodes/registry.js';
 import { registryPath } from '../serve/service.js';
 
 export function registerInventory(program: Command): void {
@@ -18,14 +18,14 @@ export function registerInventory(program: Command): void {
     .option('--list', 'the whole inventory (the default; accepted for Ansible compatibility)')
     .option('--host <name>', 'only the variables of one host')
     .option('--k3s-server-url <url>', 'server URL for joining nodes (default: https://<cluster-init server>:6443)')
-    .action((o: { stateDir: string; host?: string; k3sServerUrl?: string }) => {
-      const r = new NodeRegistry(registryPath(o.stateDir));
+    .action(async (o: { stateDir: string; host?: string; k3sServerUrl?: string }) => {
+      const r = await openSqliteRegistry(registryPath(o.stateDir));
       try {
-        const inv = buildInventory(r.list(), o.k3sServerUrl);
+        const inv = buildInventory(await r.list(), o.k3sServerUrl);
         const out = o.host ? (inv._meta.hostvars[o.host] ?? {}) : inv;
         process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       } finally {
-        r.close();
+        await r.close();
       }
     });
 }

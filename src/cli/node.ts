@@ -4,23 +4,19 @@ import { defaultStateDir } from '../serve/defaults.js';
 import { nodeInputSchema, type NodeRecord } from '../serve/nodes/model.js';
 import { decodeRevision } from '../serve/plan/board.js';
 import { netbootNote } from '../serve/plan/netboot-note.js';
-import { NodeRegistry } from '../serve/nodes/registry.js';
+import { openSqliteRegistry, type NodeRegistry } from '../serve/nodes/registry.js';
 import { registryPath } from '../serve/service.js';
 import { KilnError, firstIssue } from '../util/errors.js';
 
 // `kiln node ...` works on the registry file directly (SQLite WAL), so it works with or without a
 // running `kiln serve`, which sees the change at the next packet.
 
-function open(stateDir: string): NodeRegistry {
-  return new NodeRegistry(registryPath(stateDir));
-}
-
-async function withRegistry<T>(stateDir: string, fn: (r: NodeRegistry) => T | Promise<T>): Promise<T> {
-  const r = open(stateDir);
+async function withRegistry<T>(stateDir: string, fn: (r: NodeRegistry) => Promise<T>): Promise<T> {
+  const r = await openSqliteRegistry(registryPath(stateDir));
   try {
     return await fn(r);
   } finally {
-    r.close();
+    await r.close();
   }
 }
 
@@ -117,7 +113,7 @@ export function registerNode(program: Command): void {
     .option(...stateOpt)
     .option('--json', 'print JSON')
     .action(async (name: string, o: { stateDir: string; json?: boolean }) => {
-      const { n, events } = await withRegistry(o.stateDir, (r) => ({ n: r.mustGet(name), events: r.events({ node: name, limit: 1000 }) }));
+      const { n, events } = await withRegistry(o.stateDir, async (r) => ({ n: await r.mustGet(name), events: await r.events({ node: name, limit: 1000 }) }));
       const note = netbootNote(n, events);
       if (o.json) {
         process.stdout.write(`${JSON.stringify({ node: n, events, ...(note ? { netboot: note } : {}) }, null, 2)}\n`);

@@ -26,11 +26,11 @@ export class ServeLookup implements TftpLookup {
     return this.images.get(name);
   }
 
-  byPrefix(prefix: string): NodeRecord | undefined {
+  byPrefix(prefix: string): Promise<NodeRecord | undefined> {
     return this.registry.byPrefix(prefix);
   }
 
-  byIp(ip: string): NodeRecord | undefined {
+  byIp(ip: string): Promise<NodeRecord | undefined> {
     return this.registry.byIp(ip);
   }
 

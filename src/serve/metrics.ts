@@ -98,23 +98,25 @@ export class ServeMetrics {
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
-  private countStates: () => Record<string, number> = () => ({});
+  private countStates: () => Promise<Record<string, number>> = async () => ({});
   readonly nodeStates = (() => {
-    const counts = (): Record<string, number> => this.countStates();
+    const counts = (): Promise<Record<string, number>> => this.countStates();
     return new Gauge({
       name: 'kiln_nodes',
       help: 'Registered nodes by state',
       labelNames: ['state'] as const,
       registers: [this.registry],
       // Read from the registry at scrape time rather than tracked incrementally.
-      collect() {
+      // prom-client awaits an async collect before it renders the scrape.
+      async collect() {
+        const byState = await counts();
         this.reset();
-        for (const [state, n] of Object.entries(counts())) this.set({ state }, n);
+        for (const [state, n] of Object.entries(byState)) this.set({ state }, n);
       },
     });
   })();
 
-  bindNodeStates(count: () => Record<string, number>): void {
+  bindNodeStates(count: () => Promise<Record<string, number>>): void {
     this.countStates = count;
   }
 }

@@ -13,12 +13,13 @@ import { ServeLookup } from './lookup.js';
 import { ServeMetrics } from './metrics.js';
 import { showRetention } from './nodes/activity.js';
 import { NodeRegistry } from './nodes/registry.js';
+import { openSqliteStore } from './nodes/store/sqlite.js';
 import { syncNodesFile } from './nodes/yaml.js';
 import { canBindLowPorts, lowPortError } from './privileges.js';
 import { apiToken, k3sToken } from './secrets.js';
 import { tftpRegistryHooks } from './tftp/apply.js';
 import { KilnTftpServer } from './tftp/server.js';
-import { KilnError } from '../util/errors.js';
+import { errorText, KilnError } from '../util/errors.js';
 
 // Composes the registry, images, HTTP, TFTP and DHCP into the running `kiln serve`.
 
@@ -47,13 +48,17 @@ export function httpTimeouts(cfg: ServeConfig): HttpTimeouts {
 const PRUNE_EVERY_MS = 3_600_000;
 
 /** Runs periodic upkeep; a failure is logged and retried at the next tick, never thrown at the loop. */
-function every(ms: number, what: string, fn: () => void): NodeJS.Timeout {
+/** Runs `fn` every `ms`, never two at once (a slow run makes the next tick skip); a failure is logged. */
+function every(ms: number, what: string, fn: () => Promise<unknown>): NodeJS.Timeout {
+  let running = false;
   return setInterval(() => {
-    try {
-      fn();
-    } catch (err) {
-      log.error({ err: (err as Error).message, what }, 'periodic task failed');
-    }
+    if (running) return;
+    running = true;
+    fn()
+      .catch((err: unknown) => log.error({ err: errorText(err), what }, 'periodic task failed'))
+      .finally(() => {
+        running = false;
+      });
   }, ms).unref();
 }
 
@@ -77,17 +82,18 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
     throw new KilnError('cannot tell nodes where kiln is: give --advertise <ip> or --interface <name>');
   }
   await mkdir(cfg.stateDir, { recursive: true, mode: 0o700 });
-  const registry = new NodeRegistry(registryPath(cfg.stateDir), {
+  const store = await openSqliteStore(registryPath(cfg.stateDir));
+  const registry = await NodeRegistry.open(store, {
     activityWindowMs: cfg.activityWindowSeconds * 1000,
     discovery: { max: cfg.discoveryMax, burst: Math.max(1, Math.ceil(cfg.discoveryPerMinute)), perMinute: cfg.discoveryPerMinute },
   });
-  log.info({ db: registryPath(cfg.stateDir), ...registry.settings() }, 'registry opened');
-  const closers: (() => Promise<void>)[] = [async () => registry.close()];
+  const closers: (() => Promise<void>)[] = [() => registry.close()];
   const closeAll = async (): Promise<void> => {
     for (const c of closers.reverse()) await c().catch((err: Error) => log.warn({ err: err.message }, 'close failed'));
   };
   const checkpoint = (): void => opts.signal?.throwIfAborted();
   try {
+    log.info({ db: registryPath(cfg.stateDir), schema: await store.schemaVersion(), ...(await store.settings()) }, 'registry opened');
     checkpoint();
     if (cfg.nodesFile) {
       const { applied, removed } = await syncNodesFile(registry, cfg.nodesFile);
@@ -100,14 +106,14 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
     const lookup = new ServeLookup(registry, images, cfg.defaultImage);
     const metrics = opts.metrics ?? new ServeMetrics();
     metrics.bindNodeStates(() => registry.countByState());
-    const prune = (): void => {
-      const n = registry.pruneEvents(cfg.eventRetention);
+    const prune = async (): Promise<void> => {
+      const n = await registry.pruneEvents(cfg.eventRetention);
       if (n > 0) {
         metrics.eventsPruned.inc(n);
         log.info({ pruned: n, retention: showRetention(cfg.eventRetention) }, 'pruned old activity events');
       }
     };
-    prune();
+    await prune();
     const timers = [
       // Aggregates are written when their window ends; a quarter window late at most (1-10 s).
       every(Math.min(10_000, Math.max(1000, cfg.activityWindowSeconds * 250)), 'flush activity events', () => registry.flushActivity()),

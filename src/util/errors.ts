@@ -61,3 +61,11 @@ export function firstIssue(error: z.ZodError, top = '(top level)'): string {
   const i = error.issues[0];
   return i ? formatIssue(i, top) : `${top}: invalid`;
 }
+
+/**
+ * What to log of something caught: its message, or the thrown value itself. A rejection can carry
+ * anything, and reading `.message` of `undefined` inside a catch handler would throw again there.
+ */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -19,49 +19,49 @@ export class DhcpApply {
     private readonly metrics: ServeMetrics,
   ) {}
 
-  apply(effects: readonly DhcpEffect[]): void {
-    for (const e of effects) this.one(e);
+  async apply(effects: readonly DhcpEffect[]): Promise<void> {
+    for (const e of effects) await this.one(e);
   }
 
-  private one(e: DhcpEffect): void {
+  private async one(e: DhcpEffect): Promise<void> {
     const { registry } = this;
     switch (e.kind) {
       case 'seen':
-        this.activity(e.node, 'dhcp-seen', { mac: e.mac, vendorClass: e.vendorClass, ...(e.model ? { model: e.model } : {}) }, e.mac);
+        await this.activity(e.node, 'dhcp-seen', { mac: e.mac, vendorClass: e.vendorClass, ...(e.model ? { model: e.model } : {}) }, e.mac);
         return;
       case 'learn-identity':
-        registry.learnIdentity(e.node, e.mac, e.serial);
+        await registry.learnIdentity(e.node, e.mac, e.serial);
         return;
       case 'learn-board':
-        registry.learnBoard(e.node, e.board);
+        await registry.learnBoard(e.node, e.board);
         return;
       case 'record-discovered':
-        this.discovered(e.mac, e.serial, e.board, e.vendorClass);
+        await this.discovered(e.mac, e.serial, e.board, e.vendorClass);
         return;
       case 'park':
-        registry.park(e.node, e.reason);
+        await registry.park(e.node, e.reason);
         log.warn({ node: e.node, why: e.reason }, 'dhcp: node parked');
         return;
       case 'self-heal':
-        registry.selfHeal(e.node, e.reason);
+        await registry.selfHeal(e.node, e.reason);
         log.warn({ node: e.node, why: e.reason }, 'dhcp: self-healing: serving the installer');
         return;
       case 'leased':
-        registry.leased(e.node, e.ip);
+        await registry.leased(e.node, e.ip);
         return;
       case 'offered':
-        this.activity(e.node, 'dhcp-offered', e.mode === 'full' ? { mode: e.mode, ip: e.ip } : { mode: e.mode }, e.mac);
+        await this.activity(e.node, 'dhcp-offered', e.mode === 'full' ? { mode: e.mode, ip: e.ip } : { mode: e.mode }, e.mac);
         return;
     }
   }
 
-  private activity(node: string, type: AggregatedType, data: Record<string, unknown>, source: string): void {
-    if (this.registry.activity(node, type, data, { source }) === 'folded') this.metrics.eventsFolded.inc({ type });
+  private async activity(node: string, type: AggregatedType, data: Record<string, unknown>, source: string): Promise<void> {
+    if ((await this.registry.activity(node, type, data, { source })) === 'folded') this.metrics.eventsFolded.inc({ type });
   }
 
   /** Any host can claim to be a new Pi: the registry bounds how many placeholders, and how fast. */
-  private discovered(mac: string, serial: string | undefined, board: NodeBoard | undefined, vendorClass: string | null): void {
-    const r = this.registry.recordDiscovered(mac, serial, null, board, vendorClass);
+  private async discovered(mac: string, serial: string | undefined, board: NodeBoard | undefined, vendorClass: string | null): Promise<void> {
+    const r = await this.registry.recordDiscovered(mac, serial, null, board, vendorClass);
     if (!('refused' in r)) {
       if (r.created) this.discoveryFullLogged = false;
       return;

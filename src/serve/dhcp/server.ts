@@ -11,7 +11,7 @@ import { BOOTREQUEST, DhcpParseError, macOf, parseDhcp, serializeDhcp, type Dhcp
 import { MSG, decodePiGuid, messageType, requestedIp, serverId, vendorClass } from './options.js';
 import type { LeasePool } from './pool.js';
 import { buildReply, type LeaseInfo } from './reply.js';
-import { KilnError } from '../../util/errors.js';
+import { errorText, KilnError } from '../../util/errors.js';
 
 // The DHCP socket server: parse the packet, decide (plan/dhcp.ts, pure), apply the registry
 // changes the decision names (apply.ts), send. Proxy mode answers only PXE clients kiln is to
@@ -72,12 +72,9 @@ export class DhcpServer {
   private open(address: string): Promise<Socket> {
     const s = createSocket({ type: 'udp4', reuseAddr: true });
     s.on('message', (msg, rinfo) => {
-      try {
-        this.onMessage(msg, rinfo);
-      } catch (err) {
-        // A bug must cost one packet, not the service.
-        this.drop('internal', { err: (err as Error).message });
-      }
+      // A bug or a failing registry must cost one packet, not the service: the exchange is async
+      // (the registry), so its failure arrives as a rejection, caught here and never left unhandled.
+      this.onMessage(msg, rinfo).catch((err: unknown) => this.drop('internal', { err: errorText(err) }));
     });
     return new Promise((resolve, reject) => {
       s.once('error', reject);
@@ -102,7 +99,7 @@ export class DhcpServer {
     this.rate.info(`dhcp:${reason}`, { reason, ...fields }, 'dhcp: not answered');
   }
 
-  private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+  private async onMessage(msg: Buffer, rinfo: RemoteInfo): Promise<void> {
     let p: DhcpPacket;
     try {
       p = parseDhcp(msg);
@@ -140,31 +137,30 @@ export class DhcpServer {
       vendorClass: vendorClass(p),
     };
     const { registry, lookup } = this.o;
-    const node = registry.find(client.mac, client.serial);
+    const node = await registry.find(client.mac, client.serial);
     const decision = decideDhcp(
       {
         message: type === MSG.DISCOVER ? 'discover' : 'request',
         client,
         node,
         image: node ? lookup.imageOf(node) : undefined,
-        history: node && node.plan === 'local' ? registry.decisionHistory(node.name) : [],
+        history: node && node.plan === 'local' ? await registry.decisionHistory(node.name) : [],
       },
       { mode: this.o.mode, discovery: this.o.discovery },
     );
-    this.effects.apply(decision.effects);
+    await this.effects.apply(decision.effects);
     if (decision.answer === 'none') {
       this.drop(decision.reason, { mac: client.mac, why: decision.detail });
       return;
     }
     if (decision.answer === 'boot' && this.o.mode === 'proxy') {
-      this.answerProxy(p, type, decision.node, decision.menu);
+      await this.answerProxy(p, type, decision.node, decision.menu);
       return;
     }
-    this.answerFull(p, type, decision.node, decision.menu, decision.answer === 'boot' && decision.pxe);
-    return;
+    await this.answerFull(p, type, decision.node, decision.menu, decision.answer === 'boot' && decision.pxe);
   }
 
-  private answerProxy(p: DhcpPacket, type: number, node: NodeRecord, menu: string): void {
+  private async answerProxy(p: DhcpPacket, type: number, node: NodeRecord, menu: string): Promise<void> {
     // The address comes from the router, so the REQUEST is the router's to answer. Acknowledging
     // one that named kiln would hand a client that is not PXE-aware an empty lease.
     if (type !== MSG.DISCOVER) {
@@ -173,10 +169,10 @@ export class DhcpServer {
     }
     this.send(buildReply(p, { type: MSG.OFFER, serverIp: this.o.serverIp, menu }), p);
     this.o.metrics.boots.inc({ mode: 'proxy' });
-    this.effects.apply(answeredEffects(node.name, macOf(p)));
+    await this.effects.apply(answeredEffects(node.name, macOf(p)));
   }
 
-  private answerFull(p: DhcpPacket, type: number, node: NodeRecord, menu: string, pxe: boolean): void {
+  private async answerFull(p: DhcpPacket, type: number, node: NodeRecord, menu: string, pxe: boolean): Promise<void> {
     const pool = this.o.pool;
     if (!pool) return;
     const mac = macOf(p);
@@ -210,7 +206,7 @@ export class DhcpServer {
     }
     this.send(buildReply(p, { type: MSG.ACK, serverIp: this.o.serverIp, menu, pxe, lease: lease(want) }), p);
     this.o.metrics.boots.inc({ mode: 'full' });
-    this.effects.apply(answeredEffects(node.name, mac, want));
+    await this.effects.apply(answeredEffects(node.name, mac, want));
   }
 
   private send(reply: DhcpPacket, req: DhcpPacket): void {

@@ -33,49 +33,49 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, auth: Op
   const { registry, lookup } = deps;
   const operator = (req: FastifyRequest): void => void auth.operator(req);
 
-  app.get('/api/nodes', (req): NodesResponse => {
+  app.get('/api/nodes', async (req): Promise<NodesResponse> => {
     operator(req);
     // Read first: an event written while the list is read is then replayed by the stream, not lost.
-    const lastEventId = registry.lastEventId();
-    return { nodes: registry.list(), progress: progressByNode(registry.latestInstallProgress()), lastEventId };
+    const lastEventId = await registry.lastEventId();
+    return { nodes: await registry.list(), progress: progressByNode(await registry.latestInstallProgress()), lastEventId };
   });
 
-  app.get<{ Params: { name: string } }>('/api/nodes/:name', (req): NodeResponse => {
+  app.get<{ Params: { name: string } }>('/api/nodes/:name', async (req): Promise<NodeResponse> => {
     operator(req);
-    const node = registry.get(req.params.name);
+    const node = await registry.get(req.params.name);
     if (!node) throw new HttpError(404, `no node named ${req.params.name}`);
-    const events = registry.events({ node: node.name, limit: 100 });
+    const events = await registry.events({ node: node.name, limit: 100 });
     const netboot = netbootNote(node, events);
-    const progress = node.state === 'installing' ? progressByNode(registry.latestInstallProgress())[node.name] : undefined;
+    const progress = node.state === 'installing' ? progressByNode(await registry.latestInstallProgress())[node.name] : undefined;
     return { node, events, ...(netboot ? { netboot } : {}), ...(progress ? { progress } : {}) };
   });
 
-  app.post('/api/nodes', (req, reply) => {
+  app.post('/api/nodes', async (req, reply) => {
     operator(req);
     const input = parse(nodeInputSchema, req.body);
-    const existed = registry.get(input.name) !== undefined;
-    const node = registry.upsert(input);
+    const existed = (await registry.get(input.name)) !== undefined;
+    const node = await registry.upsert(input);
     return reply.code(existed ? 200 : 201).send({ node });
   });
 
-  app.post<{ Params: { name: string } }>('/api/nodes/:name/reprovision', (req) => {
+  app.post<{ Params: { name: string } }>('/api/nodes/:name/reprovision', async (req) => {
     operator(req);
-    return { node: registry.reprovision(req.params.name) };
+    return { node: await registry.reprovision(req.params.name) };
   });
 
-  app.delete<{ Params: { name: string } }>('/api/nodes/:name', (req, reply) => {
+  app.delete<{ Params: { name: string } }>('/api/nodes/:name', async (req, reply) => {
     operator(req);
-    registry.remove(req.params.name);
+    await registry.remove(req.params.name);
     return reply.code(204).send();
   });
 
   // The installer trades the install token from its kernel command line for the node's credential.
-  app.post<{ Params: { name: string } }>('/api/nodes/:name/enroll', (req, reply) => {
+  app.post<{ Params: { name: string } }>('/api/nodes/:name/enroll', async (req, reply) => {
     const body = parse(enrollBody, req.body ?? {});
-    const node = registry.get(req.params.name);
+    const node = await registry.get(req.params.name);
     // The same answer for unknown nodes and wrong tokens: no probing for node names.
     if (!node) throw new HttpError(bearer(req) ? 403 : 401, 'install token not accepted');
-    const { decision, credential } = registry.enroll(node.name, { token: bearer(req), previous: body.previous, ip: req.ip });
+    const { decision, credential } = await registry.enroll(node.name, { token: bearer(req), previous: body.previous, ip: req.ip });
     if (!decision.ok) {
       if (decision.alert) {
         deps.metrics.securityAlerts.inc({ kind: `enrol-${decision.why}` });
@@ -90,27 +90,27 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, auth: Op
     });
   });
 
-  app.post<{ Params: { name: string } }>('/api/nodes/:name/events', (req, reply) => {
-    const node = registry.get(req.params.name);
+  app.post<{ Params: { name: string } }>('/api/nodes/:name/events', async (req, reply) => {
+    const node = await registry.get(req.params.name);
     const token = bearer(req);
     if (!token) throw new HttpError(401, "send the node's credential (or the API token) as a bearer token");
-    const byNode = node !== undefined && registry.hasCredential(node.name, token);
+    const byNode = node !== undefined && (await registry.hasCredential(node.name, token));
     if (!node || (!byNode && !hasToken(req, deps.apiToken))) throw new HttpError(403, 'token not accepted');
     const report = parse(nodeReportSchema, req.body);
     // Only the node itself, proven by its credential, moves its address (Ansible's host, the k3s server URL).
-    if (byNode) registry.bindAddress(node.name, req.ip);
+    if (byNode) await registry.bindAddress(node.name, req.ip);
     const { type, ...data } = report;
-    const event = registry.record(node.name, type, { ...data, ip: req.ip });
+    const event = await registry.record(node.name, type, { ...data, ip: req.ip });
     // The installer reads `parked` to stop retrying once kiln has given up on the node.
-    const parked = registry.get(node.name)?.parked ?? null;
+    const parked = (await registry.get(node.name))?.parked ?? null;
     return reply.code(201).send({ event, parked: parked !== null, parkedReason: parked });
   });
 
-  app.get('/api/events', (req) => {
+  app.get('/api/events', async (req) => {
     operator(req);
     const q = parse(eventsQuery, req.query);
     // `next` goes back as `after=` for the following page (or to poll for new events).
-    return registry.eventPage({ node: q.node, afterId: q.after, limit: q.limit });
+    return await registry.eventPage({ node: q.node, afterId: q.after, limit: q.limit });
   });
 
   app.get('/api/builds', (req) => {
@@ -128,9 +128,9 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, auth: Op
     };
   });
 
-  const inventory = (req: FastifyRequest): ReturnType<typeof buildInventory> => {
+  const inventory = async (req: FastifyRequest): Promise<ReturnType<typeof buildInventory>> => {
     operator(req);
-    return buildInventory(registry.list(), deps.k3sServerUrl);
+    return buildInventory(await registry.list(), deps.k3sServerUrl);
   };
   app.get('/api/inventory', inventory);
   app.get('/inventory', inventory);

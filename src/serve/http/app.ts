@@ -72,7 +72,7 @@ export async function buildHttp(deps: HttpDeps, opts: { timeouts?: HttpTimeouts 
   });
 
   // Open to the LAN, like /metrics: counts only, never a serial, address or token.
-  app.get('/health', () => ({ ok: true, images: deps.lookup.allImages().length, nodes: deps.registry.list().length }));
+  app.get('/health', async () => ({ ok: true, images: deps.lookup.allImages().length, nodes: (await deps.registry.list()).length }));
   app.get('/metrics', async (_req, reply) => reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
   registerImageRoutes(app, deps);
   registerSeedRoutes(app, deps);

@@ -1,4 +1,5 @@
 import type { NodeEvent } from '../nodes/model.js';
+import { errorText } from '../../util/errors.js';
 
 // One poller behind every live stream (GET /api/stream). The registry is also written by
 // `kiln node ...` in another process, so the database, not an in-process emitter, is where new
@@ -33,11 +34,11 @@ export const DEFAULT_BROADCAST: BroadcastOptions = {
 /** Where the events come from (the registry) and how one becomes a message on the wire. */
 export interface FeedSource {
   /** Events with an id above `afterId`, oldest first, at most `limit`. */
-  after(afterId: number, limit: number): NodeEvent[];
+  after(afterId: number, limit: number): Promise<NodeEvent[]>;
   /** The newest event's id (0: none yet): where a stream without a cursor starts. */
-  latestId(): number;
+  latestId(): Promise<number>;
   /** Each event's wire text, by id. Called with at least one event. */
-  render(events: readonly NodeEvent[]): Map<number, string>;
+  render(events: readonly NodeEvent[]): Promise<Map<number, string>>;
 }
 
 /** The response a stream writes to (an http.ServerResponse). */
@@ -71,6 +72,8 @@ export class Broadcaster {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private failing = false;
+  /** The poll under way: the timer does not start another over it. */
+  private polling: Promise<void> | undefined;
   readonly opts: BroadcastOptions;
 
   constructor(
@@ -95,9 +98,15 @@ export class Broadcaster {
    * database replaced under a browser that remembers an id) starts from the newest instead, or the
    * stream would wait for ids that are not coming. Undefined when full or closed.
    */
-  subscribe(sink: Sink, after: number | undefined, opts: { alive?: () => boolean; onEnd?: (reason: EndReason) => void } = {}): Subscription | undefined {
+  async subscribe(
+    sink: Sink,
+    after: number | undefined,
+    opts: { alive?: () => boolean; onEnd?: (reason: EndReason) => void } = {},
+  ): Promise<Subscription | undefined> {
     if (this.closed || this.full) return undefined;
-    const latest = this.source.latestId();
+    const latest = await this.source.latestId();
+    // Checked again after the read: the server may have closed, or the last place gone, meanwhile.
+    if (this.closed || this.full) return undefined;
     const sub: Subscription = {
       sink,
       cursor: after === undefined ? latest : Math.min(after, latest),
@@ -109,7 +118,11 @@ export class Broadcaster {
     };
     this.subs.add(sub);
     this.send(sub, ': kiln live events\nretry: 3000\n\n');
-    this.timer ??= setInterval(() => this.poll(), this.opts.pollMs).unref();
+    this.timer ??= setInterval(() => {
+      this.polling ??= this.poll().finally(() => {
+        this.polling = undefined;
+      });
+    }, this.opts.pollMs).unref();
     return sub;
   }
 
@@ -127,8 +140,11 @@ export class Broadcaster {
     this.idle();
   }
 
-  /** One round: each stream gets what is new after its cursor, or a keepalive. Public for tests. */
-  poll(): void {
+  /**
+   * One round: each stream gets what is new after its cursor, or a keepalive. Public for tests.
+   * Never rejects: a failed read is logged and retried at the next poll.
+   */
+  async poll(): Promise<void> {
     const now = this.now();
     const byCursor = new Map<number, Subscription[]>();
     for (const s of [...this.subs]) {
@@ -139,13 +155,15 @@ export class Broadcaster {
     try {
       const wire = new Map<number, string>();
       for (const [cursor, group] of byCursor) {
-        const events = this.source.after(cursor, this.opts.pageSize);
+        const events = await this.source.after(cursor, this.opts.pageSize);
         if (events.length === 0) continue;
         const missing = events.filter((e) => !wire.has(e.id));
-        if (missing.length > 0) for (const [id, text] of this.source.render(missing)) wire.set(id, text);
+        if (missing.length > 0) for (const [id, text] of await this.source.render(missing)) wire.set(id, text);
         const text = events.map((e) => wire.get(e.id) ?? '').join('');
         const last = events[events.length - 1]?.id ?? cursor;
         for (const s of group) {
+          // It may have ended while the events were read.
+          if (!this.subs.has(s)) continue;
           s.cursor = last;
           this.send(s, text);
         }
@@ -153,7 +171,7 @@ export class Broadcaster {
       this.failing = false;
     } catch (err) {
       // The database may be closing under us (shutdown) or busy: try again next poll, say it once.
-      if (!this.failing) this.log.warn({ err: (err as Error).message }, 'live stream: reading events failed');
+      if (!this.failing) this.log.warn({ err: errorText(err) }, 'live stream: reading events failed');
       this.failing = true;
     }
     for (const s of this.subs) if (!s.blocked && now - s.lastWrite >= this.opts.keepaliveMs) this.send(s, ': keepalive\n\n');

@@ -26,32 +26,38 @@ export const DEFAULT_PARK_REASON = 'parked by the operator';
 export function registerNodeActionRoutes(app: FastifyInstance, deps: HttpDeps, auth: OperatorAuth): void {
   const { registry } = deps;
 
-  app.patch<{ Params: { name: string } }>('/api/nodes/:name', (req) => {
+  app.patch<{ Params: { name: string } }>('/api/nodes/:name', async (req) => {
     auth.operator(req);
     const settings = parse(settingsBody, req.body ?? {});
-    return { node: registry.updateSettings(req.params.name, settings) };
+    return { node: await registry.updateSettings(req.params.name, settings) };
   });
 
-  app.post<{ Params: { name: string } }>('/api/nodes/:name/park', (req) => {
+  app.post<{ Params: { name: string } }>('/api/nodes/:name/park', async (req) => {
     auth.operator(req);
     const { reason } = parse(parkBody, req.body ?? {});
-    const node = registry.mustGet(req.params.name);
+    const node = await registry.mustGet(req.params.name);
     // A placeholder is never answered anyway; parking it would only hide it from approval.
     if (node.plan === 'discovered') throw new HttpError(409, `node ${node.name} is only discovered; there is nothing to park`);
-    return { node: registry.park(node.name, reason ?? DEFAULT_PARK_REASON) };
+    return { node: await registry.park(node.name, reason ?? DEFAULT_PARK_REASON) };
   });
 
-  app.post<{ Params: { name: string } }>('/api/nodes/:name/unpark', (req) => {
+  app.post<{ Params: { name: string } }>('/api/nodes/:name/unpark', async (req) => {
     auth.operator(req);
     parse(z.strictObject({}), req.body ?? {});
-    return { node: registry.unpark(req.params.name) };
+    return { node: await registry.unpark(req.params.name) };
   });
 
-  app.post<{ Params: { name: string } }>('/api/nodes/:name/approve', (req, reply) => {
+  app.post<{ Params: { name: string } }>('/api/nodes/:name/approve', async (req, reply) => {
     auth.operator(req);
     const input = parse(approveBody, req.body);
     if (input.image !== undefined && !deps.lookup.image(input.image)) throw new HttpError(400, `image: no image named ${input.image} in the images dir`);
-    const node = registry.approve(req.params.name, { name: input.name, role: input.role ?? 'agent', image: input.image, sshKeys: [], clusterInit: false });
+    const node = await registry.approve(req.params.name, {
+      name: input.name,
+      role: input.role ?? 'agent',
+      image: input.image,
+      sshKeys: [],
+      clusterInit: false,
+    });
     return reply.code(201).send({ node });
   });
 }

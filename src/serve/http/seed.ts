@@ -30,16 +30,16 @@ export function registerSeedRoutes(app: FastifyInstance, deps: HttpDeps): void {
     );
   });
 
-  app.get<{ Params: { node: string; credential: string; file: string } }>('/seed/:node/:credential/:file', (req, reply) => {
+  app.get<{ Params: { node: string; credential: string; file: string } }>('/seed/:node/:credential/:file', async (req, reply) => {
     const { file, credential } = req.params;
-    const node = registry.get(req.params.node);
+    const node = await registry.get(req.params.node);
     // One answer for unknown nodes and wrong credentials: the seed does not confirm node names.
-    if (!node || node.plan === 'discovered' || !registry.hasCredential(node.name, credential)) {
+    if (!node || node.plan === 'discovered' || !(await registry.hasCredential(node.name, credential))) {
       throw new HttpError(403, 'seed credential not accepted');
     }
     if (file === 'vendor-data') return reply.type('text/plain').send('');
     if (!(SEED_FILES as readonly string[]).includes(file)) throw new HttpError(404, `no seed file ${file}`);
-    const serverUrl = k3sServerUrl(registry.list(), deps.k3sServerUrl);
+    const serverUrl = k3sServerUrl(await registry.list(), deps.k3sServerUrl);
     if (!node.clusterInit && !serverUrl) throw new HttpError(409, 'no k3s server is registered for this node to join');
     const body = renderSeed(file as SeedFile, deps.templates, {
       node,
@@ -49,7 +49,7 @@ export function registerSeedRoutes(app: FastifyInstance, deps: HttpDeps): void {
       eventsUrl: `${deps.ctx.httpBase}/api/nodes/${node.name}/events`,
       reportToken: credential,
     });
-    if (file === 'user-data') registry.record(node.name, 'seed-fetched', { ip: req.ip });
+    if (file === 'user-data') await registry.record(node.name, 'seed-fetched', { ip: req.ip });
     return reply.type('text/yaml; charset=utf-8').header('cache-control', 'no-store').send(body);
   });
 }

@@ -4,7 +4,8 @@ import type { NodeEvent, NodeRecord } from '../nodes/model.js';
 import type { NodeRegistry } from '../nodes/registry.js';
 import type { StreamMessage } from './api-types.js';
 import { HttpError, type OperatorAuth } from './auth.js';
-import { Broadcaster, type BroadcastOptions, type FeedSource } from './broadcaster.js';
+import { errorText } from '../../util/errors.js';
+import { Broadcaster, type BroadcastOptions, type FeedSource, type Subscription } from './broadcaster.js';
 import type { HttpDeps } from './deps.js';
 import { parse } from './input.js';
 import { progressByNode } from './progress.js';
@@ -20,16 +21,16 @@ const lastEventIdSchema = z.coerce.number().int().min(0);
 /** Each event as one SSE message: the event, the node as it is now (null once removed), its install progress. */
 export function registryFeed(registry: NodeRegistry): FeedSource {
   return {
-    after: (afterId, limit) => registry.eventPage({ afterId, limit }).events,
+    after: async (afterId, limit) => (await registry.eventPage({ afterId, limit })).events,
     latestId: () => registry.lastEventId(),
-    render(events: readonly NodeEvent[]): Map<number, string> {
-      const progress = progressByNode(registry.latestInstallProgress());
+    async render(events: readonly NodeEvent[]): Promise<Map<number, string>> {
+      const progress = progressByNode(await registry.latestInstallProgress());
       const nodes = new Map<string, NodeRecord | null>();
       const out = new Map<number, string>();
       for (const event of events) {
         let node = nodes.get(event.node);
         if (node === undefined) {
-          node = registry.get(event.node) ?? null;
+          node = (await registry.get(event.node)) ?? null;
           nodes.set(event.node, node);
         }
         const p = progress[event.node];
@@ -57,7 +58,7 @@ export function makeBroadcaster(app: FastifyInstance, deps: HttpDeps, opts: Part
 }
 
 export function registerStreamRoute(app: FastifyInstance, deps: HttpDeps, auth: OperatorAuth, broadcaster: Broadcaster): void {
-  app.get('/api/stream', (req, reply) => {
+  app.get('/api/stream', async (req, reply) => {
     const who = auth.operator(req);
     const q = parse(streamQuery, req.query, 'query');
     const header = req.headers['last-event-id'];
@@ -82,21 +83,33 @@ export function registerStreamRoute(app: FastifyInstance, deps: HttpDeps, auth: 
     });
     // A write after the client left is not an error worth an unhandled 'error' event.
     raw.on('error', () => undefined);
-    const sub = broadcaster.subscribe(raw, after, {
-      alive,
-      onEnd: (reason) => {
-        deps.metrics.streams.dec();
-        if (reason === 'slow' || reason === 'expired') {
-          deps.metrics.streamsRefused.inc({ reason });
-          req.log.info({ client: req.ip, reason }, 'live stream ended by kiln');
-        }
-      },
+    // Listened for before subscribing: the client may leave while the stream's start is read.
+    let gone = false;
+    let sub: Subscription | undefined;
+    req.raw.on('close', () => {
+      gone = true;
+      if (sub) broadcaster.unsubscribe(sub);
     });
+    try {
+      sub = await broadcaster.subscribe(raw, after, {
+        alive,
+        onEnd: (reason) => {
+          deps.metrics.streams.dec();
+          if (reason === 'slow' || reason === 'expired') {
+            deps.metrics.streamsRefused.inc({ reason });
+            req.log.info({ client: req.ip, reason }, 'live stream ended by kiln');
+          }
+        },
+      });
+    } catch (err) {
+      // The response is hijacked: nobody else would end it. The browser reconnects.
+      req.log.warn({ err: errorText(err) }, 'live stream: could not start');
+    }
     if (!sub) {
       raw.end();
       return;
     }
     deps.metrics.streams.inc();
-    req.raw.on('close', () => broadcaster.unsubscribe(sub));
+    if (gone) broadcaster.unsubscribe(sub);
   });
 }

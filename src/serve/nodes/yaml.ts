@@ -139,17 +139,17 @@ export function parseNodesYaml(text: string, file = 'nodes.yaml'): NodeInput[] {
 export async function syncNodesFile(registry: NodeRegistry, file: string): Promise<{ applied: string[]; removed: string[] }> {
   const entries = parseNodesFile(await readFile(file, 'utf8'), file);
   const declared = new Set(entries.map((e) => e.input.name));
-  return registry.batch(() => {
-    const removed = registry
-      .list()
-      .filter((n) => n.source === 'yaml' && !declared.has(n.name))
-      .map((n) => {
-        registry.dropDeclared(n.name, DROPPED_FROM_FILE);
-        return n.name;
-      });
-    const applied = entries.map(({ index, input }) => {
+  return registry.batch(async (tx) => {
+    const removed: string[] = [];
+    for (const n of await tx.list()) {
+      if (n.source !== 'yaml' || declared.has(n.name)) continue;
+      await tx.dropDeclared(n.name, DROPPED_FROM_FILE);
+      removed.push(n.name);
+    }
+    const applied: string[] = [];
+    for (const { index, input } of entries) {
       try {
-        return registry.upsert(input, 'yaml').name;
+        applied.push((await tx.upsert(input, 'yaml')).name);
       } catch (err) {
         if (!(err instanceof RegistryError) || !err.clash) throw err;
         const { field, value, owner, ownerSource } = err.clash;
@@ -160,7 +160,7 @@ export async function syncNodesFile(registry: NodeRegistry, file: string): Promi
           `${value} already belongs to node ${owner} in the registry (${how}); remove that node (kiln node remove ${owner}) or change this entry`,
         );
       }
-    });
+    }
     return { applied, removed };
   });
 }

@@ -1,5 +1,5 @@
 // Which file a TFTP path names for which node: a file from the image, a rendered one, or a
-// refusal. No I/O here, so every branch is unit-tested.
+// refusal. No I/O of its own (the lookup is given), so every branch is unit-tested.
 import type { ImageInfo } from '../images.js';
 import type { NodeRecord } from '../nodes/model.js';
 import type { BootFile } from './bootfiles.js';
@@ -33,8 +33,8 @@ export function checkTftpPath(raw: string): PathCheck {
 
 export interface TftpLookup {
   /** A node by TFTP prefix: Pi serial (8 hex digits) or MAC with dashes. */
-  byPrefix(prefix: string): NodeRecord | undefined;
-  byIp(ip: string): NodeRecord | undefined;
+  byPrefix(prefix: string): Promise<NodeRecord | undefined>;
+  byIp(ip: string): Promise<NodeRecord | undefined>;
   imageOf(node: NodeRecord): ImageInfo | undefined;
   /** Image whose generic firmware answers prefix-less requests of unidentified Pis (Pi 3 ROM). */
   defaultImage(): ImageInfo | undefined;
@@ -53,7 +53,7 @@ const MAC_DASH_RE = /^([0-9a-f]{2}-){5}[0-9a-f]{2}$/;
 /** Files a Pi ROM fetches without a prefix before it knows its own (Pi 3 family). */
 const PREFIXLESS_FIRMWARE = new Set(['bootcode.bin']);
 
-export function planTftp(raw: string, clientIp: string, lookup: TftpLookup): TftpPlan {
+export async function planTftp(raw: string, clientIp: string, lookup: TftpLookup): Promise<TftpPlan> {
   const check = checkTftpPath(raw);
   if (!check.ok) return { kind: 'refuse', code: 'denied', reason: check.reason };
   const segs = check.segments;
@@ -62,15 +62,15 @@ export function planTftp(raw: string, clientIp: string, lookup: TftpLookup): Tft
   if (first === 'pxelinux.cfg') {
     if (segs.length !== 2) return { kind: 'refuse', code: 'notfound', reason: 'no such pxelinux file' };
     const name = segs[1] ?? '';
-    const s = served(name.startsWith('01-') ? lookup.byPrefix(name.slice(3).toLowerCase()) : lookup.byIp(clientIp), lookup);
+    const s = served(await (name.startsWith('01-') ? lookup.byPrefix(name.slice(3).toLowerCase()) : lookup.byIp(clientIp)), lookup);
     return 'refused' in s ? s.refused : { kind: 'render', file: 'pxelinux.cfg', node: s.node, image: s.image };
   }
 
   const key = first.toLowerCase();
-  if (segs.length > 1 && (SERIAL_RE.test(key) || MAC_DASH_RE.test(key))) return nodeFile(lookup.byPrefix(key), segs.slice(1), lookup);
+  if (segs.length > 1 && (SERIAL_RE.test(key) || MAC_DASH_RE.test(key))) return nodeFile(await lookup.byPrefix(key), segs.slice(1), lookup);
 
   // No prefix: a node we can recognise by address gets its own files, others only generic firmware.
-  const byIp = lookup.byIp(clientIp);
+  const byIp = await lookup.byIp(clientIp);
   if (byIp && byIp.plan === 'install') return nodeFile(byIp, segs, lookup);
   const dflt = lookup.defaultImage();
   if (segs.length === 1 && PREFIXLESS_FIRMWARE.has(first) && dflt) return { kind: 'file', root: dflt.bootDir, rel: segs };

@@ -11,8 +11,8 @@ export function tftpRegistryHooks(registry: NodeRegistry, metrics: ServeMetrics)
   return {
     // Anyone can ask for a node's files: the time only, never the asker's address.
     onSeen: (n) => registry.seen(n.name),
-    onServed: (n, path, bytes, seconds) => {
-      if (registry.activity(n.name, 'file-fetched', { path, bytes, seconds }, { key: path }) === 'folded') {
+    onServed: async (n, path, bytes, seconds) => {
+      if ((await registry.activity(n.name, 'file-fetched', { path, bytes, seconds }, { key: path })) === 'folded') {
         metrics.eventsFolded.inc({ type: 'file-fetched' });
       }
     },

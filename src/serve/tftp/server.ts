@@ -1,5 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket, type SocketOptions } from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import { errorText } from '../../util/errors.js';
 import { log } from '../../util/log.js';
 import type { ServeMetrics } from '../metrics.js';
 import type { NodeRecord } from '../nodes/model.js';
@@ -28,11 +29,11 @@ export interface TftpServerOptions {
   /** Largest windowsize granted to clients that ask for one (RFC 7440); the Pi never asks. */
   maxWindowSize?: number;
   /** A node's files were asked for (probes included): its last-seen time, never its address (anyone can ask). */
-  onSeen?: (node: NodeRecord, ip: string) => void;
+  onSeen?: (node: NodeRecord, ip: string) => Promise<void>;
   /** A node received a whole file. */
-  onServed?: (node: NodeRecord, path: string, bytes: number, seconds: number) => void;
+  onServed?: (node: NodeRecord, path: string, bytes: number, seconds: number) => Promise<void>;
   /** The install token for a node's installer command line; issuing it starts its lifetime. */
-  installToken?: (node: NodeRecord) => string | undefined;
+  installToken?: (node: NodeRecord) => Promise<string | undefined>;
   /** Transfers at once; requests beyond are answered "server busy". */
   maxTransfers?: number;
   /** Transfers at once from one address: a booting Pi holds two for a moment (a file ending, the next starting). */
@@ -80,9 +81,7 @@ export class KilnTftpServer {
         this.onRequest(msg, from);
       } catch (err) {
         // One failed request (e.g. the registry is locked) must not take the service down.
-        this.opts.metrics.tftpRequests.inc({ result: 'error' });
-        this.rate.info('tftp:request-failed', { client: from.address, err: (err as Error).message }, 'tftp: request failed');
-        this.answer(from, ERR.UNDEFINED, 'I/O error');
+        this.requestFailed(from, err);
       }
     });
     return new Promise((resolve, reject) => {
@@ -144,12 +143,18 @@ export class KilnTftpServer {
     }
     this.active.set(key, 'opening');
     const { filename, options } = p.packet;
+    // The request is served asynchronously (registry, files): its failure is caught here, as a
+    // synchronous one is in start(), never left to reject unhandled (that would end the process).
     this.read(filename, options, from).catch((err: unknown) => {
       this.active.delete(key);
-      m.tftpRequests.inc({ result: 'error' });
-      this.rate.info('tftp:request-failed', { client: from.address, err: (err as Error).message }, 'tftp: request failed');
-      this.answer(from, ERR.UNDEFINED, 'I/O error');
+      this.requestFailed(from, err);
     });
+  }
+
+  private requestFailed(from: RemoteInfo, err: unknown): void {
+    this.opts.metrics.tftpRequests.inc({ result: 'error' });
+    this.rate.info('tftp:request-failed', { client: from.address, err: errorText(err) }, 'tftp: request failed');
+    this.answer(from, ERR.UNDEFINED, 'I/O error');
   }
 
   private async read(file: string, options: RequestOption[], from: RemoteInfo): Promise<void> {
@@ -165,15 +170,15 @@ export class KilnTftpServer {
       this.answer(from, code === 'notfound' ? ERR.NOT_FOUND : ERR.ACCESS, code === 'notfound' ? 'File not found' : 'Access violation');
     };
 
-    const plan = planTftp(file, ip, this.opts.lookup);
+    const plan = await planTftp(file, ip, this.opts.lookup);
     if (plan.kind === 'refuse') return refuse(plan.code, plan.reason);
     const node = plan.node;
-    if (node) this.notify(() => this.opts.onSeen?.(node, ip));
+    if (node) await this.notify(() => this.opts.onSeen?.(node, ip));
 
     let size: number;
     let makeSource: (blockSize: number, windowSize: number) => BlockSource;
     if (plan.kind === 'render') {
-      const data = this.render(plan);
+      const data = await this.render(plan);
       size = data.length;
       makeSource = (bs) => new MemorySource(data, bs);
     } else {
@@ -241,8 +246,8 @@ export class KilnTftpServer {
     session.start();
   }
 
-  private render(plan: Extract<TftpPlan, { kind: 'render' }>): Buffer {
-    const installToken = carriesInstallToken(plan.file, plan.image) ? this.opts.installToken?.(plan.node) : undefined;
+  private async render(plan: Extract<TftpPlan, { kind: 'render' }>): Promise<Buffer> {
+    const installToken = carriesInstallToken(plan.file, plan.image) ? await this.opts.installToken?.(plan.node) : undefined;
     return renderBootFile(plan.file, plan.node, plan.image, { httpBase: this.opts.ctx.httpBase, installToken });
   }
 
@@ -262,7 +267,8 @@ export class KilnTftpServer {
     const seconds = Number(process.hrtime.bigint() - t.started) / 1e9;
     m.transferSeconds.observe({ protocol: 'tftp' }, seconds);
     const node = t.node;
-    if (node) this.notify(() => this.opts.onServed?.(node, t.file, t.bytes, seconds));
+    // Not awaited: the transfer is over; notify() catches what the registry throws.
+    if (node) void this.notify(() => this.opts.onServed?.(node, t.file, t.bytes, seconds));
   }
 
   private dropped(reason: DropReason, detail: string, at: RemoteInfo): void {
@@ -291,12 +297,12 @@ export class KilnTftpServer {
     }
   }
 
-  /** Callbacks record to the registry; a failure there is logged, never thrown into the socket. */
-  private notify(fn: () => void): void {
+  /** Callbacks record to the registry; a failure there is logged, never thrown into the socket. Never rejects. */
+  private async notify(fn: () => Promise<void> | undefined): Promise<void> {
     try {
-      fn();
+      await fn();
     } catch (err) {
-      log.warn({ err: (err as Error).message }, 'tftp: recording the transfer failed');
+      log.warn({ err: errorText(err) }, 'tftp: recording the transfer failed');
     }
   }
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseServeConfig } from '../../../src/serve/config.js';
 import { startService, type RunningService } from '../../../src/serve/service.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
-import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
+import { openSqliteRegistry } from '../../../src/serve/nodes/registry.js';
 import { run } from '../../../src/util/exec.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { freeTcpPort } from '../../helpers/net.js';
@@ -31,12 +31,12 @@ beforeAll(async () => {
   work = c.work;
   entry = c.entry;
   makeFixtureImages(join(work, 'dist'));
-  const r = new NodeRegistry(join(work, 'state', 'kiln.db'));
-  r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd', role: 'server', clusterInit: true }));
-  r.upsert(nodeInputSchema.parse({ name: 'pi-02', serial: '0badf00d' }));
+  const r = await openSqliteRegistry(join(work, 'state', 'kiln.db'));
+  await r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd', role: 'server', clusterInit: true }));
+  await r.upsert(nodeInputSchema.parse({ name: 'pi-02', serial: '0badf00d' }));
   // the address pi-01 reported from with its own credential (a TFTP read would not bind it)
-  r.bindAddress('pi-01', '192.0.2.11');
-  r.close();
+  await r.bindAddress('pi-01', '192.0.2.11');
+  await r.close();
   port = await freeTcpPort();
   svc = await startService(
     parseServeConfig({

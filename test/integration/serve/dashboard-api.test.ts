@@ -6,7 +6,7 @@ import type { ImageDetail, ImagesResponse, NodeResponse, NodesResponse, SessionR
 import { SessionStore } from '../../../src/serve/http/session.js';
 import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema, type NodeRecord } from '../../../src/serve/nodes/model.js';
-import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
+import { openSqliteRegistry, type NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { must } from '../../helpers/must.js';
 import { listenHttp } from '../../helpers/http-app.js';
@@ -57,11 +57,11 @@ beforeAll(async () => {
   makeFixtureImages(imagesDir, { name: 'second', imageSize: 64 * 1024 });
   // the build writes its SPDX file beside the image (src/builder/steps/manifest.ts)
   writeFileSync(join(imagesDir, 'fixture-image', 'fixture-image.spdx.json'), JSON.stringify({ spdxVersion: 'SPDX-2.3', packages: [] }));
-  registry = new NodeRegistry(join(work, 'kiln.db'));
-  registry.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd', role: 'server', clusterInit: true }));
-  registry.upsert(nodeInputSchema.parse({ name: 'pi-02', serial: '0badf00d' }));
-  registry.upsert(nodeInputSchema.parse({ name: 'pi-yaml', serial: '0000aaaa' }), 'yaml');
-  const { decision, credential: c } = registry.enroll('pi-01', { token: registry.installTokenFor('pi-01'), previous: undefined, ip: '127.0.0.2' });
+  registry = await openSqliteRegistry(join(work, 'kiln.db'));
+  await registry.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd', role: 'server', clusterInit: true }));
+  await registry.upsert(nodeInputSchema.parse({ name: 'pi-02', serial: '0badf00d' }));
+  await registry.upsert(nodeInputSchema.parse({ name: 'pi-yaml', serial: '0000aaaa' }), 'yaml');
+  const { decision, credential: c } = await registry.enroll('pi-01', { token: await registry.installTokenFor('pi-01'), previous: undefined, ip: '127.0.0.2' });
   if (!decision.ok || !c) throw new Error('enrolling pi-01');
   credential = c;
   ({ app, base } = await listenHttp({
@@ -75,7 +75,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-  registry?.close();
+  await registry?.close();
 });
 
 describe('dashboard sign-in', () => {
@@ -149,17 +149,17 @@ describe('operator routes with the session cookie', () => {
     const crossSite = await send('POST', path, { ...s.headers, origin: 'http://evil.example:8080' }, {});
     expect(crossSite.status).toBe(403);
     expect(error(crossSite)).toMatch(/Origin does not match/);
-    expect(registry.mustGet('pi-02').parked).toBeNull();
+    expect((await registry.mustGet('pi-02')).parked).toBeNull();
     const ok = await send('POST', path, { ...s.headers, origin: base }, {});
     expect(ok.status).toBe(200);
     expect(ok.json<{ node: NodeRecord }>().node.parked).toBe('parked by the operator');
     // reprovision and remove take the cookie and CSRF token too
     expect((await send('POST', '/api/nodes/pi-02/reprovision', { cookie: `kiln_session=${s.cookie}` })).status).toBe(403);
     expect((await send('POST', '/api/nodes/pi-02/reprovision', s.headers)).json<{ node: NodeRecord }>().node.parked).toBeNull();
-    registry.upsert(nodeInputSchema.parse({ name: 'pi-gone', serial: '0000dead' }));
+    await registry.upsert(nodeInputSchema.parse({ name: 'pi-gone', serial: '0000dead' }));
     expect((await send('DELETE', '/api/nodes/pi-gone', { cookie: `kiln_session=${s.cookie}` })).status).toBe(403);
     expect((await send('DELETE', '/api/nodes/pi-gone', s.headers)).status).toBe(204);
-    expect(registry.get('pi-gone')).toBeUndefined();
+    expect(await registry.get('pi-gone')).toBeUndefined();
   });
 
   it('the bearer API token works as before, with no CSRF token', async () => {
@@ -195,7 +195,7 @@ describe('live stream', () => {
     return s;
   };
   const parsed = (m: { data: string }): StreamMessage => JSON.parse(m.data) as StreamMessage;
-  afterAll(() => {
+  afterAll(async () => {
     for (const s of streams) s.close();
   });
 
@@ -229,12 +229,12 @@ describe('live stream', () => {
     expect(msg.node).toMatchObject({ name: 'pi-01', state: 'installing' });
     expect(msg.progress).toMatchObject({ percent: 25, bytes: 25, total: 100 });
     // a discovered Pi: written at once by the registry (as the DHCP path does)
-    registry.recordDiscovered('dc:a6:32:00:00:42', 'd15c0042', '127.0.0.42', { model: 'pi5', boardRevision: 'c04170' });
+    await registry.recordDiscovered('dc:a6:32:00:00:42', 'd15c0042', '127.0.0.42', { model: 'pi5', boardRevision: 'c04170' });
     const m2 = parsed(await s.waitFor((m) => parsed(m).event.type === 'discovered'));
     expect(m2.node).toMatchObject({ name: 'pi-d15c0042', plan: 'discovered', model: 'pi5' });
     expect(m2.progress).toBeUndefined();
     // activity goes through the aggregator, which writes the first of a window at once
-    registry.activity('pi-02', 'dhcp-seen', { mac: 'dc:a6:32:00:00:02' });
+    await registry.activity('pi-02', 'dhcp-seen', { mac: 'dc:a6:32:00:00:02' });
     await s.waitFor((m) => parsed(m).event.type === 'dhcp-seen');
     // in id order, and nothing from before the stream opened
     const ids = s.messages.map((m) => Number(m.id));
@@ -243,7 +243,7 @@ describe('live stream', () => {
   });
 
   it('resumes after Last-Event-ID (or after=), so a reconnecting browser misses nothing', async () => {
-    const first = must(registry.events({ limit: 3 })[0], 'a recent event');
+    const first = must((await registry.events({ limit: 3 }))[0], 'a recent event');
     const s = await open('/api/stream?after=0', { ...bearer, 'last-event-id': String(first.id - 1) });
     const got = await s.waitFor((m) => Number(m.id) === first.id);
     expect(s.messages[0]).toBe(got);
@@ -304,16 +304,16 @@ describe('node actions', () => {
     const unpark = await send('POST', '/api/nodes/pi-01/unpark', bearer, {});
     expect(unpark.status).toBe(200);
     expect(unpark.json<{ node: NodeRecord }>().node).toMatchObject({ parked: null, state: 'registered' });
-    expect(registry.events({ node: 'pi-01', limit: 1 })[0]).toMatchObject({ type: 'unparked', data: { reason: 'moving racks' } });
+    expect((await registry.events({ node: 'pi-01', limit: 1 }))[0]).toMatchObject({ type: 'unparked', data: { reason: 'moving racks' } });
     const again = await send('POST', '/api/nodes/pi-01/unpark', bearer);
     expect(again.status).toBe(409);
     expect(error(again)).toMatch(/not parked/);
-    registry.recordDiscovered('dc:a6:32:00:00:43', 'd15c0043', null);
+    await registry.recordDiscovered('dc:a6:32:00:00:43', 'd15c0043', null);
     expect((await send('POST', '/api/nodes/pi-d15c0043/park', bearer, {})).status).toBe(409);
   });
 
   it('approves a discovered Pi under a new name (201) with its identity; only a discovered one', async () => {
-    registry.recordDiscovered('dc:a6:32:00:00:44', 'd15c0044', null, { model: 'pi4', boardRevision: 'd03114' });
+    await registry.recordDiscovered('dc:a6:32:00:00:44', 'd15c0044', null, { model: 'pi4', boardRevision: 'd03114' });
     const badImage = await send('POST', '/api/nodes/pi-d15c0044/approve', bearer, { name: 'rack-04', image: 'nope' });
     expect(badImage.status).toBe(400);
     expect(error(badImage)).toMatch(/^image: no image named nope/);
@@ -328,18 +328,18 @@ describe('node actions', () => {
       plan: 'install',
       model: 'pi4',
     });
-    expect(registry.get('pi-d15c0044')).toBeUndefined();
+    expect(await registry.get('pi-d15c0044')).toBeUndefined();
     expect((await send('POST', '/api/nodes/rack-04/approve', bearer, { name: 'rack-05' })).status).toBe(409);
     expect((await send('POST', '/api/nodes/pi-d15c0043/approve', bearer, { name: 'pi-01' })).status).toBe(409);
   });
 
   it('lists install progress of installing nodes only', async () => {
-    registry.record('pi-01', 'install-progress', { progress: 61.25, bytesPerSecond: 1e6 });
+    await registry.record('pi-01', 'install-progress', { progress: 61.25, bytesPerSecond: 1e6 });
     const list = (await http(base, 'GET', '/api/nodes', { headers: bearer })).json<NodesResponse>();
     expect(list.progress).toEqual({ 'pi-01': { percent: 61.3, bytesPerSecond: 1e6, at: expect.any(String) } });
     const one = (await http(base, 'GET', '/api/nodes/pi-01', { headers: bearer })).json<NodeResponse>();
     expect(one.progress?.percent).toBe(61.3);
-    registry.record('pi-01', 'installed', {});
+    await registry.record('pi-01', 'installed', {});
     expect((await http(base, 'GET', '/api/nodes', { headers: bearer })).json<NodesResponse>().progress).toEqual({});
     expect((await http(base, 'GET', '/api/nodes/pi-01', { headers: bearer })).json<NodeResponse>().progress).toBeUndefined();
   });

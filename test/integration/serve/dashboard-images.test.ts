@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImagesResponse, VerifyStatus } from '../../../src/serve/http/api-types.js';
 import { DIFF_CSP } from '../../../src/serve/http/image-api.js';
-import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
+import { openSqliteRegistry, type NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { baseSpec, buildFixture, type FixtureSpec } from '../../helpers/images/fs-image.js';
 import { listenHttp } from '../../helpers/http-app.js';
 import { tempDir } from '../../helpers/tmp.js';
@@ -32,13 +32,13 @@ beforeAll(async () => {
   const fh = await open(broken.img, 'r+');
   await fh.write(Buffer.from([0xff]), 0, 1, broken.disk.partitions[1]?.offset ?? 0);
   await fh.close();
-  registry = new NodeRegistry(join(work, 'kiln.db'));
+  registry = await openSqliteRegistry(join(work, 'kiln.db'));
   ({ app, base } = await listenHttp({ registry, imagesDir, apiToken: API }));
 });
 
 afterAll(async () => {
   await app?.close();
-  registry?.close();
+  await registry?.close();
 });
 
 async function verified(name: string): Promise<VerifyStatus> {

@@ -8,7 +8,7 @@ import { loadImages } from '../../../src/serve/images.js';
 import { ServeLookup } from '../../../src/serve/lookup.js';
 import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
-import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
+import { openSqliteRegistry, type NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { freeUdpPort, sleep } from '../../helpers/net.js';
 import { tempDir } from '../../helpers/tmp.js';
@@ -49,8 +49,8 @@ beforeAll(async () => {
   work = tempDir('flood');
   makeFixtureImages(join(work, 'dist'));
   // a slow discovery rate, so the number of placeholders the flood gets is exactly the burst
-  registry = new NodeRegistry(join(work, 'kiln.db'), { discovery: { max: 64, burst: 10, perMinute: 1 } });
-  registry.upsert(nodeInputSchema.parse({ name: 'pi-01', mac: PI.mac, serial: PI.serial }));
+  registry = await openSqliteRegistry(join(work, 'kiln.db'), { discovery: { max: 64, burst: 10, perMinute: 1 } });
+  await registry.upsert(nodeInputSchema.parse({ name: 'pi-01', mac: PI.mac, serial: PI.serial }));
   const lookup = new ServeLookup(registry, await loadImages(join(work, 'dist')));
   port = await freeUdpPort();
   const clientPort = await freeUdpPort();
@@ -64,7 +64,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
   client?.close();
-  registry?.close();
+  await registry?.close();
 });
 
 describe('a DISCOVER flood on loopback', () => {
@@ -87,10 +87,10 @@ describe('a DISCOVER flood on loopback', () => {
     const seconds = (Date.now() - start) / 1000;
 
     // registered, one dhcp-seen, one dhcp-offered, and the 10 placeholders the burst allows
-    const rows = registry.events({ limit: 1000 });
+    const rows = await registry.events({ limit: 1000 });
     expect(rows, JSON.stringify(rows.slice(0, 20))).toHaveLength(13);
     expect(rows.filter((e) => e.type === 'discovered')).toHaveLength(10);
-    expect(registry.list()).toHaveLength(11);
+    expect(await registry.list()).toHaveLength(11);
     expect(await metric('kiln_discovery_refused_total', { reason: 'rate' })).toBe(990);
     expect(await metric('kiln_events_folded_total', { type: 'dhcp-seen' })).toBe(999);
     expect(await metric('kiln_boots_total', { mode: 'proxy' })).toBe(1000);
@@ -100,9 +100,9 @@ describe('a DISCOVER flood on loopback', () => {
     expect(offers.filter((o) => o.options.get(OPT.messageType)?.[0] === MSG.OFFER)).toHaveLength(1000);
 
     // what was folded is written when the window ends (here: at close) and adds up to every DISCOVER
-    registry.close();
-    registry = new NodeRegistry(join(work, 'kiln.db'));
-    const after = registry.events({ limit: 1000 });
+    await registry.close();
+    registry = await openSqliteRegistry(join(work, 'kiln.db'));
+    const after = await registry.events({ limit: 1000 });
     expect(after).toHaveLength(15);
     const total = (type: string): number => after.filter((e) => e.type === type).reduce((n, e) => n + Number(e.data.count), 0);
     expect(total('dhcp-seen')).toBe(1000);

@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
+import { openSqliteRegistry, type NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { listenHttp } from '../../helpers/http-app.js';
 import { tempDir } from '../../helpers/tmp.js';
@@ -25,7 +25,7 @@ beforeAll(async () => {
   // larger than what the socket buffers hold, so the download really is in flight while paused
   const { dir, name } = makeFixtureImages(join(work, 'dist'), { imageSize: 16 << 20 });
   image = readFileSync(join(dir, `${name}.img`));
-  registry = new NodeRegistry(join(work, 'kiln.db'));
+  registry = await openSqliteRegistry(join(work, 'kiln.db'));
   let base: string;
   ({ app, base } = await listenHttp({ registry, imagesDir: join(work, 'dist'), apiToken: 'a'.repeat(64) }, { timeouts: T }));
   port = Number(new URL(base).port);
@@ -33,7 +33,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-  registry?.close();
+  await registry?.close();
 });
 
 /** Opens a raw connection, writes `head`, then one byte of `drip` every `everyMs`; resolves when the server closes it. */

@@ -7,7 +7,7 @@ import { loadImages } from '../../../src/serve/images.js';
 import { ServeLookup } from '../../../src/serve/lookup.js';
 import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
-import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
+import { openSqliteRegistry, type NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { http } from './http-client.js';
 import { must } from '../../helpers/must.js';
@@ -30,10 +30,10 @@ const json = { 'content-type': 'application/json' };
 const cred: Record<string, string> = {};
 
 /** What the installer does: trade the node's install token for its credential; then the node reports from `ip`. */
-function enrolled(name: string, ip: string): string {
-  const { decision, credential } = registry.enroll(name, { token: registry.installTokenFor(name), previous: undefined, ip });
+async function enrolled(name: string, ip: string): Promise<string> {
+  const { decision, credential } = await registry.enroll(name, { token: await registry.installTokenFor(name), previous: undefined, ip });
   if (!decision.ok || !credential) throw new Error(`enrolling ${name}: ${JSON.stringify(decision)}`);
-  registry.bindAddress(name, ip);
+  await registry.bindAddress(name, ip);
   return credential;
 }
 const seedPath = (name: string, file: string, credential = cred[name]): string => `/seed/${name}/${credential}/${file}`;
@@ -43,8 +43,8 @@ beforeAll(async () => {
   const imagesDir = join(work, 'dist');
   const { dir, name } = makeFixtureImages(imagesDir);
   imgPath = join(dir, `${name}.img`);
-  registry = new NodeRegistry(join(work, 'kiln.db'));
-  registry.upsert(
+  registry = await openSqliteRegistry(join(work, 'kiln.db'));
+  await registry.upsert(
     nodeInputSchema.parse({
       name: 'pi-01',
       serial: '1234abcd',
@@ -53,9 +53,9 @@ beforeAll(async () => {
       sshKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKey op@laptop'],
     }),
   );
-  registry.upsert(nodeInputSchema.parse({ name: 'pi-02', serial: '0badf00d' }));
-  cred['pi-01'] = enrolled('pi-01', '127.0.0.2');
-  cred['pi-02'] = enrolled('pi-02', '127.0.0.3');
+  await registry.upsert(nodeInputSchema.parse({ name: 'pi-02', serial: '0badf00d' }));
+  cred['pi-01'] = await enrolled('pi-01', '127.0.0.2');
+  cred['pi-02'] = await enrolled('pi-02', '127.0.0.3');
   const lookup = new ServeLookup(registry, await loadImages(imagesDir));
   metrics.bindNodeStates(() => registry.countByState());
   ({ app, base } = await listenHttp({ registry, lookup, metrics, imagesDir, apiToken: API, k3sToken: K3S }));
@@ -63,7 +63,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-  registry?.close();
+  await registry?.close();
 });
 
 describe('images over HTTP', () => {
@@ -175,13 +175,13 @@ describe('NoCloud seed', () => {
       (parse((await http(base, 'GET', seedPath('pi-02', 'meta-data'))).body.toString()) as { 'instance-id': string })['instance-id'];
     const before = await idOf();
     expect(before).toMatch(/^kiln-pi-02-[0-9a-f]{12}$/);
-    registry.batch(() => {
-      for (let i = 0; i < 10_000; i++) registry.record('pi-02', 'seed-fetched', { i });
+    await registry.batch(async (tx) => {
+      for (let i = 0; i < 10_000; i++) await tx.record('pi-02', 'seed-fetched', { i });
     });
     expect(await idOf()).toBe(before);
     // a reprovision is what changes it (cloud-init then runs again on the rewritten disk)
-    registry.reprovision('pi-02');
-    cred['pi-02'] = enrolled('pi-02', '127.0.0.3');
+    await registry.reprovision('pi-02');
+    cred['pi-02'] = await enrolled('pi-02', '127.0.0.3');
     const after = await idOf();
     expect(after).not.toBe(before);
   });
@@ -209,15 +209,12 @@ describe('enrolment: the install token for the node credential', () => {
       headers: { ...json, ...(token ? { authorization: `Bearer ${token}` } : {}) },
       from,
     });
-  const alerts = (name: string): unknown[] =>
-    registry
-      .events({ node: name, limit: 1000 })
-      .filter((e) => e.type === 'alert')
-      .map((e) => e.data.kind);
+  const alerts = async (name: string): Promise<unknown[]> =>
+    (await registry.events({ node: name, limit: 1000 })).filter((e) => e.type === 'alert').map((e) => e.data.kind);
 
   it('hands out the credential once; a second use is refused, recorded and raised as an alert', async () => {
-    registry.upsert(nodeInputSchema.parse({ name: 'en-01', serial: 'e0000001' }));
-    const token = must(registry.installTokenFor('en-01'), 'the install token of en-01');
+    await registry.upsert(nodeInputSchema.parse({ name: 'en-01', serial: 'e0000001' }));
+    const token = must(await registry.installTokenFor('en-01'), 'the install token of en-01');
     expect((await enroll('en-01', undefined)).status).toBe(401);
     expect((await enroll('en-01', 'f'.repeat(64))).status).toBe(403);
     const first = await enroll('en-01', token, {}, '127.0.0.20');
@@ -226,15 +223,15 @@ describe('enrolment: the install token for the node credential', () => {
     expect(got.credential).toMatch(/^[0-9a-f]{64}$/);
     expect(got.seedUrl).toBe(`http://127.0.0.1:8080/seed/en-01/${got.credential}/`);
     expect(got.eventsUrl).toBe('http://127.0.0.1:8080/api/nodes/en-01/events');
-    expect(alerts('en-01')).toEqual([]);
+    expect(await alerts('en-01')).toEqual([]);
     const again = await enroll('en-01', token, {}, '127.0.0.21');
     expect(again.status).toBe(409);
     expect(again.json<{ error: string }>().error).toMatch(/already used/);
     expect(again.body.toString()).not.toContain(got.credential);
-    expect(alerts('en-01')).toEqual(['enrol-reused']);
+    expect(await alerts('en-01')).toEqual(['enrol-reused']);
     expect((await http(base, 'GET', '/metrics')).body.toString()).toMatch(/kiln_security_alerts_total\{kind="enrol-reused"\} 1/);
     // the first credential is still the node's: the refused second use changed nothing
-    expect(registry.hasCredential('en-01', got.credential)).toBe(true);
+    expect(await registry.hasCredential('en-01', got.credential)).toBe(true);
     // the install token is good for nothing else
     expect(
       (await http(base, 'POST', '/api/nodes/en-01/events', { body: '{"type":"install-failed"}', headers: { ...json, authorization: `Bearer ${token}` } }))
@@ -245,60 +242,60 @@ describe('enrolment: the install token for the node credential', () => {
 
   it('an install token expires 30 minutes after it is first served; the next netboot gets a new one', async () => {
     let now = new Date('2026-01-01T00:00:00Z');
-    const r2 = new NodeRegistry(join(work, 'clock.db'), { now: () => now });
+    const r2 = await openSqliteRegistry(join(work, 'clock.db'), { now: () => now });
     try {
-      r2.upsert(nodeInputSchema.parse({ name: 'en-02', serial: 'e0000002' }));
-      const t1 = must(r2.installTokenFor('en-02'), 'the install token of en-02');
+      await r2.upsert(nodeInputSchema.parse({ name: 'en-02', serial: 'e0000002' }));
+      const t1 = must(await r2.installTokenFor('en-02'), 'the install token of en-02');
       now = new Date(now.getTime() + 31 * 60_000);
-      expect(r2.enroll('en-02', { token: t1, previous: undefined, ip: '127.0.0.1' }).decision).toMatchObject({ ok: false, why: 'expired' });
-      const t2 = must(r2.installTokenFor('en-02'), 'the renewed install token of en-02');
+      expect((await r2.enroll('en-02', { token: t1, previous: undefined, ip: '127.0.0.1' })).decision).toMatchObject({ ok: false, why: 'expired' });
+      const t2 = must(await r2.installTokenFor('en-02'), 'the renewed install token of en-02');
       expect(t2).not.toBe(t1);
-      expect(r2.enroll('en-02', { token: t2, previous: undefined, ip: '127.0.0.1' }).decision.ok).toBe(true);
+      expect((await r2.enroll('en-02', { token: t2, previous: undefined, ip: '127.0.0.1' })).decision.ok).toBe(true);
       // once used, the token is not renewed by serving it again: a second installer run must be the operator's call
-      expect(r2.installTokenFor('en-02')).toBe(t2);
+      expect(await r2.installTokenFor('en-02')).toBe(t2);
     } finally {
-      r2.close();
+      await r2.close();
     }
   });
 
   it('a self-healed node must show the credential from its old disk; reprovision lifts that', async () => {
-    registry.upsert(nodeInputSchema.parse({ name: 'en-03', serial: 'e0000003', selfHeal: true }));
-    const old = enrolled('en-03', '127.0.0.30');
-    registry.record('en-03', 'installed', {});
-    expect(registry.get('en-03')?.plan).toBe('local');
-    registry.selfHeal('en-03', 'netbooted with plan local');
-    const token = must(registry.installTokenFor('en-03'), 'the install token of en-03');
+    await registry.upsert(nodeInputSchema.parse({ name: 'en-03', serial: 'e0000003', selfHeal: true }));
+    const old = await enrolled('en-03', '127.0.0.30');
+    await registry.record('en-03', 'installed', {});
+    expect((await registry.get('en-03'))?.plan).toBe('local');
+    await registry.selfHeal('en-03', 'netbooted with plan local');
+    const token = must(await registry.installTokenFor('en-03'), 'the install token of en-03');
     const without = await enroll('en-03', token);
     expect(without.status).toBe(403);
     expect(without.json<{ error: string }>().error).toMatch(/credential from its old disk/);
     expect((await enroll('en-03', token, { previous: 'a'.repeat(64) })).status).toBe(403);
-    expect(alerts('en-03')).toEqual(['enrol-needs-previous', 'enrol-needs-previous']);
+    expect(await alerts('en-03')).toEqual(['enrol-needs-previous', 'enrol-needs-previous']);
     expect((await enroll('en-03', token, { previous: old })).status).toBe(201);
     // a disk that is gone: the operator vouches with reprovision, and no proof is asked
-    registry.reprovision('en-03');
-    expect((await enroll('en-03', registry.installTokenFor('en-03'))).status).toBe(201);
+    await registry.reprovision('en-03');
+    expect((await enroll('en-03', await registry.installTokenFor('en-03'))).status).toBe(201);
   });
 
   it('in full DHCP mode, enrolment must come from the address kiln leased to the node', async () => {
-    registry.upsert(nodeInputSchema.parse({ name: 'en-04', serial: 'e0000004' }));
-    registry.leased('en-04', '127.0.0.40');
-    const token = must(registry.installTokenFor('en-04'), 'the install token of en-04');
+    await registry.upsert(nodeInputSchema.parse({ name: 'en-04', serial: 'e0000004' }));
+    await registry.leased('en-04', '127.0.0.40');
+    const token = must(await registry.installTokenFor('en-04'), 'the install token of en-04');
     expect((await enroll('en-04', token, {}, '127.0.0.41')).status).toBe(403);
-    expect(alerts('en-04')).toEqual(['enrol-wrong-address']);
+    expect(await alerts('en-04')).toEqual(['enrol-wrong-address']);
     expect((await enroll('en-04', token, {}, '127.0.0.40')).status).toBe(201);
   });
 
   it('only a report with the node credential binds its address; the API token reports without moving it', async () => {
-    registry.upsert(nodeInputSchema.parse({ name: 'en-05', serial: 'e0000005' }));
-    const c = enrolled('en-05', '127.0.0.50');
+    await registry.upsert(nodeInputSchema.parse({ name: 'en-05', serial: 'e0000005' }));
+    const c = await enrolled('en-05', '127.0.0.50');
     const post = (token: string, from: string) =>
       http(base, 'POST', '/api/nodes/en-05/events', { body: '{"type":"k3s-started"}', headers: { ...json, authorization: `Bearer ${token}` }, from });
     expect((await post(API, '127.0.0.66')).status).toBe(201);
-    expect(registry.get('en-05')?.ip).toBe('127.0.0.50');
+    expect((await registry.get('en-05'))?.ip).toBe('127.0.0.50');
     expect((await post('b'.repeat(64), '127.0.0.66')).status).toBe(403);
-    expect(registry.get('en-05')?.ip).toBe('127.0.0.50');
+    expect((await registry.get('en-05'))?.ip).toBe('127.0.0.50');
     expect((await post(c, '127.0.0.51')).status).toBe(201);
-    expect(registry.get('en-05')?.ip).toBe('127.0.0.51');
+    expect((await registry.get('en-05'))?.ip).toBe('127.0.0.51');
   });
 });
 
@@ -337,7 +334,7 @@ describe('API', () => {
     const own = { authorization: `Bearer ${cred['pi-02']}` };
     const r = await http(base, 'POST', '/api/nodes/pi-02/events', { body, headers: { ...json, ...own }, from: '127.0.0.3' });
     expect(r.status).toBe(201);
-    expect(registry.get('pi-02')?.state).toBe('booted');
+    expect((await registry.get('pi-02'))?.state).toBe('booted');
     expect((await http(base, 'POST', '/api/nodes/pi-02/events', { body: '{"type":"pwned"}', headers: { ...json, ...own } })).status).toBe(400);
     const ev = (await http(base, 'GET', '/api/events?node=pi-02', { headers: auth })).json<{ events: { type: string }[] }>();
     expect(ev.events.map((e) => e.type)).toContain('first-boot');

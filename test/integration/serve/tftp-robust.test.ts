@@ -5,7 +5,7 @@ import { loadImages } from '../../../src/serve/images.js';
 import { ServeLookup } from '../../../src/serve/lookup.js';
 import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
-import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
+import { openSqliteRegistry, type NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { KilnTftpServer } from '../../../src/serve/tftp/server.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { freeUdpPort, sleep } from '../../helpers/net.js';
@@ -48,8 +48,8 @@ beforeAll(async () => {
   work = tempDir('tftp-robust');
   const images = join(work, 'dist');
   boot = join(makeFixtureImages(images).dir, 'boot');
-  registry = new NodeRegistry(join(work, 'state', 'kiln.db'));
-  registry.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd', mac: 'dc:a6:32:01:02:03' }));
+  registry = await openSqliteRegistry(join(work, 'state', 'kiln.db'));
+  await registry.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd', mac: 'dc:a6:32:01:02:03' }));
   const lookup = new ServeLookup(registry, await loadImages(images), 'fixture-image');
   const ctx = { httpBase: 'http://127.0.0.1:8080' };
   port = await freeUdpPort();
@@ -63,7 +63,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
   await busyServer?.stop();
-  registry?.close();
+  await registry?.close();
 });
 
 describe('kiln TFTP under hostile and lossy conditions', () => {

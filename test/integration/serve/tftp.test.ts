@@ -7,7 +7,7 @@ import { loadImages } from '../../../src/serve/images.js';
 import { ServeLookup } from '../../../src/serve/lookup.js';
 import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
-import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
+import { openSqliteRegistry, type NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { KilnTftpServer } from '../../../src/serve/tftp/server.js';
 import { makeFixtureImages } from '../../helpers/images/serve-images.js';
 import { freeUdpPort, sleep } from '../../helpers/net.js';
@@ -30,10 +30,10 @@ beforeAll(async () => {
   makeFixtureImages(images, { name: 'fixture-installer', withInstaller: true });
   boot = join(dir, 'boot');
   symlinkSync('/etc/passwd', join(boot, 'escape.txt'));
-  registry = new NodeRegistry(join(work, 'state', 'kiln.db'));
-  registry.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd', mac: 'dc:a6:32:01:02:03' }));
-  registry.upsert(nodeInputSchema.parse({ name: 'pi-02', serial: '0badf00d', plan: 'local' }));
-  registry.upsert(nodeInputSchema.parse({ name: 'pi-03', serial: 'abcdef03', image: 'fixture-installer' }));
+  registry = await openSqliteRegistry(join(work, 'state', 'kiln.db'));
+  await registry.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd', mac: 'dc:a6:32:01:02:03' }));
+  await registry.upsert(nodeInputSchema.parse({ name: 'pi-02', serial: '0badf00d', plan: 'local' }));
+  await registry.upsert(nodeInputSchema.parse({ name: 'pi-03', serial: 'abcdef03', image: 'fixture-installer' }));
   installerDir = join(images, 'fixture-installer', 'installer');
   const lookup = new ServeLookup(registry, await loadImages(images), 'fixture-image');
   port = await freeUdpPort();
@@ -44,14 +44,16 @@ beforeAll(async () => {
     metrics,
     ctx: { httpBase: 'http://127.0.0.1:8080' },
     onSeen: (n) => registry.seen(n.name),
-    onServed: (n, path) => served.push(`${n.name}:${path}`),
+    onServed: async (n, path) => {
+      served.push(`${n.name}:${path}`);
+    },
   });
   await server.start();
 });
 
 afterAll(async () => {
   await server?.stop();
-  registry?.close();
+  await registry?.close();
 });
 
 async function atftpGet(remote: string, opts: string[] = ['blksize 1024', 'tsize 0']): Promise<Buffer> {
@@ -95,8 +97,8 @@ describe('TFTP with real clients', () => {
     expect(cmdline).not.toContain('/seed/');
     expect((await atftpGet('1234abcd/config.txt')).toString()).toContain('arm_64bit=1');
     // Reading a node's files proves nothing about who asked: the time is kept, the address is not bound.
-    expect(registry.get('pi-01')?.ip).toBeNull();
-    expect(registry.get('pi-01')?.lastSeen).not.toBeNull();
+    expect((await registry.get('pi-01'))?.ip).toBeNull();
+    expect((await registry.get('pi-01'))?.lastSeen).not.toBeNull();
     expect(served).toContain('pi-01:1234abcd/cmdline.txt');
   });
 

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
+import { openSqliteRegistry } from '../../../src/serve/nodes/registry.js';
 import { registryPath } from '../../../src/serve/service.js';
 import { kilnWithState } from '../../helpers/cli.js';
 import { tempDir } from '../../helpers/tmp.js';
@@ -50,9 +50,9 @@ describe('kiln node / kiln inventory', () => {
     await kilnWithState(state, 'node', 'add', 'pi-05', '--mac', 'dc:a6:32:01:02:05');
     await kilnWithState(state, 'node', 'add', 'pi-03', '--mac', 'b8:27:eb:01:02:03');
     // What the DHCP path writes when a Pi 5 8GB's DISCOVER carries its revision code (d04170).
-    const r = new NodeRegistry(registryPath(state));
-    r.learnBoard('pi-05', { model: 'pi5', boardRevision: '00d04170' });
-    r.close();
+    const r = await openSqliteRegistry(registryPath(state));
+    await r.learnBoard('pi-05', { model: 'pi5', boardRevision: '00d04170' });
+    await r.close();
     const rows = (await kilnWithState(state, 'node', 'list'))
       .trim()
       .split('\n')

@@ -14,14 +14,14 @@ class FakeLog implements FeedSource {
       this.events.push({ id, node: 'pi-01', type: 'updated', at: '', data: {} });
     }
   }
-  after(afterId: number, limit: number): NodeEvent[] {
+  async after(afterId: number, limit: number): Promise<NodeEvent[]> {
     this.reads.push(afterId);
     return this.events.filter((e) => e.id > afterId).slice(0, limit);
   }
-  latestId(): number {
+  async latestId(): Promise<number> {
     return this.events.at(-1)?.id ?? 0;
   }
-  render(events: readonly NodeEvent[]): Map<number, string> {
+  async render(events: readonly NodeEvent[]): Promise<Map<number, string>> {
     return new Map(events.map((e) => [e.id, `id: ${e.id}\n\n`]));
   }
 }
@@ -52,68 +52,68 @@ class FakeSink implements Sink {
 const make = (log: FakeLog, opts = {}, clock = { now: 0 }) => new Broadcaster(log, { pollMs: 1_000_000, ...opts }, undefined, () => clock.now);
 
 describe('live stream broadcaster', () => {
-  it('sends each stream the events after its own cursor in id order, from now when it gives none', () => {
+  it('sends each stream the events after its own cursor in id order, from now when it gives none', async () => {
     const log = new FakeLog();
     log.add(3);
     const b = make(log);
     const fromNow = new FakeSink();
     const fromOne = new FakeSink();
-    b.subscribe(fromNow, undefined);
-    b.subscribe(fromOne, 1);
-    b.poll();
+    await b.subscribe(fromNow, undefined);
+    await b.subscribe(fromOne, 1);
+    await b.poll();
     log.add(2);
-    b.poll();
+    await b.poll();
     expect(fromNow.ids()).toEqual([4, 5]);
     expect(fromOne.ids()).toEqual([2, 3, 4, 5]);
     // an id beyond the log (a replaced database) starts from the newest
     const ahead = new FakeSink();
-    b.subscribe(ahead, 99);
+    await b.subscribe(ahead, 99);
     log.add(1);
-    b.poll();
+    await b.poll();
     expect(ahead.ids()).toEqual([6]);
     b.close();
   });
 
-  it('reads once per distinct cursor: streams at the same place share one query', () => {
+  it('reads once per distinct cursor: streams at the same place share one query', async () => {
     const log = new FakeLog();
     const b = make(log);
-    for (let i = 0; i < 5; i++) b.subscribe(new FakeSink(), undefined);
+    for (let i = 0; i < 5; i++) await b.subscribe(new FakeSink(), undefined);
     log.add(1);
     log.reads = [];
-    b.poll();
+    await b.poll();
     expect(log.reads).toEqual([0]);
     b.close();
   });
 
-  it('catches a stream far behind up a page per poll', () => {
+  it('catches a stream far behind up a page per poll', async () => {
     const log = new FakeLog();
     log.add(25);
     const b = make(log, { pageSize: 10 });
     const s = new FakeSink();
-    b.subscribe(s, 0);
-    b.poll();
+    await b.subscribe(s, 0);
+    await b.poll();
     expect(s.ids()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    b.poll();
-    b.poll();
+    await b.poll();
+    await b.poll();
     expect(s.ids().length).toBe(25);
     b.close();
   });
 
-  it('skips a backed-up stream and drops it when it stays so; the others are not held up', () => {
+  it('skips a backed-up stream and drops it when it stays so; the others are not held up', async () => {
     const log = new FakeLog();
     const b = make(log, { maxBlockedPolls: 3 });
     const slow = new FakeSink();
     const quick = new FakeSink();
     const ended: string[] = [];
-    b.subscribe(slow, 0, { onEnd: (r) => ended.push(r) });
-    b.subscribe(quick, 0);
+    await b.subscribe(slow, 0, { onEnd: (r) => ended.push(r) });
+    await b.subscribe(quick, 0);
     slow.stalled = true;
     log.add(1);
-    b.poll();
+    await b.poll();
     expect(slow.ids()).toEqual([1]);
     for (let i = 0; i < 3; i++) {
       log.add(1);
-      b.poll();
+      await b.poll();
     }
     // the stalled stream got nothing more while backed up, then was cut
     expect(slow.ids()).toEqual([1]);
@@ -124,60 +124,60 @@ describe('live stream broadcaster', () => {
     b.close();
   });
 
-  it('a stream whose socket drained gets what it missed', () => {
+  it('a stream whose socket drained gets what it missed', async () => {
     const log = new FakeLog();
     const b = make(log, { maxBlockedPolls: 10 });
     const s = new FakeSink();
-    b.subscribe(s, 0);
+    await b.subscribe(s, 0);
     s.stalled = true;
     log.add(1);
-    b.poll();
+    await b.poll();
     log.add(1);
-    b.poll();
+    await b.poll();
     expect(s.ids()).toEqual([1]);
     s.stalled = false;
     s.writableLength = 0;
-    b.poll();
+    await b.poll();
     expect(s.ids()).toEqual([1, 2]);
     b.close();
   });
 
-  it('drops a stream whose unsent bytes pass the bound at once', () => {
+  it('drops a stream whose unsent bytes pass the bound at once', async () => {
     const log = new FakeLog();
     const b = make(log, { maxBufferedBytes: 100 });
     const s = new FakeSink();
-    b.subscribe(s, 0);
+    await b.subscribe(s, 0);
     s.writableLength = 101;
-    b.poll();
+    await b.poll();
     expect(s.destroyed).toBe(true);
     expect(b.size).toBe(0);
   });
 
-  it('refuses streams beyond the bound, keeps quiet ones alive, and ends those whose credential is gone', () => {
+  it('refuses streams beyond the bound, keeps quiet ones alive, and ends those whose credential is gone', async () => {
     const log = new FakeLog();
     const clock = { now: 0 };
     const b = make(log, { maxSubscribers: 2, keepaliveMs: 15_000 }, clock);
     let signedIn = true;
     const a = new FakeSink();
     const c = new FakeSink();
-    expect(b.subscribe(a, undefined, { alive: () => signedIn })).toBeDefined();
-    expect(b.subscribe(c, undefined)).toBeDefined();
+    expect(await b.subscribe(a, undefined, { alive: () => signedIn })).toBeDefined();
+    expect(await b.subscribe(c, undefined)).toBeDefined();
     expect(b.full).toBe(true);
-    expect(b.subscribe(new FakeSink(), undefined)).toBeUndefined();
+    expect(await b.subscribe(new FakeSink(), undefined)).toBeUndefined();
     clock.now = 14_999;
-    b.poll();
+    await b.poll();
     expect(c.text).not.toContain(': keepalive');
     clock.now = 15_000;
-    b.poll();
+    await b.poll();
     expect(c.text).toContain(': keepalive\n\n');
     signedIn = false;
-    b.poll();
+    await b.poll();
     expect(a.ended).toBe(true);
     expect(b.size).toBe(1);
     b.close();
     expect(c.ended).toBe(true);
     expect(b.size).toBe(0);
-    expect(b.subscribe(new FakeSink(), undefined)).toBeUndefined();
+    expect(await b.subscribe(new FakeSink(), undefined)).toBeUndefined();
   });
 
   it('polls on its own only while someone listens', async () => {
@@ -186,7 +186,7 @@ describe('live stream broadcaster', () => {
     await new Promise((r) => setTimeout(r, 30));
     expect(log.reads).toEqual([]);
     const s = new FakeSink();
-    const sub = b.subscribe(s, undefined);
+    const sub = await b.subscribe(s, undefined);
     log.add(1);
     await new Promise((r) => setTimeout(r, 30));
     expect(s.ids()).toEqual([1]);
@@ -196,22 +196,22 @@ describe('live stream broadcaster', () => {
     expect(log.reads.length).toBe(reads);
   });
 
-  it('keeps going when a read fails', () => {
+  it('keeps going when a read fails', async () => {
     const log = new FakeLog();
     const warnings: string[] = [];
     const b = new Broadcaster(log, { pollMs: 1_000_000 }, { warn: (_o, m) => warnings.push(m) });
     const s = new FakeSink();
-    b.subscribe(s, 0);
+    await b.subscribe(s, 0);
     const after = log.after.bind(log);
-    log.after = () => {
+    log.after = async () => {
       throw new Error('database is locked');
     };
-    b.poll();
-    b.poll();
+    await b.poll();
+    await b.poll();
     expect(warnings).toEqual(['live stream: reading events failed']);
     log.after = after;
     log.add(1);
-    b.poll();
+    await b.poll();
     expect(s.ids()).toEqual([1]);
     b.close();
   });

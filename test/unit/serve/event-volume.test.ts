@@ -4,19 +4,19 @@ import { describe, expect, it } from 'vitest';
 import { parseServeConfig } from '../../../src/serve/config.js';
 import { ActivityAggregator, parseRetention, showRetention, TokenBucket } from '../../../src/serve/nodes/activity.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
-import { NodeRegistry, type RegistryOptions } from '../../../src/serve/nodes/registry.js';
+import { openSqliteRegistry, type DiscoveryResult, type NodeRegistry, type RegistryOptions } from '../../../src/serve/nodes/registry.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 /** A registry on a file (so a second connection can try raw SQL) with a hand-driven clock. */
-function open(opts: RegistryOptions = {}): { r: NodeRegistry; file: string; clock: { t: number } } {
+async function open(opts: RegistryOptions = {}): Promise<{ r: NodeRegistry; file: string; clock: { t: number } }> {
   const d = tempDir('events');
   const clock = { t: Date.parse('2025-01-01T00:00:00Z') };
   const file = join(d, 'kiln.db');
-  return { r: new NodeRegistry(file, { now: () => new Date(clock.t), ...opts }), file, clock };
+  return { r: await openSqliteRegistry(file, { now: () => new Date(clock.t), ...opts }), file, clock };
 }
 
 describe('ActivityAggregator', () => {
-  it('writes the first occurrence at once, folds the rest of the window into one row with their count', () => {
+  it('writes the first occurrence at once, folds the rest of the window into one row with their count', async () => {
     const a = new ActivityAggregator(60_000);
     const seen = (t: number, mac: string) => a.offer({ node: 'pi-01', type: 'dhcp-seen', data: { mac }, source: mac }, t);
     expect(seen(0, 'm0')).toEqual([{ node: 'pi-01', type: 'dhcp-seen', data: { mac: 'm0', count: 1 } }]);
@@ -39,7 +39,7 @@ describe('ActivityAggregator', () => {
     expect(a.drain()).toEqual([]);
   });
 
-  it('keeps separate windows per node, type and key, and carries a late summary in the next row', () => {
+  it('keeps separate windows per node, type and key, and carries a late summary in the next row', async () => {
     const a = new ActivityAggregator(1000);
     const fetched = (t: number, path: string) => a.offer({ node: 'pi-01', type: 'file-fetched', data: { path }, key: path }, t);
     expect(fetched(0, 'start4.elf')).toHaveLength(1);
@@ -50,7 +50,7 @@ describe('ActivityAggregator', () => {
     expect(a.drain()).toEqual([]);
   });
 
-  it('bounds its memory by writing out the oldest window', () => {
+  it('bounds its memory by writing out the oldest window', async () => {
     const a = new ActivityAggregator(60_000, 2);
     a.offer({ node: 'a', type: 'dhcp-seen', data: {} }, 0);
     a.offer({ node: 'a', type: 'dhcp-seen', data: {} }, 1);
@@ -64,7 +64,7 @@ describe('ActivityAggregator', () => {
 });
 
 describe('TokenBucket', () => {
-  it('allows a burst, then the rate', () => {
+  it('allows a burst, then the rate', async () => {
     const b = new TokenBucket(3, 6, 0);
     expect([0, 0, 0, 0].map(() => b.take(0))).toEqual([true, true, true, false]);
     expect(b.take(9_999)).toBe(false);
@@ -73,7 +73,7 @@ describe('TokenBucket', () => {
 });
 
 describe('--event-retention', () => {
-  it('takes a duration, a count or forever, and names the field otherwise', () => {
+  it('takes a duration, a count or forever, and names the field otherwise', async () => {
     expect(parseRetention('30d')).toEqual({ kind: 'age', ms: 30 * 86_400_000 });
     expect(parseRetention('12h')).toEqual({ kind: 'age', ms: 12 * 3_600_000 });
     expect(parseRetention('100000events')).toEqual({ kind: 'count', events: 100_000 });
@@ -89,126 +89,124 @@ describe('--event-retention', () => {
 });
 
 describe('event volume from unauthenticated traffic', () => {
-  it('writes at most one dhcp-seen per node per window, and the counts add up', () => {
-    const { r, clock } = open({ activityWindowMs: 60_000 });
-    r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd' }));
-    const results = Array.from({ length: 1000 }, (_, i) => {
+  it('writes at most one dhcp-seen per node per window, and the counts add up', async () => {
+    const { r, clock } = await open({ activityWindowMs: 60_000 });
+    await r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd' }));
+    const results: string[] = [];
+    for (let i = 0; i < 1000; i++) {
       clock.t += 10;
-      return r.activity('pi-01', 'dhcp-seen', { mac: 'dc:a6:32:00:00:01' }, { source: `02:00:00:00:${String(i % 50).padStart(2, '0')}:00` });
-    });
+      results.push(await r.activity('pi-01', 'dhcp-seen', { mac: 'dc:a6:32:00:00:01' }, { source: `02:00:00:00:${String(i % 50).padStart(2, '0')}:00` }));
+    }
     expect(results.filter((x) => x === 'written')).toHaveLength(1);
     clock.t += 60_000;
-    expect(r.flushActivity()).toBe(1);
-    const seen = r.events({ node: 'pi-01' }).filter((e) => e.type === 'dhcp-seen');
+    expect(await r.flushActivity()).toBe(1);
+    const seen = (await r.events({ node: 'pi-01' })).filter((e) => e.type === 'dhcp-seen');
     expect(seen.map((e) => e.data.count)).toEqual([1, 999]);
-    r.close();
+    await r.close();
   });
 
-  it('refreshes last_seen at most every 10 s (a flood of requests naming a node is not a write each), and binds no address', () => {
-    const { r, clock } = open();
-    r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd' }));
-    r.seen('pi-01');
-    const first = r.mustGet('pi-01').lastSeen;
+  it('refreshes last_seen at most every 10 s (a flood of requests naming a node is not a write each), and binds no address', async () => {
+    const { r, clock } = await open();
+    await r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd' }));
+    await r.seen('pi-01');
+    const first = (await r.mustGet('pi-01')).lastSeen;
     expect(first).not.toBeNull();
     clock.t += 5_000;
-    r.seen('pi-01');
-    expect(r.mustGet('pi-01')).toMatchObject({ ip: null, lastSeen: first });
+    await r.seen('pi-01');
+    expect(await r.mustGet('pi-01')).toMatchObject({ ip: null, lastSeen: first });
     clock.t += 5_001;
-    r.seen('pi-01');
-    expect(r.mustGet('pi-01')).toMatchObject({ ip: null, lastSeen: new Date(clock.t).toISOString() });
-    r.close();
+    await r.seen('pi-01');
+    expect(await r.mustGet('pi-01')).toMatchObject({ ip: null, lastSeen: new Date(clock.t).toISOString() });
+    await r.close();
   });
 
-  it('writes what is still aggregating when closed', () => {
-    const { r, file } = open();
-    r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd' }));
-    for (let i = 0; i < 5; i++) r.activity('pi-01', 'file-fetched', { path: 'start4.elf' }, { key: 'start4.elf' });
-    r.close();
-    const again = new NodeRegistry(file);
-    expect(
-      again
-        .events({ node: 'pi-01' })
-        .filter((e) => e.type === 'file-fetched')
-        .map((e) => e.data.count),
-    ).toEqual([1, 4]);
-    again.close();
+  it('writes what is still aggregating when closed', async () => {
+    const { r, file } = await open();
+    await r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd' }));
+    for (let i = 0; i < 5; i++) await r.activity('pi-01', 'file-fetched', { path: 'start4.elf' }, { key: 'start4.elf' });
+    await r.close();
+    const again = await openSqliteRegistry(file);
+    expect((await again.events({ node: 'pi-01' })).filter((e) => e.type === 'file-fetched').map((e) => e.data.count)).toEqual([1, 4]);
+    await again.close();
   });
 
-  it('creates a bounded number of discovered nodes at a bounded rate, refusing the rest', () => {
-    const { r, clock } = open({ discovery: { max: 5, burst: 3, perMinute: 2 } });
+  it('creates a bounded number of discovered nodes at a bounded rate, refusing the rest', async () => {
+    const { r, clock } = await open({ discovery: { max: 5, burst: 3, perMinute: 2 } });
     const mac = (i: number) => `dc:a6:32:ff:${String(Math.floor(i / 100)).padStart(2, '0')}:${String(i % 100).padStart(2, '0')}`;
-    const first = Array.from({ length: 10 }, (_, i) => r.recordDiscovered(mac(i), undefined, null));
+    const first: DiscoveryResult[] = [];
+    for (let i = 0; i < 10; i++) first.push(await r.recordDiscovered(mac(i), undefined, null));
     expect(first.map((x) => ('refused' in x ? x.refused : 'ok'))).toEqual(['ok', 'ok', 'ok', ...Array(7).fill('rate')]);
     // a known one is only refreshed, never refused
-    expect(r.recordDiscovered(mac(0), undefined, null)).toMatchObject({ created: false });
+    expect(await r.recordDiscovered(mac(0), undefined, null)).toMatchObject({ created: false });
     clock.t += 30_000;
-    expect(r.recordDiscovered(mac(20), undefined, null)).toMatchObject({ created: true });
+    expect(await r.recordDiscovered(mac(20), undefined, null)).toMatchObject({ created: true });
     clock.t += 600_000;
-    const later = Array.from({ length: 5 }, (_, i) => r.recordDiscovered(mac(30 + i), undefined, null));
+    const later: DiscoveryResult[] = [];
+    for (let i = 0; i < 5; i++) later.push(await r.recordDiscovered(mac(30 + i), undefined, null));
     expect(later.map((x) => ('refused' in x ? x.refused : 'ok'))).toEqual(['ok', 'limit', 'limit', 'limit', 'limit']);
-    expect(r.list().filter((n) => n.plan === 'discovered')).toHaveLength(5);
-    expect(r.events({ limit: 1000 }).filter((e) => e.type === 'discovered')).toHaveLength(5);
-    r.close();
+    expect((await r.list()).filter((n) => n.plan === 'discovered')).toHaveLength(5);
+    expect((await r.events({ limit: 1000 })).filter((e) => e.type === 'discovered')).toHaveLength(5);
+    await r.close();
   });
 });
 
 describe('event retention', () => {
   /** Two nodes with a history: state changes spread over 90 days, activity every day. */
-  function history(opts: RegistryOptions = {}) {
-    const o = open(opts);
+  async function history(opts: RegistryOptions = {}) {
+    const o = await open(opts);
     const { r, clock } = o;
-    r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd' }));
-    r.recordDiscovered('dc:a6:32:ff:00:01', undefined, null);
+    await r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd' }));
+    await r.recordDiscovered('dc:a6:32:ff:00:01', undefined, null);
     for (let day = 0; day < 90; day++) {
       clock.t += 86_400_000;
-      r.activity('pi-01', 'dhcp-seen', { day }, {});
-      r.activity('pi-01', 'file-fetched', { day }, { key: 'start4.elf' });
-      r.record('pi-01', 'seed-fetched', { day });
+      await r.activity('pi-01', 'dhcp-seen', { day }, {});
+      await r.activity('pi-01', 'file-fetched', { day }, { key: 'start4.elf' });
+      await r.record('pi-01', 'seed-fetched', { day });
       if (day % 30 === 0) {
-        r.record('pi-01', 'install-started');
-        r.record('pi-01', 'installed');
-        r.record('pi-01', 'first-boot');
-        r.record('pi-01', 'k3s-joined');
-        r.reprovision('pi-01');
+        await r.record('pi-01', 'install-started');
+        await r.record('pi-01', 'installed');
+        await r.record('pi-01', 'first-boot');
+        await r.record('pi-01', 'k3s-joined');
+        await r.reprovision('pi-01');
       }
     }
-    r.selfHeal('pi-01', 'test');
-    r.park('pi-01', 'test');
+    await r.selfHeal('pi-01', 'test');
+    await r.park('pi-01', 'test');
     return o;
   }
-  const stateChanges = (r: NodeRegistry) =>
-    r.events({ limit: 1000 }).filter((e) => !['dhcp-seen', 'file-fetched', 'seed-fetched', 'discovered'].includes(e.type));
+  const stateChanges = async (r: NodeRegistry) =>
+    (await r.events({ limit: 1000 })).filter((e) => !['dhcp-seen', 'file-fetched', 'seed-fetched', 'discovered'].includes(e.type));
 
-  it('prunes activity older than the duration and keeps every state change', () => {
-    const { r } = history();
-    const kept = stateChanges(r);
+  it('prunes activity older than the duration and keeps every state change', async () => {
+    const { r } = await history();
+    const kept = await stateChanges(r);
     expect(kept.map((e) => e.type)).toContain('registered');
     expect(kept).toHaveLength(1 + 3 * 5 + 2);
-    const before = r.events({ limit: 1000 }).length;
+    const before = (await r.events({ limit: 1000 })).length;
     // day d is stamped d+1 days in, the clock ends at 90 days: days 0..58 are older than 30 days
-    expect(r.pruneEvents({ kind: 'age', ms: 30 * 86_400_000 })).toBe(59 * 3 + 1);
-    expect(r.events({ limit: 1000 })).toHaveLength(before - 59 * 3 - 1);
-    expect(stateChanges(r)).toEqual(kept);
-    const activity = r.events({ limit: 1000 }).filter((e) => e.type === 'dhcp-seen');
+    expect(await r.pruneEvents({ kind: 'age', ms: 30 * 86_400_000 })).toBe(59 * 3 + 1);
+    expect(await r.events({ limit: 1000 })).toHaveLength(before - 59 * 3 - 1);
+    expect(await stateChanges(r)).toEqual(kept);
+    const activity = (await r.events({ limit: 1000 })).filter((e) => e.type === 'dhcp-seen');
     expect(activity.map((e) => e.data.day)).toEqual(Array.from({ length: 31 }, (_, i) => 59 + i));
-    r.close();
+    await r.close();
   });
 
-  it('keeps the newest N activity events with a count, and nothing is pruned with forever', () => {
-    const { r } = history();
-    const kept = stateChanges(r);
-    expect(r.pruneEvents({ kind: 'forever' })).toBe(0);
-    r.pruneEvents({ kind: 'count', events: 10 });
-    const all = r.events({ limit: 1000 });
+  it('keeps the newest N activity events with a count, and nothing is pruned with forever', async () => {
+    const { r } = await history();
+    const kept = await stateChanges(r);
+    expect(await r.pruneEvents({ kind: 'forever' })).toBe(0);
+    await r.pruneEvents({ kind: 'count', events: 10 });
+    const all = await r.events({ limit: 1000 });
     expect(all.length).toBe(kept.length + 10);
-    expect(stateChanges(r)).toEqual(kept);
-    expect(r.pruneEvents({ kind: 'count', events: 10 })).toBe(0);
-    r.close();
+    expect(await stateChanges(r)).toEqual(kept);
+    expect(await r.pruneEvents({ kind: 'count', events: 10 })).toBe(0);
+    await r.close();
   });
 
-  it('leaves the log append-only for everything else, including raw SQL on the file', () => {
-    const { r, file } = history();
-    r.close();
+  it('leaves the log append-only for everything else, including raw SQL on the file', async () => {
+    const { r, file } = await history();
+    await r.close();
     const raw = new Database(file);
     expect(() => raw.prepare("DELETE FROM events WHERE type = 'dhcp-seen'").run()).toThrow(/append-only/);
     expect(() => raw.prepare("UPDATE events SET data = '{}'").run()).toThrow(/append-only/);
@@ -219,20 +217,20 @@ describe('event retention', () => {
     raw.close();
   });
 
-  it('replaces the unconditional trigger of an older database', () => {
-    const { r, file } = open();
-    r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd' }));
-    r.close();
+  it('replaces the unconditional trigger of an older database', async () => {
+    const { r, file } = await open();
+    await r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd' }));
+    await r.close();
     const raw = new Database(file);
     raw.exec(
       "DROP TRIGGER events_delete_by_retention_v1; CREATE TRIGGER events_append_only_d BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;",
     );
     raw.close();
-    const again = new NodeRegistry(file);
-    again.activity('pi-01', 'dhcp-seen', {}, {});
-    expect(again.pruneEvents({ kind: 'count', events: 1 })).toBe(0);
-    expect(again.pruneEvents({ kind: 'age', ms: 0 })).toBe(1);
-    again.close();
+    const again = await openSqliteRegistry(file);
+    await again.activity('pi-01', 'dhcp-seen', {}, {});
+    expect(await again.pruneEvents({ kind: 'count', events: 1 })).toBe(0);
+    expect(await again.pruneEvents({ kind: 'age', ms: 0 })).toBe(1);
+    await again.close();
     const check = new Database(file);
     const triggers = (check.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
     expect(triggers).toEqual(['events_append_only_u', 'events_delete_by_retention_v1']);

@@ -8,7 +8,7 @@ import type { ImageInfo } from '../../../src/serve/images.js';
 import { ServeLookup } from '../../../src/serve/lookup.js';
 import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
-import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
+import { openSqliteRegistry } from '../../../src/serve/nodes/registry.js';
 import { parseNodesYaml, syncNodesFile } from '../../../src/serve/nodes/yaml.js';
 import { renderBootFile, renderCmdline, renderPxelinux, UBOOT_APPEND_MAX, type RenderContext } from '../../../src/serve/plan/bootfiles.js';
 import { planTftp } from '../../../src/serve/plan/tftp.js';
@@ -30,7 +30,7 @@ const firstIssue = (disk: unknown): string => {
 };
 
 describe('disk in the node schema', () => {
-  it('accepts what choose_disk accepts, stored without /dev/', () => {
+  it('accepts what choose_disk accepts, stored without /dev/', async () => {
     for (const [given, stored] of [
       ['mmcblk0', 'mmcblk0'],
       ['nvme0n1', 'nvme0n1'],
@@ -47,7 +47,7 @@ describe('disk in the node schema', () => {
     expect(diskOf(undefined).data?.disk).toBeUndefined();
   });
 
-  it('refuses anything that could change the kernel command line or that /sys/block cannot have', () => {
+  it('refuses anything that could change the kernel command line or that /sys/block cannot have', async () => {
     for (const bad of [
       'sda quiet',
       'sda\tinit=/bin/sh',
@@ -72,7 +72,7 @@ describe('disk in the node schema', () => {
     expect(firstIssue(7)).toMatch(/^disk: /);
   });
 
-  it('refuses a partition with a message that says so', () => {
+  it('refuses a partition with a message that says so', async () => {
     for (const part of ['sda1', '/dev/sdb2', 'mmcblk0p1', 'nvme0n1p2', 'vda1'])
       expect(firstIssue(part), part).toMatch(/^disk: is a partition: name the whole disk/);
   });
@@ -82,7 +82,7 @@ describe('kiln.disk= on the installer command line', () => {
   const img = fakeImage({ installerDir: '/srv/dist/fixture/installer', ubootCmdline: 'root=PARTUUID=abcdef01-02 rootwait console=ttyAMA0,115200' });
   const ctx: RenderContext = { httpBase: 'http://10.0.0.1:8080', installToken: 'f'.repeat(64) };
 
-  it('is there only when the node names a disk', () => {
+  it('is there only when the node names a disk', async () => {
     expect(renderCmdline(fakeNode({ disk: 'nvme0n1' }), img, ctx).split(' ')).toContain('kiln.disk=nvme0n1');
     expect(renderPxelinux(fakeNode({ disk: 'sda' }), img, ctx)).toMatch(/^ {2}append .* kiln\.disk=sda( |$)/m);
     for (const n of [fakeNode(), fakeNode({ disk: null })]) {
@@ -91,13 +91,13 @@ describe('kiln.disk= on the installer command line', () => {
     }
   });
 
-  it('is dropped from the image arguments and not rendered without an installer (the image boots its own root)', () => {
+  it('is dropped from the image arguments and not rendered without an installer (the image boots its own root)', async () => {
     const plain = fakeImage({ cmdline: `${img.cmdline} kiln.disk=mmcblk9` });
     expect(renderCmdline(fakeNode({ disk: 'sda' }), plain, ctx)).not.toContain('kiln.disk');
     expect(renderCmdline(fakeNode(), { ...img, cmdline: 'console=tty1 kiln.disk=mmcblk9' }, ctx)).not.toContain('kiln.disk');
   });
 
-  it('costs only its own bytes and keeps a realistic U-Boot append within UBOOT_APPEND_MAX', () => {
+  it('costs only its own bytes and keeps a realistic U-Boot append within UBOOT_APPEND_MAX', async () => {
     // the same realistic node and image as the length test in plan/bootfiles.test.ts, now naming its disk
     const real = realisticImage();
     const realCtx: RenderContext = { httpBase: 'http://192.168.100.200:8080', installToken: 'f'.repeat(64) };
@@ -128,44 +128,44 @@ INSERT INTO events (node, type, at) VALUES ('old-01', 'registered', '2024-01-01T
 `;
 
 describe('disk in the registry', () => {
-  it('round-trips, keeps it on unrelated reads, clears it when re-added without one, and logs the change', () => {
-    const r = new NodeRegistry(join(tempDir('install-disk'), 'kiln.db'));
-    expect(r.upsert(nodeInputSchema.parse({ ...base, disk: '/dev/nvme0n1' })).disk).toBe('nvme0n1');
-    expect(r.byMac(base.mac)?.disk).toBe('nvme0n1');
-    expect(r.list()[0]?.disk).toBe('nvme0n1');
-    r.selfHeal('pi-01', 'test');
-    r.record('pi-01', 'installed');
-    expect(r.mustGet('pi-01').disk).toBe('nvme0n1');
-    expect(r.upsert(nodeInputSchema.parse({ ...base, disk: 'sda' })).disk).toBe('sda');
-    expect(r.upsert(nodeInputSchema.parse(base)).disk).toBeNull();
-    expect(r.events({ node: 'pi-01' }).map((e) => e.type)).toEqual(['registered', 'self-heal', 'installed', 'updated', 'updated']);
-    r.close();
+  it('round-trips, keeps it on unrelated reads, clears it when re-added without one, and logs the change', async () => {
+    const r = await openSqliteRegistry(join(tempDir('install-disk'), 'kiln.db'));
+    expect((await r.upsert(nodeInputSchema.parse({ ...base, disk: '/dev/nvme0n1' }))).disk).toBe('nvme0n1');
+    expect((await r.byMac(base.mac))?.disk).toBe('nvme0n1');
+    expect((await r.list())[0]?.disk).toBe('nvme0n1');
+    await r.selfHeal('pi-01', 'test');
+    await r.record('pi-01', 'installed');
+    expect((await r.mustGet('pi-01')).disk).toBe('nvme0n1');
+    expect((await r.upsert(nodeInputSchema.parse({ ...base, disk: 'sda' }))).disk).toBe('sda');
+    expect((await r.upsert(nodeInputSchema.parse(base))).disk).toBeNull();
+    expect((await r.events({ node: 'pi-01' })).map((e) => e.type)).toEqual(['registered', 'self-heal', 'installed', 'updated', 'updated']);
+    await r.close();
   });
 
-  it('migrates a database made before the column (and before self_heal and parked)', () => {
+  it('migrates a database made before the column (and before self_heal and parked)', async () => {
     const file = join(tempDir('install-disk'), 'kiln.db');
     const old = new Database(file);
     old.exec(OLD_SCHEMA);
     old.close();
-    let r = new NodeRegistry(file);
-    expect(r.mustGet('old-01')).toMatchObject({ disk: null, selfHeal: true, parked: null, plan: 'local', state: 'joined' });
+    let r = await openSqliteRegistry(file);
+    expect(await r.mustGet('old-01')).toMatchObject({ disk: null, selfHeal: true, parked: null, plan: 'local', state: 'joined' });
     // the report token the node already holds from its seed becomes its credential, kept hashed
-    expect(r.hasCredential('old-01', 'e'.repeat(64))).toBe(true);
-    expect(r.hasCredential('old-01', 'f'.repeat(64))).toBe(false);
-    r.close();
+    expect(await r.hasCredential('old-01', 'e'.repeat(64))).toBe(true);
+    expect(await r.hasCredential('old-01', 'f'.repeat(64))).toBe(false);
+    await r.close();
     expect(readFileSync(file).includes(Buffer.from('e'.repeat(64)))).toBe(false);
-    r = new NodeRegistry(file);
-    expect(r.upsert(nodeInputSchema.parse({ name: 'old-01', mac: 'dc:a6:32:00:00:01', disk: 'mmcblk0' })).disk).toBe('mmcblk0');
-    r.close();
+    r = await openSqliteRegistry(file);
+    expect((await r.upsert(nodeInputSchema.parse({ name: 'old-01', mac: 'dc:a6:32:00:00:01', disk: 'mmcblk0' }))).disk).toBe('mmcblk0');
+    await r.close();
     // opening it again finds the columns already there
-    const again = new NodeRegistry(file);
-    expect(again.mustGet('old-01').disk).toBe('mmcblk0');
-    again.close();
+    const again = await openSqliteRegistry(file);
+    expect((await again.mustGet('old-01')).disk).toBe('mmcblk0');
+    await again.close();
   });
 });
 
 describe('disk in nodes.yaml', () => {
-  it('takes a per-node disk and a fleet default, the node winning; names the bad field', () => {
+  it('takes a per-node disk and a fleet default, the node winning; names the bad field', async () => {
     const nodes = parseNodesYaml(
       'defaults: {disk: /dev/nvme0n1}\nnodes:\n  - {name: pi-01, serial: 1234abcd}\n  - {name: pi-02, serial: 1234abce, disk: mmcblk0}\n',
     );
@@ -178,19 +178,19 @@ describe('disk in nodes.yaml', () => {
 
   it('updates the registry when the file changes the disk, and clears it when the file drops it', async () => {
     const d = tempDir('install-disk');
-    const r = new NodeRegistry(join(d, 'kiln.db'));
+    const r = await openSqliteRegistry(join(d, 'kiln.db'));
     const f = join(d, 'nodes.yaml');
     writeFileSync(f, 'nodes:\n  - {name: pi-01, serial: 1234abcd, plan: local}\n');
     await syncNodesFile(r, f);
-    expect(r.mustGet('pi-01').disk).toBeNull();
+    expect((await r.mustGet('pi-01')).disk).toBeNull();
     writeFileSync(f, 'nodes:\n  - {name: pi-01, serial: 1234abcd, disk: /dev/sda}\n');
     await syncNodesFile(r, f);
-    expect(r.mustGet('pi-01')).toMatchObject({ disk: 'sda', plan: 'local', source: 'yaml' });
-    expect(r.events({ node: 'pi-01' }).at(-1)).toMatchObject({ type: 'updated', data: { source: 'yaml' } });
+    expect(await r.mustGet('pi-01')).toMatchObject({ disk: 'sda', plan: 'local', source: 'yaml' });
+    expect((await r.events({ node: 'pi-01' })).at(-1)).toMatchObject({ type: 'updated', data: { source: 'yaml' } });
     writeFileSync(f, 'nodes:\n  - {name: pi-01, serial: 1234abcd}\n');
     await syncNodesFile(r, f);
-    expect(r.mustGet('pi-01').disk).toBeNull();
-    r.close();
+    expect((await r.mustGet('pi-01')).disk).toBeNull();
+    await r.close();
   });
 });
 
@@ -212,7 +212,7 @@ describe('kiln node add --disk / node show', () => {
 describe('disk through the API', () => {
   it("POST /api/nodes takes it, refuses a bad one by name, and the node's cmdline.txt carries it", async () => {
     const d = tempDir('install-disk');
-    const registry = new NodeRegistry(join(d, 'kiln.db'));
+    const registry = await openSqliteRegistry(join(d, 'kiln.db'));
     const img: ImageInfo = fakeImage({ installerDir: join(d, 'installer') });
     const lookup = new ServeLookup(registry, new Map([[img.name, img]]));
     const ctx: RenderContext = { httpBase: 'http://10.0.0.1:8080' };
@@ -235,14 +235,14 @@ describe('disk through the API', () => {
       const bad = await post({ ...base, disk: 'sda init=/bin/sh' });
       expect(bad.statusCode).toBe(400);
       expect(bad.json<{ error: string }>().error).toMatch(/^disk: must be a block device name/);
-      expect(registry.mustGet('pi-01').disk).toBe('sda');
+      expect((await registry.mustGet('pi-01')).disk).toBe('sda');
       const got = await app.inject({ method: 'GET', url: '/api/nodes/pi-01', headers: { authorization: `Bearer ${'a'.repeat(64)}` } });
       expect(got.json<{ node: { disk: string } }>().node.disk).toBe('sda');
-      const plan = planTftp('dc-a6-32-01-02-03/cmdline.txt', '10.0.0.9', lookup);
+      const plan = await planTftp('dc-a6-32-01-02-03/cmdline.txt', '10.0.0.9', lookup);
       expect(plan.kind === 'render' && renderBootFile(plan.file, plan.node, plan.image, ctx).toString()).toMatch(/ kiln\.disk=sda\s/);
     } finally {
       await app.close();
-      registry.close();
+      await registry.close();
     }
   });
 });

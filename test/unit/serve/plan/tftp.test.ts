@@ -18,7 +18,7 @@ describe('checkTftpPath', () => {
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.reason).toContain(why);
   });
-  it('accepts nested boot paths', () => {
+  it('accepts nested boot paths', async () => {
     expect(checkTftpPath('1234abcd/overlays/disable-bt.dtbo')).toEqual({
       ok: true,
       segments: ['1234abcd', 'overlays', 'disable-bt.dtbo'],
@@ -31,71 +31,71 @@ const img = fakeImage();
 
 describe('planTftp', () => {
   const lookup = (over: Partial<TftpLookup> = {}): TftpLookup => ({
-    byPrefix: (p) => (p === '1234abcd' || p === 'dc-a6-32-01-02-03' ? node : undefined),
-    byIp: () => undefined,
+    byPrefix: async (p) => (p === '1234abcd' || p === 'dc-a6-32-01-02-03' ? node : undefined),
+    byIp: async () => undefined,
     imageOf: () => img,
     defaultImage: () => img,
     ...over,
   });
-  it('maps <serial>/… and <mac>/… to the image boot dir', () => {
-    expect(planTftp('1234abcd/start4.elf', '10.0.0.9', lookup())).toEqual({
+  it('maps <serial>/… and <mac>/… to the image boot dir', async () => {
+    expect(await planTftp('1234abcd/start4.elf', '10.0.0.9', lookup())).toEqual({
       kind: 'file',
       root: img.bootDir,
       rel: ['start4.elf'],
       node,
     });
-    expect(planTftp('DC-A6-32-01-02-03/overlays/x.dtbo', '10.0.0.9', lookup())).toMatchObject({
+    expect(await planTftp('DC-A6-32-01-02-03/overlays/x.dtbo', '10.0.0.9', lookup())).toMatchObject({
       kind: 'file',
       rel: ['overlays', 'x.dtbo'],
     });
   });
-  it('renders config.txt and cmdline.txt per node', () => {
+  it('renders config.txt and cmdline.txt per node', async () => {
     for (const file of ['cmdline.txt', 'config.txt'] as const) {
-      expect(planTftp(`1234abcd/${file}`, '10.0.0.9', lookup())).toEqual({ kind: 'render', file, node, image: img });
+      expect(await planTftp(`1234abcd/${file}`, '10.0.0.9', lookup())).toEqual({ kind: 'render', file, node, image: img });
     }
   });
-  it('refuses a board the image was not built for, naming both; an unknown model or an older manifest is served', () => {
+  it('refuses a board the image was not built for, naming both; an unknown model or an older manifest is served', async () => {
     const pi5Image = fakeImage({ manifest: { boards: ['pi4', 'virt'] } as ImageInfo['manifest'] });
-    const l = (model: string | null, image: ImageInfo) => lookup({ byPrefix: () => fakeNode({ model }), imageOf: () => image });
-    expect(planTftp('1234abcd/config.txt', '10.0.0.9', l('pi5', pi5Image))).toEqual({
+    const l = (model: string | null, image: ImageInfo) => lookup({ byPrefix: async () => fakeNode({ model }), imageOf: () => image });
+    expect(await planTftp('1234abcd/config.txt', '10.0.0.9', l('pi5', pi5Image))).toEqual({
       kind: 'refuse',
       code: 'denied',
       reason: 'image fixture targets pi4, virt, not this pi5',
     });
-    expect(planTftp('1234abcd/start4.elf', '10.0.0.9', l('cm4', pi5Image))).toMatchObject({ kind: 'file' });
-    expect(planTftp('1234abcd/config.txt', '10.0.0.9', l('unknown', pi5Image))).toMatchObject({ kind: 'render' });
-    expect(planTftp('1234abcd/config.txt', '10.0.0.9', l(null, pi5Image))).toMatchObject({ kind: 'render' });
-    expect(planTftp('1234abcd/config.txt', '10.0.0.9', l('pi5', img))).toMatchObject({ kind: 'render' });
+    expect(await planTftp('1234abcd/start4.elf', '10.0.0.9', l('cm4', pi5Image))).toMatchObject({ kind: 'file' });
+    expect(await planTftp('1234abcd/config.txt', '10.0.0.9', l('unknown', pi5Image))).toMatchObject({ kind: 'render' });
+    expect(await planTftp('1234abcd/config.txt', '10.0.0.9', l(null, pi5Image))).toMatchObject({ kind: 'render' });
+    expect(await planTftp('1234abcd/config.txt', '10.0.0.9', l('pi5', img))).toMatchObject({ kind: 'render' });
   });
-  it('gives a parked node none of its files, rendered or not', () => {
+  it('gives a parked node none of its files, rendered or not', async () => {
     const parked = fakeNode({ parked: '3 failed installs in a row' });
-    const l = lookup({ byPrefix: () => parked });
+    const l = lookup({ byPrefix: async () => parked });
     for (const p of ['1234abcd/start4.elf', '1234abcd/cmdline.txt', '1234abcd/installer/initrd.img', 'pxelinux.cfg/01-dc-a6-32-01-02-03']) {
-      expect(planTftp(p, '10.0.0.9', l)).toEqual({ kind: 'refuse', code: 'notfound', reason: 'parked: 3 failed installs in a row' });
+      expect(await planTftp(p, '10.0.0.9', l)).toEqual({ kind: 'refuse', code: 'notfound', reason: 'parked: 3 failed installs in a row' });
     }
   });
-  it('refuses unknown nodes and nodes not to be installed', () => {
-    expect(planTftp('deadbeef/start4.elf', '10.0.0.9', lookup())).toMatchObject({ kind: 'refuse', code: 'notfound' });
-    const local = lookup({ byPrefix: () => fakeNode({ plan: 'local' }) });
-    expect(planTftp('1234abcd/start4.elf', '10.0.0.9', local)).toMatchObject({ kind: 'refuse' });
+  it('refuses unknown nodes and nodes not to be installed', async () => {
+    expect(await planTftp('deadbeef/start4.elf', '10.0.0.9', lookup())).toMatchObject({ kind: 'refuse', code: 'notfound' });
+    const local = lookup({ byPrefix: async () => fakeNode({ plan: 'local' }) });
+    expect(await planTftp('1234abcd/start4.elf', '10.0.0.9', local)).toMatchObject({ kind: 'refuse' });
   });
-  it('serves only generic firmware without a prefix to an unknown address', () => {
-    expect(planTftp('bootcode.bin', '10.0.0.9', lookup())).toMatchObject({ kind: 'file', rel: ['bootcode.bin'] });
-    expect(planTftp('config.txt', '10.0.0.9', lookup())).toMatchObject({ kind: 'refuse' });
-    expect(planTftp('bootsig.bin', '10.0.0.9', lookup())).toMatchObject({ kind: 'refuse', code: 'notfound' });
+  it('serves only generic firmware without a prefix to an unknown address', async () => {
+    expect(await planTftp('bootcode.bin', '10.0.0.9', lookup())).toMatchObject({ kind: 'file', rel: ['bootcode.bin'] });
+    expect(await planTftp('config.txt', '10.0.0.9', lookup())).toMatchObject({ kind: 'refuse' });
+    expect(await planTftp('bootsig.bin', '10.0.0.9', lookup())).toMatchObject({ kind: 'refuse', code: 'notfound' });
   });
-  it('serves a node recognised by address without a prefix', () => {
-    const l = lookup({ byIp: (ip) => (ip === '10.0.0.9' ? node : undefined) });
-    expect(planTftp('config.txt', '10.0.0.9', l)).toMatchObject({ kind: 'render' });
+  it('serves a node recognised by address without a prefix', async () => {
+    const l = lookup({ byIp: async (ip) => (ip === '10.0.0.9' ? node : undefined) });
+    expect(await planTftp('config.txt', '10.0.0.9', l)).toMatchObject({ kind: 'render' });
   });
-  it('renders pxelinux.cfg/01-<mac> for U-Boot', () => {
-    expect(planTftp('pxelinux.cfg/01-dc-a6-32-01-02-03', '10.0.0.9', lookup())).toEqual({ kind: 'render', file: 'pxelinux.cfg', node, image: img });
-    expect(planTftp('pxelinux.cfg/default', '10.0.0.9', lookup())).toMatchObject({ kind: 'refuse' });
+  it('renders pxelinux.cfg/01-<mac> for U-Boot', async () => {
+    expect(await planTftp('pxelinux.cfg/01-dc-a6-32-01-02-03', '10.0.0.9', lookup())).toEqual({ kind: 'render', file: 'pxelinux.cfg', node, image: img });
+    expect(await planTftp('pxelinux.cfg/default', '10.0.0.9', lookup())).toMatchObject({ kind: 'refuse' });
   });
-  it('serves installer files only when the image has them', () => {
-    expect(planTftp('1234abcd/installer/vmlinuz', '1.1.1.1', lookup())).toMatchObject({ kind: 'refuse' });
+  it('serves installer files only when the image has them', async () => {
+    expect(await planTftp('1234abcd/installer/vmlinuz', '1.1.1.1', lookup())).toMatchObject({ kind: 'refuse' });
     const withInst = fakeImage({ installerDir: '/srv/dist/fixture/installer' });
-    expect(planTftp('1234abcd/installer/vmlinuz', '1.1.1.1', lookup({ imageOf: () => withInst }))).toMatchObject({
+    expect(await planTftp('1234abcd/installer/vmlinuz', '1.1.1.1', lookup({ imageOf: () => withInst }))).toMatchObject({
       kind: 'file',
       root: '/srv/dist/fixture/installer',
       rel: ['vmlinuz'],
@@ -104,15 +104,15 @@ describe('planTftp', () => {
 });
 
 describe('U-Boot boot script', () => {
-  it('is served by address only', () => {
+  it('is served by address only', async () => {
     const lookup: TftpLookup = {
-      byPrefix: () => undefined,
-      byIp: (ip) => (ip === '10.0.0.9' ? node : undefined),
+      byPrefix: async () => undefined,
+      byIp: async (ip) => (ip === '10.0.0.9' ? node : undefined),
       imageOf: () => img,
       defaultImage: () => undefined,
     };
     for (const name of ['boot.scr.uimg', 'boot.scr'])
-      expect(planTftp(name, '10.0.0.9', lookup)).toEqual({ kind: 'render', file: 'boot.scr', node, image: img });
-    expect(planTftp('boot.scr.uimg', '10.0.0.10', lookup)).toMatchObject({ kind: 'refuse' });
+      expect(await planTftp(name, '10.0.0.9', lookup)).toEqual({ kind: 'render', file: 'boot.scr', node, image: img });
+    expect(await planTftp('boot.scr.uimg', '10.0.0.10', lookup)).toMatchObject({ kind: 'refuse' });
   });
 });
