@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   serve: async () => (await import('./serve.js')).registerServe,
   node: async () => (await import('./node.js')).registerNode,
   inventory: async () => (await import('./inventory.js')).registerInventory,
+  registry: async () => (await import('./registry.js')).registerRegistry,
   eeprom: async () => (await import('./eeprom.js')).registerEeprom,
   pin: async () => (await import('./pin.js')).registerPin,
 };

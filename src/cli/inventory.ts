@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
-import { defaultStateDir } from '../serve/defaults.js';
 import { buildInventory } from '../serve/inventory.js';
-import { openSqliteRegistry } from '../serve/nodes/registry.js';
-import { registryPath } from '../serve/service.js';
+import { type StoreFlags, stateDirOption, storeOption, withRegistry } from './store-options.js';
 
 export function registerInventory(program: Command): void {
   program
@@ -14,18 +12,14 @@ export function registerInventory(program: Command): void {
         'ansible/inventory/kiln runs this command, or GET /api/inventory when KILN_URL is set. Discovered but unregistered Pis are left out.',
       ].join('\n\n'),
     )
-    .option('--state-dir <dir>', 'state dir holding the registry ($KILN_STATE)', defaultStateDir())
+    .option(...stateDirOption)
+    .option(...storeOption)
     .option('--list', 'the whole inventory (the default; accepted for Ansible compatibility)')
     .option('--host <name>', 'only the variables of one host')
     .option('--k3s-server-url <url>', 'server URL for joining nodes (default: https://<cluster-init server>:6443)')
-    .action(async (o: { stateDir: string; host?: string; k3sServerUrl?: string }) => {
-      const r = await openSqliteRegistry(registryPath(o.stateDir));
-      try {
-        const inv = buildInventory(await r.list(), o.k3sServerUrl);
-        const out = o.host ? (inv._meta.hostvars[o.host] ?? {}) : inv;
-        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
-      } finally {
-        await r.close();
-      }
+    .action(async (o: StoreFlags & { host?: string; k3sServerUrl?: string }) => {
+      const inv = buildInventory(await withRegistry(o, (r) => r.list()), o.k3sServerUrl);
+      const out = o.host ? (inv._meta.hostvars[o.host] ?? {}) : inv;
+      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     });
 }

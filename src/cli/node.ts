@@ -1,24 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { defaultStateDir } from '../serve/defaults.js';
 import { nodeInputSchema, type NodeRecord } from '../serve/nodes/model.js';
 import { decodeRevision } from '../serve/plan/board.js';
 import { netbootNote } from '../serve/plan/netboot-note.js';
-import { openSqliteRegistry, type NodeRegistry } from '../serve/nodes/registry.js';
-import { registryPath } from '../serve/service.js';
+import { stateDirOption, storeOption, withRegistry } from './store-options.js';
 import { KilnError, firstIssue } from '../util/errors.js';
 
-// `kiln node ...` works on the registry file directly (SQLite WAL), so it works with or without a
-// running `kiln serve`, which sees the change at the next packet.
-
-async function withRegistry<T>(stateDir: string, fn: (r: NodeRegistry) => Promise<T>): Promise<T> {
-  const r = await openSqliteRegistry(registryPath(stateDir));
-  try {
-    return await fn(r);
-  } finally {
-    await r.close();
-  }
-}
+// `kiln node ...` works on the registry store directly (the SQLite file in WAL mode, or the shared
+// PostgreSQL database), so it works with or without a running `kiln serve`, which sees the change
+// at the next packet.
 
 function line(n: NodeRecord): string {
   return [n.name, n.role, n.plan, n.state, n.model ?? '-', n.serial ?? '-', n.mac ?? '-', n.image ?? '(default)', n.ip ?? '-', n.lastSeen ?? '-'].join('\t');
@@ -45,14 +35,14 @@ export function registerNode(program: Command): void {
         'A node is found on the network by its serial (DHCP option 97, TFTP prefix) or its MAC. Its plan decides what happens when it netboots: `install` serves the installer and the image, `local` means it boots its own disk (with self-healing, which you turn on per node, a `local` node that netboots anyway is reinstalled once its installer proves with the credential on the old disk that it is the same node). Nodes declared in a nodes.yaml (kiln serve --nodes) are changed there instead.',
       ].join('\n\n'),
     );
-  const stateOpt = ['--state-dir <dir>', 'state dir holding the registry ($KILN_STATE)', defaultStateDir()] as const;
 
   node
     .command('add <name>')
     .description(
       'Register a node, or update one you added before: what you give replaces its serial/MAC (kept when left out), role, image, disk, keys and --cluster-init; its plan is kept unless --plan. New nodes get plan `install`.',
     )
-    .option(...stateOpt)
+    .option(...stateDirOption)
+    .option(...storeOption)
     .option('--serial <hex>', 'board serial, 8 hex digits (as the Pi prints it / its TFTP prefix)')
     .option('--mac <mac>', 'Ethernet MAC address')
     .option('--role <role>', 'k3s role: server or agent', 'agent')
@@ -88,17 +78,18 @@ export function registerNode(program: Command): void {
         sshKeys: keys,
       });
       if (!parsed.success) throw new KilnError(firstIssue(parsed.error, 'node'));
-      const n = await withRegistry(o.stateDir as string, (r) => r.upsert(parsed.data));
+      const n = await withRegistry({ stateDir: o.stateDir as string, store: o.store as string | undefined }, (r) => r.upsert(parsed.data));
       process.stdout.write(`${line(n)}\n`);
     });
 
   node
     .command('list')
     .description('List nodes: name, role, plan, state, board model (from its netboot DHCP request), serial, MAC, image, last address, last seen.')
-    .option(...stateOpt)
+    .option(...stateDirOption)
+    .option(...storeOption)
     .option('--json', 'print JSON')
     .action(async (o: { stateDir: string; json?: boolean }) => {
-      const nodes = await withRegistry(o.stateDir, (r) => r.list());
+      const nodes = await withRegistry(o, (r) => r.list());
       if (o.json) {
         process.stdout.write(`${JSON.stringify(nodes, null, 2)}\n`);
         return;
@@ -110,10 +101,11 @@ export function registerNode(program: Command): void {
   node
     .command('show <name>')
     .description('Show one node and its event timeline (DHCP seen, files fetched, install progress, ...).')
-    .option(...stateOpt)
+    .option(...stateDirOption)
+    .option(...storeOption)
     .option('--json', 'print JSON')
     .action(async (name: string, o: { stateDir: string; json?: boolean }) => {
-      const { n, events } = await withRegistry(o.stateDir, async (r) => ({ n: await r.mustGet(name), events: await r.events({ node: name, limit: 1000 }) }));
+      const { n, events } = await withRegistry(o, async (r) => ({ n: await r.mustGet(name), events: await r.events({ node: name, limit: 1000 }) }));
       const note = netbootNote(n, events);
       if (o.json) {
         process.stdout.write(`${JSON.stringify({ node: n, events, ...(note ? { netboot: note } : {}) }, null, 2)}\n`);
@@ -130,9 +122,10 @@ export function registerNode(program: Command): void {
   node
     .command('reprovision <name>')
     .description('Set the plan to `install`: at its next netboot the node is reinstalled from its image.')
-    .option(...stateOpt)
+    .option(...stateDirOption)
+    .option(...storeOption)
     .action(async (name: string, o: { stateDir: string }) => {
-      const n = await withRegistry(o.stateDir, (r) => r.reprovision(name));
+      const n = await withRegistry(o, (r) => r.reprovision(name));
       process.stdout.write(`${n.name}: plan install; it reinstalls at its next network boot\n`);
     });
 
@@ -141,28 +134,31 @@ export function registerNode(program: Command): void {
     .description(
       'Stop answering a node (DHCP, TFTP, HTTP) until it is unparked or reprovisioned; kiln parks a node by itself after three failed installs in a row.',
     )
-    .option(...stateOpt)
+    .option(...stateDirOption)
+    .option(...storeOption)
     .option('--reason <text>', 'why, kept in its state and its events', 'parked by the operator')
     .action(async (name: string, o: { stateDir: string; reason: string }) => {
-      await withRegistry(o.stateDir, (r) => r.park(name, o.reason));
+      await withRegistry(o, (r) => r.park(name, o.reason));
       process.stdout.write(`${name}: parked (${o.reason})\n`);
     });
 
   node
     .command('unpark <name>')
     .description('Answer a parked node again, with its plan as it was; its count of failed installs starts again from zero.')
-    .option(...stateOpt)
+    .option(...stateDirOption)
+    .option(...storeOption)
     .action(async (name: string, o: { stateDir: string }) => {
-      const n = await withRegistry(o.stateDir, (r) => r.unpark(name));
+      const n = await withRegistry(o, (r) => r.unpark(name));
       process.stdout.write(`${n.name}: unparked; plan ${n.plan}\n`);
     });
 
   node
     .command('remove <name>')
     .description('Remove a node from the registry (its event history is kept).')
-    .option(...stateOpt)
+    .option(...stateDirOption)
+    .option(...storeOption)
     .action(async (name: string, o: { stateDir: string }) => {
-      await withRegistry(o.stateDir, (r) => r.remove(name));
+      await withRegistry(o, (r) => r.remove(name));
       process.stdout.write(`${name}: removed\n`);
     });
 }

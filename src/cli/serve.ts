@@ -7,9 +7,12 @@ import { ServeMetrics } from '../serve/metrics.js';
 import { startService } from '../serve/service.js';
 import { supervise } from '../serve/supervisor.js';
 import { KilnError } from '../util/errors.js';
+import { storeOption } from './store-options.js';
 
 interface ServeFlags {
   stateDir: string;
+  store?: string;
+  agent?: string;
   imagesDir: string;
   templatesDir: string;
   nodes?: string;
@@ -61,6 +64,8 @@ export function registerServe(program: Command): void {
       ].join('\n\n'),
     )
     .option('--state-dir <dir>', 'registry, tokens and leases ($KILN_STATE)', defaultStateDir())
+    .option(...storeOption)
+    .option('--agent <name>', "this serving agent's name, recorded on the events it writes and in the store's agent list (default: the host name)")
     .option('--images-dir <dir>', 'builds to serve: <dir>/<name>/manifest.json ($KILN_IMAGES)', defaultImagesDir())
     .option('--templates-dir <dir>', 'cloud-init templates', defaultTemplatesDir())
     .option('--nodes <file>', 'nodes.yaml kept in Git; wins over the registry for what it declares')
@@ -135,6 +140,8 @@ async function serveConfig(f: ServeFlags): Promise<ServeConfig> {
   if (f.pool && (!start || !end)) throw new KilnError('--pool: expected START-END, e.g. 10.42.0.100-10.42.0.150');
   return parseServeConfig({
     stateDir: f.stateDir,
+    store: f.store,
+    agent: f.agent,
     imagesDir: f.imagesDir,
     templatesDir: f.templatesDir,
     nodesFile: f.nodes,

@@ -1,4 +1,4 @@
-import { networkInterfaces } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_HTTP_TIMEOUTS } from './http/timeouts.js';
@@ -30,9 +30,28 @@ export const SERVE_DEFAULTS = {
 } as const;
 const D = SERVE_DEFAULTS;
 
+/** The host name as an agent name: what the schema would refuse becomes "-", never an error at start. */
+export function defaultAgentName(host: string): string {
+  const n = host
+    .replace(/[^A-Za-z0-9._-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 63);
+  return n === '' ? 'kiln' : n;
+}
+
 export const serveConfigSchema = z
   .strictObject({
     stateDir: z.string().min(1),
+    /** The registry store: undefined or "sqlite" for the state dir's file, else a postgres:// URL. */
+    store: z
+      .string()
+      .optional()
+      .refine((s) => s === undefined || s === 'sqlite' || /^postgres(ql)?:\/\//.test(s), { message: 'expected "sqlite" or a postgres:// URL' }),
+    /** This agent's name on the events it writes and in the store's agent list (several agents may share a PostgreSQL store). */
+    agent: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, ".", "_" and "-", at most 63')
+      .default(() => defaultAgentName(hostname())),
     // @fastify/static needs an absolute root: `--images-dir dist` used to fail at start-up.
     imagesDir: z
       .string()

@@ -98,6 +98,17 @@ export class ServeMetrics {
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
+  readonly storeUp = new Gauge({
+    name: 'kiln_store_up',
+    help: 'Whether this agent reaches its registry store (1) or not (0): a partition from PostgreSQL shows here within one heartbeat',
+    labelNames: ['store'] as const,
+    registers: [this.registry],
+  });
+  readonly activityDropped = new Counter({
+    name: 'kiln_activity_events_dropped_total',
+    help: 'Activity events (dhcp-seen, file-fetched, ...) dropped because the store stayed unreachable and the bounded write buffer was full',
+    registers: [this.registry],
+  });
   private countStates: () => Promise<Record<string, number>> = async () => ({});
   readonly nodeStates = (() => {
     const counts = (): Promise<Record<string, number>> => this.countStates();
@@ -109,7 +120,9 @@ export class ServeMetrics {
       // Read from the registry at scrape time rather than tracked incrementally.
       // prom-client awaits an async collect before it renders the scrape.
       async collect() {
-        const byState = await counts();
+        // The store unreachable: the scrape still answers (kiln_store_up says why these are stale).
+        const byState = await counts().catch(() => undefined);
+        if (!byState) return;
         this.reset();
         for (const [state, n] of Object.entries(byState)) this.set({ state }, n);
       },

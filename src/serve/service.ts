@@ -1,5 +1,4 @@
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { log } from '../util/log.js';
 import { loadTemplates } from './cloudinit.js';
@@ -8,12 +7,15 @@ import { LeasePool } from './dhcp/pool.js';
 import { DhcpServer } from './dhcp/server.js';
 import { buildHttp } from './http/app.js';
 import type { HttpTimeouts } from './http/timeouts.js';
-import { loadImages } from './images.js';
+import { loadImages, type ImageInfo } from './images.js';
 import { ServeLookup } from './lookup.js';
 import { ServeMetrics } from './metrics.js';
 import { showRetention } from './nodes/activity.js';
 import { NodeRegistry } from './nodes/registry.js';
-import { openSqliteStore } from './nodes/store/sqlite.js';
+import { openStore, storeLabel } from './nodes/store/open.js';
+import { registerAgent, type AgentImage } from './nodes/store/agents.js';
+import { isSqliteStore } from './nodes/store/sqlite.js';
+import { StoreHealth } from './store-health.js';
 import { syncNodesFile } from './nodes/yaml.js';
 import { canBindLowPorts, lowPortError } from './privileges.js';
 import { apiToken, k3sToken } from './secrets.js';
@@ -22,10 +24,6 @@ import { KilnTftpServer } from './tftp/server.js';
 import { errorText, KilnError } from '../util/errors.js';
 
 // Composes the registry, images, HTTP, TFTP and DHCP into the running `kiln serve`.
-
-export function registryPath(stateDir: string): string {
-  return join(stateDir, 'kiln.db');
-}
 
 export interface RunningService {
   httpUrl: string;
@@ -82,8 +80,9 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
     throw new KilnError('cannot tell nodes where kiln is: give --advertise <ip> or --interface <name>');
   }
   await mkdir(cfg.stateDir, { recursive: true, mode: 0o700 });
-  const store = await openSqliteStore(registryPath(cfg.stateDir));
+  const store = await openStore(cfg);
   const registry = await NodeRegistry.open(store, {
+    agent: cfg.agent,
     activityWindowMs: cfg.activityWindowSeconds * 1000,
     discovery: { max: cfg.discoveryMax, burst: Math.max(1, Math.ceil(cfg.discoveryPerMinute)), perMinute: cfg.discoveryPerMinute },
   });
@@ -93,7 +92,7 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
   };
   const checkpoint = (): void => opts.signal?.throwIfAborted();
   try {
-    log.info({ db: registryPath(cfg.stateDir), schema: await store.schemaVersion(), ...(await store.settings()) }, 'registry opened');
+    log.info({ store: storeLabel(cfg), schema: await store.schemaVersion(), ...(isSqliteStore(store) ? await store.settings() : {}) }, 'registry opened');
     checkpoint();
     if (cfg.nodesFile) {
       const { applied, removed } = await syncNodesFile(registry, cfg.nodesFile);
@@ -105,6 +104,13 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
     if (images.size === 0) log.warn({ imagesDir: cfg.imagesDir }, 'no images found: nodes will not be answered');
     const lookup = new ServeLookup(registry, images, cfg.defaultImage);
     const metrics = opts.metrics ?? new ServeMetrics();
+    // Agents sharing a store must serve the same bytes under an image name: checked before any port opens.
+    const network = [cfg.interface, serverIp].filter((x) => x !== undefined).join(' ') || 'loopback';
+    const imageList = (m: Map<string, ImageInfo>): AgentImage[] => [...m.values()].map((i) => ({ name: i.name, sha256: i.sha256 }));
+    await registerAgent(store, { name: cfg.agent, network, images: imageList(images) }, new Date());
+    const storeHealth = new StoreHealth(store, cfg.agent, undefined, (up) => metrics.storeUp.set({ store: store.kind }, up ? 1 : 0));
+    storeHealth.start();
+    closers.push(async () => storeHealth.stop());
     metrics.bindNodeStates(() => registry.countByState());
     const prune = async (): Promise<void> => {
       const n = await registry.pruneEvents(cfg.eventRetention);
@@ -130,6 +136,7 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
         registry,
         lookup,
         metrics,
+        storeHealth,
         imagesDir: cfg.imagesDir,
         apiToken: await apiToken(cfg.stateDir),
         k3sToken: await k3sToken(cfg.stateDir, cfg.k3sToken),
@@ -193,7 +200,10 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
           const { applied, removed } = await syncNodesFile(registry, cfg.nodesFile);
           log.info({ file: cfg.nodesFile, nodes: applied.length, removed }, 'applied nodes file');
         }
-        lookup.setImages(await loadImages(cfg.imagesDir));
+        const next = await loadImages(cfg.imagesDir);
+        // A reload that would make this agent disagree with another about an image is refused whole.
+        await registerAgent(store, { name: cfg.agent, network, images: imageList(next) }, new Date());
+        lookup.setImages(next);
       },
       close: closeAll,
     };

@@ -72,7 +72,13 @@ export async function buildHttp(deps: HttpDeps, opts: { timeouts?: HttpTimeouts 
   });
 
   // Open to the LAN, like /metrics: counts only, never a serial, address or token.
-  app.get('/health', async () => ({ ok: true, images: deps.lookup.allImages().length, nodes: (await deps.registry.list()).length }));
+  // 200 while this process serves, even with the store unreachable: a restart would not bring the
+  // store back, and the agent still answers what needs no store. `store.reachable` says which.
+  app.get('/health', async () => {
+    const store = deps.storeHealth?.status();
+    const nodes = store?.reachable === false ? null : await deps.registry.count().catch(() => null);
+    return { ok: true, images: deps.lookup.allImages().length, nodes, ...(store ? { store } : {}) };
+  });
   app.get('/metrics', async (_req, reply) => reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
   registerImageRoutes(app, deps);
   registerSeedRoutes(app, deps);

@@ -2,6 +2,7 @@ import type { Templates } from '../cloudinit.js';
 import type { ServeLookup } from '../lookup.js';
 import type { ServeMetrics } from '../metrics.js';
 import type { NodeRegistry } from '../nodes/registry.js';
+import type { StoreHealth } from '../store-health.js';
 import type { BroadcastOptions } from './broadcaster.js';
 import type { SessionStore } from './session.js';
 import type { SignInLimitOptions } from './sign-in-limit.js';
@@ -11,6 +12,8 @@ export interface HttpDeps {
   registry: NodeRegistry;
   lookup: ServeLookup;
   metrics: ServeMetrics;
+  /** Whether the registry store answers (/health); absent in tests that build the app alone. */
+  storeHealth?: StoreHealth;
   imagesDir: string;
   apiToken: string;
   k3sToken: string;

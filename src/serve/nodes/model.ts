@@ -187,6 +187,8 @@ export interface NodeEvent {
   type: EventType;
   at: string;
   data: Record<string, unknown>;
+  /** The serving agent that wrote it (kiln serve --agent), when one did; null from the CLI or an older kiln. */
+  agent?: string | null;
 }
 
 /** What a node may report about itself (POST /api/nodes/:name/events). */

@@ -11,6 +11,8 @@ import type { SqlQueries, SqlValue } from './store/sql.js';
 export interface RegistryContext {
   now: () => Date;
   discovery: { max: number; bucket: TokenBucket };
+  /** Written on every event this process appends: which serving agent (and so which network) it came from. */
+  agent: string | null;
 }
 
 export interface EventFilter {
@@ -117,6 +119,11 @@ export class RegistryReads {
   async lastEventId(): Promise<number> {
     const r = await this.q.get<{ id: number | string }>('SELECT COALESCE(MAX(id), 0) AS id FROM events');
     return Number(r?.id ?? 0);
+  }
+
+  async count(): Promise<number> {
+    const r = await this.q.get<{ n: number | string }>('SELECT CAST(COUNT(*) AS INTEGER) AS n FROM nodes');
+    return Number(r?.n ?? 0);
   }
 
   async countByState(): Promise<Record<string, number>> {

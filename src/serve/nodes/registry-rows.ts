@@ -58,6 +58,7 @@ export interface EventRow {
   type: string;
   at: string;
   data: string;
+  agent?: string | null;
 }
 
 export function toRecord(r: NodeRow): NodeRecord {
@@ -85,5 +86,5 @@ export function toRecord(r: NodeRow): NodeRecord {
 }
 
 export function toEvent(r: EventRow): NodeEvent {
-  return { id: Number(r.id), node: r.node, type: r.type as EventType, at: r.at, data: JSON.parse(r.data) as Record<string, unknown> };
+  return { id: Number(r.id), node: r.node, type: r.type as EventType, at: r.at, data: JSON.parse(r.data) as Record<string, unknown>, agent: r.agent ?? null };
 }

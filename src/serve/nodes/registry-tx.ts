@@ -389,14 +389,16 @@ export class RegistryTx extends RegistryReads {
   }
 
   private async appendEvent(node: string, type: EventType, data: Record<string, unknown>, at: string): Promise<NodeEvent> {
-    const r = await this.q.get<{ id: number | string }>('INSERT INTO events (node, type, at, data) VALUES (?, ?, ?, ?) RETURNING id', [
+    const agent = this.c.agent;
+    const r = await this.q.get<{ id: number | string }>('INSERT INTO events (node, type, at, data, agent) VALUES (?, ?, ?, ?, ?) RETURNING id', [
       node,
       type,
       at,
       JSON.stringify(data),
+      agent,
     ]);
     if (!r) throw new Error('INSERT ... RETURNING id returned no row');
-    return { id: Number(r.id), node, type, at, data };
+    return { id: Number(r.id), node, type, at, data, agent };
   }
 
   /**

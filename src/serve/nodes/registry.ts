@@ -20,6 +20,8 @@ export interface RegistryOptions {
   activityWindowMs?: number;
   /** At most `max` discovered placeholders, created at most `perMinute` (after a first `burst`). */
   discovery?: { max: number; burst: number; perMinute: number };
+  /** This serving agent's name, recorded on the events it writes (several agents may share a store). */
+  agent?: string;
 }
 
 export const DEFAULT_ACTIVITY_WINDOW_MS = 60_000;
@@ -43,7 +45,7 @@ export class NodeRegistry {
   ) {
     const now = opts.now ?? (() => new Date());
     const d = opts.discovery ?? DEFAULT_DISCOVERY;
-    this.ctx = { now, discovery: { max: d.max, bucket: new TokenBucket(d.burst, d.perMinute, now().getTime()) } };
+    this.ctx = { now, agent: opts.agent ?? null, discovery: { max: d.max, bucket: new TokenBucket(d.burst, d.perMinute, now().getTime()) } };
     this.activityLog = new ActivityAggregator(opts.activityWindowMs ?? DEFAULT_ACTIVITY_WINDOW_MS);
     this.direct = new RegistryTx(store, this.ctx);
   }
@@ -330,6 +332,10 @@ export class NodeRegistry {
 
   countByState(): Promise<Record<string, number>> {
     return this.direct.countByState();
+  }
+
+  count(): Promise<number> {
+    return this.direct.count();
   }
 }
 

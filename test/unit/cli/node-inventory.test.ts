@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openSqliteRegistry } from '../../../src/serve/nodes/registry.js';
-import { registryPath } from '../../../src/serve/service.js';
+import { registryPath } from '../../../src/serve/nodes/store/open.js';
 import { kilnWithState } from '../../helpers/cli.js';
 import { tempDir } from '../../helpers/tmp.js';
 

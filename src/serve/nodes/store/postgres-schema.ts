@@ -91,13 +91,29 @@ END $$;
 CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events FOR EACH STATEMENT EXECUTE FUNCTION events_no_truncate();
 `;
 
+// Serving agents sharing the store: which agent wrote an event (the network it served the node
+// from), and each agent's network, images and heartbeat (store/agents.ts).
+const MIGRATION_2 = `
+ALTER TABLE events ADD COLUMN agent TEXT COLLATE "C";
+CREATE TABLE agents (
+  name TEXT COLLATE "C" PRIMARY KEY,
+  network TEXT COLLATE "C" NOT NULL,
+  images TEXT COLLATE "C" NOT NULL,
+  started_at TEXT COLLATE "C" NOT NULL,
+  seen_at TEXT COLLATE "C" NOT NULL
+);
+`;
+
 export interface Migration {
   version: number;
   sql: string;
 }
 
 /** In order, versions 1..n without gaps (the test of this module checks). */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, sql: MIGRATION_1 }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, sql: MIGRATION_1 },
+  { version: 2, sql: MIGRATION_2 },
+];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.length;
 

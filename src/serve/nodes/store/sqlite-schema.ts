@@ -9,7 +9,7 @@ import { KilnError } from '../../../util/errors.js';
  * PRAGMA user_version of a database this code made or upgraded. Databases from before versioning
  * read 0: every step below is idempotent, so they are upgraded the same way as an empty file.
  */
-export const SQLITE_SCHEMA_VERSION = 1;
+export const SQLITE_SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS nodes (
@@ -41,6 +41,13 @@ CREATE TRIGGER IF NOT EXISTS events_append_only_u BEFORE UPDATE ON events
   BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 CREATE TABLE IF NOT EXISTS retention_gate (id INTEGER PRIMARY KEY CHECK (id = 1), open INTEGER NOT NULL);
 INSERT OR IGNORE INTO retention_gate (id, open) VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS agents (
+  name TEXT PRIMARY KEY,
+  network TEXT NOT NULL,
+  images TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  seen_at TEXT NOT NULL
+);
 `;
 
 /** Columns added after the first schema; databases made before them get them on open. */
@@ -92,6 +99,9 @@ export function migrateSqlite(db: Database.Database): void {
   db.exec(SCHEMA);
   const have = new Set((db.prepare('PRAGMA table_info(nodes)').all() as { name: string }[]).map((c) => c.name));
   for (const [col, def] of ADDED_COLUMNS) if (!have.has(col)) db.exec(`ALTER TABLE nodes ADD COLUMN ${col} ${def}`);
+  const eventCols = new Set((db.prepare('PRAGMA table_info(events)').all() as { name: string }[]).map((c) => c.name));
+  // Version 2: which serving agent wrote an event (NULL for older rows and the CLI's own).
+  if (!eventCols.has('agent')) db.exec('ALTER TABLE events ADD COLUMN agent TEXT');
   migrateDeleteTrigger(db);
   if (version < SQLITE_SCHEMA_VERSION) db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`);
 }

@@ -18,6 +18,10 @@ export interface SqliteStore extends SqlStore {
   settings(): Promise<{ journalMode: string; synchronous: number }>;
 }
 
+export function isSqliteStore(s: SqlStore): s is SqliteStore {
+  return s.kind === 'sqlite' && 'settings' in s;
+}
+
 /** Runs tasks one at a time, in the order they were queued; a failed task does not stop the queue. */
 class Turns {
   private tail: Promise<unknown> = Promise.resolve();
