@@ -20,6 +20,11 @@ export interface BroadcastOptions {
   maxBlockedPolls: number;
   /** Events read per cursor and poll; a stream behind by more catches up over several polls. */
   pageSize: number;
+  /**
+   * With a source that says when something changed (FeedSource.watch: PostgreSQL's NOTIFY), the
+   * store is read when told, and otherwise only this often, as a safety net for a lost notice.
+   */
+  watchedReadMs: number;
 }
 
 export const DEFAULT_BROADCAST: BroadcastOptions = {
@@ -29,6 +34,7 @@ export const DEFAULT_BROADCAST: BroadcastOptions = {
   maxBufferedBytes: 1 << 20,
   maxBlockedPolls: 40,
   pageSize: 200,
+  watchedReadMs: 5_000,
 };
 
 /** Where the events come from (the registry) and how one becomes a message on the wire. */
@@ -39,6 +45,8 @@ export interface FeedSource {
   latestId(): Promise<number>;
   /** Each event's wire text, by id. Called with at least one event. */
   render(events: readonly NodeEvent[]): Promise<Map<number, string>>;
+  /** Calls `wake` when the store changed, until the returned function is called; absent: poll. */
+  watch?(wake: () => void): Promise<() => Promise<void>>;
 }
 
 /** The response a stream writes to (an http.ServerResponse). */
@@ -61,6 +69,10 @@ export interface Subscription {
   /** False once the credential the stream was opened with is gone (a session expired or signed out). */
   alive: () => boolean;
   onEnd: (reason: EndReason) => void;
+  /** The wake count its last read began at; below the broadcaster's, it has news to read. */
+  readAt: number;
+  /** Its last read filled a page: more may be waiting, wake or not. */
+  behind: boolean;
 }
 
 export interface Logger {
@@ -74,6 +86,10 @@ export class Broadcaster {
   private failing = false;
   /** The poll under way: the timer does not start another over it. */
   private polling: Promise<void> | undefined;
+  /** Wakes from the source's watch so far; undefined while not watching (every poll reads). */
+  private wakes: number | undefined;
+  private unwatch: Promise<(() => Promise<void>) | undefined> | undefined;
+  private lastFullRead = 0;
   readonly opts: BroadcastOptions;
 
   constructor(
@@ -115,15 +131,40 @@ export class Broadcaster {
       lastWrite: this.now(),
       alive: opts.alive ?? (() => true),
       onEnd: opts.onEnd ?? (() => undefined),
+      readAt: -1,
+      behind: true,
     };
     this.subs.add(sub);
     this.send(sub, ': kiln live events\nretry: 3000\n\n');
-    this.timer ??= setInterval(() => {
-      this.polling ??= this.poll().finally(() => {
-        this.polling = undefined;
-      });
-    }, this.opts.pollMs).unref();
+    this.timer ??= setInterval(() => this.kick(), this.opts.pollMs).unref();
+    this.startWatching();
     return sub;
+  }
+
+  private kick(): void {
+    void this.poll();
+  }
+
+  /** While someone listens and the source can tell when the store changed, read on its word. */
+  private startWatching(): void {
+    if (this.unwatch || !this.source.watch) return;
+    this.unwatch = this.source
+      .watch(() => {
+        this.wakes = (this.wakes ?? 0) + 1;
+        this.kick();
+      })
+      .catch((err: unknown) => {
+        // no watch (the LISTEN connection failed): every poll reads, as with SQLite
+        this.log.warn({ err: errorText(err) }, 'live stream: cannot watch the store for changes; polling it');
+        return undefined;
+      });
+  }
+
+  private stopWatching(): void {
+    const u = this.unwatch;
+    this.unwatch = undefined;
+    this.wakes = undefined;
+    void u?.then((stop) => stop?.()).catch(() => undefined);
   }
 
   /** The client went away (its socket closed): forget it. */
@@ -141,21 +182,42 @@ export class Broadcaster {
   }
 
   /**
-   * One round: each stream gets what is new after its cursor, or a keepalive. Public for tests.
+   * One round: each stream gets what is new after its cursor, or a keepalive; a call while one is
+   * under way joins it (two rounds at once would send the same events twice). Public for tests.
    * Never rejects: a failed read is logged and retried at the next poll.
    */
-  async poll(): Promise<void> {
+  poll(): Promise<void> {
+    this.polling ??= this.round().finally(() => {
+      this.polling = undefined;
+      // A wake that came while reading is read now, not a poll interval later. Not after a failed
+      // read (that waits for the next tick) nor for a stream skipped as backed up: both would spin.
+      const w = this.wakes;
+      if (w !== undefined && !this.failing && [...this.subs].some((s) => s.readAt < w && !s.blocked)) this.kick();
+    });
+    return this.polling;
+  }
+
+  private async round(): Promise<void> {
     const now = this.now();
+    const wakes = this.wakes;
+    // Watched: read the streams that were woken since their last read or filled their last page,
+    // and all of them now and then in case a notice was lost. Not watched: read every poll.
+    const fullRead = wakes === undefined || now - this.lastFullRead >= this.opts.watchedReadMs;
+    if (fullRead) this.lastFullRead = now;
     const byCursor = new Map<number, Subscription[]>();
     for (const s of [...this.subs]) {
       if (!s.alive()) this.end(s, 'expired');
       else if (this.backedUp(s)) continue;
-      else byCursor.set(s.cursor, [...(byCursor.get(s.cursor) ?? []), s]);
+      else if (fullRead || s.behind || s.readAt < (wakes ?? 0)) byCursor.set(s.cursor, [...(byCursor.get(s.cursor) ?? []), s]);
     }
     try {
       const wire = new Map<number, string>();
       for (const [cursor, group] of byCursor) {
         const events = await this.source.after(cursor, this.opts.pageSize);
+        for (const s of group) {
+          s.readAt = wakes ?? 0;
+          s.behind = events.length >= this.opts.pageSize;
+        }
         if (events.length === 0) continue;
         const missing = events.filter((e) => !wire.has(e.id));
         if (missing.length > 0) for (const [id, text] of await this.source.render(missing)) wire.set(id, text);
@@ -210,5 +272,6 @@ export class Broadcaster {
     if (this.subs.size > 0 || this.timer === undefined) return;
     clearInterval(this.timer);
     this.timer = undefined;
+    this.stopWatching();
   }
 }

@@ -20,7 +20,9 @@ const lastEventIdSchema = z.coerce.number().int().min(0);
 
 /** Each event as one SSE message: the event, the node as it is now (null once removed), its install progress. */
 export function registryFeed(registry: NodeRegistry): FeedSource {
+  const watch = registry.watch;
   return {
+    ...(watch ? { watch } : {}),
     after: async (afterId, limit) => (await registry.eventPage({ afterId, limit })).events,
     latestId: () => registry.lastEventId(),
     async render(events: readonly NodeEvent[]): Promise<Map<number, string>> {

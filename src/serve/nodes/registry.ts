@@ -337,6 +337,12 @@ export class NodeRegistry {
   count(): Promise<number> {
     return this.direct.count();
   }
+
+  /** The store's change notices (PostgreSQL LISTEN/NOTIFY), when it has them: see SqlStore.watch. */
+  get watch(): ((onChange: () => void) => Promise<() => Promise<void>>) | undefined {
+    const w = this.store.watch;
+    return w ? (onChange) => w.call(this.store, onChange) : undefined;
+  }
 }
 
 /** Reads return 1..1000 events (100 when not given): one answer never holds the whole log. */

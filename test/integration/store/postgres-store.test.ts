@@ -228,6 +228,48 @@ describe('transactions', () => {
   });
 });
 
+describe('change notices (LISTEN/NOTIFY)', () => {
+  /** Resolves when `count()` reaches `n`, or fails naming what it saw. */
+  async function until(count: () => number, n: number, what: string): Promise<void> {
+    const end = Date.now() + 10_000;
+    while (count() < n) {
+      if (Date.now() > end) throw new Error(`${what}: ${count()} notices, expected ${n}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  it("tell one agent's store about another's commits, not about rollbacks, and come back after a restart", async ({ onTestFinished }) => {
+    const { store: a, url } = await freshStore(onTestFinished);
+    const b = await openPostgresStore(url);
+    onTestFinished(() => b.close());
+    let notices = 0;
+    const stop = await must(
+      a.watch,
+      'the PostgreSQL store watches',
+    )((): void => {
+      notices += 1;
+    });
+    onTestFinished(stop);
+    // one notice when the LISTEN is in place: a reader re-reads what it may have missed before
+    await until(() => notices, 1, 'after LISTEN');
+    await b.transaction(async (tx) => event(tx, 'pi-01', 'registered'));
+    await until(() => notices, 2, 'after a commit on the other store');
+    await expect(
+      b.transaction(async (tx) => {
+        await event(tx, 'pi-01', 'updated');
+        throw new Error('changed my mind');
+      }),
+    ).rejects.toThrow('changed my mind');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(notices).toBe(2);
+    await server.restart();
+    // re-listened (and said so), then hears commits again
+    await until(() => notices, 3, 'after the restart');
+    await b.transaction(async (tx) => event(tx, 'pi-01', 'updated'));
+    await until(() => notices, 4, 'after a commit once it is back');
+  });
+});
+
 describe('the event log is append-only', () => {
   it('refuses UPDATE and TRUNCATE; DELETE only of activity, only with the retention gate open in the same transaction', async ({ onTestFinished }) => {
     const { store } = await freshStore(onTestFinished);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Broadcaster, type FeedSource, type Sink } from '../../../src/serve/http/broadcaster.js';
 import type { NodeEvent } from '../../../src/serve/nodes/model.js';
+import { must } from '../../helpers/must.js';
 
 // The live stream's fan-out against a fake event log and fake sockets; the real route and
 // registry are in test/integration/serve/dashboard-api.test.ts.
@@ -214,5 +215,58 @@ describe('live stream broadcaster', () => {
     await b.poll();
     expect(s.ids()).toEqual([1]);
     b.close();
+  });
+  it('with a watched source, reads when woken (and on a lost notice only at the safety-net interval)', async () => {
+    const clock = { now: 0 };
+    let wake: () => void = () => undefined;
+    let stopped = false;
+    const log = new FakeLog();
+    const watched: FeedSource = {
+      after: (a, l) => log.after(a, l),
+      latestId: () => log.latestId(),
+      render: (e) => log.render(e),
+      async watch(w) {
+        wake = w;
+        return async () => {
+          stopped = true;
+        };
+      },
+    };
+    const b = make(log, { watchedReadMs: 5_000, pageSize: 2 }, clock);
+    // substituted source: the broadcaster reads through `watched`, the fake log records the reads
+    const bw = new Broadcaster(watched, { pollMs: 1_000_000, watchedReadMs: 5_000, pageSize: 2 }, undefined, () => clock.now);
+    b.close();
+    const sink = new FakeSink();
+    const sub = await bw.subscribe(sink, undefined);
+    await Promise.resolve();
+    wake();
+    await bw.poll();
+    const afterWake = log.reads.length;
+    expect(afterWake).toBeGreaterThan(0);
+    // a commit nobody announced: quiet polls do not read the store ...
+    log.add(1);
+    clock.now = 1_000;
+    await bw.poll();
+    await bw.poll();
+    expect(log.reads.length).toBe(afterWake);
+    expect(sink.ids()).toEqual([]);
+    // ... until the safety-net read
+    clock.now = 6_000;
+    await bw.poll();
+    expect(sink.ids()).toEqual([1]);
+    // a wake is read at once; a full page keeps the stream reading until it is caught up
+    log.add(3);
+    wake();
+    await bw.poll();
+    expect(sink.ids()).toEqual([1, 2, 3]);
+    await bw.poll();
+    expect(sink.ids()).toEqual([1, 2, 3, 4]);
+    const reads = log.reads.length;
+    await bw.poll();
+    expect(log.reads.length).toBe(reads);
+    // the last stream gone, the watch ends
+    bw.unsubscribe(must(sub));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(stopped).toBe(true);
   });
 });

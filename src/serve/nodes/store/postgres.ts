@@ -17,6 +17,13 @@ import type { SqlQueries, SqlRunResult, SqlStore, SqlValue } from './sql.js';
  */
 const WRITE_LOCK = 'SELECT pg_advisory_xact_lock(1802071150, 1)';
 
+/** Sent inside every write transaction; PostgreSQL delivers it to listeners only if it commits. */
+const CHANNEL = 'kiln_registry';
+const NOTIFY = `NOTIFY ${CHANNEL}`;
+/** A lost LISTEN connection is re-opened after this long, doubling up to WATCH_RETRY_MAX_MS. */
+const WATCH_RETRY_MS = 500;
+const WATCH_RETRY_MAX_MS = 10_000;
+
 /** SQLSTATE classes that mean the server or the connection, not the statement: 08 connection, 28 authorization, 3D no such database, 53 resources, 57P shutdown. */
 const CONNECTION_STATES = /^(08|28|3D|53|57P)/;
 
@@ -209,10 +216,17 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
       await control('BEGIN');
       await control(WRITE_LOCK);
       const result = await fn(client);
-      // After a failed statement PostgreSQL ignores the rest of the transaction and answers COMMIT
-      // with ROLLBACK, without an error: code that caught that failure must not believe it wrote.
+      // After a failed statement PostgreSQL refuses the rest of the transaction (the NOTIFY, with
+      // 25P02) and answers COMMIT with ROLLBACK: code that caught that failure must not believe it wrote.
+      const rolledBack = new KilnError('the transaction was rolled back: a statement inside it failed');
+      try {
+        await client.query(NOTIFY);
+      } catch (err) {
+        if (err instanceof pg.DatabaseError && err.code === '25P02') throw rolledBack;
+        throw storeError(err, t, NOTIFY);
+      }
       const end = await control('COMMIT');
-      if (end.command !== 'COMMIT') throw new KilnError('the transaction was rolled back: a statement inside it failed');
+      if (end.command !== 'COMMIT') throw rolledBack;
       return result;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {
@@ -257,11 +271,70 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
     }
   };
 
+  /**
+   * One LISTEN connection per watcher, outside the pool (it stays checked out for as long as it
+   * listens). Lost (a restart, a partition), it is re-opened with a growing pause, and `onChange`
+   * is called once it is back: notifications sent meanwhile went nowhere, so the reader re-reads.
+   */
+  const watch = async (onChange: () => void): Promise<() => Promise<void>> => {
+    let stopped = false;
+    let client: pg.Client | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    let pause = WATCH_RETRY_MS;
+    // The first connection's failure is the caller's (thrown); only later losses are retried here.
+    let listening = false;
+    const connect = async (): Promise<void> => {
+      const c = new pg.Client({
+        connectionString: url,
+        application_name: 'kiln-watch',
+        keepAlive: true,
+        connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
+      });
+      let lost = false;
+      const onLost = (err?: Error): void => {
+        if (lost) return;
+        lost = true;
+        if (client === c) client = undefined;
+        c.end().catch(() => undefined);
+        if (stopped || !listening) return;
+        if (err) opts.log?.(`PostgreSQL ${t.description}: the LISTEN connection was lost (${redact(messageOf(err), t)}); re-opening it`);
+        retry = setTimeout(() => void connect().catch(() => undefined), pause);
+        retry.unref();
+        pause = Math.min(pause * 2, WATCH_RETRY_MAX_MS);
+      };
+      c.on('error', onLost);
+      c.on('end', () => onLost());
+      c.on('notification', () => onChange());
+      try {
+        await c.connect();
+        await c.query(`LISTEN ${CHANNEL}`);
+      } catch (err) {
+        onLost(err instanceof Error ? err : new Error(String(err)));
+        throw storeError(err, t, 'listening for changes');
+      }
+      if (stopped) {
+        await c.end().catch(() => undefined);
+        return;
+      }
+      client = c;
+      listening = true;
+      pause = WATCH_RETRY_MS;
+      onChange();
+    };
+    await connect();
+    return async () => {
+      stopped = true;
+      if (retry) clearTimeout(retry);
+      await client?.end().catch(() => undefined);
+    };
+  };
+
   let closed = false;
   return {
     kind: 'postgres',
     ...queriesOn(pool, t, outside('a statement on the store')),
     transaction,
+    watch,
     schemaVersion: async () => {
       try {
         return await currentVersion(pool);

@@ -29,6 +29,13 @@ export interface SqlStore extends SqlQueries {
    * Not re-entrant: code inside uses the `tx` it is given, never the store.
    */
   transaction<T>(fn: (tx: SqlQueries) => Promise<T>): Promise<T>;
+  /**
+   * Calls `onChange` soon after any process commits a transaction on the store, until the returned
+   * function is called. PostgreSQL: LISTEN/NOTIFY, so an agent's live streams hear another agent's
+   * events without polling the database fast. Absent where the engine cannot tell (SQLite: the
+   * readers poll the file).
+   */
+  watch?(onChange: () => void): Promise<() => Promise<void>>;
   /** The schema version applied (migrations run when the store opens). */
   schemaVersion(): Promise<number>;
   close(): Promise<void>;
