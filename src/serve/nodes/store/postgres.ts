@@ -1,9 +1,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
-import { EXIT, KilnError } from '../../../util/errors.js';
+import { KilnError } from '../../../util/errors.js';
 import { toPositional } from './placeholders.js';
 import { applyMigrations, currentVersion } from './postgres-schema.js';
-import type { SqlQueries, SqlRunResult, SqlStore, SqlValue } from './sql.js';
+import { StoreUnreachableError, type SqlQueries, type SqlRunResult, type SqlStore, type SqlValue } from './sql.js';
 
 // The registry on PostgreSQL (node-postgres), for serving agents that share one database.
 
@@ -38,13 +38,13 @@ export interface PostgresStoreOptions {
 }
 
 /** A connection or server failure of the registry's PostgreSQL, naming the server but never the password. */
-export class PostgresStoreError extends KilnError {
+export class PostgresStoreError extends StoreUnreachableError {
   constructor(
     message: string,
     /** The driver's error code (ECONNREFUSED, a SQLSTATE), when it had one. */
     readonly code: string | undefined,
   ) {
-    super(message, { exitCode: EXIT.host });
+    super(message);
   }
 }
 
