@@ -46,9 +46,11 @@ export async function buildHttp(deps: HttpDeps, opts: { timeouts?: HttpTimeouts 
     if (err instanceof HttpError) [status, message] = [err.statusCode, err.message];
     else if (err instanceof RegistryError) [status, message] = [REGISTRY_STATUS[err.code], err.message];
     else if (isStoreUnreachable(err)) {
-      // Nothing was written: the client may send it again (the installer's report, an operator's
-      // change). Not a 500: the agent is fine, its store is not, and /health says so.
-      [status, message] = [503, 'the registry store is unreachable: nothing was recorded, try again'];
+      // Not acknowledged, so the client sends it again (the installer's report, an operator's
+      // change). Almost always nothing was written; only a connection lost during COMMIT leaves
+      // that unknown, and then a retry records the report twice, never zero times. Not a 500: the
+      // agent is fine, its store is not, and /health says so.
+      [status, message] = [503, 'the registry store is unreachable: not acknowledged, send it again'];
       reply.header('retry-after', '5');
       deps.storeHealth?.failed(err);
     } else if (err && typeof err === 'object' && 'statusCode' in err && typeof err.statusCode === 'number' && err.statusCode < 500) {

@@ -113,7 +113,7 @@ describe('PostgreSQL down while an installer reports', () => {
     const refused = await report(b, 3, credential, { type: 'install-progress', bytes: 10, total: 100 });
     expect(refused.status, refused.text).toBe(503);
     expect(refused.headers['retry-after']).toBe('5');
-    expect(refused.json().error).toMatch(/registry store is unreachable: nothing was recorded/);
+    expect(refused.json().error).toMatch(/registry store is unreachable: not acknowledged, send it again/);
     // the failed request marked the store down at once (not at the next heartbeat)
     expect((await health(b)).store).toMatchObject({ kind: 'postgres', reachable: false });
     expect(metricValue(await b.kiln.get('/metrics'), 'kiln_store_up', { store: 'postgres' })).toBe(0);
