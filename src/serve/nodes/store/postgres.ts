@@ -74,9 +74,10 @@ function target(url: string): Target {
     }
   };
   const user = decode(u.username);
-  // a socket directory as the host is written percent-encoded (%2Frun%2Fpostgresql) or as ?host=
-  const host = decode(u.hostname) || u.searchParams.get('host') || 'localhost';
-  const port = u.port || u.searchParams.get('port') || '5432';
+  // a socket directory as the host is written percent-encoded (%2Frun%2Fpostgresql) or as ?host=,
+  // which node-postgres lets win over the URL's own host and port: so does the description
+  const host = u.searchParams.get('host') || decode(u.hostname) || 'localhost';
+  const port = u.searchParams.get('port') || u.port || '5432';
   const database = decode(u.pathname.slice(1)) || user;
   const secrets = [u.password, decode(u.password), u.searchParams.get('password') ?? ''].filter((s) => s !== '');
   return { description: `postgres://${user ? `${user}@` : ''}${host}:${port}/${database}`, secrets: [url, ...secrets] };
