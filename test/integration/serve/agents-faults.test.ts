@@ -4,7 +4,21 @@ import { KilnProcess } from '../../helpers/kiln-process.js';
 import { must } from '../../helpers/must.js';
 import { sleep } from '../../helpers/net.js';
 import { metricValue } from './prom.js';
-import { type HttpReply, type Rack, StoreRacks, discover, events, health, http, netbootAndEnroll, node, report, tftpText, until } from './store-racks.js';
+import {
+  type HttpReply,
+  type Rack,
+  StoreRacks,
+  discover,
+  events,
+  health,
+  http,
+  netbootAndEnroll,
+  node,
+  report,
+  tftpText,
+  tokenIn,
+  until,
+} from './store-racks.js';
 
 // Faults of agents sharing one PostgreSQL store (store-racks.ts: rack A on 10.85.0.2, rack B on
 // 10.86.0.2, each on its own segment): an agent killed mid-install, and PostgreSQL restarted and
@@ -75,6 +89,15 @@ describe('an agent killed mid-install', () => {
     expect(await a.kiln.ended()).toEqual({ exitCode: undefined, signal: 'SIGKILL' });
     // the installer's URLs name that address: nothing answers there now
     expect((await report(a, 2, credential, { type: 'install-progress', bytes: 600, total: 1000 })).status).toBe(0);
+
+    // Another agent does not rescue it: the Pi's netboot there (rack B's segment) is answered, but
+    // the token served is the one already used, and its enrolment is refused until the operator
+    // reprovisions. What continues the install is an agent on the address its command line names.
+    expect((await discover(B(), 2, 0x86b001))?.serverId).toBe(B().ip);
+    const cmdB = must(await tftpText(B(), `${node(2).serial}/cmdline.txt`), "pi-02's cmdline.txt from rack B", B().kiln.log);
+    const again = await http(B(), 'POST', '/api/nodes/pi-02/enroll', { token: tokenIn(cmdB), body: {} });
+    expect(again.status, again.text).toBe(409);
+    expect(again.json().error).toMatch(/install token was already used/);
 
     // The standby: its own name and state dir, the same images and store, on the same address.
     const standby = new KilnProcess(a.kilnNs, racks().entry);
