@@ -129,7 +129,9 @@ describe('PostgreSQL down while an installer reports', () => {
   it('killed: agents stay up and say the store is unreachable; a report is refused with 503 and acknowledged once it is back', async () => {
     const b = B();
     ({ credential } = await netbootAndEnroll(b, 3, 0x86b003));
-    expect((await report(b, 3, credential, { type: 'install-started', total: 100 })).status).toBe(201);
+    const started = await report(b, 3, credential, { type: 'install-started', total: 100 });
+    expect(started.status).toBe(201);
+    const startedId = Number((started.json().event as { id: number }).id);
     const pidB = b.kiln.pid;
 
     await racks().pg.kill();
@@ -162,6 +164,12 @@ describe('PostgreSQL down while an installer reports', () => {
     const again = await reportUntilAcked(b, 3, credential, { type: 'install-progress', bytes: 10, total: 100 });
     expect(again.reply.status).toBe(201);
     expect(b.kiln.pid).toBe(pidB);
+    // what was acknowledged before the crash survived it (crash recovery), and the refused report is there once
+    const after = (await events(b, 'pi-03')).filter((e) => e.type.startsWith('install'));
+    expect(after.map((e) => [e.id, e.type, e.data.bytes ?? null])).toEqual([
+      [startedId, 'install-started', null],
+      [Number((again.reply.json().event as { id: number }).id), 'install-progress', 10],
+    ]);
     for (const r of [A(), B()]) await noEscapes(r);
   });
 
