@@ -115,7 +115,8 @@ export function registerNode(program: Command): void {
       const board = boardLine(n);
       if (board) out.push(`board: ${board}`);
       if (note) out.push(`netboot: ${note}`);
-      out.push('', 'events:', ...events.map((e) => `  ${e.at}  ${e.type}  ${JSON.stringify(e.data)}`));
+      // several agents sharing a store: which one saw it
+      out.push('', 'events:', ...events.map((e) => `  ${e.at}  ${e.agent ? `${e.agent}  ` : ''}${e.type}  ${JSON.stringify(e.data)}`));
       process.stdout.write(`${out.join('\n')}\n`);
     });
 

@@ -12,13 +12,13 @@ export class ServeMetrics {
   });
   readonly dhcpDrops = new Counter({
     name: 'kiln_dhcp_drops_total',
-    help: 'DHCP packets not answered, by reason (malformed, unknown client, plan local, ...)',
+    help: 'DHCP packets not answered, by reason (malformed, unknown client, plan local, store-unreachable, ...)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
   readonly tftpRequests = new Counter({
     name: 'kiln_tftp_requests_total',
-    help: 'TFTP requests by outcome (ok, aborted, notfound, denied, malformed, bad-opcode, write-denied, busy, timeout, error)',
+    help: 'TFTP requests by outcome (ok, aborted, notfound, denied, malformed, bad-opcode, write-denied, busy, timeout, store-unreachable, error)',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

@@ -17,6 +17,7 @@ import { registerAgent, type AgentImage } from './nodes/store/agents.js';
 import { isSqliteStore } from './nodes/store/sqlite.js';
 import { StoreHealth } from './store-health.js';
 import { syncNodesFile } from './nodes/yaml.js';
+import { RateLog } from './ratelog.js';
 import { canBindLowPorts, lowPortError } from './privileges.js';
 import { apiToken, k3sToken } from './secrets.js';
 import { tftpRegistryHooks } from './tftp/apply.js';
@@ -81,8 +82,14 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
   }
   await mkdir(cfg.stateDir, { recursive: true, mode: 0o700 });
   const store = await openStore(cfg);
+  const metrics = opts.metrics ?? new ServeMetrics();
+  const dropLog = new RateLog();
   const registry = await NodeRegistry.open(store, {
     agent: cfg.agent,
+    onActivityDropped: (rows, why) => {
+      metrics.activityDropped.inc(rows);
+      dropLog.info(why, { rows, why }, 'activity events dropped: the registry store did not take them');
+    },
     activityWindowMs: cfg.activityWindowSeconds * 1000,
     discovery: { max: cfg.discoveryMax, burst: Math.max(1, Math.ceil(cfg.discoveryPerMinute)), perMinute: cfg.discoveryPerMinute },
   });
@@ -103,7 +110,6 @@ export async function startService(cfg: ServeConfig, opts: StartOptions = {}): P
     checkpoint();
     if (images.size === 0) log.warn({ imagesDir: cfg.imagesDir }, 'no images found: nodes will not be answered');
     const lookup = new ServeLookup(registry, images, cfg.defaultImage);
-    const metrics = opts.metrics ?? new ServeMetrics();
     // Agents sharing a store must serve the same bytes under an image name: checked before any port opens.
     const network = [cfg.interface, serverIp].filter((x) => x !== undefined).join(' ') || 'loopback';
     const imageList = (m: Map<string, ImageInfo>): AgentImage[] => [...m.values()].map((i) => ({ name: i.name, sha256: i.sha256 }));

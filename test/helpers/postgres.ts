@@ -22,6 +22,11 @@ const START_TIMEOUT_MS = 20_000;
 export interface PgServer {
   /** postgres://kiln:<password>@127.0.0.1:<port>/kiln */
   readonly url: string;
+  /**
+   * The same database over the server's Unix socket: a `kiln serve` inside a network namespace
+   * reaches it there, where 127.0.0.1 is the namespace's own loopback.
+   */
+  readonly socketUrl: string;
   readonly port: number;
   readonly password: string;
   readonly dataDir: string;
@@ -170,6 +175,7 @@ async function startIn(bin: string, dir: string): Promise<PgServer> {
   }
   return {
     url,
+    socketUrl: `postgres://kiln:${password}@localhost/kiln?host=${encodeURIComponent(socketDir)}&port=${port}`,
     port,
     password,
     dataDir,

@@ -4,6 +4,7 @@ import type { ServeLookup } from '../lookup.js';
 import type { ServeMetrics } from '../metrics.js';
 import type { NodeRecord } from '../nodes/model.js';
 import type { NodeRegistry } from '../nodes/registry.js';
+import { isStoreUnreachable } from '../nodes/store/sql.js';
 import { answeredEffects, decideDhcp, type DhcpClient, type DhcpDropReason, type DhcpMode } from '../plan/dhcp.js';
 import { RateLog } from '../ratelog.js';
 import { DhcpApply } from './apply.js';
@@ -43,6 +44,7 @@ export type DhcpDropLabel =
   | 'unsupported-type'
   | 'not-ethernet'
   | 'internal'
+  | 'store-unreachable'
   | 'proxy-request'
   | 'pool-exhausted'
   | 'request-for-other-server'
@@ -74,7 +76,7 @@ export class DhcpServer {
     s.on('message', (msg, rinfo) => {
       // A bug or a failing registry must cost one packet, not the service: the exchange is async
       // (the registry), so its failure arrives as a rejection, caught here and never left unhandled.
-      this.onMessage(msg, rinfo).catch((err: unknown) => this.drop('internal', { err: errorText(err) }));
+      this.onMessage(msg, rinfo).catch((err: unknown) => this.drop(isStoreUnreachable(err) ? 'store-unreachable' : 'internal', { err: errorText(err) }));
     });
     return new Promise((resolve, reject) => {
       s.once('error', reject);

@@ -2,6 +2,7 @@ import fastifyStatic from '@fastify/static';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { log } from '../../util/log.js';
 import { RegistryError } from '../nodes/registry.js';
+import { isStoreUnreachable } from '../nodes/store/sql.js';
 import { registerApiRoutes } from './api.js';
 import { HttpError, operatorAuth } from './auth.js';
 import type { HttpDeps } from './deps.js';
@@ -44,7 +45,15 @@ export async function buildHttp(deps: HttpDeps, opts: { timeouts?: HttpTimeouts 
     let message = 'internal error';
     if (err instanceof HttpError) [status, message] = [err.statusCode, err.message];
     else if (err instanceof RegistryError) [status, message] = [REGISTRY_STATUS[err.code], err.message];
-    else if (err && typeof err === 'object' && 'statusCode' in err && typeof err.statusCode === 'number' && err.statusCode < 500) {
+    else if (isStoreUnreachable(err)) {
+      // Not acknowledged, so the client sends it again (the installer's report, an operator's
+      // change). Almost always nothing was written; only a connection lost during COMMIT leaves
+      // that unknown, and then a retry records the report twice, never zero times. Not a 500: the
+      // agent is fine, its store is not, and /health says so.
+      [status, message] = [503, 'the registry store is unreachable: not acknowledged, send it again'];
+      reply.header('retry-after', '5');
+      deps.storeHealth?.failed(err);
+    } else if (err && typeof err === 'object' && 'statusCode' in err && typeof err.statusCode === 'number' && err.statusCode < 500) {
       // fastify's own refusals (bad JSON, too large, wrong content type) and @fastify/send's
       status = err.statusCode;
       message = err instanceof Error ? err.message : 'bad request';

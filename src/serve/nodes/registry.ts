@@ -3,7 +3,7 @@ import type { EnrollDecision, EnrollRequest } from './enrollment.js';
 import type { EventType, NodeBoard, NodeEvent, NodeInput, NodeRecord, NodeSettings } from './model.js';
 import type { EventFilter, RegistryContext } from './registry-reads.js';
 import { RegistryTx, type DiscoveryResult, type RecordedType } from './registry-tx.js';
-import type { SqlStore } from './store/sql.js';
+import { isStoreUnreachable, type SqlStore } from './store/sql.js';
 import { openSqliteStore } from './store/sqlite.js';
 
 export { RegistryError, type IdentityClash } from './registry-rows.js';
@@ -22,10 +22,21 @@ export interface RegistryOptions {
   discovery?: { max: number; burst: number; perMinute: number };
   /** This serving agent's name, recorded on the events it writes (several agents may share a store). */
   agent?: string;
+  /**
+   * Activity rows kept in memory while the store is unreachable, written once it answers again
+   * (default DEFAULT_ACTIVITY_BUFFER). Rows beyond it are dropped and passed to `onActivityDropped`.
+   */
+  activityBuffer?: number;
+  onActivityDropped?: (rows: number, why: 'buffer-full' | 'refused' | 'closing') => void;
 }
 
 export const DEFAULT_ACTIVITY_WINDOW_MS = 60_000;
 export const DEFAULT_DISCOVERY = { max: 64, burst: 10, perMinute: 10 } as const;
+/**
+ * Aggregation bounds what one key writes to a row per window, so an outage of minutes over a few
+ * hundred nodes stays well inside this; a longer one loses the newest activity, never state changes.
+ */
+export const DEFAULT_ACTIVITY_BUFFER = 2000;
 
 /** Opens the SQLite registry at `path` (':memory:' for a throwaway one). */
 export async function openSqliteRegistry(path: string, opts: RegistryOptions = {}): Promise<NodeRegistry> {
@@ -38,6 +49,10 @@ export class NodeRegistry {
   /** Reads and single-statement writes: on the store, outside any transaction. */
   private readonly direct: RegistryTx;
   private closing: Promise<void> | undefined;
+  /** Activity rows a write could not store (the store unreachable), oldest first, for the next write. */
+  private unwritten: ActivityWrite[] = [];
+  private readonly bufferMax: number;
+  private readonly onDropped: NonNullable<RegistryOptions['onActivityDropped']>;
 
   private constructor(
     private readonly store: SqlStore,
@@ -48,6 +63,8 @@ export class NodeRegistry {
     this.ctx = { now, agent: opts.agent ?? null, discovery: { max: d.max, bucket: new TokenBucket(d.burst, d.perMinute, now().getTime()) } };
     this.activityLog = new ActivityAggregator(opts.activityWindowMs ?? DEFAULT_ACTIVITY_WINDOW_MS);
     this.direct = new RegistryTx(store, this.ctx);
+    this.bufferMax = opts.activityBuffer ?? DEFAULT_ACTIVITY_BUFFER;
+    this.onDropped = opts.onActivityDropped ?? (() => undefined);
   }
 
   /** The registry on an opened store (its schema migrated); closing the registry closes the store. */
@@ -67,6 +84,9 @@ export class NodeRegistry {
     this.closing ??= (async () => {
       try {
         await this.writeActivity(this.activityLog.drain());
+        const lost = this.unwritten.length;
+        this.unwritten = [];
+        if (lost > 0) this.onDropped(lost, 'closing');
       } finally {
         await this.store.close();
       }
@@ -209,29 +229,60 @@ export class NodeRegistry {
   /**
    * An event any host can cause without a credential (a DISCOVER naming the node, a TFTP fetch of
    * its files): aggregated (see ActivityAggregator), so it is written at once only when it is the
-   * first of its window. Returns whether it was written or folded into a later row.
+   * first of its window. Returns whether it was written, folded into a later row, or kept in memory
+   * because the store is unreachable (written with the next write that succeeds).
    */
   async activity(
     node: string,
     type: AggregatedType,
     data: Record<string, unknown>,
     opts: { key?: string; source?: string } = {},
-  ): Promise<'written' | 'folded'> {
+  ): Promise<'written' | 'folded' | 'buffered'> {
     const o: Occurrence = { node, type, data, ...opts };
     const rows = this.activityLog.offer(o, this.ctx.now().getTime());
-    await this.writeActivity(rows);
-    return rows.length === 0 ? 'folded' : 'written';
+    if (rows.length === 0) return 'folded';
+    return (await this.writeActivity(rows)) ? 'written' : 'buffered';
   }
 
-  /** Writes the aggregates whose window has ended (the service calls this periodically). */
+  /**
+   * Writes the aggregates whose window has ended, and what an unreachable store left unwritten
+   * (the service calls this periodically, which is also how the buffer drains after an outage).
+   */
   async flushActivity(): Promise<number> {
     const rows = this.activityLog.due(this.ctx.now().getTime());
     await this.writeActivity(rows);
     return rows.length;
   }
 
-  private async writeActivity(rows: ActivityWrite[]): Promise<void> {
-    if (rows.length > 0) await this.batch((tx) => tx.writeActivity(rows));
+  /** Rows waiting in memory for the store to answer again. */
+  get activityBuffered(): number {
+    return this.unwritten.length;
+  }
+
+  /**
+   * Writes `rows` after whatever is buffered, in one transaction. The store unreachable: all of
+   * them wait in the buffer (bounded: the newest beyond it are dropped) and this returns false.
+   * Any other failure is a refusal no retry would change: those rows are dropped, and it throws.
+   */
+  private async writeActivity(rows: ActivityWrite[]): Promise<boolean> {
+    // Taken out before the await, so a concurrent call neither writes them twice nor loses them.
+    const all = this.unwritten.splice(0).concat(rows);
+    if (all.length === 0) return true;
+    try {
+      await this.batch((tx) => tx.writeActivity(all));
+      return true;
+    } catch (err) {
+      if (!isStoreUnreachable(err)) {
+        this.onDropped(all.length, 'refused');
+        throw err;
+      }
+      // The time it happened, since the row's own `at` will be the time it is finally written.
+      const at = this.ctx.now().toISOString();
+      const kept = [...all.map((r) => (r.data.queuedAt === undefined ? { ...r, data: { ...r.data, queuedAt: at } } : r)), ...this.unwritten];
+      this.unwritten = kept.slice(0, this.bufferMax);
+      if (kept.length > this.bufferMax) this.onDropped(kept.length - this.bufferMax, 'buffer-full');
+      return false;
+    }
   }
 
   /**

@@ -4,6 +4,7 @@ import { errorText } from '../../util/errors.js';
 import { log } from '../../util/log.js';
 import type { ServeMetrics } from '../metrics.js';
 import type { NodeRecord } from '../nodes/model.js';
+import { isStoreUnreachable } from '../nodes/store/sql.js';
 import { carriesInstallToken, renderBootFile } from '../plan/bootfiles.js';
 import { planTftp, type TftpLookup, type TftpPlan } from '../plan/tftp.js';
 import { RateLog } from '../ratelog.js';
@@ -152,7 +153,7 @@ export class KilnTftpServer {
   }
 
   private requestFailed(from: RemoteInfo, err: unknown): void {
-    this.opts.metrics.tftpRequests.inc({ result: 'error' });
+    this.opts.metrics.tftpRequests.inc({ result: isStoreUnreachable(err) ? 'store-unreachable' : 'error' });
     this.rate.info('tftp:request-failed', { client: from.address, err: errorText(err) }, 'tftp: request failed');
     this.answer(from, ERR.UNDEFINED, 'I/O error');
   }

@@ -12,6 +12,8 @@ describe('describeStore (a PostgreSQL URL for logs)', () => {
     expect(describeStore('postgres:///reg?host=/run/postgresql')).toBe('postgres:///run/postgresql:5432/reg');
     expect(describeStore('postgres://kiln@%2Frun%2Fpostgresql')).toBe('postgres://kiln@/run/postgresql:5432/kiln');
     expect(describeStore('postgres:///reg')).toBe('postgres://localhost:5432/reg');
+    // node-postgres connects to ?host= and ?port= when both forms are given
+    expect(describeStore('postgres://kiln:pw@localhost:1/reg?host=%2Ftmp%2Fs&port=5433')).toBe('postgres://kiln@/tmp/s:5433/reg');
   });
 
   it('refuses what is not a PostgreSQL URL without repeating it', () => {

@@ -1,9 +1,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
-import { EXIT, KilnError } from '../../../util/errors.js';
+import { KilnError } from '../../../util/errors.js';
 import { toPositional } from './placeholders.js';
 import { applyMigrations, currentVersion } from './postgres-schema.js';
-import type { SqlQueries, SqlRunResult, SqlStore, SqlValue } from './sql.js';
+import { StoreUnreachableError, type SqlQueries, type SqlRunResult, type SqlStore, type SqlValue } from './sql.js';
 
 // The registry on PostgreSQL (node-postgres), for serving agents that share one database.
 
@@ -45,13 +45,13 @@ export interface PostgresStoreOptions {
 }
 
 /** A connection or server failure of the registry's PostgreSQL, naming the server but never the password. */
-export class PostgresStoreError extends KilnError {
+export class PostgresStoreError extends StoreUnreachableError {
   constructor(
     message: string,
     /** The driver's error code (ECONNREFUSED, a SQLSTATE), when it had one. */
     readonly code: string | undefined,
   ) {
-    super(message, { exitCode: EXIT.host });
+    super(message);
   }
 }
 
@@ -81,9 +81,10 @@ function target(url: string): Target {
     }
   };
   const user = decode(u.username);
-  // a socket directory as the host is written percent-encoded (%2Frun%2Fpostgresql) or as ?host=
-  const host = decode(u.hostname) || u.searchParams.get('host') || 'localhost';
-  const port = u.port || u.searchParams.get('port') || '5432';
+  // a socket directory as the host is written percent-encoded (%2Frun%2Fpostgresql) or as ?host=,
+  // which node-postgres lets win over the URL's own host and port: so does the description
+  const host = u.searchParams.get('host') || decode(u.hostname) || 'localhost';
+  const port = u.searchParams.get('port') || u.port || '5432';
   const database = decode(u.pathname.slice(1)) || user;
   const secrets = [u.password, decode(u.password), u.searchParams.get('password') ?? ''].filter((s) => s !== '');
   return { description: `postgres://${user ? `${user}@` : ''}${host}:${port}/${database}`, secrets: [url, ...secrets] };

@@ -4,6 +4,23 @@
 // SQL both engines read the same way (RETURNING, IS DISTINCT FROM, NULLS LAST, ON CONFLICT);
 // what differs (schema DDL, triggers, pragmas) stays inside each backend.
 
+import { EXIT, KilnError } from '../../../util/errors.js';
+
+/**
+ * The store could not be reached (no connection, the server shutting down or restarting), as
+ * opposed to a statement's own failure. Callers may retry it later: nothing was written. The HTTP
+ * API answers it with 503, the registry keeps activity events it could not write for later.
+ */
+export class StoreUnreachableError extends KilnError {
+  constructor(message: string) {
+    super(message, { exitCode: EXIT.host });
+  }
+}
+
+export function isStoreUnreachable(err: unknown): err is StoreUnreachableError {
+  return err instanceof StoreUnreachableError;
+}
+
 /** A bound parameter: text, a number (integers and booleans as 0/1), or NULL. */
 export type SqlValue = string | number | null;
 
