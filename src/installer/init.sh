@@ -102,13 +102,22 @@ http_get() {
 
 json_str() { printf '%s' "$1" | tr -d '\000-\037\042\134' | cut -c1-900; }
 
-# report TYPE MESSAGE [EXTRA-JSON-FIELDS]; prints kiln's answer; best effort
+# report TYPE MESSAGE [EXTRA-JSON-FIELDS]; best effort, but a 5xx (kiln up, its registry store
+# unreachable for a moment: the report was not recorded) is sent again, up to REPORT_TRIES times
+REPORT_TRIES=${REPORT_TRIES:-6}
 report() {
   [ -n "$EVENTS" ] || return 0
   body="{\"type\":\"$1\",\"message\":\"$(json_str "$2")\"${3:+,$3}}"
   split_url "$EVENTS"
-  http_raw req.post "$H" "$PORT" 'POST %s HTTP/1.0\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' \
-    "$P" "$hp" "$TOKEN" "${#body}" "$body" > "$STATE/answer" 2>/dev/null
+  try=1
+  while :; do
+    http_raw req.post "$H" "$PORT" 'POST %s HTTP/1.0\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' \
+      "$P" "$hp" "$TOKEN" "${#body}" "$body" > "$STATE/answer" 2>/dev/null
+    case "$(head -n 1 "$STATE/answer")" in
+      "HTTP/1."?" 5"*) [ "$try" -lt "$REPORT_TRIES" ] || break; try=$((try + 1)); sleep 5 ;;
+      *) break ;;
+    esac
+  done
   say "$1: $2"
 }
 
@@ -144,6 +153,8 @@ enroll() {
   status=$(head -n 1 "$STATE/enroll" | tr -d '\r')
   case "$status" in
     "HTTP/1."?" 201 "*) ;;
+    # kiln up but its store unreachable: nothing was decided, the token is still unused
+    "HTTP/1."?" 5"*) REASON="kiln could not enrol now: $status"; return 1 ;;
     "HTTP/1."*) REASON="kiln refused the enrolment: $status: $(sed -n 's/.*"error":"\([^"]*\)".*/\1/p' "$STATE/enroll")"; return 2 ;;
     *) REASON="no answer from $hp to the enrolment"; return 1 ;;
   esac
@@ -154,14 +165,14 @@ enroll() {
   say "enrolled${PREV:+ (with the credential from the old disk)}"
 }
 
-# A few tries while kiln is unreachable; a refusal is final (the token is single-use).
+# Tries for a minute while kiln is unreachable or cannot decide; a refusal is final (the token is single-use).
 enroll_loop() {
   tries=0
   while :; do
     enroll; rc=$?
     [ "$rc" -eq 0 ] && return 0
     tries=$((tries + 1))
-    if [ "$rc" -eq 2 ] || [ "$tries" -ge 5 ]; then say "$REASON"; return 1; fi
+    if [ "$rc" -eq 2 ] || [ "$tries" -ge 12 ]; then say "$REASON"; return 1; fi
     sleep 5
   done
 }

@@ -67,6 +67,18 @@ describe('installer script (host busybox sh)', () => {
     );
     expect(sh('parse_bmap && echo ok || echo refused').trim()).toBe('refused');
   });
+  it('sends a report again while kiln answers 5xx (its store unreachable), at most REPORT_TRIES times, and once on any other answer', () => {
+    // http_raw, sleep and the old-disk probe replaced: the answers come from a list, not a server
+    const fake = (answers: string) =>
+      `EVENTS=http://10.0.0.2:8080/api/nodes/pi-03/events; TOKEN=t; n=0; say() { :; }; sleep() { :; }; previous_credential() { PREV=""; };
+       http_raw() { n=$((n + 1)); set -- ${answers}; eval "a=\\\${$n:-201}"; printf 'HTTP/1.1 %s x\\r\\n' "$a"; }`;
+    expect(sh(`${fake('503 503 201')}; report installed done; echo "$n"`).trim()).toBe('3');
+    expect(sh(`${fake('500 500 500 500 500 500 500 500')}; report installed done; echo "$n"`).trim()).toBe('6');
+    expect(sh(`${fake('400')}; report installed done; echo "$n"`).trim()).toBe('1');
+    // an enrolment kiln could not decide is retried (1), a refusal is final (2)
+    expect(sh(`${fake('503')}; enroll; echo "rc=$?"`).trim()).toMatch(/rc=1$/);
+    expect(sh(`${fake('409')}; enroll; echo "rc=$?"`).trim()).toMatch(/rc=2$/);
+  });
   it('keeps report messages valid JSON strings', () => {
     expect(sh(`json_str 'say "hi"\\\\ now'`).trim()).toBe('say hi now');
   });

@@ -8,7 +8,8 @@ import { EXIT, KilnError } from '../../../util/errors.js';
 
 /**
  * The store could not be reached (no connection, the server shutting down or restarting), as
- * opposed to a statement's own failure. Callers may retry it later: nothing was written. The HTTP
+ * opposed to a statement's own failure. Callers may retry it later (nothing was written, unless the
+ * connection was lost during COMMIT: then it is unknown, and a retry may write it twice). The HTTP
  * API answers it with 503, the registry keeps activity events it could not write for later.
  */
 export class StoreUnreachableError extends KilnError {
