@@ -232,10 +232,8 @@ describe('live stream broadcaster', () => {
         };
       },
     };
-    const b = make(log, { watchedReadMs: 5_000, pageSize: 2 }, clock);
-    // substituted source: the broadcaster reads through `watched`, the fake log records the reads
+    // the broadcaster reads through `watched`; the fake log behind it records the reads
     const bw = new Broadcaster(watched, { pollMs: 1_000_000, watchedReadMs: 5_000, pageSize: 2 }, undefined, () => clock.now);
-    b.close();
     const sink = new FakeSink();
     const sub = await bw.subscribe(sink, undefined);
     await Promise.resolve();
@@ -265,7 +263,7 @@ describe('live stream broadcaster', () => {
     await bw.poll();
     expect(log.reads.length).toBe(reads);
     // the last stream gone, the watch ends
-    bw.unsubscribe(must(sub));
+    bw.unsubscribe(must(sub, 'the stream'));
     await new Promise((r) => setTimeout(r, 0));
     expect(stopped).toBe(true);
   });
