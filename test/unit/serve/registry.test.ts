@@ -2,7 +2,8 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
-import { openSqliteRegistry } from '../../../src/serve/nodes/registry.js';
+import { NodeRegistry, openSqliteRegistry } from '../../../src/serve/nodes/registry.js';
+import { SQLITE_SCHEMA_VERSION } from '../../../src/serve/nodes/store/sqlite-schema.js';
 import { openSqliteStore } from '../../../src/serve/nodes/store/sqlite.js';
 import { parseNodesYaml } from '../../../src/serve/nodes/yaml.js';
 import { tempDir } from '../../helpers/tmp.js';
@@ -40,6 +41,35 @@ describe('NodeRegistry on SQLite', () => {
     // WAL with NORMAL can lose the last acknowledged changes on a power cut; FULL (2) cannot.
     expect(await store.settings()).toEqual({ journalMode: 'wal', synchronous: 2 });
     await store.close();
+  });
+});
+
+describe('schema version 1 on SQLite', () => {
+  it('upgrades a database from before events.agent and the agents table, keeping its rows', async () => {
+    const file = join(tempDir('registry'), 'kiln.db');
+    const r = await openSqliteRegistry(file);
+    await r.upsert(input({ disk: 'sda' }));
+    await r.record('pi-01', 'install-started', { note: 'old' });
+    await r.close();
+    // what a kiln of schema version 1 left: the same tables but events without agent, no agents table
+    const old = new Database(file);
+    old.exec('DROP TABLE agents; ALTER TABLE events DROP COLUMN agent;');
+    old.pragma('user_version = 1');
+    old.close();
+
+    const store = await openSqliteStore(file);
+    expect(await store.schemaVersion()).toBe(SQLITE_SCHEMA_VERSION);
+    const again = await NodeRegistry.open(store, { agent: 'rack1' });
+    expect(await again.mustGet('pi-01')).toMatchObject({ serial: '1234abcd', disk: 'sda', state: 'installing' });
+    expect((await again.events({ node: 'pi-01' })).map((e) => [e.id, e.type, e.data, e.agent])).toEqual([
+      [1, 'registered', { source: 'db' }, null],
+      [2, 'install-started', { note: 'old' }, null],
+    ]);
+    expect(await again.record('pi-01', 'installed')).toMatchObject({ id: 3, agent: 'rack1' });
+    await again.close();
+    const raw = new Database(file, { readonly: true });
+    expect(raw.prepare('SELECT COUNT(*) AS n FROM agents').get()).toEqual({ n: 0 });
+    raw.close();
   });
 });
 
