@@ -1,4 +1,4 @@
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, vi } from 'vitest';
 import { NodeRegistry } from '../../../src/serve/nodes/registry.js';
 import { openPostgresStore } from '../../../src/serve/nodes/store/postgres.js';
 import { type PgServer, startPostgres } from '../../helpers/postgres.js';
@@ -7,6 +7,9 @@ import { registrySuite } from '../../shared/registry-suite.js';
 // The registry's behaviour (test/shared/registry-suite.ts, run on SQLite by the unit project) on a
 // real PostgreSQL: one server for the file, a new database per test so no test sees another's
 // nodes, events or event ids.
+
+// The slowest test takes seconds: a hang fails in a minute, not the integration project's hour.
+vi.setConfig({ testTimeout: 60_000 });
 
 let server: PgServer;
 beforeAll(async () => {

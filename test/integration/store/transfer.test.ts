@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry, openSqliteRegistry } from '../../../src/serve/nodes/registry.js';
 import { registryPath } from '../../../src/serve/nodes/store/open.js';
@@ -19,6 +19,9 @@ import { tempDir } from '../../helpers/tmp.js';
 // `kiln registry export | import` through the CLI, SQLite → PostgreSQL → SQLite on a real
 // PostgreSQL: every node column and event (ids, agents, data byte for byte) survives each hop, and
 // the registry on the imported store carries on where the old one stopped.
+
+// A hang (an import waiting for lines that never come) fails in a minute, not the project's hour.
+vi.setConfig({ testTimeout: 60_000 });
 
 let server: PgServer;
 beforeAll(async () => {
@@ -164,8 +167,13 @@ describe('kiln registry export | import', () => {
     await ok('registry', 'export', '--state-dir', state, '--store', 'sqlite', '-o', again);
     // same source, same schema: the same file, byte for byte
     expect(readFileSync(again, 'utf8')).toBe(readFileSync(built.file, 'utf8'));
-
     const lastId = must(events.at(-1), 'the last event').id;
+    const lite = await openSqliteRegistry(registryPath(state));
+    expect(await lite.lastEventId()).toBe(lastId);
+    expect((await lite.record('pi-03', 'first-boot')).id).toBe(lastId + 1);
+    expect(await lite.hasCredential('pi-01', built.credential)).toBe(true);
+    await lite.close();
+
     const r = await NodeRegistry.open(await openPostgresStore(pgUrl));
     onTestFinished(() => r.close());
     expect(await r.lastEventId()).toBe(lastId);
