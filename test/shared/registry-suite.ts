@@ -9,6 +9,8 @@ import { ServeMetrics } from '../../src/serve/metrics.js';
 import { selfHealBlocked } from '../../src/serve/nodes/model.js';
 import { nodeInputSchema } from '../../src/serve/nodes/model.js';
 import { type DiscoveryResult, type NodeRegistry, RegistryError, type RegistryOptions } from '../../src/serve/nodes/registry.js';
+import { AGENT_LIVE_MS, listAgents, registerAgent, touchAgent } from '../../src/serve/nodes/store/agents.js';
+import type { SqlStore } from '../../src/serve/nodes/store/sql.js';
 import { syncNodesFile } from '../../src/serve/nodes/yaml.js';
 import { decideDhcp } from '../../src/serve/plan/dhcp.js';
 import { renderBootFile, type RenderContext } from '../../src/serve/plan/bootfiles.js';
@@ -25,6 +27,8 @@ import { tempDir } from '../helpers/tmp.js';
 /** One store under test: each `open` is a registry on that same store (so a test can reopen it). */
 export interface RegistryStore {
   open(opts?: RegistryOptions): Promise<NodeRegistry>;
+  /** The store itself, for what runs on it beside the registry (the serving agents' table). */
+  sql(): Promise<SqlStore>;
 }
 
 /** Makes a new, empty store for one test: tests never see each other's nodes or events. */
@@ -75,6 +79,11 @@ export function registrySuite(name: string, newStoreOf: NewRegistryStore): void 
         const r = await s.open(opts);
         onTestFinished(() => r.close());
         return r;
+      },
+      sql: async () => {
+        const q = await s.sql();
+        onTestFinished(() => q.close());
+        return q;
       },
     };
   };
@@ -599,6 +608,62 @@ export function registrySuite(name: string, newStoreOf: NewRegistryStore): void 
         // not installing any more: no progress
         await r.record('pi-02', 'installed', {});
         expect((await r.latestInstallProgress()).map((x) => x.node)).toEqual(['pi-01']);
+      });
+    });
+
+    describe('serving agents', () => {
+      it('names the agent on every event its registry writes (state changes and activity), none from a registry without one', async () => {
+        const store = await newStore();
+        const rack1 = await store.open({ agent: 'rack1' });
+        await rack1.upsert(input({}));
+        await rack1.record('pi-01', 'install-started');
+        expect(await rack1.activity('pi-01', 'dhcp-seen', { mac: 'dc:a6:32:01:02:03' })).toBe('written');
+        await rack1.close();
+        const cli = await store.open();
+        await cli.reprovision('pi-01');
+        expect((await cli.events({ node: 'pi-01' })).map((e) => [e.type, e.agent])).toEqual([
+          ['registered', 'rack1'],
+          ['install-started', 'rack1'],
+          ['dhcp-seen', 'rack1'],
+          ['reprovision', null],
+        ]);
+      });
+
+      it('registers agents, refuses one serving other bytes under a name a live agent serves, and forgets agents whose heartbeat stopped', async () => {
+        const q = await (await newStore()).sql();
+        const t0 = Date.parse('2025-01-01T00:00:00.000Z');
+        const img = (sha: string) => [{ name: 'fixture', sha256: sha.repeat(64) }];
+        await registerAgent(q, { name: 'rack1', network: 'eth1 10.0.1.1', images: img('a') }, new Date(t0));
+        await registerAgent(q, { name: 'rack2', network: 'eth1 10.0.2.1', images: img('a') }, new Date(t0 + 1000));
+        await expect(registerAgent(q, { name: 'rack3', network: 'eth1 10.0.3.1', images: img('b') }, new Date(t0 + 2000))).rejects.toThrow(
+          /^image fixture here is sha256 bbbbbbbbbbbbbbbb…, but agent rack1 \(eth1 10\.0\.1\.1\) serves aaaaaaaaaaaaaaaa… under the same name$/,
+        );
+        expect((await listAgents(q)).map((a) => a.name)).toEqual(['rack1', 'rack2']);
+        // rack2 keeps its heartbeat, rack1 stops: rack3 now clashes with rack2 only
+        await touchAgent(q, 'rack2', new Date(t0 + AGENT_LIVE_MS));
+        await expect(registerAgent(q, { name: 'rack3', network: 'eth1 10.0.3.1', images: img('b') }, new Date(t0 + AGENT_LIVE_MS + 1000))).rejects.toThrow(
+          /agent rack2 /,
+        );
+        // rack2 restarts with the new build: the same row, started again
+        await registerAgent(q, { name: 'rack2', network: 'eth2 10.0.2.1', images: img('b') }, new Date(t0 + AGENT_LIVE_MS + 2000));
+        await registerAgent(q, { name: 'rack3', network: 'eth1 10.0.3.1', images: img('b') }, new Date(t0 + AGENT_LIVE_MS + 3000));
+        expect(await listAgents(q)).toEqual([
+          { name: 'rack1', network: 'eth1 10.0.1.1', images: img('a'), startedAt: new Date(t0).toISOString(), seenAt: new Date(t0).toISOString() },
+          {
+            name: 'rack2',
+            network: 'eth2 10.0.2.1',
+            images: img('b'),
+            startedAt: new Date(t0 + AGENT_LIVE_MS + 2000).toISOString(),
+            seenAt: new Date(t0 + AGENT_LIVE_MS + 2000).toISOString(),
+          },
+          {
+            name: 'rack3',
+            network: 'eth1 10.0.3.1',
+            images: img('b'),
+            startedAt: new Date(t0 + AGENT_LIVE_MS + 3000).toISOString(),
+            seenAt: new Date(t0 + AGENT_LIVE_MS + 3000).toISOString(),
+          },
+        ]);
       });
     });
   });

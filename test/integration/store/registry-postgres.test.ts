@@ -27,5 +27,5 @@ let databases = 0;
 registrySuite('PostgreSQL', async () => {
   databases += 1;
   const url = await server.createDatabase(`suite${databases}`, { template: 'migrated' });
-  return { open: async (opts) => NodeRegistry.open(await openPostgresStore(url), opts) };
+  return { open: async (opts) => NodeRegistry.open(await openPostgresStore(url), opts), sql: () => openPostgresStore(url) };
 });

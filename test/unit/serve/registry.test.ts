@@ -14,7 +14,7 @@ import { registrySuite } from '../../shared/registry-suite.js';
 // ':memory:' would skip WAL and the file-level settings every real registry runs with.
 registrySuite('SQLite', async () => {
   const file = join(tempDir('registry'), 'kiln.db');
-  return { open: (opts) => openSqliteRegistry(file, opts) };
+  return { open: (opts) => openSqliteRegistry(file, opts), sql: () => openSqliteStore(file) };
 });
 
 const input = (o: Record<string, unknown>) => nodeInputSchema.parse({ name: 'pi-01', serial: '1234ABCD', ...o });
