@@ -611,6 +611,36 @@ export function registrySuite(name: string, newStoreOf: NewRegistryStore): void 
       });
     });
 
+    describe('lookups and counts', () => {
+      it('finds a node by address (the last seen there, one never seen last), by MAC then serial, and counts nodes by state', async () => {
+        const { r, store, clock } = await open();
+        await r.upsert(input({ mac: 'dc:a6:32:01:02:03' }));
+        await r.upsert(input({ name: 'pi-02', serial: '22222222' }));
+        await r.recordDiscovered('dc:a6:32:09:09:09', 'cafe0001', null);
+        await r.bindAddress('pi-01', '10.0.0.9');
+        clock.t += 1000;
+        await r.leased('pi-02', '10.0.0.9');
+        expect((await r.byIp('10.0.0.9'))?.name).toBe('pi-02');
+        clock.t += 1000;
+        await r.bindAddress('pi-01', '10.0.0.9');
+        // a row holding the address but never seen (written by hand, or by an older kiln) sorts last:
+        // NULL comes first in a descending PostgreSQL sort unless told otherwise
+        const raw = await store.sql();
+        await raw.run('UPDATE nodes SET ip = ?, last_seen = NULL WHERE name = ?', ['10.0.0.9', 'pi-cafe0001']);
+        expect(await r.byIp('10.0.0.9')).toMatchObject({ name: 'pi-01', lastSeen: new Date(clock.t).toISOString() });
+        expect(await r.byIp('10.0.0.10')).toBeUndefined();
+        expect((await r.find('dc:a6:32:01:02:03', '22222222'))?.name).toBe('pi-01');
+        expect((await r.find('dc:a6:32:00:00:00', '22222222'))?.name).toBe('pi-02');
+        expect(await r.find('dc:a6:32:00:00:00')).toBeUndefined();
+        expect(await r.count()).toBe(3);
+        expect(await r.countByState()).toEqual({ registered: 2, discovered: 1 });
+        // the address kiln leased is the only one pi-02 may enrol from
+        const token = must(await r.installTokenFor('pi-02'), 'the install token of pi-02');
+        expect((await r.enroll('pi-02', { token, previous: undefined, ip: '10.0.0.8' })).decision).toMatchObject({ ok: false, why: 'wrong-address' });
+        expect((await r.enroll('pi-02', { token, previous: undefined, ip: '10.0.0.9' })).decision).toEqual({ ok: true });
+      });
+    });
+
     describe('serving agents', () => {
       it('names the agent on every event its registry writes (state changes and activity), none from a registry without one', async () => {
         const store = await newStore();
