@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { NodeRegistry, openSqliteRegistry } from '../../../src/serve/nodes/registry.js';
@@ -252,6 +253,36 @@ describe('kiln registry export | import', () => {
       process.umask(old);
     }
     for (const f of ['a.jsonl', 'b.jsonl']) expect((statSync(join(dir, f)).mode & 0o777).toString(8), f).toBe('600');
+  });
+});
+
+describe('the compiled CLI (bin/kiln.js), as its own process', () => {
+  it('exports 0600 under its own umask and imports into PostgreSQL the same lines the in-process CLI wrote', async () => {
+    // dist-js older than these sources would test yesterday's import (the one that waited forever)
+    const compiled = 'dist-js/cli/registry.js';
+    for (const src of ['src/cli/registry.ts', 'src/serve/nodes/store/transfer.ts', 'src/serve/nodes/store/postgres.ts']) {
+      if (!existsSync(compiled) || statSync(compiled).mtimeMs < statSync(src).mtimeMs) {
+        throw new Error(`${compiled} is missing or older than ${src}: run npx tsc -p tsconfig.json first`);
+      }
+    }
+    const built = await exported();
+    const dir = tempDir('transfer');
+    const run = (...args: string[]) =>
+      execa('sh', ['-c', 'umask 0 && exec "$0" "$@"', process.execPath, resolve('bin/kiln.js'), ...args], { reject: false, env: { KILN_STORE: '' } });
+    const out = join(dir, 'compiled.jsonl');
+    const exp = await run('registry', 'export', '--state-dir', built.state, '-o', out);
+    expect(exp.exitCode, exp.stderr).toBe(0);
+    expect(exp.stderr).toMatch(/^exported 5 nodes and \d+ events from .*kiln\.db to /);
+    expect((statSync(out).mode & 0o777).toString(8)).toBe('600');
+    expect(readFileSync(out, 'utf8')).toBe(readFileSync(built.file, 'utf8'));
+    const pgUrl = await newPgDatabase();
+    const imp = await run('registry', 'import', out, '--store', pgUrl);
+    expect(imp.exitCode, imp.stderr).toBe(0);
+    expect(imp.stderr).toMatch(/^imported 5 nodes and \d+ events into postgres:\/\/kiln@127\.0\.0\.1:\d+\/transfer\d+$/);
+    const pg = await openPostgresStore(pgUrl);
+    onTestFinished(() => pg.close());
+    const end = must(readLines(out).at(-1), 'the end line');
+    expect('end' in end && end.end).toEqual(await counts(pg));
   });
 });
 
