@@ -70,8 +70,12 @@ export function registerRegistry(program: Command): void {
     .option(...stateDirOption)
     .option(...storeOption)
     .action(async (file: string, o: StoreFlags) => {
-      const lines = createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY });
-      const c = await withStore(o, (s) => importRegistry(s, lines));
+      const rl = createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY });
+      // readline emits lines as soon as the file is read, and a line emitted before anyone iterates
+      // is lost (its end with it: the import then waited forever). Opening PostgreSQL takes long
+      // enough for that, so the iterator, which buffers, is taken now rather than after the open.
+      const lines = rl[Symbol.asyncIterator]();
+      const c = await withStore(o, (s) => importRegistry(s, { [Symbol.asyncIterator]: () => lines }));
       process.stderr.write(`imported ${c.nodes} nodes and ${c.events} events into ${storeLabel(o)}\n`);
     });
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSqliteRegistry } from '../../../src/serve/nodes/registry.js';
+import { NodeRegistry, openSqliteRegistry } from '../../../src/serve/nodes/registry.js';
 import { describeStore, openPostgresStore, PostgresStoreError } from '../../../src/serve/nodes/store/postgres.js';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, SchemaTooNewError } from '../../../src/serve/nodes/store/postgres-schema.js';
 import type { SqlQueries, SqlStore } from '../../../src/serve/nodes/store/sql.js';
@@ -81,6 +81,49 @@ describe('schema migrations', () => {
       const got = cols.map((c) => ({ name: c.name, notNull: c.nullable === 'NO', dflt: c.dflt?.replace(/::text$/, '') ?? null }));
       expect(got).toEqual(expected[table]);
     }
+  });
+
+  it('upgrades a database an older kiln left at migration 1, keeping its rows (old events have no agent)', async ({ onTestFinished }) => {
+    const url = await server.createDatabase('at-migration-1');
+    // what the kiln of migration 1 left: its schema, its version row, a node as it wrote them (the
+    // report token not yet a credential hash, no provision id) and that node's event
+    const c = new pg.Client(url);
+    await c.connect();
+    try {
+      await c.query(must(MIGRATIONS[0], 'migration 1').sql);
+      await c.query('CREATE TABLE kiln_schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+      await c.query("INSERT INTO kiln_schema_migrations (version, applied_at) VALUES (1, '2025-01-01T00:00:00.000Z')");
+      await c.query(
+        `INSERT INTO nodes (name, mac, role, plan, state, report_token, created_at, disk)
+           VALUES ('old-01', 'dc:a6:32:00:00:01', 'agent', 'local', 'joined', $1, '2025-01-01T00:00:00.000Z', 'sda')`,
+        ['e'.repeat(64)],
+      );
+      await c.query("INSERT INTO events (node, type, at, data) VALUES ('old-01', 'registered', '2025-01-01T00:00:00.000Z', '{\"by\":\"old\"}')");
+    } finally {
+      await c.end();
+    }
+
+    const r = await NodeRegistry.open(await openPostgresStore(url), { agent: 'rack1' });
+    onTestFinished(() => r.close());
+    expect(await r.mustGet('old-01')).toMatchObject({ mac: 'dc:a6:32:00:00:01', plan: 'local', state: 'joined', disk: 'sda', provisionId: 1 });
+    expect(await r.hasCredential('old-01', 'e'.repeat(64))).toBe(true);
+    expect(await r.events({ node: 'old-01' })).toEqual([
+      { id: 1, node: 'old-01', type: 'registered', at: '2025-01-01T00:00:00.000Z', data: { by: 'old' }, agent: null },
+    ]);
+    // migration 2's column and table are there and used
+    const next = await r.record('old-01', 'reprovision');
+    expect(next).toMatchObject({ id: 2, agent: 'rack1' });
+    const store = await openPostgresStore(url);
+    onTestFinished(() => store.close());
+    expect(await store.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);
+    expect((await store.all<{ version: number }>('SELECT version FROM kiln_schema_migrations ORDER BY version')).map((v) => v.version)).toEqual(
+      MIGRATIONS.map((m) => m.version),
+    );
+    expect(await store.all('SELECT id, agent FROM events ORDER BY id')).toEqual([
+      { id: 1, agent: null },
+      { id: 2, agent: 'rack1' },
+    ]);
+    expect(await store.all('SELECT name FROM agents')).toEqual([]);
   });
 });
 

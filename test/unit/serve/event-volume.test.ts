@@ -4,8 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { parseServeConfig } from '../../../src/serve/config.js';
 import { ActivityAggregator, parseRetention, showRetention, TokenBucket } from '../../../src/serve/nodes/activity.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
-import { openSqliteRegistry, type DiscoveryResult, type NodeRegistry, type RegistryOptions } from '../../../src/serve/nodes/registry.js';
+import { openSqliteRegistry, type NodeRegistry, type RegistryOptions } from '../../../src/serve/nodes/registry.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { writeHistory } from '../../shared/registry-suite.js';
+
+// The aggregation and retention pieces on their own; the registry's event volume and retention run
+// on every store in test/shared/registry-suite.ts.
 
 /** A registry on a file (so a second connection can try raw SQL) with a hand-driven clock. */
 async function open(opts: RegistryOptions = {}): Promise<{ r: NodeRegistry; file: string; clock: { t: number } }> {
@@ -88,121 +92,14 @@ describe('--event-retention', () => {
   });
 });
 
-describe('event volume from unauthenticated traffic', () => {
-  it('writes at most one dhcp-seen per node per window, and the counts add up', async () => {
-    const { r, clock } = await open({ activityWindowMs: 60_000 });
-    await r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd' }));
-    const results: string[] = [];
-    for (let i = 0; i < 1000; i++) {
-      clock.t += 10;
-      results.push(await r.activity('pi-01', 'dhcp-seen', { mac: 'dc:a6:32:00:00:01' }, { source: `02:00:00:00:${String(i % 50).padStart(2, '0')}:00` }));
-    }
-    expect(results.filter((x) => x === 'written')).toHaveLength(1);
-    clock.t += 60_000;
-    expect(await r.flushActivity()).toBe(1);
-    const seen = (await r.events({ node: 'pi-01' })).filter((e) => e.type === 'dhcp-seen');
-    expect(seen.map((e) => e.data.count)).toEqual([1, 999]);
-    await r.close();
-  });
-
-  it('refreshes last_seen at most every 10 s (a flood of requests naming a node is not a write each), and binds no address', async () => {
-    const { r, clock } = await open();
-    await r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd' }));
-    await r.seen('pi-01');
-    const first = (await r.mustGet('pi-01')).lastSeen;
-    expect(first).not.toBeNull();
-    clock.t += 5_000;
-    await r.seen('pi-01');
-    expect(await r.mustGet('pi-01')).toMatchObject({ ip: null, lastSeen: first });
-    clock.t += 5_001;
-    await r.seen('pi-01');
-    expect(await r.mustGet('pi-01')).toMatchObject({ ip: null, lastSeen: new Date(clock.t).toISOString() });
-    await r.close();
-  });
-
-  it('writes what is still aggregating when closed', async () => {
-    const { r, file } = await open();
-    await r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd' }));
-    for (let i = 0; i < 5; i++) await r.activity('pi-01', 'file-fetched', { path: 'start4.elf' }, { key: 'start4.elf' });
-    await r.close();
-    const again = await openSqliteRegistry(file);
-    expect((await again.events({ node: 'pi-01' })).filter((e) => e.type === 'file-fetched').map((e) => e.data.count)).toEqual([1, 4]);
-    await again.close();
-  });
-
-  it('creates a bounded number of discovered nodes at a bounded rate, refusing the rest', async () => {
-    const { r, clock } = await open({ discovery: { max: 5, burst: 3, perMinute: 2 } });
-    const mac = (i: number) => `dc:a6:32:ff:${String(Math.floor(i / 100)).padStart(2, '0')}:${String(i % 100).padStart(2, '0')}`;
-    const first: DiscoveryResult[] = [];
-    for (let i = 0; i < 10; i++) first.push(await r.recordDiscovered(mac(i), undefined, null));
-    expect(first.map((x) => ('refused' in x ? x.refused : 'ok'))).toEqual(['ok', 'ok', 'ok', ...Array(7).fill('rate')]);
-    // a known one is only refreshed, never refused
-    expect(await r.recordDiscovered(mac(0), undefined, null)).toMatchObject({ created: false });
-    clock.t += 30_000;
-    expect(await r.recordDiscovered(mac(20), undefined, null)).toMatchObject({ created: true });
-    clock.t += 600_000;
-    const later: DiscoveryResult[] = [];
-    for (let i = 0; i < 5; i++) later.push(await r.recordDiscovered(mac(30 + i), undefined, null));
-    expect(later.map((x) => ('refused' in x ? x.refused : 'ok'))).toEqual(['ok', 'limit', 'limit', 'limit', 'limit']);
-    expect((await r.list()).filter((n) => n.plan === 'discovered')).toHaveLength(5);
-    expect((await r.events({ limit: 1000 })).filter((e) => e.type === 'discovered')).toHaveLength(5);
-    await r.close();
-  });
-});
-
-describe('event retention', () => {
-  /** Two nodes with a history: state changes spread over 90 days, activity every day. */
-  async function history(opts: RegistryOptions = {}) {
-    const o = await open(opts);
-    const { r, clock } = o;
-    await r.upsert(nodeInputSchema.parse({ name: 'pi-01', serial: '1234abcd' }));
-    await r.recordDiscovered('dc:a6:32:ff:00:01', undefined, null);
-    for (let day = 0; day < 90; day++) {
-      clock.t += 86_400_000;
-      await r.activity('pi-01', 'dhcp-seen', { day }, {});
-      await r.activity('pi-01', 'file-fetched', { day }, { key: 'start4.elf' });
-      await r.record('pi-01', 'seed-fetched', { day });
-      if (day % 30 === 0) {
-        await r.record('pi-01', 'install-started');
-        await r.record('pi-01', 'installed');
-        await r.record('pi-01', 'first-boot');
-        await r.record('pi-01', 'k3s-joined');
-        await r.reprovision('pi-01');
-      }
-    }
-    await r.selfHeal('pi-01', 'test');
-    await r.park('pi-01', 'test');
+// SQLite only: raw SQL on the database file behind the registry, and triggers of an older SQLite
+// database (the PostgreSQL triggers are tested in test/integration/store/postgres-store.test.ts).
+describe('event retention on SQLite', () => {
+  async function history() {
+    const o = await open();
+    await writeHistory(o.r, o.clock);
     return o;
   }
-  const stateChanges = async (r: NodeRegistry) =>
-    (await r.events({ limit: 1000 })).filter((e) => !['dhcp-seen', 'file-fetched', 'seed-fetched', 'discovered'].includes(e.type));
-
-  it('prunes activity older than the duration and keeps every state change', async () => {
-    const { r } = await history();
-    const kept = await stateChanges(r);
-    expect(kept.map((e) => e.type)).toContain('registered');
-    expect(kept).toHaveLength(1 + 3 * 5 + 2);
-    const before = (await r.events({ limit: 1000 })).length;
-    // day d is stamped d+1 days in, the clock ends at 90 days: days 0..58 are older than 30 days
-    expect(await r.pruneEvents({ kind: 'age', ms: 30 * 86_400_000 })).toBe(59 * 3 + 1);
-    expect(await r.events({ limit: 1000 })).toHaveLength(before - 59 * 3 - 1);
-    expect(await stateChanges(r)).toEqual(kept);
-    const activity = (await r.events({ limit: 1000 })).filter((e) => e.type === 'dhcp-seen');
-    expect(activity.map((e) => e.data.day)).toEqual(Array.from({ length: 31 }, (_, i) => 59 + i));
-    await r.close();
-  });
-
-  it('keeps the newest N activity events with a count, and nothing is pruned with forever', async () => {
-    const { r } = await history();
-    const kept = await stateChanges(r);
-    expect(await r.pruneEvents({ kind: 'forever' })).toBe(0);
-    await r.pruneEvents({ kind: 'count', events: 10 });
-    const all = await r.events({ limit: 1000 });
-    expect(all.length).toBe(kept.length + 10);
-    expect(await stateChanges(r)).toEqual(kept);
-    expect(await r.pruneEvents({ kind: 'count', events: 10 })).toBe(0);
-    await r.close();
-  });
 
   it('leaves the log append-only for everything else, including raw SQL on the file', async () => {
     const { r, file } = await history();

@@ -1,24 +1,20 @@
 import Database from 'better-sqlite3';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadTemplates } from '../../../src/serve/cloudinit.js';
-import { buildHttp } from '../../../src/serve/http/app.js';
-import type { ImageInfo } from '../../../src/serve/images.js';
-import { ServeLookup } from '../../../src/serve/lookup.js';
-import { ServeMetrics } from '../../../src/serve/metrics.js';
 import { nodeInputSchema } from '../../../src/serve/nodes/model.js';
 import { openSqliteRegistry } from '../../../src/serve/nodes/registry.js';
-import { parseNodesYaml, syncNodesFile } from '../../../src/serve/nodes/yaml.js';
-import { renderBootFile, renderCmdline, renderPxelinux, UBOOT_APPEND_MAX, type RenderContext } from '../../../src/serve/plan/bootfiles.js';
-import { planTftp } from '../../../src/serve/plan/tftp.js';
+import { parseNodesYaml } from '../../../src/serve/nodes/yaml.js';
+import { renderCmdline, renderPxelinux, UBOOT_APPEND_MAX, type RenderContext } from '../../../src/serve/plan/bootfiles.js';
 import { must } from '../../helpers/must.js';
 import { fakeImage, fakeNode, realisticImage } from '../../helpers/fakes.js';
 import { kilnWithState } from '../../helpers/cli.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 // The per-node install disk: operator input (CLI, API, nodes.yaml) → registry → `kiln.disk=` on
-// the installer's kernel command line, which init.sh's choose_disk reads.
+// the installer's kernel command line, which init.sh's choose_disk reads. The disk in the registry,
+// nodes.yaml and the API run on every store in test/shared/registry-suite.ts; here the pure parts,
+// an older SQLite file and the CLI (whose default store is SQLite).
 
 const base = { name: 'pi-01', mac: 'dc:a6:32:01:02:03' };
 const diskOf = (disk: unknown) => nodeInputSchema.safeParse({ ...base, disk });
@@ -128,20 +124,6 @@ INSERT INTO events (node, type, at) VALUES ('old-01', 'registered', '2024-01-01T
 `;
 
 describe('disk in the registry', () => {
-  it('round-trips, keeps it on unrelated reads, clears it when re-added without one, and logs the change', async () => {
-    const r = await openSqliteRegistry(join(tempDir('install-disk'), 'kiln.db'));
-    expect((await r.upsert(nodeInputSchema.parse({ ...base, disk: '/dev/nvme0n1' }))).disk).toBe('nvme0n1');
-    expect((await r.byMac(base.mac))?.disk).toBe('nvme0n1');
-    expect((await r.list())[0]?.disk).toBe('nvme0n1');
-    await r.selfHeal('pi-01', 'test');
-    await r.record('pi-01', 'installed');
-    expect((await r.mustGet('pi-01')).disk).toBe('nvme0n1');
-    expect((await r.upsert(nodeInputSchema.parse({ ...base, disk: 'sda' }))).disk).toBe('sda');
-    expect((await r.upsert(nodeInputSchema.parse(base))).disk).toBeNull();
-    expect((await r.events({ node: 'pi-01' })).map((e) => e.type)).toEqual(['registered', 'self-heal', 'installed', 'updated', 'updated']);
-    await r.close();
-  });
-
   it('migrates a database made before the column (and before self_heal and parked)', async () => {
     const file = join(tempDir('install-disk'), 'kiln.db');
     const old = new Database(file);
@@ -175,23 +157,6 @@ describe('disk in nodes.yaml', () => {
     );
     expect(() => parseNodesYaml('defaults: {disk: sda1}\nnodes: []\n')).toThrow(/defaults\.disk: is a partition/);
   });
-
-  it('updates the registry when the file changes the disk, and clears it when the file drops it', async () => {
-    const d = tempDir('install-disk');
-    const r = await openSqliteRegistry(join(d, 'kiln.db'));
-    const f = join(d, 'nodes.yaml');
-    writeFileSync(f, 'nodes:\n  - {name: pi-01, serial: 1234abcd, plan: local}\n');
-    await syncNodesFile(r, f);
-    expect((await r.mustGet('pi-01')).disk).toBeNull();
-    writeFileSync(f, 'nodes:\n  - {name: pi-01, serial: 1234abcd, disk: /dev/sda}\n');
-    await syncNodesFile(r, f);
-    expect(await r.mustGet('pi-01')).toMatchObject({ disk: 'sda', plan: 'local', source: 'yaml' });
-    expect((await r.events({ node: 'pi-01' })).at(-1)).toMatchObject({ type: 'updated', data: { source: 'yaml' } });
-    writeFileSync(f, 'nodes:\n  - {name: pi-01, serial: 1234abcd}\n');
-    await syncNodesFile(r, f);
-    expect((await r.mustGet('pi-01')).disk).toBeNull();
-    await r.close();
-  });
 });
 
 describe('kiln node add --disk / node show', () => {
@@ -206,43 +171,5 @@ describe('kiln node add --disk / node show', () => {
     );
     await kilnWithState(state, 'node', 'add', 'pi-01', '--mac', base.mac);
     expect(await kilnWithState(state, 'node', 'show', 'pi-01')).toMatch(/^disk: null$/m);
-  });
-});
-
-describe('disk through the API', () => {
-  it("POST /api/nodes takes it, refuses a bad one by name, and the node's cmdline.txt carries it", async () => {
-    const d = tempDir('install-disk');
-    const registry = await openSqliteRegistry(join(d, 'kiln.db'));
-    const img: ImageInfo = fakeImage({ installerDir: join(d, 'installer') });
-    const lookup = new ServeLookup(registry, new Map([[img.name, img]]));
-    const ctx: RenderContext = { httpBase: 'http://10.0.0.1:8080' };
-    const app = await buildHttp({
-      registry,
-      lookup,
-      metrics: new ServeMetrics(),
-      imagesDir: d,
-      apiToken: 'a'.repeat(64),
-      k3sToken: 'K10fixture',
-      templates: await loadTemplates(join(process.cwd(), 'cloud-init')),
-      ctx,
-    });
-    try {
-      const post = (body: Record<string, unknown>) =>
-        app.inject({ method: 'POST', url: '/api/nodes', headers: { authorization: `Bearer ${'a'.repeat(64)}` }, payload: body });
-      const ok = await post({ ...base, disk: '/dev/sda' });
-      expect(ok.statusCode).toBe(201);
-      expect(ok.json<{ node: { disk: string } }>().node.disk).toBe('sda');
-      const bad = await post({ ...base, disk: 'sda init=/bin/sh' });
-      expect(bad.statusCode).toBe(400);
-      expect(bad.json<{ error: string }>().error).toMatch(/^disk: must be a block device name/);
-      expect((await registry.mustGet('pi-01')).disk).toBe('sda');
-      const got = await app.inject({ method: 'GET', url: '/api/nodes/pi-01', headers: { authorization: `Bearer ${'a'.repeat(64)}` } });
-      expect(got.json<{ node: { disk: string } }>().node.disk).toBe('sda');
-      const plan = await planTftp('dc-a6-32-01-02-03/cmdline.txt', '10.0.0.9', lookup);
-      expect(plan.kind === 'render' && renderBootFile(plan.file, plan.node, plan.image, ctx).toString()).toMatch(/ kiln\.disk=sda\s/);
-    } finally {
-      await app.close();
-      await registry.close();
-    }
   });
 });

@@ -40,6 +40,9 @@ export const NODE_COLUMNS = [
   'config_txt',
 ] as const;
 
+/** Every column of `events`, likewise held to both schemas by a test. */
+export const EVENT_COLUMNS = ['id', 'node', 'type', 'at', 'data', 'agent'] as const;
+
 const REQUIRED_NODE_COLUMNS = ['name', 'role', 'plan', 'state', 'source', 'created_at'] as const;
 
 export interface ExportHeader {
@@ -78,7 +81,7 @@ export async function exportRegistry(store: SqlStore, emit: (line: ExportLine) =
     let events = 0;
     let after = 0;
     for (;;) {
-      const page = await tx.all<EventRowOut>('SELECT id, node, type, at, data, agent FROM events WHERE id > ? ORDER BY id LIMIT ?', [after, PAGE]);
+      const page = await tx.all<EventRowOut>(`SELECT ${EVENT_COLUMNS.join(', ')} FROM events WHERE id > ? ORDER BY id LIMIT ?`, [after, PAGE]);
       for (const e of page) await emit({ event: { id: Number(e.id), node: e.node, type: e.type, at: e.at, data: e.data, agent: e.agent ?? null } });
       events += page.length;
       if (page.length < PAGE) break;
