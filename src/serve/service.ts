@@ -46,7 +46,6 @@ export function httpTimeouts(cfg: ServeConfig): HttpTimeouts {
 /** How often old activity events are pruned (and once at start-up). */
 const PRUNE_EVERY_MS = 3_600_000;
 
-/** Runs periodic upkeep; a failure is logged and retried at the next tick, never thrown at the loop. */
 /** Runs `fn` every `ms`, never two at once (a slow run makes the next tick skip); a failure is logged. */
 function every(ms: number, what: string, fn: () => Promise<unknown>): NodeJS.Timeout {
   let running = false;
