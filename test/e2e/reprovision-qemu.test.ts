@@ -171,8 +171,11 @@ describe('reprovision a wiped node in QEMU', () => {
       expect(fb.data.detail ?? fb.data.message).toMatch(/server/);
       await waitEvent('k3s-started', 600_000);
 
-      // The fixture syncs its record (its last line just after it notified systemd: give it a few
-      // seconds), then the VM is cut off as a power failure would.
+      // kiln-firstboot starts the unit with --no-block: systemd says "Started" on the console once
+      // the fixture notified it (seconds later under a loaded host's emulation). Then the fixture
+      // syncs its record (its last line just after that notice: give it a few seconds), and the VM
+      // is cut off as a power failure would.
+      for (let t = 0; t < 120_000 && !showsStarted(consoleText, 'k3s.service'); t += 250) await sleep(250);
       await sleep(5000);
       vm.kill('SIGKILL');
       await Promise.race([vm, sleep(5000)]);
