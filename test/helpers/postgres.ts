@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,8 @@ export interface PgServer {
   readonly port: number;
   readonly password: string;
   readonly dataDir: string;
+  /** The directory of its Unix socket (auth trust): reaches it from any network namespace. */
+  readonly socketDir: string;
   /** A URL to a new empty database on this server (tests that need a schema of their own). */
   createDatabase(name: string): Promise<string>;
   /** Fast shutdown (SIGINT: open transactions roll back), waiting for the postmaster to exit. */
@@ -60,11 +62,26 @@ function unprivileged(tool: string, args: readonly string[]): [string, string[]]
   return ['setpriv', [`--reuid=${RUN_AS.user}`, `--regid=${RUN_AS.group}`, '--clear-groups', '--', tool, ...args]];
 }
 
-export async function startPostgres(): Promise<PgServer> {
+export interface PgOptions {
+  /**
+   * Runs the postmaster inside this network namespace (kiln agents in namespaces of their own
+   * reach it over a bridge, as agents on other hosts would over the LAN). This process, in the
+   * host's namespace, then makes its databases through the server's Unix socket.
+   */
+  netns?: string;
+  /** The address it listens on and URLs name (default 127.0.0.1). */
+  listen?: string;
+  /** Default 50: a test's handful of pools; several agents' pools of 10 need more. */
+  maxConnections?: number;
+  /** Clients from this network (CIDR) may connect over TCP too, with the password (initdb allows only loopback). */
+  allowFrom?: string;
+}
+
+export async function startPostgres(o: PgOptions = {}): Promise<PgServer> {
   const bin = postgresBin();
   const dir = mkdtempSync(join(tmpdir(), 'kiln-pg-'));
   try {
-    return await startIn(bin, dir);
+    return await startIn(bin, dir, o);
   } catch (err) {
     if (process.env.KILN_KEEP_TMP === '1') process.stderr.write(`kept ${dir} (KILN_KEEP_TMP=1)\n`);
     else rmSync(dir, { recursive: true, force: true });
@@ -72,7 +89,8 @@ export async function startPostgres(): Promise<PgServer> {
   }
 }
 
-async function startIn(bin: string, dir: string): Promise<PgServer> {
+async function startIn(bin: string, dir: string, o: PgOptions): Promise<PgServer> {
+  const listen = o.listen ?? '127.0.0.1';
   const dataDir = join(dir, 'data');
   const socketDir = join(dir, 'sock');
   mkdirSync(socketDir);
@@ -99,9 +117,11 @@ async function startIn(bin: string, dir: string): Promise<PgServer> {
   const [tool, args] = unprivileged(join(bin, 'initdb'), initdb);
   await run(tool, args, { cwd: dir, env: { LANG: 'C', LC_ALL: 'C' } });
   rmSync(pwfile);
+  if (o.allowFrom) appendFileSync(join(dataDir, 'pg_hba.conf'), `host all all ${o.allowFrom} scram-sha-256\n`);
 
-  const port = await freeTcpPort();
-  const urlOf = (db: string): string => `postgres://kiln:${password}@127.0.0.1:${port}/${encodeURIComponent(db)}`;
+  // in a namespace of its own any port is free there; 5432 is what an operator's URL would name
+  const port = o.netns ? 5432 : await freeTcpPort();
+  const urlOf = (db: string): string => `postgres://kiln:${password}@${listen}:${port}/${encodeURIComponent(db)}`;
   const serverArgs = [
     '-D',
     dataDir,
@@ -110,13 +130,15 @@ async function startIn(bin: string, dir: string): Promise<PgServer> {
     '-k',
     socketDir,
     '-c',
-    'listen_addresses=127.0.0.1',
+    `listen_addresses=${listen}`,
     // small and quick to start; a test's handful of pools needs few connections
     '-c',
     'shared_buffers=16MB',
     '-c',
-    'max_connections=50',
+    `max_connections=${o.maxConnections ?? 50}`,
   ];
+  // `ip netns exec` execs the command, so the child is still the postmaster itself (kill() kills it)
+  const inNs = (cmd: string, args: string[]): [string, string[]] => (o.netns ? ['ip', ['netns', 'exec', o.netns, cmd, ...args]] : [cmd, args]);
   let child: Postmaster | undefined;
 
   const start = async (): Promise<void> => {
@@ -125,7 +147,7 @@ async function startIn(bin: string, dir: string): Promise<PgServer> {
     // shared memory block is in use and the new postmaster refuses. They exit within a second.
     const until = Date.now() + START_TIMEOUT_MS;
     for (;;) {
-      const [cmd, cmdArgs] = unprivileged(join(bin, 'postgres'), serverArgs);
+      const [cmd, cmdArgs] = inNs(...unprivileged(join(bin, 'postgres'), serverArgs));
       const proc = spawnPostmaster(cmd, cmdArgs, dir);
       const outcome = await readyOrExit(proc, until);
       if (outcome === 'ready') {
@@ -150,7 +172,8 @@ async function startIn(bin: string, dir: string): Promise<PgServer> {
   };
 
   const createDatabase = async (name: string): Promise<string> => {
-    const client = new pg.Client({ connectionString: urlOf('postgres') });
+    // from outside its namespace only the socket (auth-local=trust) reaches it
+    const client = new pg.Client(o.netns ? { host: socketDir, port, user: 'kiln', database: 'postgres' } : { connectionString: urlOf('postgres') });
     await client.connect();
     try {
       await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
@@ -173,6 +196,7 @@ async function startIn(bin: string, dir: string): Promise<PgServer> {
     port,
     password,
     dataDir,
+    socketDir,
     start,
     stop: () => halt('SIGINT'),
     kill: () => halt('SIGKILL'),
