@@ -114,6 +114,11 @@ export interface BootArgs {
   seed: number;
   tftpTimeoutMs: number;
   deadlineMs: number;
+  /**
+   * Then what the installer does first: trade the install token from its cmdline.txt for the
+   * node's credential (POST /api/nodes/<name>/enroll) and post this event with it.
+   */
+  report?: Record<string, unknown>;
 }
 
 export interface NodeBoot {
@@ -124,7 +129,9 @@ export interface NodeBoot {
   dhcp: { discovers: number; requests: number; offer?: DhcpAnswer; ack?: DhcpAnswer };
   files: (TftpGetSummary & { path: string })[];
   ranges: (HttpSummary & { range: string })[];
-  ms: { total: number; dhcp: number; tftp: number; http: number };
+  ms: { total: number; dhcp: number; tftp: number; http: number; report?: number };
+  /** The answers to the enrolment and the event (BootArgs.report). */
+  report?: { enroll: number; event: number };
 }
 
 export interface DhcpFuzzResult {
@@ -627,6 +634,29 @@ async function bootOne(a: BootArgs, n: NodeSpec, index: number, root: Prng): Pro
       if (h.status !== 206) throw new Error(`HTTP ${range}: status ${h.status}`);
     }
     r.ms.http = Date.now() - t2;
+    if (a.report) {
+      const t3 = Date.now();
+      const token = /\bkiln\.token=([0-9a-f]{64})\b/.exec(r.files.find((f) => f.path === 'cmdline.txt')?.text ?? '')?.[1];
+      if (!token) throw new Error('no kiln.token in cmdline.txt');
+      const api = `http://${a.server}:${a.httpPort}/api/nodes/${n.name}`;
+      const post = (url: string, bearer: string, body: unknown): Promise<HttpSummary> =>
+        httpCmd({
+          url,
+          method: 'POST',
+          headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+          localAddress: ip,
+          timeoutMs: Math.max(1000, deadline - Date.now()),
+        });
+      const e = await post(`${api}/enroll`, token, {});
+      r.report = { enroll: e.status, event: 0 };
+      const credential = (JSON.parse(e.text ?? '{}') as { credential?: string }).credential;
+      if (e.status !== 201 || !credential) throw new Error(`enrol: status ${e.status} ${e.text?.slice(0, 200) ?? ''}`);
+      const ev = await post(`${api}/events`, credential, a.report);
+      r.report.event = ev.status;
+      if (ev.status !== 201) throw new Error(`event: status ${ev.status} ${ev.text?.slice(0, 200) ?? ''}`);
+      r.ms.report = Date.now() - t3;
+    }
     r.ok = true;
   } catch (err) {
     r.error = (err as Error).message;
