@@ -592,7 +592,8 @@ async function bootOne(a: BootArgs, n: NodeSpec, index: number, root: Prng): Pro
     r.dhcp.discovers = d.sent;
     r.dhcp.offer = d.answer;
     if (d.answer?.type !== MSG.OFFER) throw new Error('no DHCP offer');
-    const q = await port.exchange(piRequest(n, xid, d.answer.yiaddr, a.server), xid, 1000, 10);
+    // an OFFER arriving now answers a repeated DISCOVER: not the answer to this REQUEST
+    const q = await port.exchange(piRequest(n, xid, d.answer.yiaddr, a.server), xid, 1000, 10, [MSG.ACK, MSG.NAK]);
     r.dhcp.requests = q.sent;
     r.dhcp.ack = q.answer;
     if (q.answer?.type !== MSG.ACK) throw new Error(`no DHCP ACK (got type ${q.answer?.type ?? 'none'})`);
