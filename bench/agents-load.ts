@@ -63,6 +63,8 @@ interface RunFigures {
   bootMaxMs: number;
   dhcpP50Ms: number;
   dhcpP95Ms: number;
+  /** p50 of each phase of a served node: DHCP (to its address set), TFTP, HTTP ranges, enrol + event. */
+  phaseP50Ms: { dhcp: number; tftp: number; http: number; report: number };
   dhcpRetries: number;
   tftpResent: number;
   errors: string[];
@@ -70,6 +72,8 @@ interface RunFigures {
   /** Rows in the events table afterwards, by type. */
   events: Record<string, number>;
   load: { before: number[]; after: number[] };
+  /** (b): each agent's share: served of its nodes, and their p50/p95 boot. */
+  perAgent?: { agent: string; served: string; bootP50Ms: number; bootP95Ms: number }[];
 }
 
 /** One segment: kiln (its own flags) and the simulated Pis' namespace, on 10.9<i>.0.0/22. */
@@ -206,6 +210,21 @@ function figures(
     bootMaxMs: total.at(-1) ?? Number.NaN,
     dhcpP50Ms: pct(dhcp, 50),
     dhcpP95Ms: pct(dhcp, 95),
+    phaseP50Ms: {
+      dhcp: pct(dhcp, 50),
+      tftp: pct(
+        ok.map((b) => b.ms.tftp).sort((x, y) => x - y),
+        50,
+      ),
+      http: pct(
+        ok.map((b) => b.ms.http).sort((x, y) => x - y),
+        50,
+      ),
+      report: pct(
+        ok.map((b) => b.ms.report ?? Number.NaN).sort((x, y) => x - y),
+        50,
+      ),
+    },
     dhcpRetries: boots.reduce((s, b) => s + Math.max(0, b.dhcp.discovers + b.dhcp.requests - 2), 0),
     tftpResent: boots.flatMap((b) => b.files).reduce((s, f) => s + f.resent, 0),
     errors: [...boots.filter((b) => !b.ok).map((b) => `${b.name}: ${b.error ?? '?'}`), ...problems],
@@ -286,7 +305,13 @@ async function agents(shared: SharedBuild, seed: number): Promise<RunFigures> {
     await client.connect();
     try {
       const events = await missingEvents(async () => (await client.query<EventRow>('SELECT node, type, agent, data FROM events')).rows, all, agentOf);
-      return figures(`${AGENTS} agents, one PostgreSQL`, AGENTS, boots, wallMs, registerMs, problems, events, before);
+      const perAgent = parts.map((p, k) => {
+        const mine = new Set(p.nodes.map((n) => n.name));
+        const ok = boots.filter((b) => mine.has(b.name) && b.ok);
+        const t = ok.map((b) => b.ms.total).sort((x, y) => x - y);
+        return { agent: `a${k + 1}`, served: `${ok.length}/${mine.size}`, bootP50Ms: pct(t, 50), bootP95Ms: pct(t, 95) };
+      });
+      return { ...figures(`${AGENTS} agents, one PostgreSQL`, AGENTS, boots, wallMs, registerMs, problems, events, before), perAgent };
     } finally {
       await client.end();
     }
@@ -332,6 +357,11 @@ async function main(): Promise<number> {
         row(a),
         row(b),
         `ratio (b)/(a): wall ${result.ratio.wall}, p50 boot ${result.ratio.bootP50}, p95 boot ${result.ratio.bootP95}`,
+        ...[a, b].map(
+          (r) =>
+            `${r.label}: p50 DHCP ${s1(r.phaseP50Ms.dhcp)} s, TFTP ${s1(r.phaseP50Ms.tftp)} s, HTTP ${s1(r.phaseP50Ms.http)} s, enrol + event ${s1(r.phaseP50Ms.report)} s`,
+        ),
+        `per agent (served, p50 / p95 boot s): ${(b.perAgent ?? []).map((x) => `${x.agent} ${x.served} ${s1(x.bootP50Ms)} / ${s1(x.bootP95Ms)}`).join('; ')}`,
         ...[a, b].flatMap((r) => [...r.errors, ...r.eventsMissing].slice(0, 10).map((e) => `  ${r.label}: ${e}`)),
       ].join('\n'),
     );
