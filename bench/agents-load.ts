@@ -14,7 +14,7 @@
 // Run as root from the repo (namespaces; PostgreSQL server binaries, see scripts/setup-host.sh):
 //   node bench/agents-load.mjs [--nodes 500] [--agents 5] [--deadline 300]   (KILN_LOAD_NODES=N too)
 // Writes bench/results/agents-load.json; exits 1 when any node was not served or an event is missing.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -26,6 +26,7 @@ import { compileAgent } from '../test/integration/serve/agent.js';
 import { IMAGE_RANGES, PI4_FILES, bootProblems, nodesFor, pct } from '../test/integration/serve/boot-check.js';
 import { type KilnSegment, type SharedBuild, startKilnSegment } from '../test/integration/serve/kiln-segment.js';
 import { Segment } from '../test/integration/serve/netns.js';
+import { run } from '../src/util/exec.js';
 import type { NodeBoot, NodeSpec } from '../test/integration/serve/ns-agent.js';
 
 function arg(name: string): string | undefined {
@@ -74,6 +75,8 @@ interface RunFigures {
   load: { before: number[]; after: number[] };
   /** (b): each agent's share: served of its nodes, and their p50/p95 boot. */
   perAgent?: { agent: string; served: string; bootP50Ms: number; bootP95Ms: number }[];
+  /** CPU seconds during the boot, by group, and the host's (cpuMeter). */
+  cpuS?: Record<string, number>;
 }
 
 /** One segment: kiln (its own flags) and the simulated Pis' namespace, on 10.9<i>.0.0/22. */
@@ -236,6 +239,53 @@ function figures(
 
 const load = (): number[] => loadavg().map((x) => Number(x.toFixed(2)));
 
+/** /proc's times are in USER_HZ, 100 a second on Linux. */
+const HZ = 100;
+
+/** utime + stime of a process (0 once it is gone). */
+function ticks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** Busy time of every CPU of the host (all but idle and iowait). */
+function hostBusy(): number {
+  const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  return f.reduce((s, x, i) => (i === 3 || i === 4 ? s : s + x), 0);
+}
+
+async function pidsIn(ns: string): Promise<number[]> {
+  return (await run('ip', ['netns', 'pids', ns])).stdout.split(/\s+/).filter(Boolean).map(Number);
+}
+
+/**
+ * Who used the two cores during a boot: CPU seconds of the processes in each group of
+ * namespaces (kiln, the simulated Pis, PostgreSQL), and of the whole host. What the groups do not
+ * account for is other processes, helpers that exited (the Pis' `ip addr add`), and the kernel's
+ * packet work in softirq (the veths), which no process is charged for.
+ */
+async function cpuMeter(groups: Record<string, string[]>): Promise<() => Promise<Record<string, number>>> {
+  const before = new Map<number, number>();
+  for (const nss of Object.values(groups)) for (const ns of nss) for (const pid of await pidsIn(ns)) before.set(pid, ticks(pid));
+  const host0 = hostBusy();
+  return async () => {
+    const host = hostBusy() - host0;
+    const out: Record<string, number> = {};
+    for (const [g, nss] of Object.entries(groups)) {
+      let t = 0;
+      for (const ns of nss) for (const pid of await pidsIn(ns)) t += ticks(pid) - (before.get(pid) ?? 0);
+      out[g] = t / HZ;
+    }
+    out.host = host / HZ;
+    return out;
+  };
+}
+
 /** (a): one kiln serve, its own SQLite registry, every node on its segment. */
 async function baseline(shared: SharedBuild, seed: number): Promise<RunFigures> {
   log(`(a) one kiln serve on SQLite, ${NODES} nodes`);
@@ -246,13 +296,15 @@ async function baseline(shared: SharedBuild, seed: number): Promise<RunFigures> 
     const registerMs = await register(seg, server, nodes);
     const before = load();
     log(`(a) registered in ${registerMs} ms; booting ${NODES} at once (load ${before.join(' ')})`);
+    const meter = await cpuMeter({ kiln: [seg.kilnNs], pis: [`pi0${tag}`] });
     const { boots, wallMs } = await bootAll([{ seg, server, nodes }], seed);
+    const cpuS = await meter();
     const problems = bootProblems(boots, shared.image, server);
     if (seg.kiln.exitStatus !== undefined) problems.push(`kiln exited (${seg.kiln.exitStatus}):\n${seg.kiln.log.slice(-3000)}`);
     const db = new Database(join(seg.state, 'kiln.db'), { readonly: true });
     try {
       const events = await missingEvents(async () => db.prepare('SELECT node, type, agent, data FROM events').all() as EventRow[], nodes);
-      return figures('one kiln serve, SQLite', 1, boots, wallMs, registerMs, problems, events, before);
+      return { ...figures('one kiln serve, SQLite', 1, boots, wallMs, registerMs, problems, events, before), cpuS };
     } finally {
       db.close();
     }
@@ -289,7 +341,9 @@ async function agents(shared: SharedBuild, seed: number): Promise<RunFigures> {
     const agentOf = new Map(parts.flatMap((p, k) => p.nodes.map((n) => [n.name, `a${k + 1}`] as const)));
     const before = load();
     log(`(b) registered through a1 in ${registerMs} ms; booting ${NODES} at once on ${AGENTS} segments (load ${before.join(' ')})`);
+    const meter = await cpuMeter({ kiln: segs.map((x) => x.kilnNs), pis: segs.map((_, k) => `pi${k + 1}${tag}`), postgres: [dbNs] });
     const { boots, wallMs } = await bootAll(parts, seed);
+    const cpuS = await meter();
     // each segment's nodes must have had everything from their own agent
     const problems = parts.flatMap((p) => {
       const mine = new Set(p.nodes.map((n) => n.name));
@@ -311,7 +365,7 @@ async function agents(shared: SharedBuild, seed: number): Promise<RunFigures> {
         const t = ok.map((b) => b.ms.total).sort((x, y) => x - y);
         return { agent: `a${k + 1}`, served: `${ok.length}/${mine.size}`, bootP50Ms: pct(t, 50), bootP95Ms: pct(t, 95) };
       });
-      return { ...figures(`${AGENTS} agents, one PostgreSQL`, AGENTS, boots, wallMs, registerMs, problems, events, before), perAgent };
+      return { ...figures(`${AGENTS} agents, one PostgreSQL`, AGENTS, boots, wallMs, registerMs, problems, events, before), perAgent, cpuS };
     } finally {
       await client.end();
     }
@@ -360,6 +414,12 @@ async function main(): Promise<number> {
         ...[a, b].map(
           (r) =>
             `${r.label}: p50 DHCP ${s1(r.phaseP50Ms.dhcp)} s, TFTP ${s1(r.phaseP50Ms.tftp)} s, HTTP ${s1(r.phaseP50Ms.http)} s, enrol + event ${s1(r.phaseP50Ms.report)} s`,
+        ),
+        ...[a, b].map(
+          (r) =>
+            `${r.label}: CPU s during the boot (${(r.wallMs / 1000).toFixed(1)} s wall × ${cpus().length} cores): ${Object.entries(r.cpuS ?? {})
+              .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+              .join(', ')}`,
         ),
         `per agent (served, p50 / p95 boot s): ${(b.perAgent ?? []).map((x) => `${x.agent} ${x.served} ${s1(x.bootP50Ms)} / ${s1(x.bootP95Ms)}`).join('; ')}`,
         ...[a, b].flatMap((r) => [...r.errors, ...r.eventsMissing].slice(0, 10).map((e) => `  ${r.label}: ${e}`)),
