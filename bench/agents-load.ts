@@ -315,7 +315,7 @@ async function baseline(shared: SharedBuild, seed: number): Promise<RunFigures> 
 
 /** (b): AGENTS kiln serve agents, one PostgreSQL, N/AGENTS nodes per segment. */
 async function agents(shared: SharedBuild, seed: number): Promise<RunFigures> {
-  log(`(b) ${AGENTS} kiln serve agents over one PostgreSQL, ${NODES} nodes`);
+  log(`(b) ${AGENTS} kiln serve agent(s) over one PostgreSQL, ${NODES} nodes`);
   // the store's own network: PostgreSQL's namespace and a second interface in each kiln's
   const storeNet = new Segment(`st${tag}`);
   const segs: KilnSegment[] = [];
@@ -365,7 +365,11 @@ async function agents(shared: SharedBuild, seed: number): Promise<RunFigures> {
         const t = ok.map((b) => b.ms.total).sort((x, y) => x - y);
         return { agent: `a${k + 1}`, served: `${ok.length}/${mine.size}`, bootP50Ms: pct(t, 50), bootP95Ms: pct(t, 95) };
       });
-      return { ...figures(`${AGENTS} agents, one PostgreSQL`, AGENTS, boots, wallMs, registerMs, problems, events, before), perAgent, cpuS };
+      return {
+        ...figures(`${AGENTS} agent${AGENTS === 1 ? '' : 's'}, one PostgreSQL`, AGENTS, boots, wallMs, registerMs, problems, events, before),
+        perAgent,
+        cpuS,
+      };
     } finally {
       await client.end();
     }
