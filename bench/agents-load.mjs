@@ -2,7 +2,7 @@
 // (namespaces, simulated Pis, a real PostgreSQL), and no TypeScript runner is installed, so tsc
 // compiles it with what it imports into a scratch dir under node_modules/.cache (where node still
 // finds node_modules) and node runs that. From the repo, as root:
-//   node bench/agents-load.mjs [--nodes 500] [--agents 5] [--deadline 300]
+//   node bench/agents-load.mjs [--nodes 500] [--agents 5] [--deadline 300] [--dhcp-retry-ms 1000] [--dhcp-tries 10]
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';

@@ -12,7 +12,8 @@
 // every file served, enrolled, install-progress (in (b) written by the agent of its segment).
 //
 // Run as root from the repo (namespaces; PostgreSQL server binaries, see scripts/setup-host.sh):
-//   node bench/agents-load.mjs [--nodes 500] [--agents 5] [--deadline 300]   (KILN_LOAD_NODES=N too)
+//   node bench/agents-load.mjs [--nodes 500] [--agents 5] [--deadline 300] [--dhcp-retry-ms 1000] [--dhcp-tries 10]
+// (KILN_LOAD_NODES=N too)
 // Writes bench/results/agents-load.json; exits 1 when any node was not served or an event is missing.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -37,6 +38,9 @@ const NODES = Number(arg('nodes') ?? process.env.KILN_LOAD_NODES ?? 500);
 const AGENTS = Number(arg('agents') ?? 5);
 /** Each node's own deadline: a node not done by then counts as not served. */
 const DEADLINE_MS = Number(arg('deadline') ?? 300) * 1000;
+/** A node's DHCP patience: load.test.ts's by default (1 s, 10 tries); a Pi's bootloader is configurable (its EEPROM). */
+const DHCP_RETRY_MS = Number(arg('dhcp-retry-ms') ?? 1000);
+const DHCP_TRIES = Number(arg('dhcp-tries') ?? 10);
 if (!(NODES >= 1 && NODES <= 1000 && AGENTS >= 1 && AGENTS <= 9 && DEADLINE_MS > 0)) {
   throw new Error('--nodes 1..1000, --agents 1..9 (one 10.9<i>.0.0/22 segment each), --deadline seconds');
 }
@@ -141,6 +145,8 @@ async function bootAll(parts: { seg: KilnSegment; server: string; nodes: NodeSpe
           seed,
           tftpTimeoutMs: 1000,
           deadlineMs: DEADLINE_MS,
+          dhcpRetryMs: DHCP_RETRY_MS,
+          dhcpTries: DHCP_TRIES,
           report: EVENT,
         },
         DEADLINE_MS + 120_000,
@@ -405,6 +411,8 @@ async function main(): Promise<number> {
       machine: { cores: cpus().length, cpu: cpus()[0]?.model },
       nodes: NODES,
       agents: AGENTS,
+      dhcp: { retryMs: DHCP_RETRY_MS, tries: DHCP_TRIES },
+      deadlineMs: DEADLINE_MS,
       runs: { baseline: a, agents: b },
       ratio: {
         wall: ratio(b.wallMs, a.wallMs),

@@ -114,6 +114,9 @@ export interface BootArgs {
   seed: number;
   tftpTimeoutMs: number;
   deadlineMs: number;
+  /** How long a node waits for a DHCP answer before it repeats its DISCOVER or REQUEST, and how often it tries (default 1000 ms, 10). */
+  dhcpRetryMs?: number;
+  dhcpTries?: number;
   /**
    * Then what the installer does first: trade the install token from its cmdline.txt for the
    * node's credential (POST /api/nodes/<name>/enroll) and post this event with it.
@@ -588,12 +591,12 @@ async function bootOne(a: BootArgs, n: NodeSpec, index: number, root: Prng): Pro
     const port = await dhcp();
     const xid = (0x4b000000 + index) >>> 0;
     // a Pi repeats its DISCOVER (and REQUEST) on silence; under loss the answer may be the one lost
-    const d = await port.exchange(piDiscover(n, xid), xid, 1000, 10);
+    const d = await port.exchange(piDiscover(n, xid), xid, a.dhcpRetryMs ?? 1000, a.dhcpTries ?? 10);
     r.dhcp.discovers = d.sent;
     r.dhcp.offer = d.answer;
     if (d.answer?.type !== MSG.OFFER) throw new Error('no DHCP offer');
     // an OFFER arriving now answers a repeated DISCOVER: not the answer to this REQUEST
-    const q = await port.exchange(piRequest(n, xid, d.answer.yiaddr, a.server), xid, 1000, 10, [MSG.ACK, MSG.NAK]);
+    const q = await port.exchange(piRequest(n, xid, d.answer.yiaddr, a.server), xid, a.dhcpRetryMs ?? 1000, a.dhcpTries ?? 10, [MSG.ACK, MSG.NAK]);
     r.dhcp.requests = q.sent;
     r.dhcp.ack = q.answer;
     if (q.answer?.type !== MSG.ACK) throw new Error(`no DHCP ACK (got type ${q.answer?.type ?? 'none'})`);
