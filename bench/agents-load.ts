@@ -403,7 +403,18 @@ async function main(): Promise<number> {
     const shared: SharedBuild = { work, entry, agentEntry: await compileAgent(work), image: makeFixtureImages(join(work, 'dist'), { withInstaller: true }) };
     const seed = Date.now() % 0x7fffffff;
     const a = await baseline(shared, seed);
-    const b = await agents(shared, seed);
+    let b: RunFigures;
+    try {
+      b = await agents(shared, seed);
+    } catch (err) {
+      // the baseline's figures are still worth keeping when the agents' set-up fails (at this size)
+      mkdirSync('bench/results', { recursive: true });
+      writeFileSync(
+        'bench/results/agents-load.json',
+        `${JSON.stringify({ at: new Date().toISOString(), nodes: NODES, agents: AGENTS, runs: { baseline: a }, agentsFailed: String(err) }, null, 2)}\n`,
+      );
+      throw err;
+    }
     const ratio = (x: number, y: number): number => Number((x / y).toFixed(2));
     const result = {
       at: new Date().toISOString(),
