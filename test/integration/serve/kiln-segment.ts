@@ -26,9 +26,10 @@ export interface KilnSegmentOptions {
   /** The segment's prefix length (default 24): a pool of more than ~250 nodes needs a wider one. */
   prefixLen?: number;
   /**
-   * Several segments in one run (agents sharing a store): the compiled CLI and agent and the image
-   * directory one of them made (`shared()` of its KilnSegment), so every agent serves the same
-   * bytes. Each segment still has its own state dir; stop() leaves the shared work dir to its owner.
+   * Several segments in one run (agents sharing a store): the compiled CLI and agent and the
+   * image directory, made once (a KilnSegment's `shared`, or built by the caller), so every agent
+   * serves the same bytes. Each segment still has its own state dir; stop() leaves the shared work
+   * dir to its owner.
    */
   shared?: SharedBuild;
   /** Runs once kiln's namespace exists, before kiln starts (e.g. to give it a second network). */
