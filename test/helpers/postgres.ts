@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,8 @@ export interface PgServer {
   readonly port: number;
   readonly password: string;
   readonly dataDir: string;
+  /** The directory of its Unix socket (auth trust): reaches it from any network namespace. */
+  readonly socketDir: string;
   /**
    * A URL to a new empty database on this server (tests that need a schema of their own); with
    * `template`, a copy of that database (which nobody may be connected to): copying an already
@@ -69,7 +71,7 @@ function unprivileged(tool: string, args: readonly string[]): [string, string[]]
   return ['setpriv', [`--reuid=${RUN_AS.user}`, `--regid=${RUN_AS.group}`, '--clear-groups', '--', tool, ...args]];
 }
 
-export interface StartOptions {
+export interface PgOptions {
   /**
    * false: the server skips fsync, for files that never crash it and only need a real PostgreSQL's
    * SQL (the shared registry suite, export/import): creating a database per test then costs a copy
@@ -77,13 +79,25 @@ export interface StartOptions {
    * server acknowledged surviving a kill -9.
    */
   durable?: boolean;
+  /**
+   * Runs the postmaster inside this network namespace (kiln agents in namespaces of their own
+   * reach it over a bridge, as agents on other hosts would over the LAN). This process, in the
+   * host's namespace, then makes its databases through the server's Unix socket.
+   */
+  netns?: string;
+  /** The address it listens on and URLs name (default 127.0.0.1). */
+  listen?: string;
+  /** Default 50: a test's handful of pools; several agents' pools of 10 need more. */
+  maxConnections?: number;
+  /** Clients from this network (CIDR) may connect over TCP too, with the password (initdb allows only loopback). */
+  allowFrom?: string;
 }
 
-export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> {
+export async function startPostgres(o: PgOptions = {}): Promise<PgServer> {
   const bin = postgresBin();
   const dir = mkdtempSync(join(tmpdir(), 'kiln-pg-'));
   try {
-    return await startIn(bin, dir, opts.durable ?? true);
+    return await startIn(bin, dir, o);
   } catch (err) {
     if (process.env.KILN_KEEP_TMP === '1') process.stderr.write(`kept ${dir} (KILN_KEEP_TMP=1)\n`);
     else rmSync(dir, { recursive: true, force: true });
@@ -91,7 +105,9 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
   }
 }
 
-async function startIn(bin: string, dir: string, durable: boolean): Promise<PgServer> {
+async function startIn(bin: string, dir: string, o: PgOptions): Promise<PgServer> {
+  const listen = o.listen ?? '127.0.0.1';
+  const durable = o.durable ?? true;
   const dataDir = join(dir, 'data');
   const socketDir = join(dir, 'sock');
   mkdirSync(socketDir);
@@ -119,9 +135,11 @@ async function startIn(bin: string, dir: string, durable: boolean): Promise<PgSe
   const [tool, args] = unprivileged(join(bin, 'initdb'), initdb);
   await run(tool, args, { cwd: dir, env: { LANG: 'C', LC_ALL: 'C' } });
   rmSync(pwfile);
+  if (o.allowFrom) appendFileSync(join(dataDir, 'pg_hba.conf'), `host all all ${o.allowFrom} scram-sha-256\n`);
 
-  const port = await freeTcpPort();
-  const urlOf = (db: string): string => `postgres://kiln:${password}@127.0.0.1:${port}/${encodeURIComponent(db)}`;
+  // in a namespace of its own any port is free there; 5432 is what an operator's URL would name
+  const port = o.netns ? 5432 : await freeTcpPort();
+  const urlOf = (db: string): string => `postgres://kiln:${password}@${listen}:${port}/${encodeURIComponent(db)}`;
   const serverArgs = [
     '-D',
     dataDir,
@@ -130,14 +148,16 @@ async function startIn(bin: string, dir: string, durable: boolean): Promise<PgSe
     '-k',
     socketDir,
     '-c',
-    'listen_addresses=127.0.0.1',
+    `listen_addresses=${listen}`,
     // small and quick to start; a test's handful of pools needs few connections
     '-c',
     'shared_buffers=16MB',
     '-c',
-    'max_connections=50',
+    `max_connections=${o.maxConnections ?? 50}`,
     ...(durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
   ];
+  // `ip netns exec` execs the command, so the child is still the postmaster itself (kill() kills it)
+  const inNs = (cmd: string, args: string[]): [string, string[]] => (o.netns ? ['ip', ['netns', 'exec', o.netns, cmd, ...args]] : [cmd, args]);
   let child: Postmaster | undefined;
 
   const start = async (): Promise<void> => {
@@ -146,7 +166,7 @@ async function startIn(bin: string, dir: string, durable: boolean): Promise<PgSe
     // shared memory block is in use and the new postmaster refuses. They exit within a second.
     const until = Date.now() + START_TIMEOUT_MS;
     for (;;) {
-      const [cmd, cmdArgs] = unprivileged(join(bin, 'postgres'), serverArgs);
+      const [cmd, cmdArgs] = inNs(...unprivileged(join(bin, 'postgres'), serverArgs));
       const proc = spawnPostmaster(cmd, cmdArgs, dir);
       const outcome = await readyOrExit(proc, until);
       if (outcome === 'ready') {
@@ -171,7 +191,8 @@ async function startIn(bin: string, dir: string, durable: boolean): Promise<PgSe
   };
 
   const createDatabase = async (name: string, opts: { template?: string } = {}): Promise<string> => {
-    const client = new pg.Client({ connectionString: urlOf('postgres') });
+    // from outside its namespace only the socket (auth-local=trust) reaches it
+    const client = new pg.Client(o.netns ? { host: socketDir, port, user: 'kiln', database: 'postgres' } : { connectionString: urlOf('postgres') });
     await client.connect();
     try {
       const template = opts.template === undefined ? '' : ` TEMPLATE ${pg.escapeIdentifier(opts.template)}`;
@@ -196,6 +217,7 @@ async function startIn(bin: string, dir: string, durable: boolean): Promise<PgSe
     port,
     password,
     dataDir,
+    socketDir,
     start,
     stop: () => halt('SIGINT'),
     kill: () => halt('SIGKILL'),

@@ -23,6 +23,24 @@ export interface KilnSegmentOptions {
   pool: { start: string; end: string };
   /** More `kiln serve` flags, given the work dir (where they may name files the test writes there). */
   flags?: (work: string) => string[];
+  /** The segment's prefix length (default 24): a pool of more than ~250 nodes needs a wider one. */
+  prefixLen?: number;
+  /**
+   * Several segments in one run (agents sharing a store): the compiled CLI and agent and the
+   * image directory, made once (a KilnSegment's `shared`, or built by the caller), so every agent
+   * serves the same bytes. Each segment still has its own state dir; stop() leaves the shared work
+   * dir to its owner.
+   */
+  shared?: SharedBuild;
+  /** Runs once kiln's namespace exists, before kiln starts (e.g. to give it a second network). */
+  beforeKiln?: (kilnNs: string) => Promise<void>;
+}
+
+export interface SharedBuild {
+  work: string;
+  entry: string;
+  agentEntry: string;
+  image: { name: string; dir: string };
 }
 
 export interface KilnSegment {
@@ -39,13 +57,17 @@ export interface KilnSegment {
   agent: NsAgent;
   /** kiln's /metrics, fetched by the agent. */
   metrics(): Promise<string>;
-  /** Stops the agent and kiln, deletes the namespaces and the work dir. */
+  /** kiln's state dir (its API token; its registry unless --store says otherwise). */
+  state: string;
+  /** What another segment needs to run the same build (KilnSegmentOptions.shared). */
+  shared: SharedBuild;
+  /** Stops the agent and kiln, deletes the namespaces and the work dir (unless it was shared). */
   stop(): Promise<void>;
 }
 
 /** Sets it all up; on a failure part way, takes down what it made before it rethrows. */
 export async function startKilnSegment(o: KilnSegmentOptions): Promise<KilnSegment> {
-  const compiled = await compileKiln();
+  const compiled = o.shared ?? (await compileKiln());
   const { work } = compiled;
   const seg = new Segment(o.tag);
   const made: { kiln?: KilnProcess; agent?: NsAgent } = {};
@@ -53,19 +75,21 @@ export async function startKilnSegment(o: KilnSegmentOptions): Promise<KilnSegme
     await made.agent?.stop();
     await made.kiln?.stop();
     await seg.destroy();
-    rmSync(work, { recursive: true, force: true });
+    if (!o.shared) rmSync(work, { recursive: true, force: true });
   };
   try {
-    const entry = await compileAgent(work);
+    const entry = o.shared?.agentEntry ?? (await compileAgent(work));
     const images = join(work, 'dist');
-    const state = join(work, 'state');
-    const image = makeFixtureImages(images, { withInstaller: true });
+    const state = o.shared ? join(work, `state-${o.tag}`) : join(work, 'state');
+    const image = o.shared?.image ?? makeFixtureImages(images, { withInstaller: true });
     mkdirSync(state, { recursive: true });
     await seg.create();
-    const kilnNs = await seg.member('ks', o.kiln.mac, `${o.kiln.ip}/24`);
-    const agentNs = await seg.member(o.agent.name, o.agent.mac, `${o.agent.ip}/24`);
+    const len = o.prefixLen ?? 24;
+    const kilnNs = await seg.member('ks', o.kiln.mac, `${o.kiln.ip}/${len}`);
+    const agentNs = await seg.member(o.agent.name, o.agent.mac, `${o.agent.ip}/${len}`);
     // DHCP broadcasts to 255.255.255.255 need a route out of the segment's interface (it stays on the bridge)
     await run('ip', ['-n', agentNs, 'route', 'add', 'default', 'dev', 'eth0']);
+    await o.beforeKiln?.(kilnNs);
     const kiln = new KilnProcess(kilnNs, compiled.entry);
     made.kiln = kiln;
     const pool = `${o.pool.start}-${o.pool.end}`;
@@ -74,7 +98,8 @@ export async function startKilnSegment(o: KilnSegmentOptions): Promise<KilnSegme
     const agent = await NsAgent.start(agentNs, entry);
     made.agent = agent;
     const metrics = async (): Promise<string> => (await agent.call('http', { url: `http://${o.kiln.ip}:8080/metrics` })).text ?? '';
-    return { work, image, kiln, kilnNs, pid: kiln.pid, token, agent, metrics, stop };
+    const shared = { work, entry: compiled.entry, agentEntry: entry, image };
+    return { work, image, kiln, kilnNs, pid: kiln.pid, token, agent, metrics, state, shared, stop };
   } catch (e) {
     await stop();
     throw e;

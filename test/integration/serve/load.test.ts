@@ -1,12 +1,9 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MSG } from '../../../src/serve/dhcp/options.js';
 import { run } from '../../../src/util/exec.js';
 import { type KilnSegment, startKilnSegment } from './kiln-segment.js';
 import { must } from '../../helpers/must.js';
-import type { BootArgs, NodeBoot, NodeSpec } from './ns-agent.js';
+import { IMAGE_RANGES, PI4_FILES, bootProblems, nodesFor, pct } from './boot-check.js';
+import type { NodeBoot, NodeSpec } from './ns-agent.js';
 import { seedFrom } from './prng.js';
 import { metricValue, movedByLabel } from './prom.js';
 
@@ -30,19 +27,7 @@ const LOSS = 0.02;
 const BOTH_WAYS = process.env.KILN_LOAD_LOSS === 'both';
 /** cBPF, direct action: A = random; A %= 50; A == 0 ? TC_ACT_SHOT : TC_ACT_OK */
 const DROP_1_IN_50 = '5,32 0 0 4294963256,148 0 0 50,21 0 1 0,6 0 0 2,6 0 0 0';
-const FILES: BootArgs['files'] = [
-  { path: 'config.txt' },
-  { path: 'recover4.elf', missing: true },
-  { path: 'start4.elf' },
-  { path: 'fixup4.dat' },
-  { path: 'bcm2711-rpi-4-b.dtb' },
-  { path: 'cmdline.txt' },
-  { path: 'installer/vmlinuz' },
-  { path: 'installer/initrd.img' },
-];
-const RANGES = ['bytes=0-65535', 'bytes=1048576-2097151', 'bytes=-4096'];
 const seed = seedFrom(process.env.KILN_FUZZ_SEED);
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 let up: KilnSegment | undefined;
 const figures: string[] = [];
@@ -50,13 +35,6 @@ const figures: string[] = [];
 /** kiln and the agent, as beforeAll started them. */
 const env = (): KilnSegment => must(up, 'kiln serve and the agent (started in beforeAll)');
 const log = (): string => (up?.kiln.log ?? '').slice(-6000);
-
-function nodesFor(variant: string, octet: number): NodeSpec[] {
-  return Array.from({ length: NODES }, (_, i) => {
-    const hex = i.toString(16).padStart(2, '0');
-    return { name: `${variant}-${String(i).padStart(2, '0')}`, mac: `dc:a6:32:${octet.toString(16)}:00:${hex}`, serial: `${octet.toString(16)}0000${hex}` };
-  });
-}
 
 async function register(nodes: NodeSpec[]): Promise<number> {
   const { agent, token, image } = env();
@@ -73,10 +51,6 @@ async function register(nodes: NodeSpec[]): Promise<number> {
   return Date.now() - t0;
 }
 
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-}
-
 /** Packets the loss filter dropped on kiln's interface (clsact counts TC_ACT_SHOT as drops). */
 async function tcDrops(): Promise<number> {
   const r = await run('ip', ['netns', 'exec', env().kilnNs, 'tc', '-s', 'qdisc', 'show', 'dev', 'eth0']).catch(() => undefined);
@@ -86,37 +60,9 @@ async function tcDrops(): Promise<number> {
 
 /** Every node finished, with every byte right and its own rendered files. */
 function checkNodes(boots: NodeBoot[]): void {
-  const { image } = env();
-  const want = new Map<string, string>();
-  for (const f of ['start4.elf', 'fixup4.dat', 'bcm2711-rpi-4-b.dtb']) want.set(f, sha(readFileSync(join(image.dir, 'boot', f))));
-  for (const f of ['vmlinuz', 'initrd.img']) want.set(`installer/${f}`, sha(readFileSync(join(image.dir, 'installer', f))));
-  const img = readFileSync(join(image.dir, `${image.name}.img`));
-  const ranges = new Map([
-    ['bytes=0-65535', img.subarray(0, 65536)],
-    ['bytes=1048576-2097151', img.subarray(1048576, 2097152)],
-    ['bytes=-4096', img.subarray(img.length - 4096)],
-  ]);
   const failed = boots.filter((b) => !b.ok).map((b) => `${b.name}: ${b.error ?? '?'}`);
   expect(failed, `${failed.length} of ${boots.length} nodes did not finish:\n${failed.slice(0, 10).join('\n')}\n${log()}`).toEqual([]);
-  expect(new Set(boots.map((b) => b.ip)).size).toBe(boots.length);
-  for (const b of boots) {
-    expect(b.dhcp.offer?.type).toBe(MSG.OFFER);
-    expect(b.dhcp.ack?.type).toBe(MSG.ACK);
-    expect(b.dhcp.ack?.serverId).toBe(KILN);
-    expect(b.dhcp.ack?.vendorClass).toBe('PXEClient');
-    for (const f of b.files) {
-      if (f.path === 'recover4.elf') expect(f.error?.code, `${b.name} ${f.path}`).toBe(1);
-      else expect(f.oack, `${b.name} ${f.path}`).toMatchObject({ blksize: '1024', tsize: String(f.size) });
-      const expected = want.get(f.path);
-      if (expected) expect(f.sha256, `${b.name} ${f.path}`).toBe(expected);
-    }
-    const text = (p: string): string => b.files.find((f) => f.path === p)?.text ?? '';
-    expect(text('config.txt')).toContain('kernel=installer/vmlinuz\ninitramfs installer/initrd.img followkernel');
-    expect(text('cmdline.txt')).toContain(`kiln.node=${b.name} `);
-    expect(text('cmdline.txt')).toMatch(/ kiln\.token=[0-9a-f]{64}(\s|$)/);
-    expect(b.ranges.map((r) => r.status)).toEqual(RANGES.map(() => 206));
-    for (const r of b.ranges) expect(r.sha256, `${b.name} ${r.range}`).toBe(sha(ranges.get(r.range) ?? Buffer.alloc(0)));
-  }
+  expect(bootProblems(boots, env().image, KILN)).toEqual([]);
 }
 
 interface Variant {
@@ -126,7 +72,7 @@ interface Variant {
 
 async function runVariant(v: Variant, prefix: string, octet: number): Promise<void> {
   const { kiln, kilnNs, pid, agent, image, metrics } = env();
-  const nodes = nodesFor(prefix, octet);
+  const nodes = nodesFor(prefix, octet, NODES);
   const registerMs = await register(nodes);
   let loss = v.loss;
   if (loss === 'kernel') {
@@ -155,8 +101,8 @@ async function runVariant(v: Variant, prefix: string, octet: number): Promise<vo
         iface: 'eth0',
         prefixLen: 24,
         nodes,
-        files: FILES,
-        ranges: RANGES,
+        files: PI4_FILES,
+        ranges: IMAGE_RANGES,
         imagePath: `/images/${image.name}/${image.name}.img`,
         dropRate: loss === 'client' ? LOSS : 0,
         seed,

@@ -36,6 +36,18 @@ export class Segment {
     return ns;
   }
 
+  /**
+   * Gives a namespace another segment made (or the host's none) an interface on this bridge: a
+   * second network for it, e.g. the one its store is reached on, apart from the Pis' segment.
+   */
+  async attach(ns: string, ifname: string, mac: string, cidr: string): Promise<void> {
+    const peer = `p${ifname}${ns}`.slice(0, 15);
+    await run('ip', ['link', 'add', ifname, 'netns', ns, 'address', mac, 'type', 'veth', 'peer', 'name', peer, 'netns', this.bridgeNs]);
+    await run('ip', ['-n', this.bridgeNs, 'link', 'set', peer, 'master', 'br0', 'up']);
+    await run('ip', ['-n', ns, 'link', 'set', ifname, 'up']);
+    await run('ip', ['-n', ns, 'addr', 'add', cidr, 'dev', ifname]);
+  }
+
   async destroy(): Promise<void> {
     for (const ns of this.namespaces.reverse()) await run('ip', ['netns', 'del', ns]).catch(() => undefined);
     this.namespaces.length = 0;

@@ -114,6 +114,14 @@ export interface BootArgs {
   seed: number;
   tftpTimeoutMs: number;
   deadlineMs: number;
+  /** How long a node waits for a DHCP answer before it repeats its DISCOVER or REQUEST, and how often it tries (default 1000 ms, 10). */
+  dhcpRetryMs?: number;
+  dhcpTries?: number;
+  /**
+   * Then what the installer does first: trade the install token from its cmdline.txt for the
+   * node's credential (POST /api/nodes/<name>/enroll) and post this event with it.
+   */
+  report?: Record<string, unknown>;
 }
 
 export interface NodeBoot {
@@ -124,7 +132,9 @@ export interface NodeBoot {
   dhcp: { discovers: number; requests: number; offer?: DhcpAnswer; ack?: DhcpAnswer };
   files: (TftpGetSummary & { path: string })[];
   ranges: (HttpSummary & { range: string })[];
-  ms: { total: number; dhcp: number; tftp: number; http: number };
+  ms: { total: number; dhcp: number; tftp: number; http: number; report?: number };
+  /** The answers to the enrolment and the event (BootArgs.report). */
+  report?: { enroll: number; event: number };
 }
 
 export interface DhcpFuzzResult {
@@ -581,11 +591,12 @@ async function bootOne(a: BootArgs, n: NodeSpec, index: number, root: Prng): Pro
     const port = await dhcp();
     const xid = (0x4b000000 + index) >>> 0;
     // a Pi repeats its DISCOVER (and REQUEST) on silence; under loss the answer may be the one lost
-    const d = await port.exchange(piDiscover(n, xid), xid, 1000, 10);
+    const d = await port.exchange(piDiscover(n, xid), xid, a.dhcpRetryMs ?? 1000, a.dhcpTries ?? 10);
     r.dhcp.discovers = d.sent;
     r.dhcp.offer = d.answer;
     if (d.answer?.type !== MSG.OFFER) throw new Error('no DHCP offer');
-    const q = await port.exchange(piRequest(n, xid, d.answer.yiaddr, a.server), xid, 1000, 10);
+    // an OFFER arriving now answers a repeated DISCOVER: not the answer to this REQUEST
+    const q = await port.exchange(piRequest(n, xid, d.answer.yiaddr, a.server), xid, a.dhcpRetryMs ?? 1000, a.dhcpTries ?? 10, [MSG.ACK, MSG.NAK]);
     r.dhcp.requests = q.sent;
     r.dhcp.ack = q.answer;
     if (q.answer?.type !== MSG.ACK) throw new Error(`no DHCP ACK (got type ${q.answer?.type ?? 'none'})`);
@@ -627,6 +638,29 @@ async function bootOne(a: BootArgs, n: NodeSpec, index: number, root: Prng): Pro
       if (h.status !== 206) throw new Error(`HTTP ${range}: status ${h.status}`);
     }
     r.ms.http = Date.now() - t2;
+    if (a.report) {
+      const t3 = Date.now();
+      const token = /\bkiln\.token=([0-9a-f]{64})\b/.exec(r.files.find((f) => f.path === 'cmdline.txt')?.text ?? '')?.[1];
+      if (!token) throw new Error('no kiln.token in cmdline.txt');
+      const api = `http://${a.server}:${a.httpPort}/api/nodes/${n.name}`;
+      const post = (url: string, bearer: string, body: unknown): Promise<HttpSummary> =>
+        httpCmd({
+          url,
+          method: 'POST',
+          headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+          localAddress: ip,
+          timeoutMs: Math.max(1000, deadline - Date.now()),
+        });
+      const e = await post(`${api}/enroll`, token, {});
+      r.report = { enroll: e.status, event: 0 };
+      const credential = (JSON.parse(e.text ?? '{}') as { credential?: string }).credential;
+      if (e.status !== 201 || !credential) throw new Error(`enrol: status ${e.status} ${e.text?.slice(0, 200) ?? ''}`);
+      const ev = await post(`${api}/events`, credential, a.report);
+      r.report.event = ev.status;
+      if (ev.status !== 201) throw new Error(`event: status ${ev.status} ${ev.text?.slice(0, 200) ?? ''}`);
+      r.ms.report = Date.now() - t3;
+    }
     r.ok = true;
   } catch (err) {
     r.error = (err as Error).message;

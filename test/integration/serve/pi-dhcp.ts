@@ -87,7 +87,7 @@ function summarize(p: DhcpPacket): DhcpAnswer {
 /** One port-68 socket for many simulated clients: send, then wait for the answer with that xid. */
 export class DhcpClientPort {
   private sock: Socket | undefined;
-  private readonly waiters = new Map<number, (a: DhcpAnswer) => void>();
+  private readonly waiters = new Map<number, { accept: (a: DhcpAnswer) => boolean; done: (a: DhcpAnswer) => void }>();
   /** Datagrams received that were not kiln's answers to a pending xid (fuzz runs count them). */
   other = 0;
   /** Sends the kernel refused (e.g. no route for a broadcast): a fuzz run that sent nothing proves nothing. */
@@ -104,12 +104,13 @@ export class DhcpClientPort {
         return;
       }
       const w = p.op === 2 ? this.waiters.get(p.xid) : undefined;
-      if (!w) {
+      const a = w ? summarize(p) : undefined;
+      if (!w || !a || !w.accept(a)) {
         this.other++;
         return;
       }
       this.waiters.delete(p.xid);
-      w(summarize(p));
+      w.done(a);
     });
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
@@ -135,18 +136,29 @@ export class DhcpClientPort {
 
   /**
    * Sends `packet` and waits `timeoutMs` for the answer with `xid`, `tries` times in all (a Pi
-   * repeats its DISCOVER on silence). Undefined if none came.
+   * repeats its DISCOVER on silence). Undefined if none came. `types`: the message types that
+   * answer it; others with the xid are ignored, as a client in REQUESTING ignores the late OFFER
+   * to a DISCOVER it had to repeat (RFC 2131 4.4.1). Default: any.
    */
-  async exchange(packet: Buffer, xid: number, timeoutMs: number, tries: number): Promise<{ answer: DhcpAnswer | undefined; sent: number }> {
+  async exchange(
+    packet: Buffer,
+    xid: number,
+    timeoutMs: number,
+    tries: number,
+    types?: readonly number[],
+  ): Promise<{ answer: DhcpAnswer | undefined; sent: number }> {
     for (let i = 1; i <= tries; i++) {
       const got = new Promise<DhcpAnswer | undefined>((resolve) => {
         const t = setTimeout(() => {
           this.waiters.delete(xid);
           resolve(undefined);
         }, timeoutMs);
-        this.waiters.set(xid, (a) => {
-          clearTimeout(t);
-          resolve(a);
+        this.waiters.set(xid, {
+          accept: (a) => types === undefined || types.includes(a.type),
+          done: (a) => {
+            clearTimeout(t);
+            resolve(a);
+          },
         });
       });
       await this.send(packet);
