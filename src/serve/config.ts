@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { DEFAULT_HTTP_TIMEOUTS } from './http/timeouts.js';
 import { parseRetention, RETENTION_SYNTAX } from './nodes/activity.js';
 import { EXIT, KilnError, firstIssue } from '../util/errors.js';
+import { storeKindOf } from './nodes/store/sql.js';
 
 // `kiln serve` settings, validated in one place so every error names the flag it came from.
 
@@ -46,7 +47,7 @@ export const serveConfigSchema = z
     store: z
       .string()
       .optional()
-      .refine((s) => s === undefined || s === 'sqlite' || /^postgres(ql)?:\/\//.test(s), { message: 'expected "sqlite" or a postgres:// URL' }),
+      .refine((s) => storeKindOf(s) !== undefined, { message: 'expected "sqlite" or a postgres:// URL' }),
     /** This agent's name on the events it writes and in the store's agent list (several agents may share a PostgreSQL store). */
     agent: z
       .string()

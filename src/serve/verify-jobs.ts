@@ -1,3 +1,4 @@
+import { errorText } from '../util/errors.js';
 import type { VerifyStatus } from './http/api-types.js';
 import type { ImageInfo } from './images.js';
 import type { VerifyReport } from '../verify/model.js';
@@ -48,7 +49,7 @@ export class VerifyJobs {
         ),
       )
       .catch((err: unknown) => {
-        const message = err instanceof Error ? err.message : String(err);
+        const message = errorText(err);
         this.log.warn({ image: img.name, err: message }, 'verify: the check itself failed');
         set({ state: 'failed', checkedAt: this.now().toISOString(), message });
       })

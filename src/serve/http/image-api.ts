@@ -1,3 +1,4 @@
+import { errorText } from '../../util/errors.js';
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
@@ -68,7 +69,7 @@ export function registerImageApiRoutes(app: FastifyInstance, deps: HttpDeps, aut
       if (err instanceof DiffBusy) throw new HttpError(503, err.message);
       if (err instanceof HttpError) throw err;
       // a damaged image (kiln diff's own refusals), reported like the CLI reports it
-      throw new HttpError(422, `kiln diff ${a.name} ${b.name}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new HttpError(422, `kiln diff ${a.name} ${b.name}: ${errorText(err)}`);
     }
     return reply
       .type('text/html; charset=utf-8')

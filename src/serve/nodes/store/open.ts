@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { KilnError } from '../../../util/errors.js';
 import { describeStore, openPostgresStore } from './postgres.js';
-import type { SqlStore } from './sql.js';
+import { storeKindOf, type SqlStore } from './sql.js';
 import { openSqliteStore } from './sqlite.js';
 
 // Which store a command works on: the embedded SQLite file in the state dir (the default), or a
@@ -11,11 +11,10 @@ export function registryPath(stateDir: string): string {
   return join(stateDir, 'kiln.db');
 }
 
-/** `--store` as given: undefined or "sqlite" for the state dir's file, else a postgres:// URL. */
 export function storeKind(store: string | undefined): 'sqlite' | 'postgres' {
-  if (store === undefined || store === '' || store === 'sqlite') return 'sqlite';
-  if (/^postgres(ql)?:\/\//.test(store)) return 'postgres';
-  throw new KilnError(`--store ${JSON.stringify(store.replace(/\/\/[^@/]*@/, '//***@'))}: expected "sqlite" or a postgres:// URL`);
+  const kind = storeKindOf(store);
+  if (kind) return kind;
+  throw new KilnError(`--store ${JSON.stringify(String(store).replace(/\/\/[^@/]*@/, '//***@'))}: expected "sqlite" or a postgres:// URL`);
 }
 
 export async function openStore(o: { stateDir: string; store?: string }): Promise<SqlStore> {

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
-import { KilnError } from '../../../util/errors.js';
+import { errorText, KilnError } from '../../../util/errors.js';
 import { toPositional } from './placeholders.js';
 import { applyMigrations, currentVersion } from './postgres-schema.js';
 import { StoreUnreachableError, type SqlQueries, type SqlRunResult, type SqlStore, type SqlValue } from './sql.js';
@@ -104,7 +104,7 @@ function messageOf(err: unknown): string {
   // Node's connect to "localhost" tries every address and rejects with an AggregateError, whose
   // own message is empty
   if (err instanceof AggregateError && !err.message) return err.errors.map(messageOf).join('; ');
-  return err instanceof Error ? err.message : String(err);
+  return errorText(err);
 }
 
 function codeOf(err: unknown): string | undefined {

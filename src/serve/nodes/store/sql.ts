@@ -22,6 +22,12 @@ export function isStoreUnreachable(err: unknown): err is StoreUnreachableError {
   return err instanceof StoreUnreachableError;
 }
 
+/** Which engine `--store` names: undefined or "sqlite" the state dir's file, a postgres:// URL PostgreSQL; undefined: neither. */
+export function storeKindOf(store: string | undefined): 'sqlite' | 'postgres' | undefined {
+  if (store === undefined || store === '' || store === 'sqlite') return 'sqlite';
+  return /^postgres(ql)?:\/\//.test(store) ? 'postgres' : undefined;
+}
+
 /** A bound parameter: text, a number (integers and booleans as 0/1), or NULL. */
 export type SqlValue = string | number | null;
 
